@@ -1,0 +1,37 @@
+# make demo: set up and run the main job; make test: set up and run the whole test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup data demo test lint format bench clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+data:
+	@bash scripts/install_data.sh
+
+demo: setup
+	$(PY) -m experiments.quickstart --out runs/quickstart
+
+test: setup lint
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --input 1,28,28 \
+		--timesteps 100 --batch 64
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache
