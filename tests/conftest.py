@@ -1,0 +1,41 @@
+"""Shared, function-scoped fixtures: tiny networks and synthetic data, no downloads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from networks import create_network
+from neurosnn.data import synthetic
+
+
+@pytest.fixture
+def data():
+    return synthetic(n_train=256, n_test=40, num_classes=4, in_channels=1, input_size=8, seed=0)
+
+
+def tiny_vgg(pool: str = "avg", batch_norm: bool = True, bias: bool = True, seed: int = 0):
+    """A 3-conv, 2-FC VGG5 on 1×8×8 inputs with non-trivial BatchNorm statistics."""
+    torch.manual_seed(seed)
+    model = create_network(
+        "vgg5",
+        num_classes=4,
+        in_channels=1,
+        input_size=8,
+        width=0.125,
+        pool=pool,
+        batch_norm=batch_norm,
+        bias=bias,
+    )
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+@pytest.fixture
+def model():
+    return tiny_vgg()
