@@ -1,0 +1,77 @@
+"""Integrate-and-fire dynamics as pure step functions, with thin BindsNET ``Nodes`` shells.
+
+Subtractive-reset IF, Eq. 1–2 of Lu & Sengupta (after Rueckauer et al. 2017):
+``V[t] = V[t-1] + x[t]``; ``s[t] = H(V[t] - Vth)``; ``V[t] -= s[t]·Vth``. The neuron fires when
+the potential reaches the threshold (``>=``), so a constant input ``c`` with ``0 < c <= Vth``
+gives exactly ``floor(t·c/Vth)`` spikes after ``t`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import torch
+from bindsnet.network.nodes import Nodes
+
+
+class IFState(NamedTuple):
+    v: torch.Tensor  # [B, *layer_shape]
+
+
+def if_step(x: torch.Tensor, state: IFState, v_th: torch.Tensor) -> tuple[torch.Tensor, IFState]:
+    """One subtractive-reset IF step (Eq. 1–2). Returns float spikes and the new state."""
+    v = state.v + x
+    s = (v >= v_th).to(x.dtype)
+    return s, IFState(v - s * v_th)
+
+
+def accumulate_step(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Output layer: a non-spiking integrator whose potential is the running sum of its input."""
+    return v + x
+
+
+class SubtractiveIFNodes(Nodes):
+    """BindsNET layer of subtractive-reset IF neurons sharing one threshold ``thresh``.
+
+    ``thresh`` is a buffer: changing it in place retunes the layer without rebuilding anything.
+    """
+
+    def __init__(self, shape: Iterable[int], thresh: float = 1.0) -> None:
+        super().__init__(shape=list(shape))
+        self.register_buffer("thresh", torch.tensor(float(thresh)))
+        self.register_buffer("v", torch.FloatTensor())
+
+    def forward(self, x: torch.Tensor) -> None:
+        s, state = if_step(x, IFState(self.v), self.thresh)
+        self.v = state.v
+        self.s = s.bool()
+        super().forward(x)
+
+    def reset_state_variables(self) -> None:
+        super().reset_state_variables()
+        self.v.zero_()
+
+    def set_batch_size(self, batch_size: int) -> None:
+        super().set_batch_size(batch_size)
+        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)
+
+
+class AccumulatorNodes(Nodes):
+    """BindsNET output layer that integrates its input and never spikes (``v`` = evidence)."""
+
+    def __init__(self, shape: Iterable[int]) -> None:
+        super().__init__(shape=list(shape))
+        self.register_buffer("v", torch.FloatTensor())
+
+    def forward(self, x: torch.Tensor) -> None:
+        self.v = accumulate_step(x, self.v)
+        super().forward(x)
+
+    def reset_state_variables(self) -> None:
+        super().reset_state_variables()
+        self.v.zero_()
+
+    def set_batch_size(self, batch_size: int) -> None:
+        super().set_batch_size(batch_size)
+        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)
