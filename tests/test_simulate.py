@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from neurosnn.convert import convert
+from neurosnn.simulate import pack_spikes, simulate
+from tests.conftest import tiny_vgg
+
+
+def converted(data, pool="avg"):
+    model = tiny_vgg(pool=pool)
+    snn = convert(model, [x for x, _ in data.train.batches(64)], (1, 8, 8), percentile=99.7)
+    # non-default thresholds, different per layer
+    snn.set_thresholds([t * f for t, f in zip(snn.thresholds, (0.5, 0.8, 1.3, 0.7), strict=True)])
+    return snn
+
+
+def run(snn, data, engine, **kw):
+    trains = {}
+
+    def sink(layer, first, packed, shape):
+        trains.setdefault(layer, []).append((first, packed.clone()))
+
+    result = simulate(
+        snn, data.test.batches(16), 24, engine=engine, record_spikes=20, spike_sink=sink, **kw
+    )
+    return result, trains
+
+
+@pytest.mark.parametrize("pool", ["avg", "max"])
+@pytest.mark.parametrize("delay", ["layer", "none"])
+@pytest.mark.parametrize("encoding", ["current", "bernoulli", "poisson"])
+def test_fast_engine_matches_bindsnet_spike_for_spike(data, pool, delay, encoding):
+    snn = converted(data, pool)
+    fast, fast_trains = run(snn, data, "fast", delay=delay, encoding=encoding, seed=3)
+    ref, ref_trains = run(snn, data, "reference", delay=delay, encoding=encoding, seed=3)
+    assert fast.n_images == ref.n_images == 40  # batches of 16, 16 and a short 8
+    assert torch.equal(fast.correct, ref.correct)
+    assert torch.equal(fast.predictions, ref.predictions)
+    for name in snn.if_names:
+        assert torch.equal(fast.spike_counts[name], ref.spike_counts[name])
+        assert fast.spike_counts[name].sum() > 0
+        assert [f for f, _ in fast_trains[name]] == [0, 16]  # first 20 images: 16 + 4
+        for (_, a), (_, b) in zip(fast_trains[name], ref_trains[name], strict=True):
+            assert torch.equal(a, b)
+
+
+def test_layer_delay_shifts_the_first_output(data):
+    snn = converted(data)
+    depth = len(snn.layer_names)
+    counts = simulate(snn, data.test.batches(40), 10, delay="layer").spike_counts
+    for i, name in enumerate(snn.if_names):
+        # layer i receives its first non-trivial input at step i + 1 (1-based)
+        assert counts[name][:i].sum() == 0
+    none = simulate(snn, data.test.batches(40), 10, delay="none").spike_counts
+    assert none[snn.if_names[-1]][0] >= 0 and depth == 5
+
+
+def test_callers_tensors_are_not_modified(data):
+    snn = converted(data)
+    x, y = next(data.test.batches(12))
+    x0, y0 = x.clone(), y.clone()
+    for engine in ("fast", "reference"):
+        simulate(snn, [(x, y)], 8, engine=engine)
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+def test_results_do_not_depend_on_batching(data):
+    snn = converted(data)
+    a = simulate(snn, data.test.batches(40), 16)
+    b = simulate(snn, data.test.batches(7), 16)
+    assert torch.equal(a.correct, b.correct)
+    for name in snn.if_names:
+        assert torch.equal(a.spike_counts[name], b.spike_counts[name])
+
+
+def test_bad_arguments(data):
+    snn = converted(data)
+    wrong = [(torch.zeros(2, 1, 9, 9), torch.zeros(2, dtype=torch.long))]
+    with pytest.raises(ValueError, match=r"sample shape \(1, 9, 9\).*expects \(1, 8, 8\)"):
+        simulate(snn, wrong, 4)
+    with pytest.raises(ValueError, match="engine"):
+        simulate(snn, data.test.batches(8), 4, engine="turbo")
+    with pytest.raises(ValueError, match="timesteps"):
+        simulate(snn, data.test.batches(8), 0)
+    with pytest.raises(ValueError, match="spike_sink"):
+        simulate(snn, data.test.batches(8), 4, record_spikes=2)
+    with pytest.raises(ValueError, match="unknown layers"):
+        simulate(snn, data.test.batches(8), 4, record_layers=["features.99"])
+
+
+def test_pack_spikes_matches_numpy_packbits():
+    s = torch.rand(3, 5, 21) > 0.5
+    expected = np.packbits(s.numpy(), axis=-1)
+    assert np.array_equal(pack_spikes(s).numpy(), expected)
+
+
+def test_accuracy_curve_and_rates_are_consistent(data):
+    snn = converted(data)
+    r = simulate(snn, data.test.batches(16), 30)
+    assert r.accuracy.shape == (30,)
+    assert float(r.accuracy[-1]) == float((r.predictions == r.labels).double().mean())
+    rates = r.firing_rates()
+    assert set(rates) == set(snn.if_names) and all(0 < v <= 1 for v in rates.values())
