@@ -1,0 +1,250 @@
+"""HDF5 record of a simulation run (the only module that imports h5py).
+
+Layout (readable with h5py or h5dump alone)::
+
+    /                       attrs: format="neurosnn-run", format_version, timesteps,
+                            n_images, config (JSON text), metadata (JSON text)
+    /accuracy               [T] float64, accuracy at each timestep
+    /correct                [T] int64
+    /labels, /predictions   [N] int64 (prediction at the final step)
+    /layers/<name>          group per layer, forward order in /layers attr "order";
+                            attrs: shape, kind ("if" | "output"), threshold, percentile
+    /spike_counts/<name>    [T] int64, spikes at step t summed over images and neurons
+    /spikes/<name>          [n, T, ceil(neurons/8)] uint8, spike trains of the first n images,
+                            packed 8 neurons per byte, first neuron in the highest bit
+                            (numpy.unpackbits order), gzip-compressed, one chunk per image;
+                            attrs: shape, neurons
+
+The file is written as ``<path>.tmp`` and renamed when complete, so an interrupted run never
+leaves a half-written record under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+if TYPE_CHECKING:  # importing simulate pulls in bindsnet, which readers of files never need
+    import torch
+
+    from neurosnn.simulate import SimResult
+
+FORMAT = "neurosnn-run"
+FORMAT_VERSION = 1
+
+
+class RunWriter:
+    """Context manager that streams spike trains to HDF5 and then writes the result.
+
+    Example::
+
+        with RunWriter("run.h5", config) as writer:
+            result = simulate(snn, batches, 100, record_spikes=16, spike_sink=writer.write_spikes)
+            writer.write_result(result, percentiles=snn.percentiles)
+    """
+
+    def __init__(self, path: str | Path, config: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.config = config
+        self.file: h5py.File | None = None
+        self._written = False
+
+    def __enter__(self) -> RunWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = h5py.File(self.tmp, "w")
+        self.file.attrs["format"] = FORMAT
+        self.file.attrs["format_version"] = FORMAT_VERSION
+        self.file.attrs["config"] = json.dumps(self.config, sort_keys=True, default=str)
+        return self
+
+    def write_spikes(
+        self, layer: str, first: int, packed: torch.Tensor, shape: tuple[int, ...]
+    ) -> None:
+        """Append packed spikes ``[T, b, bytes]`` of images ``first .. first+b-1``."""
+        data = packed.numpy().transpose(1, 0, 2)  # [b, T, bytes]
+        group = self.file.require_group("spikes")
+        if layer not in group:
+            ds = group.create_dataset(
+                layer,
+                shape=(0, *data.shape[1:]),
+                maxshape=(None, *data.shape[1:]),
+                dtype=np.uint8,
+                chunks=(1, *data.shape[1:]),
+                compression="gzip",
+                compression_opts=4,
+                shuffle=True,
+            )
+            ds.attrs["shape"] = shape
+            ds.attrs["neurons"] = int(np.prod(shape))
+        ds = group[layer]
+        if ds.shape[0] != first:
+            raise ValueError(
+                f"spikes of {layer} must arrive in order: have {ds.shape[0]} "
+                f"images, got a block starting at {first}"
+            )
+        ds.resize(first + data.shape[0], axis=0)
+        ds[first:] = data
+
+    def write_result(
+        self,
+        result: SimResult,
+        percentiles: list[float] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        f = self.file
+        f.attrs["timesteps"] = result.timesteps
+        f.attrs["n_images"] = result.n_images
+        f.attrs["metadata"] = json.dumps(metadata or {}, sort_keys=True, default=str)
+        f.attrs["simulation"] = json.dumps(result.config, sort_keys=True)
+        f.attrs["wall_seconds"] = result.wall_seconds
+        f["accuracy"] = result.accuracy.numpy()
+        f["correct"] = result.correct.numpy()
+        f["labels"] = result.labels.numpy()
+        f["predictions"] = result.predictions.numpy()
+        layers = f.create_group("layers")
+        layers.attrs["order"] = json.dumps(result.layer_names)
+        if_names = [n for n in result.layer_names if n in result.thresholds]
+        for name in result.layer_names:
+            g = layers.create_group(name)
+            g.attrs["shape"] = result.layer_shapes[name]
+            g.attrs["kind"] = "if" if name in result.thresholds else "output"
+            if name in result.thresholds:
+                g.attrs["threshold"] = result.thresholds[name]
+                if percentiles is not None:
+                    g.attrs["percentile"] = percentiles[if_names.index(name)]
+        counts = f.create_group("spike_counts")
+        for name, c in result.spike_counts.items():
+            counts[name] = c.numpy()
+        self._written = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.file.close()
+        if exc_type is None and self._written:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_run(
+    path: str | Path,
+    result: SimResult,
+    config: dict[str, Any],
+    percentiles: list[float] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a finished result without spike trains."""
+    with RunWriter(path, config) as writer:
+        writer.write_result(result, percentiles, metadata)
+    return Path(path)
+
+
+@dataclass
+class LayerRecord:
+    name: str
+    shape: tuple[int, ...]
+    kind: str
+    threshold: float | None
+    percentile: float | None
+
+
+@dataclass
+class RunRecord:
+    """Everything in a run file except the spike trains (read those with :func:`read_spikes`)."""
+
+    path: Path
+    config: dict[str, Any]
+    simulation: dict[str, Any]
+    metadata: dict[str, Any]
+    timesteps: int
+    n_images: int
+    wall_seconds: float
+    accuracy: np.ndarray  # [T]
+    labels: np.ndarray
+    predictions: np.ndarray
+    layers: list[LayerRecord]
+    spike_counts: dict[str, np.ndarray]  # per IF layer, [T]
+    recorded: dict[str, int]  # layer -> number of images with spike trains
+
+    def firing_rates(self) -> dict[str, float]:
+        """Mean spikes per neuron per timestep of each spiking layer."""
+        return {
+            l.name: float(self.spike_counts[l.name].sum())
+            / (int(np.prod(l.shape)) * self.timesteps * max(self.n_images, 1))
+            for l in self.layers
+            if l.kind == "if"
+        }
+
+
+def _open(path: str | Path) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no run file at {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path} is not a readable HDF5 file: {err}") from err
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise ValueError(f"{path} is not a neurosnn run file (format attribute missing)")
+    return f
+
+
+def read_run(path: str | Path) -> RunRecord:
+    with _open(path) as f:
+        order = json.loads(f["layers"].attrs["order"])
+        layers = []
+        for name in order:
+            a = f["layers"][name].attrs
+            layers.append(
+                LayerRecord(
+                    name,
+                    tuple(int(v) for v in a["shape"]),
+                    str(a["kind"]),
+                    float(a["threshold"]) if "threshold" in a else None,
+                    float(a["percentile"]) if "percentile" in a else None,
+                )
+            )
+        spikes = f.get("spikes")
+        return RunRecord(
+            path=Path(path),
+            config=json.loads(f.attrs["config"]),
+            simulation=json.loads(f.attrs["simulation"]),
+            metadata=json.loads(f.attrs["metadata"]),
+            timesteps=int(f.attrs["timesteps"]),
+            n_images=int(f.attrs["n_images"]),
+            wall_seconds=float(f.attrs["wall_seconds"]),
+            accuracy=f["accuracy"][()],
+            labels=f["labels"][()],
+            predictions=f["predictions"][()],
+            layers=layers,
+            spike_counts={k: v[()] for k, v in f["spike_counts"].items()},
+            recorded={k: v.shape[0] for k, v in spikes.items()} if spikes is not None else {},
+        )
+
+
+def read_spikes(
+    path: str | Path,
+    layer: str,
+    samples: slice | int = slice(None),
+    times: slice | int = slice(None),
+) -> np.ndarray:
+    """Dense boolean spike trains ``[n_samples, n_times, *layer_shape]`` of one layer."""
+    with _open(path) as f:
+        if "spikes" not in f or layer not in f["spikes"]:
+            have = list(f["spikes"]) if "spikes" in f else []
+            raise KeyError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
+        ds = f["spikes"][layer]
+        samples = slice(samples, samples + 1) if isinstance(samples, int) else samples
+        times = slice(times, times + 1) if isinstance(times, int) else times
+        packed = ds[samples, times, :]
+        neurons = int(ds.attrs["neurons"])
+        shape = tuple(int(v) for v in ds.attrs["shape"])
+    bits = np.unpackbits(packed, axis=-1, count=neurons).astype(bool)
+    return bits.reshape(*packed.shape[:2], *shape)

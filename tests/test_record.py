@@ -1,0 +1,77 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurosnn.convert import convert
+from neurosnn.record import RunWriter, read_run, read_spikes, write_run
+from neurosnn.simulate import simulate
+from tests.conftest import tiny_vgg
+
+
+@pytest.fixture
+def snn(data):
+    return convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+
+
+def test_round_trip(tmp_path, data, snn):
+    path = tmp_path / "run.h5"
+    config = {"timesteps": 20, "note": "round trip"}
+    with RunWriter(path, config) as writer:
+        result = simulate(
+            snn, data.test.batches(16), 20, record_spikes=100, spike_sink=writer.write_spikes
+        )
+        writer.write_result(result, snn.percentiles, {"ann_accuracy": 0.5})
+    run = read_run(path)
+    assert run.config == config and run.metadata == {"ann_accuracy": 0.5}
+    assert run.timesteps == 20 and run.n_images == 40
+    np.testing.assert_array_equal(run.accuracy, result.accuracy.numpy())
+    np.testing.assert_array_equal(run.labels, result.labels.numpy())
+    assert [l.name for l in run.layers] == snn.layer_names
+    assert [l.threshold for l in run.layers[:-1]] == pytest.approx(snn.thresholds)
+    assert [l.percentile for l in run.layers[:-1]] == [99.7] * 4
+    assert run.firing_rates() == pytest.approx(result.firing_rates())
+    for name in snn.if_names:
+        np.testing.assert_array_equal(run.spike_counts[name], result.spike_counts[name].numpy())
+        trains = read_spikes(path, name)  # [40, 20, *shape] booleans
+        assert trains.shape == (40, 20, *snn.layer(name).shape) and trains.dtype == bool
+        # every recorded spike adds up to the engine's own per-step counts
+        np.testing.assert_array_equal(
+            trains.reshape(40, 20, -1).sum((0, 2)), result.spike_counts[name].numpy()
+        )
+    one = read_spikes(path, "features.0", samples=3, times=slice(5, 9))
+    np.testing.assert_array_equal(one, read_spikes(path, "features.0")[3:4, 5:9])
+
+
+def test_layout_is_plain_hdf5(tmp_path, data, snn):
+    path = tmp_path / "run.h5"
+    result = simulate(snn, data.test.batches(40), 5)
+    write_run(path, result, {"a": 1})
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "neurosnn-run"
+        assert f["accuracy"].shape == (5,) and f["spike_counts/features.0"].dtype == np.int64
+        assert f["layers/features.0"].attrs["kind"] == "if"
+        assert "spikes" not in f
+
+
+def test_interrupted_run_leaves_no_file(tmp_path, data, snn):
+    path = tmp_path / "run.h5"
+    with pytest.raises(KeyboardInterrupt), RunWriter(path, {}) as writer:
+        writer.write_spikes("features.0", 0, torch.zeros(3, 2, 4, dtype=torch.uint8), (32,))
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_files(tmp_path, data, snn):
+    with pytest.raises(FileNotFoundError):
+        read_run(tmp_path / "missing.h5")
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="not a readable HDF5"):
+        read_run(tmp_path / "junk.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="not a neurosnn run"):
+        read_run(tmp_path / "other.h5")
+    write_run(tmp_path / "run.h5", simulate(snn, data.test.batches(40), 3), {})
+    with pytest.raises(KeyError, match="no spike trains"):
+        read_spikes(tmp_path / "run.h5", "features.0")
