@@ -1,0 +1,180 @@
+"""ANN training loop: SGD or Adam with a cosine or step schedule, per-epoch evaluation and a
+per-epoch checkpoint from which training resumes exactly (data order is seeded per epoch)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from neurosnn.data import Dataset, Split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of ANN training."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step", "none"):
+            raise ValueError(f"schedule must be cosine, step or none, got {self.schedule!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=True,
+        )
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=[int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)], gamma=0.1
+        )
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int = 256, device: torch.device | str = "cpu"
+) -> float:
+    """Top-1 accuracy of ``model`` on ``split``; restores the model's train/eval mode."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    try:
+        for x, y in split.batches(batch_size):
+            correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
+            total += len(y)
+    finally:
+        model.train(was_training)
+    return correct / max(total, 1)
+
+
+def train_ann(
+    model: nn.Module,
+    data: Dataset,
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> Checkpoint:
+    """Train ``model`` (built by ``networks.create_network``) and checkpoint every epoch.
+
+    Args:
+        model: network with a ``spec`` attribute.
+        data: the dataset; evaluation uses its test split.
+        cfg: hyper-parameters.
+        out_dir: where ``checkpoint.pt`` is written after each epoch (None: nowhere).
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+        device: training device.
+        progress: show progress bars.
+
+    Returns:
+        The final checkpoint (also on disk when ``out_dir`` is given).
+    """
+    if not hasattr(model, "spec"):
+        raise ValueError("model must come from networks.create_network (it needs a spec)")
+    model.to(device)
+    opt = _optimizer(model, cfg)
+    sched = _scheduler(opt, cfg)
+    ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    start_epoch, history = 0, []
+    if resume and ckpt_path is not None and ckpt_path.is_file():
+        prev = load_checkpoint(ckpt_path, map_location=device)
+        if prev.spec != model.spec:
+            raise ValueError(f"cannot resume: {ckpt_path} holds {prev.spec}, not {model.spec}")
+        model.load_state_dict(prev.state_dict)
+        if prev.optimizer is not None:
+            opt.load_state_dict(prev.optimizer)
+        if prev.scheduler is not None:
+            sched.load_state_dict(prev.scheduler)
+        start_epoch, history = prev.epoch, list(prev.history)
+    ckpt = None
+    for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout draws resume exactly
+        model.train()
+        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
+        batches = data.train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch)
+        total = -(-len(data.train) // cfg.batch_size)
+        bar = tqdm(
+            batches,
+            total=total,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for x, y in bar:
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            seen += len(y)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+        sched.step()
+        acc = evaluate(model, data.test, device=device)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": loss_sum / seen,
+                "test_accuracy": acc,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        if progress:
+            print(
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f}  "
+                f"test accuracy {acc:.4f}  ({history[-1]['seconds']:.0f} s)"
+            )
+        ckpt = Checkpoint(
+            spec=model.spec,
+            state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            dataset=data.name,
+            mean=data.mean,
+            std=data.std,
+            epoch=epoch + 1,
+            test_accuracy=acc,
+            history=history,
+            optimizer=opt.state_dict(),
+            scheduler=sched.state_dict(),
+        )
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, ckpt)
+    if ckpt is None:  # resumed from a finished run
+        ckpt = load_checkpoint(ckpt_path)
+    model.eval()
+    return ckpt

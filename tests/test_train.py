@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+import neurosnn.train as train_mod
+from networks import create_network
+from neurosnn.checkpoint import CheckpointError, load_checkpoint
+from neurosnn.train import TrainConfig, evaluate, train_ann
+
+
+def small(data):
+    torch.manual_seed(0)
+    return create_network("vgg5", data.num_classes, 1, 8, width=0.125, dropout=0.2)
+
+
+def test_training_learns_and_checkpoints(tmp_path, data):
+    model = small(data)
+    before = evaluate(model, data.test)
+    ckpt = train_ann(
+        model, data, TrainConfig(epochs=3, batch_size=32, lr=0.02), out_dir=tmp_path, progress=False
+    )
+    assert ckpt.test_accuracy > max(0.8, before + 0.3)
+    loaded = load_checkpoint(tmp_path)  # a folder resolves to folder/checkpoint.pt
+    assert loaded.epoch == 3 and loaded.dataset == "synthetic"
+    assert evaluate(loaded.build(), data.test) == pytest.approx(ckpt.test_accuracy)
+    # weights_only loading: the file holds no pickled code
+    raw = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert raw["spec"]["name"] == "vgg5"
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, data, monkeypatch):
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.02)
+    full = train_ann(small(data), data, cfg, out_dir=tmp_path / "full", progress=False)
+
+    calls = {"n": 0}
+    real_evaluate = train_mod.evaluate
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # epoch 1 is saved, epoch 2 is lost
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_ann(small(data), data, cfg, out_dir=tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(train_mod, "evaluate", real_evaluate)
+    assert load_checkpoint(tmp_path / "resumed").epoch == 1
+    resumed = train_ann(
+        small(data), data, cfg, out_dir=tmp_path / "resumed", resume=True, progress=False
+    )
+    assert resumed.epoch == 2
+    for k, v in full.state_dict.items():
+        torch.testing.assert_close(resumed.state_dict[k], v, rtol=0, atol=0)
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path)
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
