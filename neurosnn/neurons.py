@@ -22,8 +22,8 @@ class IFState(NamedTuple):
 def if_step(x: torch.Tensor, state: IFState, v_th: torch.Tensor) -> tuple[torch.Tensor, IFState]:
     """One subtractive-reset IF step (Eq. 1–2). Returns float spikes and the new state."""
     v = state.v + x
-    s = (v >= v_th).to(x.dtype)
-    return s, IFState(v - s * v_th)
+    s = torch.ge(v, v_th, out=torch.empty_like(v))  # compares straight into floats (no cast)
+    return s, IFState(torch.addcmul(v, s, v_th, value=-1))  # v - s·v_th in one pass
 
 
 def accumulate_step(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,16 @@ def pack_spikes(s: torch.Tensor) -> torch.Tensor:
     return (bits * _BIT_WEIGHTS.to(s.device)).sum(-1, dtype=torch.uint8)
 
 
+def count_spikes(s: torch.Tensor) -> torch.Tensor:
+    """Number of spikes in ``s`` (0/1 values) as an int64 scalar tensor, exactly.
+
+    A float32 sum of 0/1 values is exact below 2**24 elements and ~10x faster than an int64
+    sum (which casts the whole tensor first); larger tensors are summed in float64.
+    """
+    dtype = torch.float32 if s.numel() < 2**24 else torch.float64
+    return s.sum(dtype=dtype).to(torch.int64)
+
+
 class _Tally:
     """Per-batch accumulation shared by both engines."""
 
@@ -113,7 +123,7 @@ class _Tally:
         n_rec: int,
     ) -> None:
         for name, s in spikes.items():
-            self.counts[name][t] += s.sum(dtype=torch.int64)
+            self.counts[name][t] += count_spikes(s)
             if name in packed and n_rec:
                 packed[name].append(pack_spikes(s[:n_rec].flatten(1).bool()))
         self.correct[t] += (out_v.argmax(1) == labels).sum()
@@ -138,7 +148,7 @@ def _run_fast(
     for c in conns:
         c.reset_state_variables()
     v = [torch.zeros(batch, *snn.layer(n).shape, device=x.device) for n in names]
-    s = [torch.zeros_like(vi, dtype=torch.bool) for vi in v[:-1]]
+    s = [torch.zeros_like(vi) for vi in v[:-1]]  # float spikes: no bool round trip per step
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, gen)
     # a constant input current is computed once, unless the first operator keeps state
     constant = encoding == "current" and not any(
@@ -167,7 +177,7 @@ def _run_fast(
                 cur = currents[i]
             if i < len(names) - 1:
                 spk, state = if_step(cur, IFState(v[i]), thresholds[i])
-                v[i], s[i] = state.v, spk.bool()
+                v[i], s[i] = state.v, spk
             else:
                 v[i] = accumulate_step(cur, v[i])
         tally.step(t, dict(zip(snn.if_names, s, strict=True)), v[-1], labels, packed, n_rec)

@@ -16,11 +16,11 @@ def test_training_learns_and_checkpoints(tmp_path, data):
     model = small(data)
     before = evaluate(model, data.test)
     ckpt = train_ann(
-        model, data, TrainConfig(epochs=3, batch_size=32, lr=0.02), out_dir=tmp_path, progress=False
+        model, data, TrainConfig(epochs=5, batch_size=32, lr=0.05), out_dir=tmp_path, progress=False
     )
     assert ckpt.test_accuracy > max(0.8, before + 0.3)
     loaded = load_checkpoint(tmp_path)  # a folder resolves to folder/checkpoint.pt
-    assert loaded.epoch == 3 and loaded.dataset == "synthetic"
+    assert loaded.epoch == 5 and loaded.dataset == "synthetic"
     assert evaluate(loaded.build(), data.test) == pytest.approx(ckpt.test_accuracy)
     # weights_only loading: the file holds no pickled code
     raw = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

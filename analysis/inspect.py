@@ -1,0 +1,80 @@
+"""Print a text summary of a run record: configuration, layers, firing rates, accuracy curve.
+
+python -m analysis.inspect runs/fmnist_vgg9/convert.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from neurosnn.record import RunRecord, read_run
+
+
+def first_step_reaching(accuracy: np.ndarray, target: float) -> int | None:
+    hits = np.nonzero(accuracy >= target - 1e-12)[0]
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def report(run: RunRecord) -> str:
+    acc, T = run.accuracy, run.timesteps
+    ann = run.metadata.get("ann_accuracy")
+    lines = [
+        f"run file      {run.path}",
+        f"images        {run.n_images}    timesteps {T}    simulated in {run.wall_seconds:.1f} s",
+        f"simulation    {', '.join(f'{k}={v}' for k, v in sorted(run.simulation.items()))}",
+    ]
+    if "network" in run.metadata:
+        net = run.metadata["network"]
+        lines.append(
+            f"network       {net['name']} {net.get('options', {})} on {run.metadata.get('dataset')}"
+        )
+    lines += [
+        "",
+        f"{'layer':<16}{'shape':<16}{'neurons':>9}{'threshold':>11}{'pctl':>8}"
+        f"{'rate':>9}{'recorded':>10}",
+    ]
+    rates = run.firing_rates()
+    for layer in run.layers:
+        n = int(np.prod(layer.shape))
+        thr = f"{layer.threshold:.4f}" if layer.threshold is not None else "-"
+        pct = f"{layer.percentile:.2f}" if layer.percentile is not None else "-"
+        rate = f"{rates[layer.name]:.4f}" if layer.name in rates else "-"
+        rec = str(run.recorded.get(layer.name, "-"))
+        lines.append(
+            f"{layer.name:<16}{'x'.join(map(str, layer.shape)):<16}{n:>9}{thr:>11}"
+            f"{pct:>8}{rate:>9}{rec:>10}"
+        )
+    lines += ["", "accuracy vs timestep:"]
+    marks = sorted({max(1, round(T * f)) for f in (0.05, 0.1, 0.25, 0.5, 0.75, 1.0)})
+    lines.append("  " + "  ".join(f"t={t}: {acc[t - 1]:.4f}" for t in marks))
+    lines.append(f"  best {acc.max():.4f} at t={int(acc.argmax()) + 1}")
+    if ann is not None:
+        lines.append(
+            f"  ANN accuracy {ann:.4f}; SNN within 1% of it from t="
+            f"{first_step_reaching(acc, ann - 0.01)}, within 0.5% from t="
+            f"{first_step_reaching(acc, ann - 0.005)}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.inspect",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", help="HDF5 run file written by an experiment")
+    args = p.parse_args(argv)
+    try:
+        run = read_run(args.run)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from err
+    print(report(run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

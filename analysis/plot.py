@@ -1,0 +1,125 @@
+"""Plot a run record: accuracy vs timestep (with the ANN's accuracy), per-layer activity and a
+spike raster of one image. PNGs are written headless (Agg).
+
+    python -m analysis.plot runs/fmnist_vgg9/convert.h5   # PNGs in runs/fmnist_vgg9/convert_plots/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from neurosnn.record import RunRecord, read_run, read_spikes  # noqa: E402
+
+
+def plot_accuracy(run: RunRecord, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    t = np.arange(1, run.timesteps + 1)
+    ax.plot(t, 100 * run.accuracy, label="SNN")
+    ann = run.metadata.get("ann_accuracy")
+    if ann is not None:
+        ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
+    ax.set(xlabel="timestep", ylabel="accuracy (%)", title="Accuracy vs timestep")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    path = out / "accuracy_vs_time.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_activity(run: RunRecord, out: Path) -> Path:
+    if_layers = [l for l in run.layers if l.kind == "if"]
+    rates = run.firing_rates()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [l.name for l in if_layers]
+    a1.bar(range(len(names)), [rates[n] for n in names])
+    a1.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    a1.set(ylabel="spikes / neuron / step", title="Firing rate per layer")
+    t = np.arange(1, run.timesteps + 1)
+    for l in if_layers:
+        per_step = run.spike_counts[l.name] / (np.prod(l.shape) * run.n_images)
+        a2.plot(t, per_step, label=l.name, lw=1)
+    a2.set(xlabel="timestep", ylabel="fraction of neurons spiking", title="Activity over time")
+    a2.legend(fontsize=7, ncol=2)
+    path = out / "layer_activity.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) -> Path | None:
+    layers = [l for l in run.layers if l.name in run.recorded]
+    if not layers:
+        return None
+    if sample >= min(run.recorded.values()):
+        raise ValueError(
+            f"sample {sample} has no spike trains; recorded images: {min(run.recorded.values())}"
+        )
+    fig, axes = plt.subplots(
+        len(layers), 1, figsize=(8, 1.4 * len(layers) + 1), sharex=True, squeeze=False
+    )
+    for ax, l in zip(axes[:, 0], layers, strict=True):
+        s = read_spikes(run.path, l.name, samples=sample)[0].reshape(run.timesteps, -1)
+        active = np.nonzero(s.any(0))[0][:max_neurons]
+        ts, ns = np.nonzero(s[:, active])
+        ax.scatter(ts + 1, ns, s=1, marker="|", color="k")
+        ax.set_ylabel(l.name, rotation=0, ha="right", fontsize=8)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("timestep")
+    axes[0, 0].set_title(
+        f"Spike raster, image {sample} (label {run.labels[sample]}; up to "
+        f"{max_neurons} active neurons per layer)"
+    )
+    path = out / "raster.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_run(path: str | Path, out: str | Path | None = None, sample: int = 0) -> list[Path]:
+    """Write all plots of one run file; returns the PNG paths."""
+    run = read_run(path)
+    out = Path(out) if out is not None else Path(path).with_name(Path(path).stem + "_plots")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [plot_accuracy(run, out), plot_activity(run, out)]
+    raster = plot_raster(run, out, sample)
+    if raster is None:
+        print(f"note: {path} holds no spike trains; no raster plotted")
+    else:
+        paths.append(raster)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.plot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", help="HDF5 run file written by an experiment")
+    p.add_argument("--out", default=None, help="folder for the PNGs (default: <run>_plots/)")
+    p.add_argument("--sample", type=int, default=0, help="image shown in the raster")
+    args = p.parse_args(argv)
+    try:
+        paths = plot_run(args.run, args.out, args.sample)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise SystemExit(f"error: {err}") from err
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

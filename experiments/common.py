@@ -1,0 +1,81 @@
+"""Command-line helpers shared by the experiment modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neurosnn.data import DATASETS, Dataset, load_dataset
+
+# The folder of the small Fashion-MNIST subset shipped with the repository.
+SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
+
+
+def parse_value(text: str) -> Any:
+    """``true``/``false``/numbers/JSON become Python values; anything else stays a string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["width=0.25", "pool=max"]`` → ``{"width": 0.25, "pool": "max"}``."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {item!r}")
+        options[key] = parse_value(value)
+    return options
+
+
+def add_data_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
+    if dataset:
+        parser.add_argument(
+            "--dataset",
+            default="fashion-mnist",
+            choices=DATASETS,
+            help="dataset name (default: %(default)s)",
+        )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with the dataset files (default: the Debian location for "
+        "(fashion-)mnist; required for cifar10/cifar100/imagenet)",
+    )
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device, e.g. cpu or cuda:0 (default: %(default)s)",
+    )
+
+
+def load_data(name: str, root: str | None, allow_subset: bool = False) -> Dataset:
+    """Load a dataset; with ``allow_subset``, fall back to the shipped Fashion-MNIST subset
+    (saying so) when the full set is not installed."""
+    try:
+        return load_dataset(name, root)
+    except FileNotFoundError as err:
+        if not (allow_subset and name == "fashion-mnist" and root is None):
+            raise SystemExit(f"error: {err}") from err
+        print(
+            f"note: {err}\nnote: using the Fashion-MNIST subset shipped in {SUBSET_ROOT} "
+            "(4,000 training and 1,000 test images)"
+        )
+        return load_dataset(name, SUBSET_ROOT)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

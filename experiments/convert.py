@@ -1,0 +1,212 @@
+"""Convert a trained ANN checkpoint to a BindsNET SNN, simulate it on the test set and write
+an HDF5 record (accuracy vs timestep, per-layer spike counts, spike trains of a few images).
+
+    python -m experiments.convert --checkpoint runs/fmnist_vgg9 --percentile 99.7 \
+        --timesteps 200 --out runs/fmnist_vgg9/convert.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from experiments.common import add_data_args, add_device_arg, load_data
+from neurosnn.checkpoint import CheckpointError, load_checkpoint, resolve
+from neurosnn.data import with_normalisation
+from neurosnn.encoding import ENCODINGS
+from neurosnn.record import RunWriter
+from neurosnn.simulate import SimResult
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertConfig:
+    """Everything a conversion run depends on (saved in the HDF5 record)."""
+
+    checkpoint: str
+    percentile: float = 99.7
+    timesteps: int = 200
+    calib_images: int = 2000
+    test_images: int | None = None
+    batch_size: int = 64
+    engine: str = "fast"
+    delay: str = "layer"
+    encoding: str = "current"
+    record_spikes: int = 16
+    seed: int = 0
+    data_root: str | None = None
+    device: str = "cpu"
+
+
+def iso_accuracy_step(accuracy: torch.Tensor, target: float) -> int | None:
+    """First timestep (1-based) at which the accuracy curve reaches ``target``, else None."""
+    hits = torch.nonzero(accuracy >= target - 1e-12)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def run_conversion(
+    cfg: ConvertConfig, out: Path, progress: bool = True, allow_subset: bool = False
+) -> tuple[SimResult, dict[str, Any]]:
+    """Load the checkpoint, convert, simulate on the test set and write ``out`` (HDF5)."""
+    from neurosnn.convert import convert
+    from neurosnn.simulate import simulate
+    from neurosnn.train import evaluate
+
+    try:
+        ckpt = load_checkpoint(cfg.checkpoint)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from err
+    data = with_normalisation(
+        load_data(ckpt.dataset, cfg.data_root, allow_subset), ckpt.mean, ckpt.std
+    )
+    model = ckpt.build()
+    calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
+    test = data.test
+    if cfg.test_images is not None and cfg.test_images < len(test):
+        test = test.random_subset(cfg.test_images, cfg.seed)
+    ann_accuracy = evaluate(model, test)
+    snn = convert(
+        model,
+        (x for x, _ in calib.batches(256)),
+        (data.in_channels, data.input_size, data.input_size),
+        cfg.percentile,
+        device=cfg.device,
+    )
+    metadata = {
+        "checkpoint": str(resolve(cfg.checkpoint)),
+        "network": dataclasses.asdict(ckpt.spec),
+        "dataset": ckpt.dataset,
+        "ann_accuracy": ann_accuracy,
+        "test_images": len(test),
+    }
+    with RunWriter(out, dataclasses.asdict(cfg)) as writer:
+        result = simulate(
+            snn,
+            test.batches(cfg.batch_size),
+            cfg.timesteps,
+            engine=cfg.engine,
+            delay=cfg.delay,
+            encoding=cfg.encoding,
+            seed=cfg.seed,
+            record_spikes=cfg.record_spikes,
+            spike_sink=writer.write_spikes,
+            progress=progress,
+        )
+        writer.write_result(result, snn.percentiles, metadata)
+    return result, metadata
+
+
+def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
+    acc = result.accuracy
+    return {
+        "ann_accuracy": ann_accuracy,
+        "snn_final_accuracy": float(acc[-1]),
+        "snn_best_accuracy": float(acc.max()),
+        "timesteps": result.timesteps,
+        "test_images": result.n_images,
+        "steps_to_ann_minus_1pct": iso_accuracy_step(acc, ann_accuracy - 0.01),
+        "firing_rates": result.firing_rates(),
+        "simulation_seconds": result.wall_seconds,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ConvertConfig(checkpoint="")
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint.pt or the run folder that holds it"
+    )
+    add_data_args(p, dataset=False)
+    p.add_argument(
+        "--percentile",
+        type=float,
+        default=d.percentile,
+        help="threshold of every layer as a percentile of its positive ANN "
+        "activations, in (0, 100] (default: %(default)s)",
+    )
+    p.add_argument("--timesteps", type=int, default=d.timesteps, help="T (default: %(default)s)")
+    p.add_argument(
+        "--calib-images",
+        type=int,
+        default=d.calib_images,
+        help="training images used to calibrate activations (default: %(default)s)",
+    )
+    p.add_argument(
+        "--test-images",
+        type=int,
+        default=None,
+        help="simulate a seeded random subset of the test set (default: all)",
+    )
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument(
+        "--engine",
+        choices=("fast", "reference"),
+        default=d.engine,
+        help="fast loop or bindsnet Network.run (default: %(default)s)",
+    )
+    p.add_argument(
+        "--delay",
+        choices=("layer", "none"),
+        default=d.delay,
+        help="one step of delay per layer, or none (default: %(default)s)",
+    )
+    p.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default=d.encoding,
+        help="input encoding (default: %(default)s)",
+    )
+    p.add_argument(
+        "--record-spikes",
+        type=int,
+        default=d.record_spikes,
+        help="store spike trains of this many images (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets and encodings")
+    add_device_arg(p)
+    p.add_argument("--out", required=True, help="HDF5 file to write")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = ConvertConfig(
+        checkpoint=args.checkpoint,
+        percentile=args.percentile,
+        timesteps=args.timesteps,
+        calib_images=args.calib_images,
+        test_images=args.test_images,
+        batch_size=args.batch_size,
+        engine=args.engine,
+        delay=args.delay,
+        encoding=args.encoding,
+        record_spikes=args.record_spikes,
+        seed=args.seed,
+        data_root=args.data_root,
+        device=args.device,
+    )
+    try:
+        result, meta = run_conversion(cfg, Path(args.out), progress=not args.no_progress)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from err
+    s = summarise(result, meta["ann_accuracy"])
+    print(
+        f"ANN accuracy {s['ann_accuracy']:.4f}; SNN accuracy at T={cfg.timesteps}: "
+        f"{s['snn_final_accuracy']:.4f} (best {s['snn_best_accuracy']:.4f}); "
+        f"within 1% of the ANN from step {s['steps_to_ann_minus_1pct']}; "
+        f"{s['test_images']} images in {s['simulation_seconds']:.0f} s; record: {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

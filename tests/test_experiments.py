@@ -1,0 +1,112 @@
+"""The command-line pipeline end to end on the synthetic dataset."""
+
+import json
+
+import pytest
+
+from analysis import inspect, plot
+from experiments import bench_sim, convert, train_ann
+
+
+@pytest.mark.slow
+def test_train_convert_inspect_plot(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        train_ann.main(
+            [
+                "--dataset",
+                "synthetic",
+                "--net",
+                "vgg5",
+                "--option",
+                "width=0.125",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--lr",
+                "0.02",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((run / "train.json").read_text())["test_accuracy"] > 0.8
+    h5 = run / "convert.h5"
+    assert (
+        convert.main(
+            [
+                "--checkpoint",
+                str(run),
+                "--timesteps",
+                "40",
+                "--calib-images",
+                "128",
+                "--record-spikes",
+                "4",
+                "--out",
+                str(h5),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "ANN accuracy" in out and h5.is_file()
+    assert inspect.main([str(h5)]) == 0
+    report = capsys.readouterr().out
+    for name in ("features.0", "features.3", "classifier.1", "accuracy vs timestep"):
+        assert name in report
+    assert plot.main([str(h5), "--out", str(tmp_path / "plots")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert pngs == ["accuracy_vs_time.png", "layer_activity.png", "raster.png"]
+    assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_cli_errors(tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        convert.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.h5")])
+    with pytest.raises(SystemExit, match="no run file"):
+        inspect.main([str(tmp_path / "missing.h5")])
+    with pytest.raises(SystemExit):
+        train_ann.main(["--net", "vgg99", "--out", str(tmp_path)])
+
+
+def test_bench_reports_agreement(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert (
+        bench_sim.main(
+            [
+                "--net",
+                "vgg5",
+                "--option",
+                "width=0.125",
+                "--input",
+                "1,8,8",
+                "--timesteps",
+                "8",
+                "--batch",
+                "4",
+                "--repeats",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    records = json.loads(out.read_text())
+    assert {r["engine"] for r in records} == {"reference", "fast", "ceiling"}
+    fast = next(r for r in records if r["engine"] == "fast")
+    assert fast["agreement"] == 1.0 and fast["img_steps_per_s"] > 0
+    assert set(fast) == {
+        "engine",
+        "device",
+        "batch",
+        "timesteps",
+        "img_steps_per_s",
+        "peak_memory_bytes",
+        "agreement",
+    }
