@@ -3,10 +3,12 @@
     python -m experiments.bench_sim --net vgg9 --option width=0.25 --input 1,28,28 \
         --timesteps 100 --batch 64
 
-Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's loop)
-and ``ceiling`` (the converted ANN's forward pass × T, BatchNorm folded: the dense per-step
+Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's loop),
+``fast+record`` (the same, streaming every layer's spikes of every image to HDF5) and
+``ceiling`` (the converted ANN's forward pass × T, BatchNorm folded: the dense per-step
 bound). Weights are the network's random initialisation, calibrated on random inputs: dense
-timing does not depend on them.
+timing does not depend on them. Peak memory is each run's own increase (CPU: resident set;
+memory freed by an earlier engine stays resident, so measure one engine per process).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,16 +27,34 @@ from experiments.common import add_device_arg, parse_options
 from networks import create_network, list_networks
 
 
-def _peak_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # whole process
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
-def _reset_peak(device: torch.device) -> None:
+def _reset_peak(device: torch.device) -> int:
+    """Reset the peak-memory counter; returns the baseline (bytes) the peak is measured from."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+        return int(torch.cuda.memory_allocated(device))
+    try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)
+        Path("/proc/self/clear_refs").write_text("5")
+        return _status_kib("VmRSS") * 1024
+    except OSError:
+        return 0
+
+
+def _peak_memory(device: torch.device, baseline: int) -> int:
+    """Peak memory above ``baseline`` since the last reset (CPU: resident set size)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device)) - baseline
+    try:
+        return _status_kib("VmHWM") * 1024 - baseline
+    except OSError:  # no /proc: the whole process's peak
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _sync(device: torch.device) -> None:
@@ -61,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", default="64", help="comma-separated batch sizes (default: 64)")
     p.add_argument(
         "--engines",
-        default="reference,fast,ceiling",
-        help="comma-separated subset of reference,fast,ceiling",
+        default="reference,fast,fast+record,ceiling",
+        help="comma-separated subset of reference,fast,fast+record,ceiling",
     )
     p.add_argument("--delay", choices=("layer", "none"), default="layer")
     p.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best kept)")
@@ -71,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from neurosnn.convert import convert
+    from neurosnn.record import RunWriter
     from neurosnn.simulate import simulate
 
     device = torch.device(args.device)
@@ -78,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(shape) != 3:
         raise SystemExit(f"error: --input must be C,H,W, got {args.input!r}")
     engines = args.engines.split(",")
-    unknown = set(engines) - {"reference", "fast", "ceiling"}
+    unknown = set(engines) - {"reference", "fast", "fast+record", "ceiling"}
     if unknown:
         raise SystemExit(f"error: unknown engines {sorted(unknown)}")
     torch.manual_seed(0)
@@ -98,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(batch, *shape)
         y = torch.zeros(batch, dtype=torch.long)
         for engine in engines:
-            best = float("inf")
+            best, peak = float("inf"), 0
             for _ in range(args.repeats):
-                _reset_peak(device)
+                baseline = _reset_peak(device)
                 _sync(device)
                 t0 = time.perf_counter()
                 if engine == "ceiling":
@@ -112,11 +134,27 @@ def main(argv: list[str] | None = None) -> int:
                                 h = torch.relu(stage(h))
                             stages[-1](h)
                     pred = None
+                elif engine == "fast+record":
+                    with (
+                        tempfile.TemporaryDirectory() as tmp,
+                        RunWriter(Path(tmp) / "bench.h5", {}) as writer,
+                    ):
+                        res = simulate(
+                            snn,
+                            [(x, y)],
+                            args.timesteps,
+                            delay=args.delay,
+                            record_spikes=batch,
+                            spike_sink=writer.write_spikes,
+                        )
+                        writer.write_result(res)
+                    pred = res.predictions
                 else:
                     res = simulate(snn, [(x, y)], args.timesteps, engine=engine, delay=args.delay)
                     pred = res.predictions
                 _sync(device)
                 best = min(best, time.perf_counter() - t0)
+                peak = max(peak, _peak_memory(device, baseline))
             if engine == "reference":
                 reference_pred[batch] = pred
             agreement = None
@@ -129,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                     "batch": batch,
                     "timesteps": args.timesteps,
                     "img_steps_per_s": batch * args.timesteps / best,
-                    "peak_memory_bytes": _peak_memory(device),
+                    "peak_memory_bytes": peak,
                     "agreement": agreement,
                 }
             )
     ref = {r["batch"]: r["img_steps_per_s"] for r in records if r["engine"] == "reference"}
     ceil = {r["batch"]: r["img_steps_per_s"] for r in records if r["engine"] == "ceiling"}
     print(
-        f"{'engine':<11}{'batch':>6}{'img·steps/s':>13}{'vs bindsnet':>13}{'vs ceiling':>12}"
+        f"{'engine':<13}{'batch':>6}{'img·steps/s':>13}{'vs bindsnet':>13}{'vs ceiling':>12}"
         f"{'peak MiB':>10}{'agreement':>11}"
     )
     for r in records:
@@ -145,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         vs_ceil = f"{r['img_steps_per_s'] / ceil[b]:.2f}" if b in ceil else "-"
         agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
         print(
-            f"{r['engine']:<11}{b:>6}{r['img_steps_per_s']:>13.0f}{vs_ref:>13}{vs_ceil:>12}"
+            f"{r['engine']:<13}{b:>6}{r['img_steps_per_s']:>13.0f}{vs_ref:>13}{vs_ceil:>12}"
             f"{r['peak_memory_bytes'] / 2**20:>10.0f}{agree:>11}"
         )
     if args.json:

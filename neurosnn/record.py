@@ -12,7 +12,7 @@ Layout (readable with h5py or h5dump alone)::
     /spike_counts/<name>    [T] int64, spikes at step t summed over images and neurons
     /spikes/<name>          [n, T, ceil(neurons/8)] uint8, spike trains of the first n images,
                             packed 8 neurons per byte, first neuron in the highest bit
-                            (numpy.unpackbits order), gzip-compressed, one chunk per image;
+                            (numpy.unpackbits order), gzip (level 1), one chunk per image;
                             attrs: shape, neurons
 
 The file is written as ``<path>.tmp`` and renamed when complete, so an interrupted run never
@@ -78,8 +78,7 @@ class RunWriter:
                 dtype=np.uint8,
                 chunks=(1, *data.shape[1:]),
                 compression="gzip",
-                compression_opts=4,
-                shuffle=True,
+                compression_opts=1,
             )
             ds.attrs["shape"] = shape
             ds.attrs["neurons"] = int(np.prod(shape))

@@ -119,13 +119,13 @@ class _Tally:
         spikes: dict[str, torch.Tensor],
         out_v: torch.Tensor,
         labels: torch.Tensor,
-        packed: dict[str, list[torch.Tensor]],
+        packed: dict[str, torch.Tensor],
         n_rec: int,
     ) -> None:
         for name, s in spikes.items():
             self.counts[name][t] += count_spikes(s)
-            if name in packed and n_rec:
-                packed[name].append(pack_spikes(s[:n_rec].flatten(1).bool()))
+            if name in packed:
+                packed[name][t] = pack_spikes(s[:n_rec].flatten(1).bool())
         self.correct[t] += (out_v.argmax(1) == labels).sum()
 
 
@@ -138,7 +138,7 @@ def _run_fast(
     encoding: Encoding,
     gen: torch.Generator | None,
     tally: _Tally,
-    packed: dict[str, list[torch.Tensor]],
+    packed: dict[str, torch.Tensor],
     n_rec: int,
 ) -> torch.Tensor:
     names = snn.layer_names
@@ -193,7 +193,7 @@ def _run_reference(
     encoding: Encoding,
     gen: torch.Generator | None,
     tally: _Tally,
-    packed: dict[str, list[torch.Tensor]],
+    packed: dict[str, torch.Tensor],
     n_rec: int,
 ) -> torch.Tensor:
     net = snn.network
@@ -276,12 +276,21 @@ def simulate(
             )
         x, y = x.to(snn.device, torch.float32), y.to(snn.device)
         n_rec = max(0, min(record_spikes - seen, len(y)))
-        packed = {n: [] for n in record} if n_rec else {}
+        packed = (
+            {
+                n: torch.empty(
+                    timesteps, n_rec, -(-snn.layer(n).n // 8), dtype=torch.uint8, device=snn.device
+                )
+                for n in record
+            }
+            if n_rec
+            else {}
+        )
         tally.predictions.append(
             run(snn, x, y, timesteps, delay, encoding, gen, tally, packed, n_rec).cpu()
         )
-        for name, steps in packed.items():
-            spike_sink(name, seen, torch.stack(steps).cpu(), tuple(snn.layer(name).shape))
+        for name, bits in packed.items():
+            spike_sink(name, seen, bits.cpu(), tuple(snn.layer(name).shape))
         labels_all.append(y.cpu())
         seen += len(y)
     if seen == 0:
