@@ -98,9 +98,10 @@ def test_bench_reports_agreement(tmp_path, capsys):
         == 0
     )
     records = json.loads(out.read_text())
-    assert {r["engine"] for r in records} == {"reference", "fast", "ceiling"}
-    fast = next(r for r in records if r["engine"] == "fast")
-    assert fast["agreement"] == 1.0 and fast["img_steps_per_s"] > 0
+    assert {r["engine"] for r in records} == {"reference", "fast", "fast+record", "ceiling"}
+    for engine in ("fast", "fast+record"):
+        fast = next(r for r in records if r["engine"] == engine)
+        assert fast["agreement"] == 1.0 and fast["img_steps_per_s"] > 0
     assert set(fast) == {
         "engine",
         "device",
