@@ -44,7 +44,8 @@ class SimResult:
         layer_shapes: shape of each layer (one sample).
         thresholds: threshold of each spiking layer.
         timesteps: T.
-        correct: ``[T]`` number of images whose prediction at step t is right.
+        correct: ``[T]`` number of images whose prediction at step t is right (an output layer
+            that has received no input yet counts as no answer).
         spike_counts: per spiking layer, ``[T]`` spikes at step t summed over images and neurons.
         predictions: ``[N]`` prediction at the final step.
         labels: ``[N]``.
@@ -126,7 +127,9 @@ class _Tally:
             self.counts[name][t] += count_spikes(s)
             if name in packed:
                 packed[name][t] = pack_spikes(s[:n_rec].flatten(1).bool())
-        self.correct[t] += (out_v.argmax(1) == labels).sum()
+        # an output that has received nothing yet has not answered: it is not counted correct
+        answered = out_v.ne(0).any(1)
+        self.correct[t] += ((out_v.argmax(1) == labels) & answered).sum()
 
 
 def _run_fast(
@@ -267,7 +270,11 @@ def simulate(
     labels_all, seen = [], 0
     start = time.perf_counter()
     for x, y in tqdm(
-        batches, desc=f"simulate T={timesteps}", disable=not progress, unit="batch", leave=False
+        batches,
+        desc=f"simulate T={timesteps}",
+        disable=None if progress else True,  # None: off when not a terminal
+        unit="batch",
+        leave=False,
     ):
         if tuple(x.shape[1:]) != snn.input_shape:
             raise ValueError(

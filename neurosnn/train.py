@@ -133,7 +133,7 @@ def train_ann(
             batches,
             total=total,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
+            disable=None if progress else True,  # None: off when not a terminal
             leave=False,
         )
         for x, y in bar:

@@ -111,3 +111,16 @@ def test_bench_reports_agreement(tmp_path, capsys):
         "peak_memory_bytes",
         "agreement",
     }
+
+
+def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatch, capsys):
+    from experiments.common import load_data
+    from neurosnn import data
+
+    monkeypatch.setitem(data.DEFAULT_ROOTS, "fashion-mnist", str(tmp_path / "absent"))
+    subset = load_data("fashion-mnist", None, allow_subset=True)
+    assert (len(subset.train), len(subset.test)) == (4000, 1000)
+    assert sorted(subset.train.labels.unique().tolist()) == list(range(10))
+    assert "subset shipped" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="apt-get install dataset-fashion-mnist"):
+        load_data("fashion-mnist", None, allow_subset=False)

@@ -102,3 +102,13 @@ def test_accuracy_curve_and_rates_are_consistent(data):
     assert float(r.accuracy[-1]) == float((r.predictions == r.labels).double().mean())
     rates = r.firing_rates()
     assert set(rates) == set(snn.if_names) and all(0 < v <= 1 for v in rates.values())
+
+
+def test_no_answer_before_the_output_receives_input(data):
+    model = tiny_vgg(batch_norm=False, bias=False)
+    snn = convert(model, [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    r = simulate(snn, data.test.batches(40), 12, delay="layer")
+    depth = len(snn.layer_names)
+    # without biases the output is silent until spikes have crossed every layer
+    assert r.correct[: depth - 1].sum() == 0
+    assert r.correct[-1] > 0
