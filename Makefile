@@ -30,7 +30,8 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --input 1,28,28 \
+	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
+		--input 1,28,28 \
 		--timesteps 100 --batch 64
 
 clean:
