@@ -10,12 +10,8 @@ import sys
 
 import numpy as np
 
+from neurosnn.cost import iso_accuracy_step
 from neurosnn.record import RunRecord, read_run
-
-
-def first_step_reaching(accuracy: np.ndarray, target: float) -> int | None:
-    hits = np.nonzero(accuracy >= target - 1e-12)[0]
-    return int(hits[0]) + 1 if len(hits) else None
 
 
 def report(run: RunRecord) -> str:
@@ -54,8 +50,8 @@ def report(run: RunRecord) -> str:
     if ann is not None:
         lines.append(
             f"  ANN accuracy {ann:.4f}; SNN within 1% of it from t="
-            f"{first_step_reaching(acc, ann - 0.01)}, within 0.5% from t="
-            f"{first_step_reaching(acc, ann - 0.005)}"
+            f"{iso_accuracy_step(acc, ann - 0.01)}, within 0.5% from t="
+            f"{iso_accuracy_step(acc, ann - 0.005)}"
         )
     return "\n".join(lines)
 

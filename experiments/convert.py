@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from experiments.common import add_data_args, add_device_arg, load_data
 from neurosnn.checkpoint import CheckpointError, load_checkpoint, resolve
+from neurosnn.cost import iso_accuracy_step
 from neurosnn.data import with_normalisation
 from neurosnn.encoding import ENCODINGS
 from neurosnn.record import RunWriter
@@ -40,12 +39,6 @@ class ConvertConfig:
     seed: int = 0
     data_root: str | None = None
     device: str = "cpu"
-
-
-def iso_accuracy_step(accuracy: torch.Tensor, target: float) -> int | None:
-    """First timestep (1-based) at which the accuracy curve reaches ``target``, else None."""
-    hits = torch.nonzero(accuracy >= target - 1e-12)
-    return int(hits[0]) + 1 if len(hits) else None
 
 
 def run_conversion(
@@ -108,7 +101,7 @@ def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
         "snn_best_accuracy": float(acc.max()),
         "timesteps": result.timesteps,
         "test_images": result.n_images,
-        "steps_to_ann_minus_1pct": iso_accuracy_step(acc, ann_accuracy - 0.01),
+        "steps_to_ann_minus_1pct": iso_accuracy_step(acc.numpy(), ann_accuracy - 0.01),
         "firing_rates": result.firing_rates(),
         "simulation_seconds": result.wall_seconds,
     }

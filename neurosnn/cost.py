@@ -1,0 +1,105 @@
+"""Cost functions of the threshold search and latency metrics of accuracy-vs-time curves.
+
+Lu & Sengupta, Eq. 11: ``cost = α·J + β·(1 − max ∇Acc) + γ·(1 − Acc[T])``, where ``∇Acc`` is
+the time-gradient of the accuracy curve (central differences, one-sided at the ends, as
+``numpy.gradient``; Algorithm 1 line 3), ``J = argmax_t ∇Acc(t)`` in timesteps (1-based) and
+``Acc[T]`` the accuracy at the last step. A cost is any callable of the curve and the
+per-layer spike counts, so terms such as a spike (energy) penalty can be added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# (accuracy [T], spike counts per layer [T]) -> cost
+CostFn = Callable[[np.ndarray, Mapping[str, np.ndarray]], float]
+
+
+def accuracy_gradient(accuracy: np.ndarray) -> np.ndarray:
+    """``∇Acc(t)`` per timestep (central differences; one-sided at both ends)."""
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    if accuracy.size < 2:
+        raise ValueError("the accuracy curve needs at least 2 timesteps")
+    return np.gradient(accuracy)
+
+
+@dataclass(frozen=True)
+class LatencyAccuracyCost:
+    """Eq. 11 of Lu & Sengupta with weights α, β, γ (Table I)."""
+
+    alpha: float
+    beta: float
+    gamma: float
+
+    def terms(self, accuracy: np.ndarray) -> tuple[int, float, float]:
+        """``(J, max ∇Acc, Acc[T])``."""
+        grad = accuracy_gradient(accuracy)
+        j = int(np.argmax(grad))
+        return j + 1, float(grad[j]), float(np.asarray(accuracy)[-1])
+
+    def __call__(
+        self, accuracy: np.ndarray, spike_counts: Mapping[str, np.ndarray] | None = None
+    ) -> float:
+        j, max_grad, final = self.terms(accuracy)
+        return self.alpha * j + self.beta * (1.0 - max_grad) + self.gamma * (1.0 - final)
+
+
+@dataclass(frozen=True)
+class SpikePenalty:
+    """Adds ``weight × spikes per image per step`` to another cost (an energy term)."""
+
+    base: CostFn
+    weight: float
+    n_images: int
+
+    def __call__(self, accuracy: np.ndarray, spike_counts: Mapping[str, np.ndarray]) -> float:
+        total = sum(float(np.sum(c)) for c in spike_counts.values())
+        per_step = total / (self.n_images * len(accuracy))
+        return self.base(accuracy, spike_counts) + self.weight * per_step
+
+
+def iso_accuracy_step(accuracy: np.ndarray, target: float) -> int | None:
+    """First timestep (1-based) at which the curve reaches ``target``; None if it never does."""
+    hits = np.nonzero(np.asarray(accuracy) >= target - 1e-12)[0]
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+@dataclass(frozen=True)
+class LatencyComparison:
+    """Iso-accuracy latency of an optimised curve against a baseline curve."""
+
+    target: float
+    baseline_step: int | None
+    optimized_step: int | None
+
+    @property
+    def improvement(self) -> float | None:
+        """``1 − t_opt / t_base`` (fraction); None when either never reaches the target."""
+        if self.baseline_step is None or self.optimized_step is None:
+            return None
+        return 1.0 - self.optimized_step / self.baseline_step
+
+
+def compare_latency(
+    baseline: np.ndarray, optimized: np.ndarray, target: float | None = None
+) -> LatencyComparison:
+    """Steps each curve needs to reach ``target`` (default: the baseline's final accuracy)."""
+    target = float(np.asarray(baseline)[-1]) if target is None else float(target)
+    return LatencyComparison(
+        target, iso_accuracy_step(baseline, target), iso_accuracy_step(optimized, target)
+    )
+
+
+def iso_time_gain(baseline: np.ndarray, optimized: np.ndarray, step: int) -> float:
+    """Accuracy gained at timestep ``step`` (1-based): ``Acc_opt[t] − Acc_base[t]``."""
+    if not 1 <= step <= len(baseline):
+        raise ValueError(f"step must be in 1..{len(baseline)}, got {step}")
+    return float(np.asarray(optimized)[step - 1] - np.asarray(baseline)[step - 1])
+
+
+def training_cost(images: int, generations: float, population: int, train_size: int) -> float:
+    """Eq. 17: ``E·G·P / D_train``, the search's overhead in passes over the training set."""
+    return images * generations * population / train_size

@@ -1,0 +1,397 @@
+"""Differential-evolution search of per-layer thresholds (Lu & Sengupta, Algorithm 1).
+
+One threshold per IF layer, searched as a percentile of the layer's ANN activations (the
+paper's parameterisation) or as a multiplicative scale of the baseline threshold. The initial
+population is drawn from N(TH, std²) and clipped to the bounds; SciPy's DE then runs with
+mutation dithered in [0.5, 1.5], crossover 0.7, no polishing and deferred updating (so serial,
+process-pool and Ray evaluation give the same result). Each candidate is scored with a cost
+(Eq. 11 by default) on a random subset of E training images drawn for that candidate: the
+subset's seed is derived from the candidate's values, so it is fresh for every new candidate
+and the same wherever and in whatever order candidates are evaluated.
+
+After every generation the solver's state (population, costs, random generator) is written,
+so an interrupted search resumes from its last finished generation and ends exactly where an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
+from tqdm.auto import tqdm
+
+from neurosnn.cost import CostFn, LatencyAccuracyCost, training_cost
+from neurosnn.data import Split
+from neurosnn.simulate import simulate
+from neurosnn.snn import ConvertedSNN
+
+Parameterisation = Literal["percentile", "scale"]
+MapFn = Callable[[Callable[[np.ndarray], float], Iterable[np.ndarray]], Iterable[float]]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Hyper-parameters of the threshold search (Table I of Lu & Sengupta).
+
+    ``images`` is E, the training images per evaluation; ``generations`` is the most the
+    search runs (it stops earlier when SciPy's convergence test ``tol`` is met).
+    """
+
+    alpha: float = 1.0
+    beta: float = 10.0
+    gamma: float = 500.0
+    initial_percentile: float = 99.7
+    std: float = 0.15
+    population: int = 25
+    generations: int = 30
+    images: int = 3000
+    timesteps: int = 200
+    parameterisation: Parameterisation = "percentile"
+    lower: float | None = None  # default: TH − 10·std (percentile) or 0.5 (scale)
+    upper: float | None = None  # default: 100 (percentile) or 1.5 (scale)
+    mutation: tuple[float, float] = (0.5, 1.5)
+    crossover: float = 0.7
+    tol: float = 0.01
+    delay: Literal["layer", "none"] = "layer"
+    batch_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.population < 5:
+            raise ValueError(f"population must be >= 5 (SciPy's minimum), got {self.population}")
+        if self.generations < 1 or self.images < 1 or self.timesteps < 2:
+            raise ValueError("generations and images must be >= 1 and timesteps >= 2")
+        if self.parameterisation not in ("percentile", "scale"):
+            raise ValueError(
+                f"parameterisation must be 'percentile' or 'scale', got {self.parameterisation!r}"
+            )
+        if not 0 < self.initial_percentile <= 100:
+            raise ValueError(
+                f"initial_percentile must be in (0, 100], got {self.initial_percentile}"
+            )
+        lo, hi = self.bounds
+        if not lo < hi:
+            raise ValueError(f"bounds must satisfy lower < upper, got ({lo}, {hi})")
+        if self.parameterisation == "percentile" and not (0 < lo and hi <= 100):
+            raise ValueError(f"percentile bounds must lie in (0, 100], got ({lo}, {hi})")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self.parameterisation == "percentile":
+            lo = self.initial_percentile - 10 * self.std if self.lower is None else self.lower
+            return lo, 100.0 if self.upper is None else self.upper
+        return (
+            0.5 if self.lower is None else self.lower,
+            1.5 if self.upper is None else self.upper,
+        )
+
+    @property
+    def center(self) -> float:
+        return self.initial_percentile if self.parameterisation == "percentile" else 1.0
+
+    def cost(self) -> LatencyAccuracyCost:
+        return LatencyAccuracyCost(self.alpha, self.beta, self.gamma)
+
+
+# Table I of Lu & Sengupta. E follows from Eq. 17 and the table's training cost
+# (CIFAR: 38.85 = E·25.9·25/50,000 → E = 3,000; ImageNet: E = 5,000; adversarial: E = 1,200);
+# G is the table's mean generation count rounded up. T is not in the table: 200.
+PRESETS: dict[str, SearchConfig] = {
+    "cifar10": SearchConfig(1, 10, 500, 99.7, 0.15, 25, 26, 3000),
+    "cifar100-vgg15": SearchConfig(1, 40, 20, 99.7, 0.15, 25, 27, 3000),
+    "cifar100-vgg11": SearchConfig(0.7, 60, 200, 99.7, 0.13, 35, 8, 3000),
+    "imagenet": SearchConfig(1, 70, 110, 99.8, 0.13, 20, 7, 5000),
+    "adversarial-cifar10": SearchConfig(1, 2, 60, 99.7, 0.25, 25, 22, 1200),
+    "adversarial-cifar100": SearchConfig(1, 2, 60, 99.7, 0.25, 25, 25, 1200),
+    # Fashion-MNIST VGG9: the CIFAR-10 weights (accuracy counts most), E and T sized so one
+    # generation takes minutes on 2 CPU cores; T = 120 covers the baseline's rise to within
+    # 1% of the ANN (step 119, README).
+    "fashion-mnist": SearchConfig(1, 10, 500, 99.7, 0.15, 10, 8, 500, 120),
+    # the README's main job: a minute or two on 2 cores
+    "quick": SearchConfig(1, 10, 500, 99.7, 0.15, 6, 3, 200, 60),
+}
+
+
+def apply_candidate(
+    snn: ConvertedSNN,
+    x: np.ndarray,
+    parameterisation: Parameterisation,
+    base_thresholds: list[float],
+) -> None:
+    """Set the SNN's thresholds from a candidate vector."""
+    if parameterisation == "percentile":
+        snn.set_percentiles([float(v) for v in x])
+    else:
+        snn.set_thresholds([b * float(s) for b, s in zip(base_thresholds, x, strict=True)])
+
+
+def candidate_seed(x: np.ndarray, seed: int) -> int:
+    """Seed of the training subset a candidate is scored on: a function of its values."""
+    return zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes()) ^ (seed & 0xFFFFFFFF)
+
+
+class Evaluator:
+    """Scores candidates: set thresholds, simulate E fresh training images, apply the cost."""
+
+    def __init__(
+        self, snn: ConvertedSNN, train: Split, cfg: SearchConfig, cost: CostFn | None = None
+    ) -> None:
+        self.snn, self.train, self.cfg = snn, train, cfg
+        self.cost = cost if cost is not None else cfg.cost()
+        self.base_thresholds = [
+            snn.calibration[n].percentile(cfg.initial_percentile) for n in snn.if_names
+        ]
+
+    def curve(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        apply_candidate(self.snn, x, self.cfg.parameterisation, self.base_thresholds)
+        subset = self.train.random_subset(
+            min(self.cfg.images, len(self.train)), candidate_seed(x, self.cfg.seed)
+        )
+        r = simulate(
+            self.snn, subset.batches(self.cfg.batch_size), self.cfg.timesteps, delay=self.cfg.delay
+        )
+        return r.accuracy.numpy(), {k: v.numpy() for k, v in r.spike_counts.items()}
+
+    def __call__(self, x: np.ndarray) -> float:
+        return float(self.cost(*self.curve(np.asarray(x, dtype=np.float64))))
+
+
+# --- parallel evaluation: each worker process holds one Evaluator, sent once ----------------
+_WORKER: Evaluator | None = None
+
+
+def _init_worker(evaluator: Evaluator, threads: int) -> None:
+    global _WORKER
+    torch.set_num_threads(threads)
+    _WORKER = evaluator
+
+
+def _evaluate_in_worker(x: np.ndarray) -> float:
+    return _WORKER(x)
+
+
+class _PoolMap:
+    """Map-like callable for SciPy that scores candidates in a pool of worker processes."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+
+    def __call__(self, func, iterable):
+        return self.pool.map(_evaluate_in_worker, list(iterable))
+
+
+def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = None):
+    """A multiprocessing pool (spawned processes) whose workers each hold ``evaluator``.
+
+    ``threads`` is each worker's torch thread count (default: this process's share). CPU
+    convolutions round differently with different thread counts (and, measured here, across
+    processes at 2 threads), so costs equal a serial run's exactly when both use 1 thread.
+    """
+    import multiprocessing as mp
+
+    threads = threads or max(1, torch.get_num_threads() // workers)
+    pool = mp.get_context("spawn").Pool(workers, _init_worker, (evaluator, threads))
+    return _PoolMap(pool), pool
+
+
+def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None, threads: int = 1):
+    """A Ray pool (``ray.util.multiprocessing.Pool``) on a local or existing Ray cluster;
+    ``threads`` as in :func:`process_pool_map`."""
+    import ray
+    from ray.util.multiprocessing import Pool
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    pool = Pool(processes=workers, initializer=_init_worker, initargs=(evaluator, threads))
+    return _PoolMap(pool), pool
+
+
+# --- the search --------------------------------------------------------------------------------
+@dataclass
+class Generation:
+    generation: int
+    best_cost: float
+    mean_cost: float
+    population: list[list[float]]  # [P, n] candidate values
+    costs: list[float]  # [P]
+    evaluations: int  # cumulative function evaluations
+    seconds: float
+
+
+@dataclass
+class SearchResult:
+    layers: list[str]
+    parameterisation: str
+    best: list[float]  # the best candidate (percentiles or scales)
+    best_thresholds: list[float]  # the resulting threshold values
+    best_cost: float
+    history: list[Generation] = field(default_factory=list)
+    evaluations: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def generations(self) -> int:
+        return len(self.history)
+
+    def nfe(self, population: int) -> int:
+        """Eq. 10: G × P (the initial population's evaluations are counted apart)."""
+        return self.generations * population
+
+
+def initial_population(cfg: SearchConfig, n_layers: int) -> np.ndarray:
+    """``[P, n]`` draws from N(center, std²) clipped to the bounds (Algorithm 1, line 10)."""
+    rng = np.random.default_rng(cfg.seed)
+    lo, hi = cfg.bounds
+    return np.clip(rng.normal(cfg.center, cfg.std, size=(cfg.population, n_layers)), lo, hi)
+
+
+def _rng_state(solver) -> Any:
+    rng = solver.random_number_generator
+    return rng.bit_generator.state if hasattr(rng, "bit_generator") else rng.get_state()
+
+
+def _set_rng_state(solver, state: Any) -> None:
+    rng = solver.random_number_generator
+    inner = state.get("state") if isinstance(state, dict) else None
+    if isinstance(inner, dict) and "key" in inner:  # MT19937 keeps an array, saved as a list
+        inner["key"] = np.asarray(inner["key"], dtype=np.uint32)
+    if hasattr(rng, "bit_generator"):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(tuple(state))
+
+
+def _save_state(path: Path, solver, result: SearchResult, cfg: SearchConfig) -> None:
+    state = {
+        "config": asdict(cfg),
+        "population": solver.population.tolist(),
+        "energies": solver.population_energies.tolist(),
+        "rng": _rng_state(solver),
+        # SciPy shuffles this index in place when it picks donors: it is state too
+        "population_index": solver._random_population_index.tolist(),
+        "nfev": int(solver._nfev),
+        "result": asdict(result),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, default=lambda o: o.tolist()))
+    os.replace(tmp, path)
+
+
+def run_search(
+    evaluator: Evaluator,
+    map_fn: MapFn = map,
+    state_path: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_generation: Callable[[Generation], None] | None = None,
+) -> SearchResult:
+    """Run the DE threshold search.
+
+    Args:
+        evaluator: scores one candidate (holds the SNN, the training split and the config).
+        map_fn: how a generation's candidates are scored: ``map`` (serial), or the map of a
+            process or Ray pool (:func:`process_pool_map`, :func:`ray_pool_map`).
+        state_path: JSON file rewritten after every generation.
+        resume: continue from ``state_path`` if it exists.
+        progress: show a progress bar over generations with the best cost so far.
+        on_generation: called after each generation (and its state is saved).
+
+    Returns:
+        The best candidate, its thresholds and the per-generation history.
+    """
+    cfg, snn = evaluator.cfg, evaluator.snn
+    layers = list(snn.if_names)
+    state_path = Path(state_path) if state_path is not None else None
+    lo, hi = cfg.bounds
+    solver = DifferentialEvolutionSolver(
+        evaluator,
+        [(lo, hi)] * len(layers),
+        strategy="best1bin",
+        maxiter=cfg.generations,
+        tol=cfg.tol,
+        mutation=cfg.mutation,
+        recombination=cfg.crossover,
+        rng=cfg.seed,
+        polish=False,
+        init=initial_population(cfg, len(layers)),
+        updating="deferred",
+        workers=map_fn,
+    )
+    result = SearchResult(layers, cfg.parameterisation, [], [], math.inf)
+    if resume and state_path is not None and state_path.is_file():
+        state = json.loads(state_path.read_text())
+        if state["config"] != json.loads(json.dumps(asdict(cfg))):
+            raise ValueError(f"cannot resume: {state_path} was written with another config")
+        solver.population = np.asarray(state["population"])
+        solver.population_energies = np.asarray(state["energies"])
+        solver.feasible = np.ones(len(solver.population), dtype=bool)
+        solver.constraint_violation = np.zeros((len(solver.population), 1))
+        solver._nfev = state["nfev"]
+        solver._random_population_index = np.asarray(state["population_index"])
+        _set_rng_state(solver, state["rng"])
+        saved = state["result"]
+        saved["history"] = [Generation(**g) for g in saved["history"]]
+        result = SearchResult(**saved)
+    start = time.perf_counter() - result.wall_seconds
+    bar = tqdm(
+        total=cfg.generations,
+        initial=result.generations,
+        desc="threshold search",
+        unit="gen",
+        disable=None if progress else True,
+    )
+    try:
+        while result.generations < cfg.generations:
+            t0 = time.perf_counter()
+            best_x, best_cost = next(solver)
+            population = solver._scale_parameters(solver.population)
+            costs = solver.population_energies
+            gen = Generation(
+                result.generations + 1,
+                float(best_cost),
+                float(np.mean(costs)),
+                population.tolist(),
+                costs.tolist(),
+                int(solver._nfev),
+                time.perf_counter() - t0,
+            )
+            result.history.append(gen)
+            result.best, result.best_cost = [float(v) for v in best_x], float(best_cost)
+            result.evaluations = gen.evaluations
+            result.wall_seconds = time.perf_counter() - start
+            if state_path is not None:
+                _save_state(state_path, solver, result, cfg)
+            bar.update(1)
+            bar.set_postfix(best_cost=f"{best_cost:.3f}")
+            if on_generation is not None:
+                on_generation(gen)
+            if solver.converged():
+                break
+    finally:
+        bar.close()
+    apply_candidate(snn, np.asarray(result.best), cfg.parameterisation, evaluator.base_thresholds)
+    result.best_thresholds = snn.thresholds
+    return result
+
+
+def search_training_cost(result: SearchResult, cfg: SearchConfig, train_size: int) -> float:
+    """Eq. 17 with the generations this search ran."""
+    return training_cost(
+        min(cfg.images, train_size), result.generations, cfg.population, train_size
+    )

@@ -1,0 +1,172 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurosnn.convert import convert
+from neurosnn.evolve import (
+    PRESETS,
+    Evaluator,
+    SearchConfig,
+    candidate_seed,
+    initial_population,
+    process_pool_map,
+    run_search,
+)
+from tests.conftest import tiny_vgg
+
+CFG = SearchConfig(
+    1,
+    10,
+    50,
+    99.7,
+    0.15,
+    population=6,
+    generations=4,
+    images=64,
+    timesteps=20,
+    batch_size=64,
+    seed=3,
+)
+
+
+@pytest.fixture
+def evaluator(data):
+    snn = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    return Evaluator(snn, data.train, CFG)
+
+
+def test_initial_population_is_normal_around_th_and_clipped():
+    cfg = SearchConfig(population=2000, std=0.15)
+    pop = initial_population(cfg, 3)
+    lo, hi = cfg.bounds
+    assert pop.shape == (2000, 3) and pop.min() >= lo and pop.max() <= 100.0
+    assert abs(np.median(pop) - 99.7) < 0.02
+    assert np.mean(pop == 100.0) > 0.01  # the upper tail is clipped at 100
+
+
+def test_subset_seed_depends_on_candidate_only():
+    x = np.array([99.1, 99.5])
+    assert candidate_seed(x, 0) == candidate_seed(x.copy(), 0)
+    assert candidate_seed(x, 0) != candidate_seed(x + 1e-9, 0)
+    assert candidate_seed(x, 0) != candidate_seed(x, 1)
+
+
+def test_same_seed_same_thresholds(evaluator, data):
+    a = run_search(evaluator, progress=False)
+    snn2 = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    b = run_search(Evaluator(snn2, data.train, CFG), progress=False)
+    assert a.best == b.best and a.best_thresholds == b.best_thresholds
+    assert [g.costs for g in a.history] == [g.costs for g in b.history]
+
+
+def test_search_improves_on_the_initial_population(evaluator):
+    init = initial_population(CFG, len(evaluator.snn.if_names))
+    initial_best = min(evaluator(x) for x in init)
+    result = run_search(evaluator, progress=False)
+    assert result.best_cost < initial_best
+    bests = [g.best_cost for g in result.history]
+    assert bests == sorted(bests, reverse=True)  # the best never gets worse
+    lo, hi = CFG.bounds
+    assert all(lo <= v <= hi for v in result.best)
+    assert evaluator.snn.percentiles == pytest.approx(result.best)  # left at the best
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(evaluator, data, tmp_path):
+    full = run_search(evaluator, progress=False)
+    state = tmp_path / "state.json"
+
+    def die_after_two(gen):
+        if gen.generation == 2:
+            raise KeyboardInterrupt  # like kill -9 right after the generation was saved
+
+    snn2 = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    with pytest.raises(KeyboardInterrupt):
+        run_search(
+            Evaluator(snn2, data.train, CFG),
+            state_path=state,
+            progress=False,
+            on_generation=die_after_two,
+        )
+    assert len(json.loads(state.read_text())["result"]["history"]) == 2
+    snn3 = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    resumed = run_search(
+        Evaluator(snn3, data.train, CFG), state_path=state, resume=True, progress=False
+    )
+    assert resumed.best == full.best and resumed.best_thresholds == full.best_thresholds
+    assert [g.costs for g in resumed.history] == [g.costs for g in full.history]
+    assert resumed.evaluations == full.evaluations
+
+
+def test_resume_refuses_another_config(evaluator, tmp_path):
+    state = tmp_path / "state.json"
+    run_search(evaluator, state_path=state, progress=False)
+    other = Evaluator(evaluator.snn, evaluator.train, SearchConfig(population=6, images=8))
+    with pytest.raises(ValueError, match="another config"):
+        run_search(other, state_path=state, resume=True, progress=False)
+
+
+def test_process_pool_matches_serial(evaluator):
+    # one torch thread everywhere: CPU convolutions are only reproducible across processes
+    # at equal (single) thread counts
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = run_search(evaluator, progress=False)
+        map_fn, pool = process_pool_map(evaluator, workers=2, threads=1)
+        try:
+            parallel = run_search(evaluator, map_fn=map_fn, progress=False)
+        finally:
+            pool.terminate()
+    finally:
+        torch.set_num_threads(threads)
+    assert parallel.best == serial.best
+    assert [g.costs for g in parallel.history] == [g.costs for g in serial.history]
+
+
+@pytest.mark.slow
+def test_ray_local_cluster_matches_serial(evaluator):
+    ray = pytest.importorskip("ray")
+    from neurosnn.evolve import ray_pool_map
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see test_process_pool_matches_serial
+    try:
+        serial = run_search(evaluator, progress=False)
+        map_fn, pool = ray_pool_map(evaluator, workers=2, threads=1)
+        try:
+            distributed = run_search(evaluator, map_fn=map_fn, progress=False)
+        finally:
+            pool.terminate()
+            ray.shutdown()
+    finally:
+        torch.set_num_threads(threads)
+    assert distributed.best == serial.best
+    assert [g.costs for g in distributed.history] == [g.costs for g in serial.history]
+
+
+def test_scale_parameterisation_multiplies_baseline(evaluator):
+    cfg = SearchConfig(
+        population=6,
+        generations=1,
+        images=32,
+        timesteps=10,
+        parameterisation="scale",
+        batch_size=64,
+    )
+    ev = Evaluator(evaluator.snn, evaluator.train, cfg)
+    ev.curve(np.array([0.5, 1.0, 1.5, 1.0]))
+    expected = [b * s for b, s in zip(ev.base_thresholds, (0.5, 1.0, 1.5, 1.0), strict=True)]
+    assert ev.snn.thresholds == pytest.approx(expected)
+
+
+def test_presets_follow_table_one():
+    c10 = PRESETS["cifar10"]
+    assert (c10.alpha, c10.beta, c10.gamma, c10.std, c10.population) == (1, 10, 500, 0.15, 25)
+    assert PRESETS["imagenet"].initial_percentile == 99.8
+    assert PRESETS["adversarial-cifar100"].std == 0.25
+    with pytest.raises(ValueError, match="population"):
+        SearchConfig(population=4)
+    with pytest.raises(ValueError, match="bounds"):
+        SearchConfig(lower=99.0, upper=101.0)
