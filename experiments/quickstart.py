@@ -1,6 +1,8 @@
 """The main job, end to end on Fashion-MNIST in a few minutes on a 2-core CPU:
 train (or reuse) a small VGG9, convert it to a BindsNET SNN at the 99.7 percentile, simulate
-it on test images, write the HDF5 record, the plots and summary.json, and print a summary.
+it on test images, run a quick differential-evolution search of the per-layer thresholds,
+compare both on the test set, write the HDF5 records, the plots and summary.json, and print
+a summary.
 
     python -m experiments.quickstart --out runs/quickstart
 """
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     else:
-        print(f"[1/4] reusing the trained ANN in {ann_dir} (--retrain to train again)")
+        print(f"[1/5] reusing the trained ANN in {ann_dir} (--retrain to train again)")
     print(
         f"[2/4] converting at the {args.percentile} percentile and simulating "
         f"{args.test_images} test images for T={args.timesteps}"

@@ -3,8 +3,8 @@
 One threshold per IF layer, searched as a percentile of the layer's ANN activations (the
 paper's parameterisation) or as a multiplicative scale of the baseline threshold. The initial
 population is drawn from N(TH, std²) and clipped to the bounds; SciPy's DE then runs with
-mutation dithered in [0.5, 1.5], crossover 0.7, no polishing and deferred updating (so serial,
-process-pool and Ray evaluation give the same result). Each candidate is scored with a cost
+mutation dithered in [0.5, 1.5], crossover 0.7, no polishing and deferred updating (the same
+schedule for serial, process-pool and Ray evaluation). Each candidate is scored with a cost
 (Eq. 11 by default) on a random subset of E training images drawn for that candidate: the
 subset's seed is derived from the candidate's values, so it is fresh for every new candidate
 and the same wherever and in whatever order candidates are evaluated.
@@ -195,8 +195,9 @@ def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = N
     """A multiprocessing pool (spawned processes) whose workers each hold ``evaluator``.
 
     ``threads`` is each worker's torch thread count (default: this process's share). CPU
-    convolutions round differently with different thread counts (and, measured here, across
-    processes at 2 threads), so costs equal a serial run's exactly when both use 1 thread.
+    convolution kernels may round differently in another process (thread count, memory
+    alignment), so a spike at an exact threshold tie can flip and a candidate's cost can
+    differ slightly from a serial run's; the search is not sensitive to that.
     """
     import multiprocessing as mp
 

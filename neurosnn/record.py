@@ -247,3 +247,67 @@ def read_spikes(
         shape = tuple(int(v) for v in ds.attrs["shape"])
     bits = np.unpackbits(packed, axis=-1, count=neurons).astype(bool)
     return bits.reshape(*packed.shape[:2], *shape)
+
+
+SEARCH_FORMAT = "neurosnn-search"
+
+
+def write_search(
+    path: str | Path,
+    *,
+    config: dict[str, Any],
+    layers: list[str],
+    history: list[dict[str, Any]],
+    best: dict[str, list[float]],
+    metrics: dict[str, Any],
+    significance: dict[str, list[float]] | None = None,
+) -> Path:
+    """Write a threshold search: per-generation history, the best thresholds and metrics.
+
+    Layout: root attrs ``format="neurosnn-search"``, ``config`` and ``metrics`` (JSON),
+    ``layers`` (JSON list); ``/history/{best_cost,mean_cost,evaluations,seconds}`` ``[G]``,
+    ``/history/population`` ``[G, P, n]``, ``/history/costs`` ``[G, P]``;
+    ``/best/<key>`` ``[n]`` (e.g. percentiles, thresholds, baseline_thresholds);
+    ``/significance/<key>`` ``[n]`` (components, percent_change).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = SEARCH_FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
+            f.attrs["metrics"] = json.dumps(metrics, sort_keys=True, default=str)
+            f.attrs["layers"] = json.dumps(layers)
+            h = f.create_group("history")
+            for key in ("best_cost", "mean_cost", "evaluations", "seconds"):
+                h[key] = np.asarray([g[key] for g in history])
+            h["population"] = np.asarray([g["population"] for g in history])
+            h["costs"] = np.asarray([g["costs"] for g in history])
+            for group, values in (("best", best), ("significance", significance or {})):
+                g = f.create_group(group)
+                for key, v in values.items():
+                    g[key] = np.asarray(v, dtype=np.float64)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_search(path: str | Path) -> dict[str, Any]:
+    """Everything :func:`write_search` wrote, as plain Python and numpy values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no search file at {path}")
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != SEARCH_FORMAT:
+            raise ValueError(f"{path} is not a neurosnn search file")
+        return {
+            "config": json.loads(f.attrs["config"]),
+            "metrics": json.loads(f.attrs["metrics"]),
+            "layers": json.loads(f.attrs["layers"]),
+            "history": {k: v[()] for k, v in f["history"].items()},
+            "best": {k: v[()] for k, v in f["best"].items()},
+            "significance": {k: v[()] for k, v in f["significance"].items()},
+        }

@@ -63,6 +63,17 @@ class OpsConnection(AbstractConnection):
             self._scaled = (key, w * scale)
         return self._scaled[1]
 
+    def __getstate__(self) -> dict:
+        # the cache key holds memory addresses and version counters, which mean nothing in
+        # another process (and may even match there by chance): never ship the cache
+        state = super().__getstate__().copy()
+        state["_scaled"] = None
+        return state
+
+    def _apply(self, fn, recurse=True):
+        self._scaled = None  # moved or cast tensors: rebuild the scaled weight
+        return super()._apply(fn, recurse)
+
     def compute(self, s: torch.Tensor) -> torch.Tensor:
         x = s.to(torch.float32)
         for m in self.ops:

@@ -124,3 +124,75 @@ def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatc
     assert "subset shipped" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="apt-get install dataset-fashion-mnist"):
         load_data("fashion-mnist", None, allow_subset=False)
+
+
+@pytest.mark.slow
+def test_neuroevolve_end_to_end(tmp_path, capsys):
+    from experiments import neuroevolve
+
+    ann = tmp_path / "ann"
+    train_ann.main(
+        [
+            "--dataset",
+            "synthetic",
+            "--net",
+            "vgg5",
+            "--option",
+            "width=0.125",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0.02",
+            "--out",
+            str(ann),
+            "--no-progress",
+        ]
+    )
+    out = tmp_path / "ne"
+    args = [
+        "--preset",
+        "quick",
+        "--checkpoint",
+        str(ann),
+        "--out",
+        str(out),
+        "--images",
+        "48",
+        "--timesteps",
+        "24",
+        "--generations",
+        "2",
+        "--no-progress",
+    ]
+    assert neuroevolve.main(args) == 0
+    assert "iso-accuracy latency" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    for key in (
+        "latency_improvement",
+        "baseline_final_accuracy",
+        "optimized_final_accuracy",
+        "thresholds_percentile",
+        "nfe",
+        "training_cost",
+        "wall_seconds",
+    ):
+        assert key in summary
+    assert summary["nfe"] == 2 * 6 and len(summary["thresholds_percentile"]) == 4
+    assert summary["training_cost"] == pytest.approx(48 * 2 * 6 / 512)  # Eq. 17
+    assert 0 <= summary["optimized_final_accuracy"] <= 1
+    for name in ("search.h5", "baseline.h5", "optimized.h5", "search_state.json"):
+        assert (out / name).is_file()
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "accuracy_baseline_vs_optimized.png",
+        "cost_per_generation.png",
+        "thresholds_vs_pca.png",
+    ]
+    # resuming a finished search evaluates nothing more and gives the same thresholds
+    assert neuroevolve.main(args + ["--resume"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["evaluations"] == summary["evaluations"]
+    assert again["thresholds_percentile"] == summary["thresholds_percentile"]
+    with pytest.raises(SystemExit, match="population"):
+        neuroevolve.main(args + ["--population", "3"])

@@ -75,3 +75,48 @@ def test_unreadable_files(tmp_path, data, snn):
     write_run(tmp_path / "run.h5", simulate(snn, data.test.batches(40), 3), {})
     with pytest.raises(KeyError, match="no spike trains"):
         read_spikes(tmp_path / "run.h5", "features.0")
+
+
+def test_search_round_trip(tmp_path):
+    from neurosnn.record import read_search, write_search
+
+    history = [
+        {
+            "best_cost": 5.0 - g,
+            "mean_cost": 6.0 - g,
+            "evaluations": 6 * (g + 2),
+            "seconds": 0.5,
+            "population": [[99.0 + g, 99.5]] * 6,
+            "costs": [5.0 - g] * 6,
+        }
+        for g in range(3)
+    ]
+    path = write_search(
+        tmp_path / "s.h5",
+        config={"alpha": 1},
+        layers=["a", "b"],
+        history=history,
+        best={"percentiles": [99.1, 99.9]},
+        metrics={"latency_improvement": 0.25},
+        significance={"components": [3, 5]},
+    )
+    s = read_search(path)
+    assert s["config"] == {"alpha": 1} and s["layers"] == ["a", "b"]
+    assert s["metrics"]["latency_improvement"] == 0.25
+    np.testing.assert_array_equal(s["history"]["best_cost"], [5.0, 4.0, 3.0])
+    assert s["history"]["population"].shape == (3, 6, 2)
+    np.testing.assert_array_equal(s["best"]["percentiles"], [99.1, 99.9])
+    np.testing.assert_array_equal(s["significance"]["components"], [3, 5])
+    assert not (tmp_path / "s.h5.tmp").exists()
+    with pytest.raises(ValueError, match="not a neurosnn search"):
+        read_search(
+            write_run(
+                tmp_path / "r.h5",
+                simulate(
+                    convert(tiny_vgg(), [torch.randn(8, 1, 8, 8)], (1, 8, 8)),
+                    [(torch.randn(2, 1, 8, 8), torch.zeros(2, dtype=torch.long))],
+                    3,
+                ),
+                {},
+            )
+        )

@@ -1,0 +1,343 @@
+"""Tune one threshold per layer with differential evolution (Lu & Sengupta) and compare the
+result with the uniform-percentile baseline on the test set.
+
+    python -m experiments.neuroevolve --preset fashion-mnist --checkpoint runs/fmnist_vgg9 \
+        --out runs/fmnist_vgg9/ne
+
+Writes OUT/search.h5 (history, thresholds, metrics, PCA significance), OUT/baseline.h5 and
+OUT/optimized.h5 (test-set runs, readable by analysis.inspect/plot), OUT/plots/*.png,
+OUT/search_state.json (for --resume) and OUT/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.common import add_data_args, add_device_arg, load_data, write_json
+from neurosnn.checkpoint import CheckpointError, load_checkpoint, resolve
+from neurosnn.cost import compare_latency, iso_time_gain
+from neurosnn.data import with_normalisation
+from neurosnn.evolve import PRESETS, SearchConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How the search's result is evaluated (test set, PCA) and where it runs."""
+
+    checkpoint: str
+    test_images: int | None = 2000
+    timesteps: int | None = None  # default: the search's T
+    target_accuracy: float | None = None
+    iso_time: int | None = None  # default: T // 2
+    calib_images: int = 2000
+    pca_images: int = 256
+    workers: int = 1
+    ray_address: str | None = None  # "local" starts a local Ray cluster
+    record_spikes: int = 8
+    data_root: str | None = None
+    device: str = "cpu"
+
+
+def _map_fn(evaluator, ecfg: EvalConfig):
+    from neurosnn.evolve import process_pool_map, ray_pool_map
+
+    if ecfg.ray_address is not None:
+        address = None if ecfg.ray_address == "local" else ecfg.ray_address
+        return ray_pool_map(evaluator, max(ecfg.workers, 1), address)
+    if ecfg.workers > 1:
+        return process_pool_map(evaluator, ecfg.workers)
+    return map, None
+
+
+def _simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, meta: dict):
+    from neurosnn.record import RunWriter
+    from neurosnn.simulate import simulate
+
+    with RunWriter(path, cfg) as writer:
+        result = simulate(
+            snn,
+            test.batches(256),
+            T,
+            record_spikes=ecfg.record_spikes,
+            spike_sink=writer.write_spikes,
+        )
+        writer.write_result(result, snn.percentiles, meta)
+    return result
+
+
+def run_neuroevolution(
+    scfg: SearchConfig,
+    ecfg: EvalConfig,
+    out: Path,
+    resume: bool = False,
+    progress: bool = True,
+    allow_subset: bool = False,
+) -> dict[str, Any]:
+    """The whole experiment; returns the summary (also written to OUT/summary.json)."""
+    from analysis.neuroevolution import plot_search
+    from neurosnn.convert import convert
+    from neurosnn.evolve import Evaluator, apply_candidate, run_search, search_training_cost
+    from neurosnn.record import write_search
+    from neurosnn.significance import correlation, layer_significance
+    from neurosnn.train import evaluate
+
+    start = time.perf_counter()
+    try:
+        ckpt = load_checkpoint(ecfg.checkpoint)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from err
+    data = with_normalisation(
+        load_data(ckpt.dataset, ecfg.data_root, allow_subset), ckpt.mean, ckpt.std
+    )
+    model = ckpt.build()
+    shape = (data.in_channels, data.input_size, data.input_size)
+    calib = data.train.random_subset(min(ecfg.calib_images, len(data.train)), 0)
+    snn = convert(
+        model,
+        (x for x, _ in calib.batches(256)),
+        shape,
+        scfg.initial_percentile,
+        device=ecfg.device,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+
+    evaluator = Evaluator(snn, data.train, scfg)
+    map_fn, pool = _map_fn(evaluator, ecfg)
+    try:
+        search = run_search(evaluator, map_fn, out / "search_state.json", resume, progress)
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+    test = data.test
+    if ecfg.test_images is not None and ecfg.test_images < len(test):
+        test = test.random_subset(ecfg.test_images, 0)
+    T = ecfg.timesteps or scfg.timesteps
+    meta = {
+        "checkpoint": str(resolve(ecfg.checkpoint)),
+        "network": dataclasses.asdict(ckpt.spec),
+        "dataset": ckpt.dataset,
+        "ann_accuracy": evaluate(model, test),
+        "test_images": len(test),
+    }
+    run_cfg = {"search": dataclasses.asdict(scfg), "eval": dataclasses.asdict(ecfg)}
+    snn.set_percentiles(scfg.initial_percentile)
+    baseline_thresholds = snn.thresholds
+    base = _simulate_to(out / "baseline.h5", snn, test, T, run_cfg, ecfg, meta)
+    apply_candidate(snn, np.asarray(search.best), scfg.parameterisation, evaluator.base_thresholds)
+    opt = _simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta)
+
+    base_acc, opt_acc = base.accuracy.numpy(), opt.accuracy.numpy()
+    iso = compare_latency(base_acc, opt_acc)
+    iso_time = ecfg.iso_time or T // 2
+    significance = layer_significance(
+        snn,
+        (
+            x
+            for x, _ in data.train.random_subset(min(ecfg.pca_images, len(data.train)), 1).batches(
+                128
+            )
+        ),
+    )
+    change = significance.percent_change
+    metrics: dict[str, Any] = {
+        "latency_improvement": iso.improvement,
+        "iso_accuracy_target": iso.target,
+        "baseline_steps_to_target": iso.baseline_step,
+        "optimized_steps_to_target": iso.optimized_step,
+        "baseline_final_accuracy": float(base_acc[-1]),
+        "optimized_final_accuracy": float(opt_acc[-1]),
+        "ann_accuracy": meta["ann_accuracy"],
+        "iso_time_step": iso_time,
+        "iso_time_accuracy_gain": iso_time_gain(base_acc, opt_acc, iso_time),
+        "thresholds_percentile": search.best if scfg.parameterisation == "percentile" else None,
+        "thresholds_scale": search.best if scfg.parameterisation == "scale" else None,
+        "thresholds": search.best_thresholds,
+        "baseline_thresholds": baseline_thresholds,
+        "layers": list(snn.if_names),
+        "baseline_spikes_per_image": {
+            k: float(v.sum()) / base.n_images for k, v in base.spike_counts.items()
+        },
+        "optimized_spikes_per_image": {
+            k: float(v.sum()) / opt.n_images for k, v in opt.spike_counts.items()
+        },
+        "best_cost": search.best_cost,
+        "generations": search.generations,
+        "nfe": search.nfe(scfg.population),
+        "evaluations": search.evaluations,
+        "training_cost": search_training_cost(search, scfg, len(data.train)),
+        "search_seconds": search.wall_seconds,
+        "pca_components": significance.components,
+        "pca_percent_change": change,
+        "threshold_pca_correlation": correlation(search.best, change),
+        "test_images": len(test),
+        "timesteps": T,
+    }
+    if ecfg.target_accuracy is not None:
+        user = compare_latency(base_acc, opt_acc, ecfg.target_accuracy)
+        metrics.update(
+            target_accuracy=ecfg.target_accuracy,
+            target_latency_improvement=user.improvement,
+            target_baseline_steps=user.baseline_step,
+            target_optimized_steps=user.optimized_step,
+        )
+    best = {
+        "candidate": search.best,
+        "thresholds": search.best_thresholds,
+        "baseline_thresholds": baseline_thresholds,
+    }
+    write_search(
+        out / "search.h5",
+        config=run_cfg,
+        layers=list(snn.if_names),
+        history=[dataclasses.asdict(g) for g in search.history],
+        best=best,
+        metrics=metrics,
+        significance={"components": significance.components, "percent_change": change},
+    )
+    metrics["plots"] = [str(p) for p in plot_search(out, out / "plots")]
+    metrics["wall_seconds"] = time.perf_counter() - start
+    write_json(out / "summary.json", metrics)
+    return metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.neuroevolve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--preset",
+        default="fashion-mnist",
+        choices=sorted(PRESETS),
+        help="hyper-parameters (Table I of the paper, or fashion-mnist / quick); "
+        "the options below override single values (default: %(default)s)",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted search from OUT/search_state.json",
+    )
+    for name, kind, what in (
+        ("alpha", float, "weight of J, the step of steepest accuracy rise (Eq. 11)"),
+        ("beta", float, "weight of 1 - max accuracy gradient (Eq. 11)"),
+        ("gamma", float, "weight of 1 - final accuracy (Eq. 11)"),
+        ("initial-percentile", float, "baseline percentile TH"),
+        ("std", float, "std of the initial population around TH"),
+        ("population", int, "population size P (>= 5)"),
+        ("generations", int, "most generations G"),
+        ("images", int, "training images per evaluation E"),
+        ("timesteps", int, "timesteps T per evaluation"),
+        ("lower", float, "lower bound of the search (default TH - 10 std, or 0.5 for scale)"),
+        ("upper", float, "upper bound (default 100, or 1.5 for scale)"),
+        ("tol", float, "SciPy's relative convergence tolerance"),
+        ("seed", int, "seed of the population, DE and the training subsets"),
+    ):
+        p.add_argument(f"--{name}", type=kind, default=None, help=what)
+    p.add_argument(
+        "--parameterisation",
+        choices=("percentile", "scale"),
+        default=None,
+        help="search percentiles (paper) or scales of the baseline thresholds",
+    )
+    p.add_argument(
+        "--test-images",
+        type=int,
+        default=2000,
+        help="test images for the baseline/optimised comparison (default: %(default)s; 0 = all)",
+    )
+    p.add_argument(
+        "--eval-timesteps",
+        type=int,
+        default=None,
+        help="T of the test-set comparison (default: the search's T)",
+    )
+    p.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=None,
+        help="also report the latency improvement at this accuracy",
+    )
+    p.add_argument(
+        "--iso-time",
+        type=int,
+        default=None,
+        help="timestep of the iso-time accuracy comparison (default: T/2)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that score candidates in parallel (default: %(default)s)",
+    )
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="score candidates on a Ray cluster: 'local' or a cluster address "
+        "(needs pip install neurosnn[distributed])",
+    )
+    add_data_args(p, dataset=False)
+    add_device_arg(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(SearchConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    try:
+        scfg = dataclasses.replace(PRESETS[args.preset], **overrides)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from err
+    ecfg = EvalConfig(
+        checkpoint=args.checkpoint,
+        test_images=args.test_images or None,
+        timesteps=args.eval_timesteps,
+        target_accuracy=args.target_accuracy,
+        iso_time=args.iso_time,
+        workers=args.workers,
+        ray_address=args.ray,
+        data_root=args.data_root,
+        device=args.device,
+    )
+    s = run_neuroevolution(scfg, ecfg, Path(args.out), args.resume, not args.no_progress)
+    imp = s["latency_improvement"]
+    print(
+        f"baseline (uniform {scfg.initial_percentile} percentile): final accuracy "
+        f"{s['baseline_final_accuracy']:.4f}; optimised: {s['optimized_final_accuracy']:.4f}"
+    )
+    print(
+        f"iso-accuracy latency at {s['iso_accuracy_target']:.4f}: baseline step "
+        f"{s['baseline_steps_to_target']}, optimised step {s['optimized_steps_to_target']}"
+        f" → improvement {'n/a' if imp is None else f'{100 * imp:.1f}%'}"
+    )
+    print(
+        f"iso-time accuracy gain at t={s['iso_time_step']}: "
+        f"{100 * s['iso_time_accuracy_gain']:+.2f} points"
+    )
+    print(f"thresholds (percentiles): {np.round(s['thresholds_percentile'] or [], 3).tolist()}")
+    print(
+        f"nfe {s['nfe']}, training cost {s['training_cost']:.3f}, search "
+        f"{s['search_seconds']:.0f} s; threshold-PCA correlation "
+        f"{s['threshold_pca_correlation']:.2f}; summary in {args.out}/summary.json"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
