@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis.plot import save  # noqa: E402
 from neurosnn.record import read_run, read_search  # noqa: E402
 
 
@@ -58,11 +59,7 @@ def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
-    path = out / "thresholds_vs_pca.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "thresholds_vs_pca.png")
 
 
 def plot_accuracy(search: dict, base, opt, out: Path) -> Path:
@@ -98,11 +95,7 @@ def plot_accuracy(search: dict, base, opt, out: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(loc="center right", fontsize=9)
-    path = out / "accuracy_baseline_vs_optimized.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "accuracy_baseline_vs_optimized.png")
 
 
 def plot_cost(search: dict, out: Path) -> Path:
@@ -114,11 +107,7 @@ def plot_cost(search: dict, out: Path) -> Path:
     ax.set(xlabel="generation", ylabel="cost (Eq. 11)", title="Cost per generation")
     ax.grid(alpha=0.3)
     ax.legend()
-    path = out / "cost_per_generation.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "cost_per_generation.png")
 
 
 def plot_search(folder: str | Path, out: str | Path | None = None) -> list[Path]:

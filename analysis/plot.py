@@ -19,6 +19,14 @@ import numpy as np  # noqa: E402
 from neurosnn.record import RunRecord, read_run, read_spikes  # noqa: E402
 
 
+def save(fig, path: Path) -> Path:
+    """Write a figure as PNG and release it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_accuracy(run: RunRecord, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     t = np.arange(1, run.timesteps + 1)
@@ -30,11 +38,7 @@ def plot_accuracy(run: RunRecord, out: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    path = out / "accuracy_vs_time.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "accuracy_vs_time.png")
 
 
 def plot_activity(run: RunRecord, out: Path) -> Path:
@@ -51,11 +55,7 @@ def plot_activity(run: RunRecord, out: Path) -> Path:
         a2.plot(t, per_step, label=l.name, lw=1)
     a2.set(xlabel="timestep", ylabel="fraction of neurons spiking", title="Activity over time")
     a2.legend(fontsize=7, ncol=2)
-    path = out / "layer_activity.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "layer_activity.png")
 
 
 def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) -> Path | None:
@@ -81,11 +81,7 @@ def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) 
         f"Spike raster, image {sample} (label {run.labels[sample]}; up to "
         f"{max_neurons} active neurons per layer)"
     )
-    path = out / "raster.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / "raster.png")
 
 
 def plot_run(path: str | Path, out: str | Path | None = None, sample: int = 0) -> list[Path]:

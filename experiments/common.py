@@ -79,3 +79,16 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):
+    """A checkpoint and its dataset, normalised with the checkpoint's statistics."""
+    from neurosnn.checkpoint import CheckpointError, load_checkpoint
+    from neurosnn.data import with_normalisation
+
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from err
+    data = load_data(ckpt.dataset, root, allow_subset)
+    return ckpt, with_normalisation(data, ckpt.mean, ckpt.std)

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, load_data
-from neurosnn.checkpoint import CheckpointError, load_checkpoint, resolve
+from experiments.common import add_data_args, add_device_arg, load_checkpoint_and_data
+from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
-from neurosnn.data import with_normalisation
 from neurosnn.encoding import ENCODINGS
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult
@@ -49,13 +48,7 @@ def run_conversion(
     from neurosnn.simulate import simulate
     from neurosnn.train import evaluate
 
-    try:
-        ckpt = load_checkpoint(cfg.checkpoint)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from err
-    data = with_normalisation(
-        load_data(ckpt.dataset, cfg.data_root, allow_subset), ckpt.mean, ckpt.std
-    )
+    ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root, allow_subset)
     model = ckpt.build()
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
     test = data.test

@@ -20,10 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import add_data_args, add_device_arg, load_data, write_json
-from neurosnn.checkpoint import CheckpointError, load_checkpoint, resolve
+from experiments.common import (
+    add_data_args,
+    add_device_arg,
+    load_checkpoint_and_data,
+    write_json,
+)
+from neurosnn.checkpoint import resolve
 from neurosnn.cost import compare_latency, iso_time_gain
-from neurosnn.data import with_normalisation
 from neurosnn.evolve import PRESETS, SearchConfig
 
 
@@ -89,13 +93,7 @@ def run_neuroevolution(
     from neurosnn.train import evaluate
 
     start = time.perf_counter()
-    try:
-        ckpt = load_checkpoint(ecfg.checkpoint)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from err
-    data = with_normalisation(
-        load_data(ckpt.dataset, ecfg.data_root, allow_subset), ckpt.mean, ckpt.std
-    )
+    ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root, allow_subset)
     model = ckpt.build()
     shape = (data.in_channels, data.input_size, data.input_size)
     calib = data.train.random_subset(min(ecfg.calib_images, len(data.train)), 0)

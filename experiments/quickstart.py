@@ -65,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     ann_dir = out / "ann"
     if args.retrain or not (ann_dir / CHECKPOINT_NAME).is_file():
+        import torch
+
         from networks import create_network
         from neurosnn.train import TrainConfig, train_ann
 
         data = load_data("fashion-mnist", args.data_root, allow_subset=True)
         n_train = min(args.train_images, len(data.train))
         data = dataclasses.replace(data, train=data.train.random_subset(n_train, 0))
+        torch.manual_seed(0)
         model = create_network(
             "vgg9",
             data.num_classes,

@@ -11,6 +11,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import torch
+
 from experiments.common import (
     add_data_args,
     add_device_arg,
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule=args.schedule,
         seed=args.seed,
     )
+    torch.manual_seed(args.seed)  # the weight initialisation follows --seed
     model = create_network(args.net, data.num_classes, data.in_channels, data.input_size, **options)
     print(
         f"{args.net} {options} on {args.dataset}: {len(data.train)} training images, "

@@ -31,16 +31,31 @@ def accumulate_step(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return v + x
 
 
-class SubtractiveIFNodes(Nodes):
+class _PotentialNodes(Nodes):
+    """BindsNET nodes with a membrane potential ``v`` kept per sample."""
+
+    def __init__(self, shape: Iterable[int]) -> None:
+        super().__init__(shape=list(shape))
+        self.register_buffer("v", torch.FloatTensor())
+
+    def reset_state_variables(self) -> None:
+        super().reset_state_variables()
+        self.v.zero_()
+
+    def set_batch_size(self, batch_size: int) -> None:
+        super().set_batch_size(batch_size)
+        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)
+
+
+class SubtractiveIFNodes(_PotentialNodes):
     """BindsNET layer of subtractive-reset IF neurons sharing one threshold ``thresh``.
 
     ``thresh`` is a buffer: changing it in place retunes the layer without rebuilding anything.
     """
 
     def __init__(self, shape: Iterable[int], thresh: float = 1.0) -> None:
-        super().__init__(shape=list(shape))
+        super().__init__(shape)
         self.register_buffer("thresh", torch.tensor(float(thresh)))
-        self.register_buffer("v", torch.FloatTensor())
 
     def forward(self, x: torch.Tensor) -> None:
         s, state = if_step(x, IFState(self.v), self.thresh)
@@ -48,30 +63,10 @@ class SubtractiveIFNodes(Nodes):
         self.s = s.bool()
         super().forward(x)
 
-    def reset_state_variables(self) -> None:
-        super().reset_state_variables()
-        self.v.zero_()
 
-    def set_batch_size(self, batch_size: int) -> None:
-        super().set_batch_size(batch_size)
-        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)
-
-
-class AccumulatorNodes(Nodes):
+class AccumulatorNodes(_PotentialNodes):
     """BindsNET output layer that integrates its input and never spikes (``v`` = evidence)."""
-
-    def __init__(self, shape: Iterable[int]) -> None:
-        super().__init__(shape=list(shape))
-        self.register_buffer("v", torch.FloatTensor())
 
     def forward(self, x: torch.Tensor) -> None:
         self.v = accumulate_step(x, self.v)
         super().forward(x)
-
-    def reset_state_variables(self) -> None:
-        super().reset_state_variables()
-        self.v.zero_()
-
-    def set_batch_size(self, batch_size: int) -> None:
-        super().set_batch_size(batch_size)
-        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)

@@ -8,31 +8,33 @@ from analysis import inspect, plot
 from experiments import bench_sim, convert, train_ann
 
 
+def train_synthetic(out) -> int:
+    """Train a tiny VGG5 on the synthetic set through the command line."""
+    return train_ann.main(
+        [
+            "--dataset",
+            "synthetic",
+            "--net",
+            "vgg5",
+            "--option",
+            "width=0.125",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0.05",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+
+
 @pytest.mark.slow
 def test_train_convert_inspect_plot(tmp_path, capsys):
     run = tmp_path / "run"
-    assert (
-        train_ann.main(
-            [
-                "--dataset",
-                "synthetic",
-                "--net",
-                "vgg5",
-                "--option",
-                "width=0.125",
-                "--epochs",
-                "2",
-                "--batch-size",
-                "32",
-                "--lr",
-                "0.02",
-                "--out",
-                str(run),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert train_synthetic(run) == 0
     assert json.loads((run / "train.json").read_text())["test_accuracy"] > 0.8
     h5 = run / "convert.h5"
     assert (
@@ -131,25 +133,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     from experiments import neuroevolve
 
     ann = tmp_path / "ann"
-    train_ann.main(
-        [
-            "--dataset",
-            "synthetic",
-            "--net",
-            "vgg5",
-            "--option",
-            "width=0.125",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--lr",
-            "0.02",
-            "--out",
-            str(ann),
-            "--no-progress",
-        ]
-    )
+    train_synthetic(ann)
     out = tmp_path / "ne"
     args = [
         "--preset",
