@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             **DATASET_OPTIONS["fashion-mnist"],
         )
         print(
-            f"[1/4] training vgg9 {DATASET_OPTIONS['fashion-mnist']} on {n_train} images, "
+            f"[1/5] training vgg9 {DATASET_OPTIONS['fashion-mnist']} on {n_train} images, "
             f"{args.epochs} epochs"
         )
         train_ann(
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"[1/5] reusing the trained ANN in {ann_dir} (--retrain to train again)")
     print(
-        f"[2/4] converting at the {args.percentile} percentile and simulating "
+        f"[2/5] converting at the {args.percentile} percentile and simulating "
         f"{args.test_images} test images for T={args.timesteps}"
     )
     cfg = ConvertConfig(
@@ -109,19 +109,59 @@ def main(argv: list[str] | None = None) -> int:
     )
     record = out / "convert.h5"
     result, meta = run_conversion(cfg, record, progress=not args.no_progress, allow_subset=True)
-    print(f"[3/4] plotting into {out / 'plots'}")
+    print(f"[3/5] plotting into {out / 'plots'}")
     from analysis.plot import plot_run
+    from experiments.neuroevolve import EvalConfig, run_neuroevolution
+    from neurosnn.evolve import PRESETS
 
     plots = plot_run(record, out / "plots")
     summary = summarise(result, meta["ann_accuracy"])
+    scfg = PRESETS["quick"]
+    print(
+        f"[4/5] threshold search (preset quick: P={scfg.population}, G={scfg.generations}, "
+        f"E={scfg.images}, T={scfg.timesteps}) and test-set comparison in {out / 'ne'}"
+    )
+    ecfg = EvalConfig(
+        checkpoint=str(ann_dir),
+        test_images=args.test_images,
+        data_root=args.data_root,
+        device=args.device,
+    )
+    ne = run_neuroevolution(
+        scfg, ecfg, out / "ne", progress=not args.no_progress, allow_subset=True
+    )
+    keys = (
+        "latency_improvement",
+        "baseline_final_accuracy",
+        "optimized_final_accuracy",
+        "thresholds_percentile",
+        "nfe",
+        "training_cost",
+        "search_seconds",
+        "iso_time_accuracy_gain",
+    )
     summary.update(
-        record=str(record), plots=[str(p) for p in plots], wall_seconds=time.perf_counter() - start
+        record=str(record),
+        plots=[str(p) for p in plots] + ne["plots"],
+        threshold_search={k: ne[k] for k in keys},
+        wall_seconds=time.perf_counter() - start,
     )
     write_json(out / "summary.json", summary)
-    print(f"[4/4] summary in {out / 'summary.json'}")
+    imp = ne["latency_improvement"]
+    print(f"[5/5] summary in {out / 'summary.json'}")
     print(f"  ANN test accuracy          {summary['ann_accuracy']:.4f}")
     print(f"  SNN accuracy at T={args.timesteps:<4}     {summary['snn_final_accuracy']:.4f}")
     print(f"  steps to ANN - 1%          {summary['steps_to_ann_minus_1pct']}")
+    print(
+        f"  threshold search, T={scfg.timesteps}: final accuracy "
+        f"{ne['baseline_final_accuracy']:.4f} (uniform) -> "
+        f"{ne['optimized_final_accuracy']:.4f} (optimised)"
+    )
+    print(
+        f"  iso-accuracy latency improvement "
+        f"{'n/a' if imp is None else f'{100 * imp:.1f}%'} (steps "
+        f"{ne['baseline_steps_to_target']} -> {ne['optimized_steps_to_target']})"
+    )
     print(f"  total time                 {summary['wall_seconds']:.0f} s")
     return 0
 
