@@ -181,17 +181,19 @@ class RunRecord:
         }
 
 
-def _open(path: str | Path) -> h5py.File:
+def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
+    """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path."""
+    kind = "run" if fmt == FORMAT else "search"
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no run file at {path}")
+        raise FileNotFoundError(f"no {kind} file at {path}")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path} is not a readable HDF5 file: {err}") from err
-    if f.attrs.get("format") != FORMAT:
+    if f.attrs.get("format") != fmt:
         f.close()
-        raise ValueError(f"{path} is not a neurosnn run file (format attribute missing)")
+        raise ValueError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
     return f
 
 
@@ -297,12 +299,7 @@ def write_search(
 
 def read_search(path: str | Path) -> dict[str, Any]:
     """Everything :func:`write_search` wrote, as plain Python and numpy values."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no search file at {path}")
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != SEARCH_FORMAT:
-            raise ValueError(f"{path} is not a neurosnn search file")
+    with _open(path, SEARCH_FORMAT) as f:
         return {
             "config": json.loads(f.attrs["config"]),
             "metrics": json.loads(f.attrs["metrics"]),

@@ -105,13 +105,12 @@ def count_spikes(s: torch.Tensor) -> torch.Tensor:
 class _Tally:
     """Per-batch accumulation shared by both engines."""
 
-    def __init__(self, snn: ConvertedSNN, timesteps: int, record: Sequence[str]) -> None:
+    def __init__(self, snn: ConvertedSNN, timesteps: int) -> None:
         dev = snn.device
         self.correct = torch.zeros(timesteps, dtype=torch.int64, device=dev)
         self.counts = {
             n: torch.zeros(timesteps, dtype=torch.int64, device=dev) for n in snn.if_names
         }
-        self.record = list(record)
         self.predictions: list[torch.Tensor] = []
 
     def step(
@@ -161,28 +160,24 @@ def _run_fast(
     input_prev = torch.zeros_like(x)  # the input layer's spikes before step 0
     for t in range(timesteps):
         x_t = x if encoding == "current" else inputs[t]
+        # what the first connection reads: last step's input (bindsnet's synchronous run) or this
+        # step's
+        source = input_prev if delay == "layer" else x_t
+        first = first_current if constant and source is x else conns[0].compute(source)
         if delay == "layer":
-            # every connection reads the spikes of the previous step (bindsnet synchronous run)
-            if constant:
-                currents = [first_current if t > 0 else conns[0].compute(input_prev)]
-            else:
-                currents = [conns[0].compute(input_prev)]
-            currents += [conns[i].compute(s[i - 1]) for i in range(1, len(names))]
-            input_prev = x_t
+            # every connection reads the spikes of the previous step, before any layer updates
+            currents = [first] + [conns[i].compute(s[i - 1]) for i in range(1, len(names))]
         for i in range(len(names)):
-            if delay == "none":
-                cur = (
-                    (first_current if constant else conns[0].compute(x_t))
-                    if i == 0
-                    else conns[i].compute(s[i - 1])
-                )
-            else:
+            if delay == "layer":
                 cur = currents[i]
+            else:
+                cur = first if i == 0 else conns[i].compute(s[i - 1])
             if i < len(names) - 1:
                 spk, state = if_step(cur, IFState(v[i]), thresholds[i])
                 v[i], s[i] = state.v, spk
             else:
                 v[i] = accumulate_step(cur, v[i])
+        input_prev = x_t
         tally.step(t, dict(zip(snn.if_names, s, strict=True)), v[-1], labels, packed, n_rec)
     return v[-1].argmax(1)
 
@@ -265,7 +260,7 @@ def simulate(
     if unknown:
         raise ValueError(f"unknown layers to record: {unknown}; spiking layers: {snn.if_names}")
     run = _run_fast if engine == "fast" else _run_reference
-    tally = _Tally(snn, timesteps, record)
+    tally = _Tally(snn, timesteps)
     gen = torch.Generator(device=snn.device).manual_seed(seed)
     labels_all, seen = [], 0
     start = time.perf_counter()
