@@ -3,9 +3,12 @@
 Two engines over the same BindsNET network:
 
 * ``reference``: bindsnet's ``Network.run`` with monitors (the library's own scheduler);
-* ``fast`` (default): a plain loop over the network's own connections and neuron step
-  functions, with no monitors, no per-step allocation of zero tensors and the constant input
-  current computed once. It reproduces ``reference`` spike for spike.
+* ``fast`` (default): the layer-major engine of :mod:`neurosnn.engine` (one convolution per
+  layer for a block of timesteps, a fused IF scan, the constant input current computed once,
+  no monitors). It reproduces ``reference`` spike for spike.
+
+:func:`simulate_groups` runs images of several threshold candidates in shared batches, each
+image with its candidate's thresholds (the threshold search's vectorised evaluation).
 
 Timing (``delay``): ``"layer"`` (default) is bindsnet's synchronous mode, where each layer sees
 the previous step's spikes of the layer below (one step of latency per layer, the latency Lu &
@@ -24,9 +27,8 @@ from bindsnet.network.monitors import Monitor
 from tqdm.auto import tqdm
 
 from neurosnn.encoding import Encoding, encode
-from neurosnn.neurons import IFState, accumulate_step, if_step
+from neurosnn.engine import Block, run_blocks
 from neurosnn.snn import INPUT, ConvertedSNN
-from neurosnn.synapses import SpikeMaxPool2d
 
 Engine = Literal["fast", "reference"]
 Delay = Literal["layer", "none"]
@@ -92,108 +94,42 @@ def pack_spikes(s: torch.Tensor) -> torch.Tensor:
     return (bits * _BIT_WEIGHTS.to(s.device)).sum(-1, dtype=torch.uint8)
 
 
-def count_spikes(s: torch.Tensor) -> torch.Tensor:
-    """Number of spikes in ``s`` (0/1 values) as an int64 scalar tensor, exactly.
-
-    A float32 sum of 0/1 values is exact below 2**24 elements and ~10x faster than an int64
-    sum (which casts the whole tensor first); larger tensors are summed in float64.
-    """
-    dtype = torch.float32 if s.numel() < 2**24 else torch.float64
-    return s.sum(dtype=dtype).to(torch.int64)
-
-
 class _Tally:
-    """Per-batch accumulation shared by both engines."""
+    """Accumulates blocks into per-group curves: ``correct [G, T]``, ``counts {layer: [G, T]}``."""
 
-    def __init__(self, snn: ConvertedSNN, timesteps: int) -> None:
-        dev = snn.device
-        self.correct = torch.zeros(timesteps, dtype=torch.int64, device=dev)
+    def __init__(self, names: list[str], timesteps: int, groups: int, device) -> None:
+        self.groups = groups
+        self.correct = torch.zeros(groups, timesteps, dtype=torch.int64, device=device)
         self.counts = {
-            n: torch.zeros(timesteps, dtype=torch.int64, device=dev) for n in snn.if_names
+            n: torch.zeros(groups, timesteps, dtype=torch.int64, device=device) for n in names
         }
-        self.predictions: list[torch.Tensor] = []
 
-    def step(
-        self,
-        t: int,
-        spikes: dict[str, torch.Tensor],
-        out_v: torch.Tensor,
-        labels: torch.Tensor,
-        packed: dict[str, torch.Tensor],
-        n_rec: int,
-    ) -> None:
-        for name, s in spikes.items():
-            self.counts[name][t] += count_spikes(s)
-            if name in packed:
-                packed[name][t] = pack_spikes(s[:n_rec].flatten(1).bool())
+    def _by_group(self, values: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
+        """``[τ, B]`` → ``[G, τ]`` sums over the samples of each group."""
+        if group is None:
+            return values.sum(1, dtype=torch.int64).unsqueeze(0)
+        out = torch.zeros(self.groups, values.shape[0], dtype=torch.int64, device=values.device)
+        return out.index_add_(0, group, values.T.to(torch.int64))
+
+    def add(self, block: Block, labels: torch.Tensor, group: torch.Tensor | None) -> None:
+        steps = slice(block.start, block.start + len(block.output))
         # an output that has received nothing yet has not answered: it is not counted correct
-        answered = out_v.ne(0).any(1)
-        self.correct[t] += ((out_v.argmax(1) == labels) & answered).sum()
+        answered = block.output.ne(0).any(-1)
+        right = (block.output.argmax(-1) == labels) & answered  # [τ, B]
+        self.correct[:, steps] += self._by_group(right, group)
+        for name, counts in block.counts.items():
+            self.counts[name][:, steps] += self._by_group(counts, group)
 
 
-def _run_fast(
+def _reference_block(
     snn: ConvertedSNN,
     x: torch.Tensor,
-    labels: torch.Tensor,
     timesteps: int,
     delay: Delay,
     encoding: Encoding,
     gen: torch.Generator | None,
-    tally: _Tally,
-    packed: dict[str, torch.Tensor],
-    n_rec: int,
-) -> torch.Tensor:
-    names = snn.layer_names
-    conns = [snn.connection(n) for n in names]
-    thresholds = [snn.layer(n).thresh for n in snn.if_names]
-    batch = x.shape[0]
-    for c in conns:
-        c.reset_state_variables()
-    v = [torch.zeros(batch, *snn.layer(n).shape, device=x.device) for n in names]
-    s = [torch.zeros_like(vi) for vi in v[:-1]]  # float spikes: no bool round trip per step
-    inputs = None if encoding == "current" else encode(x, timesteps, encoding, gen)
-    # a constant input current is computed once, unless the first operator keeps state
-    constant = encoding == "current" and not any(
-        isinstance(m, SpikeMaxPool2d) for m in conns[0].ops
-    )
-    first_current = conns[0].compute(x) if constant else None
-    input_prev = torch.zeros_like(x)  # the input layer's spikes before step 0
-    for t in range(timesteps):
-        x_t = x if encoding == "current" else inputs[t]
-        # what the first connection reads: last step's input (bindsnet's synchronous run) or this
-        # step's
-        source = input_prev if delay == "layer" else x_t
-        first = first_current if constant and source is x else conns[0].compute(source)
-        if delay == "layer":
-            # every connection reads the spikes of the previous step, before any layer updates
-            currents = [first] + [conns[i].compute(s[i - 1]) for i in range(1, len(names))]
-        for i in range(len(names)):
-            if delay == "layer":
-                cur = currents[i]
-            else:
-                cur = first if i == 0 else conns[i].compute(s[i - 1])
-            if i < len(names) - 1:
-                spk, state = if_step(cur, IFState(v[i]), thresholds[i])
-                v[i], s[i] = state.v, spk
-            else:
-                v[i] = accumulate_step(cur, v[i])
-        input_prev = x_t
-        tally.step(t, dict(zip(snn.if_names, s, strict=True)), v[-1], labels, packed, n_rec)
-    return v[-1].argmax(1)
-
-
-def _run_reference(
-    snn: ConvertedSNN,
-    x: torch.Tensor,
-    labels: torch.Tensor,
-    timesteps: int,
-    delay: Delay,
-    encoding: Encoding,
-    gen: torch.Generator | None,
-    tally: _Tally,
-    packed: dict[str, torch.Tensor],
-    n_rec: int,
-) -> torch.Tensor:
+) -> Block:
+    """bindsnet's ``Network.run`` with monitors, as one block of all T steps."""
     net = snn.network
     monitors = {n: Monitor(snn.layer(n), ["s"]) for n in snn.if_names}
     monitors[snn.output_name] = Monitor(snn.layer(snn.output_name), ["v"])
@@ -209,9 +145,36 @@ def _run_reference(
     finally:
         for name in monitors:
             net.monitors.pop(name)
-    for t in range(timesteps):
-        tally.step(t, {n: s[t] for n, s in spikes.items()}, out_v[t], labels, packed, n_rec)
-    return out_v[-1].argmax(1)
+    counts = {n: s.flatten(2).sum(-1) for n, s in spikes.items()}
+    return Block(0, spikes, counts, out_v)
+
+
+def _check(snn: ConvertedSNN, timesteps: int, delay: str, time_block: int | None) -> None:
+    if delay not in ("layer", "none"):
+        raise ValueError(f"delay must be 'layer' or 'none', got {delay!r}")
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    if time_block is not None and time_block < 1:
+        raise ValueError(f"time_block must be >= 1 (or None for automatic), got {time_block}")
+
+
+def _checked_batch(snn: ConvertedSNN, x: torch.Tensor, y: torch.Tensor):
+    if tuple(x.shape[1:]) != snn.input_shape:
+        raise ValueError(
+            f"input batch has sample shape {tuple(x.shape[1:])}, "
+            f"the network expects {snn.input_shape}"
+        )
+    return x.to(snn.device, torch.float32), y.to(snn.device)
+
+
+def _progress(batches, timesteps: int, progress: bool):
+    return tqdm(
+        batches,
+        desc=f"simulate T={timesteps}",
+        disable=None if progress else True,  # None: off when not a terminal
+        unit="batch",
+        leave=False,
+    )
 
 
 @torch.no_grad()
@@ -224,6 +187,7 @@ def simulate(
     delay: Delay = "layer",
     encoding: Encoding = "current",
     seed: int = 0,
+    time_block: int | None = None,
     record_spikes: int = 0,
     record_layers: Sequence[str] | None = None,
     spike_sink: SpikeSink | None = None,
@@ -232,13 +196,16 @@ def simulate(
     """Simulate the SNN on every batch and tally the accuracy curve and spike counts.
 
     Args:
-        snn: the converted network (its device is used).
+        snn: the converted network (its device and thresholds are used).
         batches: ``(images [B, C, H, W] normalised, labels [B])`` pairs; any batch sizes.
         timesteps: T.
-        engine: ``"fast"`` or ``"reference"`` (bindsnet ``Network.run``).
+        engine: ``"fast"`` (layer-major, :mod:`neurosnn.engine`) or ``"reference"``
+            (bindsnet ``Network.run``).
         delay: ``"layer"`` (one step per layer) or ``"none"``.
         encoding: ``"current"``, ``"bernoulli"`` or ``"poisson"``.
         seed: seed of the stochastic encodings (each batch draws from one generator).
+        time_block: the fast engine's τ (timesteps per layer-major block); default: the
+            largest that fits the device's memory budget. 1 is a plain step loop.
         record_spikes: spike trains of the first this-many images go to ``spike_sink``.
         record_layers: which spiking layers to record (default: all).
         spike_sink: receives ``(layer, first_image, packed [T, b, bytes], layer_shape)``.
@@ -249,50 +216,43 @@ def simulate(
     """
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
-    if delay not in ("layer", "none"):
-        raise ValueError(f"delay must be 'layer' or 'none', got {delay!r}")
-    if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    _check(snn, timesteps, delay, time_block)
     if record_spikes and spike_sink is None:
         raise ValueError("record_spikes needs a spike_sink to write to")
     record = list(snn.if_names if record_layers is None else record_layers)
     unknown = [n for n in record if n not in snn.if_names]
     if unknown:
         raise ValueError(f"unknown layers to record: {unknown}; spiking layers: {snn.if_names}")
-    run = _run_fast if engine == "fast" else _run_reference
-    tally = _Tally(snn, timesteps)
+    tally = _Tally(snn.if_names, timesteps, 1, snn.device)
     gen = torch.Generator(device=snn.device).manual_seed(seed)
-    labels_all, seen = [], 0
+    thresholds = torch.tensor(snn.thresholds, dtype=torch.float32, device=snn.device)
+    predictions, labels_all, seen = [], [], 0
     start = time.perf_counter()
-    for x, y in tqdm(
-        batches,
-        desc=f"simulate T={timesteps}",
-        disable=None if progress else True,  # None: off when not a terminal
-        unit="batch",
-        leave=False,
-    ):
-        if tuple(x.shape[1:]) != snn.input_shape:
-            raise ValueError(
-                f"input batch has sample shape {tuple(x.shape[1:])}, "
-                f"the network expects {snn.input_shape}"
+    for x, y in _progress(batches, timesteps, progress):
+        x, y = _checked_batch(snn, x, y)
+        if engine == "fast":
+            theta = thresholds.expand(len(y), -1)
+            blocks = run_blocks(
+                snn,
+                x,
+                timesteps,
+                theta,
+                delay=delay,
+                encoding=encoding,
+                generator=gen,
+                time_block=time_block,
             )
-        x, y = x.to(snn.device, torch.float32), y.to(snn.device)
+        else:
+            blocks = [_reference_block(snn, x, timesteps, delay, encoding, gen)]
         n_rec = max(0, min(record_spikes - seen, len(y)))
-        packed = (
-            {
-                n: torch.empty(
-                    timesteps, n_rec, -(-snn.layer(n).n // 8), dtype=torch.uint8, device=snn.device
-                )
-                for n in record
-            }
-            if n_rec
-            else {}
-        )
-        tally.predictions.append(
-            run(snn, x, y, timesteps, delay, encoding, gen, tally, packed, n_rec).cpu()
-        )
-        for name, bits in packed.items():
-            spike_sink(name, seen, bits.cpu(), tuple(snn.layer(name).shape))
+        packed = {n: [] for n in record} if n_rec else {}
+        for block in blocks:
+            tally.add(block, y, None)
+            for name, parts in packed.items():
+                parts.append(pack_spikes(block.spikes[name][:, :n_rec].flatten(2).ne(0)))
+        predictions.append(block.output[-1].argmax(1).cpu())
+        for name, parts in packed.items():
+            spike_sink(name, seen, torch.cat(parts).cpu(), tuple(snn.layer(name).shape))
         labels_all.append(y.cpu())
         seen += len(y)
     if seen == 0:
@@ -303,10 +263,80 @@ def simulate(
         layer_shapes={n: tuple(snn.layer(n).shape) for n in snn.layer_names},
         thresholds=dict(zip(snn.if_names, snn.thresholds, strict=True)),
         timesteps=timesteps,
-        correct=tally.correct.cpu(),
-        spike_counts={n: c.cpu() for n, c in tally.counts.items()},
-        predictions=torch.cat(tally.predictions),
+        correct=tally.correct[0].cpu(),
+        spike_counts={n: c[0].cpu() for n, c in tally.counts.items()},
+        predictions=torch.cat(predictions),
         labels=torch.cat(labels_all),
         config={"engine": engine, "delay": delay, "encoding": encoding, "seed": seed},
         wall_seconds=wall,
     )
+
+
+@dataclass
+class GroupResult:
+    """Per-group curves of :func:`simulate_groups` (a group: the images of one candidate).
+
+    Attributes:
+        correct: ``[G, T]`` correct predictions at each step.
+        spike_counts: per spiking layer, ``[G, T]`` spikes at each step.
+        n_images: ``[G]`` images of each group.
+    """
+
+    correct: torch.Tensor
+    spike_counts: dict[str, torch.Tensor]
+    n_images: torch.Tensor
+
+    @property
+    def accuracy(self) -> torch.Tensor:
+        """``[G, T]`` accuracy curve of each group."""
+        return self.correct.double() / self.n_images.clamp_min(1).double().unsqueeze(1)
+
+
+@torch.no_grad()
+def simulate_groups(
+    snn: ConvertedSNN,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    thresholds: torch.Tensor,
+    timesteps: int,
+    *,
+    delay: Delay = "layer",
+    time_block: int | None = None,
+    progress: bool = False,
+) -> GroupResult:
+    """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
+
+    One batch may mix groups: every image runs with its group's thresholds, and its spikes are
+    exactly those of a separate :func:`simulate` of that group with those thresholds set
+    (constant-current input).
+
+    Args:
+        snn: the converted network (its weights and device; its thresholds are not used).
+        batches: ``(images [B, C, H, W], labels [B], group index [B])`` triples.
+        thresholds: ``[G, IF layers]`` threshold values of each group.
+        timesteps: T.
+        delay: ``"layer"`` or ``"none"``.
+        time_block: as in :func:`simulate`.
+        progress: show a progress bar over batches.
+    """
+    _check(snn, timesteps, delay, time_block)
+    thresholds = torch.as_tensor(thresholds, dtype=torch.float32, device=snn.device)
+    if thresholds.dim() != 2 or thresholds.shape[1] != len(snn.if_names):
+        raise ValueError(
+            f"thresholds must be [groups, {len(snn.if_names)}] (one per IF layer), "
+            f"got {tuple(thresholds.shape)}"
+        )
+    if not (torch.isfinite(thresholds).all() and (thresholds > 0).all()):
+        raise ValueError("thresholds must be finite and > 0")
+    groups = thresholds.shape[0]
+    tally = _Tally(snn.if_names, timesteps, groups, snn.device)
+    n_images = torch.zeros(groups, dtype=torch.int64)
+    for x, y, g in _progress(batches, timesteps, progress):
+        x, y = _checked_batch(snn, x, y)
+        g = g.to(snn.device)
+        if len(g) != len(y) or (len(g) and not 0 <= int(g.min()) <= int(g.max()) < groups):
+            raise ValueError(f"group indices must be in [0, {groups}) with one per image")
+        blocks = run_blocks(snn, x, timesteps, thresholds[g], delay=delay, time_block=time_block)
+        for block in blocks:
+            tally.add(block, y, g)
+        n_images += torch.bincount(g.cpu(), minlength=groups)
+    return GroupResult(tally.correct.cpu(), {n: c.cpu() for n, c in tally.counts.items()}, n_images)

@@ -146,15 +146,13 @@ def test_ray_local_cluster_scores_like_serial(evaluator):
         ray.shutdown()
 
 
-def test_pickled_connection_does_not_ship_its_weight_cache(evaluator):
+def test_pickled_snn_retunes_like_the_original(evaluator):
     import pickle
 
     snn = evaluator.snn
     x = torch.rand(4, *snn.layer("features.0").shape).round()
     conn = snn.connection("features.4")
-    conn.compute(x)  # fills the cache
     copy = pickle.loads(pickle.dumps(snn))
-    assert copy.connection("features.4")._scaled is None
     snn.set_thresholds([0.5, 0.6, 0.7, 0.8])
     copy.set_thresholds([0.5, 0.6, 0.7, 0.8])
     assert torch.equal(copy.connection("features.4").compute(x), conn.compute(x))

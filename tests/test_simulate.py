@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from neurosnn.convert import convert
-from neurosnn.simulate import pack_spikes, simulate
+from neurosnn.simulate import pack_spikes, simulate, simulate_groups
 from tests.conftest import tiny_vgg
 
 
@@ -32,17 +32,21 @@ def run(snn, data, engine, **kw):
 @pytest.mark.parametrize("encoding", ["current", "bernoulli", "poisson"])
 def test_fast_engine_matches_bindsnet_spike_for_spike(data, pool, delay, encoding):
     snn = converted(data, pool)
-    fast, fast_trains = run(snn, data, "fast", delay=delay, encoding=encoding, seed=3)
     ref, ref_trains = run(snn, data, "reference", delay=delay, encoding=encoding, seed=3)
-    assert fast.n_images == ref.n_images == 40  # batches of 16, 16 and a short 8
-    assert torch.equal(fast.correct, ref.correct)
-    assert torch.equal(fast.predictions, ref.predictions)
-    for name in snn.if_names:
-        assert torch.equal(fast.spike_counts[name], ref.spike_counts[name])
-        assert fast.spike_counts[name].sum() > 0
-        assert [f for f, _ in fast_trains[name]] == [0, 16]  # first 20 images: 16 + 4
-        for (_, a), (_, b) in zip(fast_trains[name], ref_trains[name], strict=True):
-            assert torch.equal(a, b)
+    assert ref.n_images == 40  # batches of 16, 16 and a short 8
+    # τ = 1 is a step loop, 5 leaves a short last block (24 = 4·5 + 4), None is one block of T
+    for time_block in (1, 5, None):
+        fast, fast_trains = run(
+            snn, data, "fast", delay=delay, encoding=encoding, seed=3, time_block=time_block
+        )
+        assert torch.equal(fast.correct, ref.correct)
+        assert torch.equal(fast.predictions, ref.predictions)
+        for name in snn.if_names:
+            assert torch.equal(fast.spike_counts[name], ref.spike_counts[name])
+            assert fast.spike_counts[name].sum() > 0
+            assert [f for f, _ in fast_trains[name]] == [0, 16]  # first 20 images: 16 + 4
+            for (_, a), (_, b) in zip(fast_trains[name], ref_trains[name], strict=True):
+                assert torch.equal(a, b)
 
 
 def test_layer_delay_shifts_the_first_output(data):
@@ -74,6 +78,45 @@ def test_results_do_not_depend_on_batching(data):
         assert torch.equal(a.spike_counts[name], b.spike_counts[name])
 
 
+@pytest.mark.parametrize("delay", ["layer", "none"])
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_grouped_thresholds_equal_separate_runs(data, delay, pool):
+    snn = converted(data, pool)
+    base = torch.tensor(snn.thresholds)
+    candidates = torch.stack([base * f for f in (1.0, 0.6, 1.4)])  # [G, layers]
+    x, y = next(data.test.batches(40))
+    g = torch.arange(40) % 3  # every batch mixes the three candidates
+    grouped = simulate_groups(
+        snn,
+        [(x[i : i + 16], y[i : i + 16], g[i : i + 16]) for i in (0, 16, 32)],
+        candidates,
+        20,
+        delay=delay,
+    )
+    assert grouped.n_images.tolist() == [14, 13, 13]
+    for k in range(3):
+        snn.set_thresholds(candidates[k].tolist())
+        alone = simulate(snn, [(x[g == k], y[g == k])], 20, delay=delay)
+        assert torch.equal(grouped.correct[k], alone.correct)
+        assert torch.equal(grouped.accuracy[k], alone.accuracy)
+        for name in snn.if_names:
+            assert torch.equal(grouped.spike_counts[name][k], alone.spike_counts[name])
+    assert not torch.equal(
+        grouped.spike_counts[snn.if_names[0]][1], grouped.spike_counts[snn.if_names[0]][2]
+    )
+
+
+def test_grouped_bad_arguments(data):
+    snn = converted(data)
+    x, y = next(data.test.batches(4))
+    with pytest.raises(ValueError, match=r"thresholds must be \[groups, 4\]"):
+        simulate_groups(snn, [(x, y, torch.zeros(4, dtype=torch.long))], torch.ones(2, 3), 5)
+    with pytest.raises(ValueError, match="group indices"):
+        simulate_groups(snn, [(x, y, torch.full((4,), 2))], torch.ones(2, 4), 5)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        simulate_groups(snn, [(x, y, torch.zeros(4, dtype=torch.long))], -torch.ones(1, 4), 5)
+
+
 def test_bad_arguments(data):
     snn = converted(data)
     wrong = [(torch.zeros(2, 1, 9, 9), torch.zeros(2, dtype=torch.long))]
@@ -83,6 +126,8 @@ def test_bad_arguments(data):
         simulate(snn, data.test.batches(8), 4, engine="turbo")
     with pytest.raises(ValueError, match="timesteps"):
         simulate(snn, data.test.batches(8), 0)
+    with pytest.raises(ValueError, match="time_block"):
+        simulate(snn, data.test.batches(8), 4, time_block=0)
     with pytest.raises(ValueError, match="spike_sink"):
         simulate(snn, data.test.batches(8), 4, record_spikes=2)
     with pytest.raises(ValueError, match="unknown layers"):

@@ -1,0 +1,158 @@
+"""Layer-major simulation of a converted SNN (the ``fast`` engine of :mod:`neurosnn.simulate`).
+
+The network is feed-forward, so for a block of τ timesteps each layer can be computed for the
+whole block before the next: one call of its connection over τ·B spike maps (one convolution
+instead of τ), then the IF recurrence over the block in one fused scan
+(:mod:`neurosnn.ifscan`). The per-layer delay of bindsnet's synchronous ``Network.run`` is a
+one-step shift of each layer's currents, carried across blocks. τ = 1 is the classic step loop;
+τ = T is fully time-batched. Every τ gives bindsnet's spikes exactly: a convolution's result for
+one sample does not depend on the batch around it, and the scan's float32 arithmetic is the
+step function's.
+
+Thresholds may differ per sample (``theta [B, layers]``), so P threshold candidates × E images
+run as one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from neurosnn.encoding import Encoding, encode
+from neurosnn.ifscan import if_scan
+from neurosnn.snn import ConvertedSNN
+from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
+
+BUFFERS_PER_NEURON = 3  # source spikes, currents, new spikes of one layer are alive at once
+CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
+
+
+@dataclass
+class Block:
+    """What every layer did during timesteps ``start … start + τ − 1``.
+
+    Attributes:
+        start: first timestep of the block.
+        spikes: per IF layer, threshold-valued spikes ``[τ, B, *shape]`` (0 where silent).
+        counts: per IF layer, spikes per step and sample ``[τ, B]``.
+        output: the output layer's potential after each step ``[τ, B, classes]``.
+    """
+
+    start: int
+    spikes: dict[str, torch.Tensor]
+    counts: dict[str, torch.Tensor]
+    output: torch.Tensor
+
+
+def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
+    """The largest τ whose per-layer buffers fit the memory budget of the SNN's device
+    (CPU: a cache-friendly 64 MiB; CUDA: a quarter of the free memory)."""
+    device = snn.device
+    if device.type == "cuda":
+        budget = torch.cuda.mem_get_info(device)[0] // 4
+    else:
+        budget = CPU_BLOCK_BYTES
+    widest = max(snn.layer(n).n for n in snn.layer_names)
+    per_step = batch * widest * 4 * BUFFERS_PER_NEURON
+    return max(1, min(timesteps, budget // per_step))
+
+
+class _Layer:
+    """One layer's state across blocks: potential, delayed current, max-pool spike counts."""
+
+    def __init__(self, conn: OpsConnection, v: torch.Tensor) -> None:
+        self.conn, self.v = conn, v
+        self.carry: torch.Tensor | None = None  # current of the step before the block
+        self.pool_counts: dict[int, torch.Tensor] = {}
+
+    def currents(self, src: torch.Tensor) -> torch.Tensor:
+        """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, *out]``."""
+        tau, batch = src.shape[:2]
+        x = src.flatten(0, 1)
+        for k, m in enumerate(self.conn.ops):
+            if isinstance(m, SpikeMaxPool2d):
+                fired = x.ne(0).to(x.dtype).view(tau, batch, *x.shape[1:])
+                counts = torch.cumsum(fired, 0)  # integers: exact in float32
+                if k in self.pool_counts:
+                    counts += self.pool_counts[k]
+                self.pool_counts[k] = counts[-1]
+                x = m.gate(x, counts.flatten(0, 1))
+            else:
+                x = m(x)
+        return x.view(tau, batch, *x.shape[1:])
+
+
+def run_blocks(
+    snn: ConvertedSNN,
+    x: torch.Tensor,
+    timesteps: int,
+    theta: torch.Tensor,
+    *,
+    delay: str = "layer",
+    encoding: Encoding = "current",
+    generator: torch.Generator | None = None,
+    time_block: int | None = None,
+) -> Iterator[Block]:
+    """Simulate one batch, yielding a :class:`Block` per τ timesteps.
+
+    Args:
+        snn: the converted network (its weights; its thresholds are not read).
+        x: ``[B, C, H, W]`` normalised images on the SNN's device.
+        timesteps: T.
+        theta: ``[B, IF layers]`` threshold of each sample in each IF layer.
+        delay: ``"layer"`` (one step per layer) or ``"none"``.
+        encoding: input encoding (:mod:`neurosnn.encoding`).
+        generator: random generator of the stochastic encodings.
+        time_block: τ; default :func:`auto_time_block`.
+    """
+    batch, names = x.shape[0], snn.layer_names
+    tau = time_block or auto_time_block(snn, batch, timesteps)
+    shift = delay == "layer"
+    layers = [
+        _Layer(snn.connection(n), torch.zeros(batch, snn.layer(n).n, device=x.device))
+        for n in names
+    ]
+    theta = theta.to(x.device, torch.float32)
+    inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
+    # constant current: the first connection's output is the same every step; compute it once
+    constant = encoding == "current" and not any(
+        isinstance(m, SpikeMaxPool2d) for m in layers[0].conn.ops
+    )
+    c0 = layers[0].currents(x.unsqueeze(0)) if constant else None
+    for start in range(0, timesteps, tau):
+        n_steps = min(tau, timesteps - start)
+        if encoding == "current":
+            src = x.unsqueeze(0).expand(n_steps, *x.shape)
+        else:
+            src = inputs[start : start + n_steps]
+        spikes, counts = {}, {}
+        for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
+            cur = c0 if i == 0 and constant else layer.currents(src)
+            shape = cur.shape[2:]
+            cur = cur.flatten(2)  # [τ or 1, B, N]
+            if shift and layer.carry is None:  # bindsnet: the source was silent before step 0
+                layer.carry = layer.currents(torch.zeros_like(src[:1]))[0].flatten(1)
+            first = layer.carry
+            if shift:
+                layer.carry = cur[-1]
+            if i == len(names) - 1:
+                out = _accumulate(cur, layer, first, shift, n_steps)
+            else:
+                buf = torch.empty(n_steps, batch, cur.shape[-1], device=x.device)
+                layer.v, counts[name] = if_scan(cur, layer.v, theta[:, i], buf, first, shift)
+                spikes[name] = src = buf.view(n_steps, batch, *shape)
+        yield Block(start, spikes, counts, out)
+
+
+def _accumulate(cur, layer: _Layer, first, shift: bool, n_steps: int) -> torch.Tensor:
+    """The output integrator over the block, step by step (float32 sums in time order)."""
+    out = torch.empty(n_steps, *layer.v.shape, device=layer.v.device)
+    v = layer.v
+    for t in range(n_steps):
+        r = t - int(shift)
+        row = first if r < 0 else cur[r if len(cur) > 1 else 0]
+        v = torch.add(v, row, out=out[t])
+    layer.v = v.clone()
+    return out
