@@ -1,19 +1,25 @@
 """Benchmark SNN simulation engines: img·steps/s, peak memory and agreement with bindsnet.
 
-    python -m experiments.bench_sim --net vgg9 --option width=0.25 --input 1,28,28 \
-        --timesteps 100 --batch 64
+    python -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
+        --input 1,28,28 --timesteps 100 --batch 64
 
-Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's loop),
-``fast+record`` (the same, streaming every layer's spikes of every image to HDF5) and
-``ceiling`` (the converted ANN's forward pass × T, BatchNorm folded: the dense per-step
-bound). Weights are the network's random initialisation, calibrated on random inputs: dense
-timing does not depend on them. Peak memory is each run's own increase (CPU: resident set;
-memory freed by an earlier engine stays resident, so measure one engine per process).
+Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's
+layer-major engine, automatic τ), ``step`` (the same with τ = 1: a step loop), ``groups`` (the
+fast engine with per-sample thresholds, 8 threshold candidates sharing each batch: the threshold
+search's vectorised evaluation), ``fast+record`` (fast, streaming every layer's spikes of every
+image to HDF5), ``ceiling`` (the converted ANN's forward pass × T, BatchNorm folded: the dense
+per-step bound) and ``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers,
+when it is installed: ``pip install -e '.[bench]'``; it has no per-layer delay, so its agreement
+is measured against the fast engine with ``--delay none``). Weights are the network's random
+initialisation, calibrated on random inputs: dense timing does not depend on them. Peak memory
+is each run's own increase (CPU: resident set; memory freed by an earlier engine stays
+resident, so measure one engine per process for memory).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import sys
@@ -25,6 +31,8 @@ import torch
 
 from experiments.common import add_device_arg, parse_options
 from networks import create_network, list_networks
+
+ENGINES = ("reference", "fast", "step", "groups", "fast+record", "ceiling", "spikingjelly")
 
 
 def _status_kib(field: str) -> int:
@@ -62,6 +70,41 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _spikingjelly_net(snn, timesteps: int):
+    """The converted SNN as SpikingJelly multi-step IF layers (soft reset, v >= θ fires);
+    its spikes are 0/1, so each connection's weights are scaled by the source threshold."""
+    import copy
+
+    from spikingjelly.activation_based import functional, neuron
+
+    thresholds = dict(zip(snn.if_names, snn.thresholds, strict=True))
+    stages = []
+    for i, name in enumerate(snn.layer_names):
+        ops = copy.deepcopy(snn.connection(name).ops)
+        if i > 0:
+            w = snn.connection(name).weighted.weight
+            next(m for m in ops if hasattr(m, "weight")).weight.data = (
+                w * thresholds[snn.layer_names[i - 1]]
+            )
+        node = None
+        if name in thresholds:
+            node = neuron.IFNode(v_threshold=thresholds[name], v_reset=None, step_mode="m")
+        stages.append((ops, node))
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        h = x.unsqueeze(0).expand(timesteps, *x.shape).flatten(0, 1)
+        for ops, node in stages:
+            h = ops(h)
+            if node is not None:
+                h = node(h.view(timesteps, len(x), *h.shape[1:])).flatten(0, 1)
+        for _, node in stages:
+            if node is not None:
+                functional.reset_net(node)
+        return h.view(timesteps, len(x), -1).sum(0).argmax(1)
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench_sim",
@@ -82,84 +125,59 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", default="64", help="comma-separated batch sizes (default: 64)")
     p.add_argument(
         "--engines",
-        default="reference,fast,fast+record,ceiling",
-        help="comma-separated subset of reference,fast,fast+record,ceiling",
+        default="reference,fast,step,groups,fast+record,ceiling,spikingjelly",
+        help="comma-separated subset of %(default)s (spikingjelly is skipped when it is not "
+        "installed)",
     )
     p.add_argument("--delay", choices=("layer", "none"), default="layer")
+    p.add_argument(
+        "--time-block", type=int, default=None, help="the fast engine's τ (default: automatic)"
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best kept)")
     add_device_arg(p)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
 
     from neurosnn.convert import convert
-    from neurosnn.record import RunWriter
-    from neurosnn.simulate import simulate
 
     device = torch.device(args.device)
     shape = tuple(int(v) for v in args.input.split(","))
     if len(shape) != 3:
         raise SystemExit(f"error: --input must be C,H,W, got {args.input!r}")
     engines = args.engines.split(",")
-    unknown = set(engines) - {"reference", "fast", "fast+record", "ceiling"}
+    unknown = set(engines) - set(ENGINES)
     if unknown:
-        raise SystemExit(f"error: unknown engines {sorted(unknown)}")
+        raise SystemExit(f"error: unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
+    if "spikingjelly" in engines and importlib.util.find_spec("spikingjelly") is None:
+        print("note: spikingjelly is not installed (pip install -e '.[bench]'); skipping it")
+        engines.remove("spikingjelly")
     torch.manual_seed(0)
     model = create_network(
         args.net, args.classes, shape[0], shape[1], **parse_options(args.option)
     ).eval()
     calib = [torch.randn(64, *shape) for _ in range(2)]
     snn = convert(model, calib, shape, 99.7, device=device)
-    # the ceiling is the ANN the SNN runs: BatchNorm folded, T forward passes
-    stages = [snn.connection(n).ops for n in snn.layer_names]
-    records, reference_pred = [], {}
+    records = []
     print(
-        f"{args.net} {args.option} input {shape}, T={args.timesteps}, device {device}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"{args.net} {args.option} input {shape}, T={args.timesteps}, delay {args.delay}, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
     )
     for batch in [int(b) for b in args.batch.split(",")]:
-        x = torch.randn(batch, *shape)
-        y = torch.zeros(batch, dtype=torch.long)
+        x = torch.randn(batch, *shape, device=device)
+        y = torch.zeros(batch, dtype=torch.long, device=device)
+        predictions = {}
         for engine in engines:
+            run = _runner(engine, snn, args)
             best, peak = float("inf"), 0
             for _ in range(args.repeats):
                 baseline = _reset_peak(device)
                 _sync(device)
                 t0 = time.perf_counter()
-                if engine == "ceiling":
-                    with torch.no_grad():
-                        xd = x.to(device)
-                        for _ in range(args.timesteps):
-                            h = xd
-                            for stage in stages[:-1]:
-                                h = torch.relu(stage(h))
-                            stages[-1](h)
-                    pred = None
-                elif engine == "fast+record":
-                    with (
-                        tempfile.TemporaryDirectory() as tmp,
-                        RunWriter(Path(tmp) / "bench.h5", {}) as writer,
-                    ):
-                        res = simulate(
-                            snn,
-                            [(x, y)],
-                            args.timesteps,
-                            delay=args.delay,
-                            record_spikes=batch,
-                            spike_sink=writer.write_spikes,
-                        )
-                        writer.write_result(res)
-                    pred = res.predictions
-                else:
-                    res = simulate(snn, [(x, y)], args.timesteps, engine=engine, delay=args.delay)
-                    pred = res.predictions
+                pred = run(x, y)
                 _sync(device)
                 best = min(best, time.perf_counter() - t0)
                 peak = max(peak, _peak_memory(device, baseline))
-            if engine == "reference":
-                reference_pred[batch] = pred
-            agreement = None
-            if pred is not None and batch in reference_pred:
-                agreement = float((pred == reference_pred[batch]).double().mean())
+            predictions[engine] = pred
             records.append(
                 {
                     "engine": engine,
@@ -168,28 +186,113 @@ def main(argv: list[str] | None = None) -> int:
                     "timesteps": args.timesteps,
                     "img_steps_per_s": batch * args.timesteps / best,
                     "peak_memory_bytes": peak,
-                    "agreement": agreement,
+                    "agreement": _agreement(engine, pred, predictions, snn, x, y, args),
                 }
             )
-    ref = {r["batch"]: r["img_steps_per_s"] for r in records if r["engine"] == "reference"}
-    ceil = {r["batch"]: r["img_steps_per_s"] for r in records if r["engine"] == "ceiling"}
-    print(
-        f"{'engine':<13}{'batch':>6}{'img·steps/s':>13}{'vs bindsnet':>13}{'vs ceiling':>12}"
-        f"{'peak MiB':>10}{'agreement':>11}"
-    )
-    for r in records:
-        b = r["batch"]
-        vs_ref = f"{r['img_steps_per_s'] / ref[b]:.2f}x" if b in ref else "-"
-        vs_ceil = f"{r['img_steps_per_s'] / ceil[b]:.2f}" if b in ceil else "-"
-        agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
-        print(
-            f"{r['engine']:<13}{b:>6}{r['img_steps_per_s']:>13.0f}{vs_ref:>13}{vs_ceil:>12}"
-            f"{r['peak_memory_bytes'] / 2**20:>10.0f}{agree:>11}"
-        )
+    _print_table(records)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(records, indent=2) + "\n")
     return 0
+
+
+def _runner(engine: str, snn, args):
+    """A callable ``(x, y) -> predictions [B]`` (None for the ceiling) timing one engine."""
+    from neurosnn.record import RunWriter
+    from neurosnn.simulate import simulate, simulate_groups
+
+    T, delay, tb = args.timesteps, args.delay, args.time_block
+    if engine == "ceiling":  # the ANN the SNN runs: BatchNorm folded, T forward passes
+        stages = [snn.connection(n).ops for n in snn.layer_names]
+
+        @torch.no_grad()
+        def ceiling(x, y):
+            for _ in range(T):
+                h = x
+                for stage in stages[:-1]:
+                    h = torch.relu(stage(h))
+                stages[-1](h)
+
+        return ceiling
+    if engine == "spikingjelly":
+        net = _spikingjelly_net(snn, T)
+        return torch.no_grad()(lambda x, y: net(x))
+    if engine == "groups":
+        candidates = torch.tensor(snn.thresholds).expand(8, -1)
+
+        def groups(x, y):
+            g = torch.arange(len(y), device=x.device) % 8
+            simulate_groups(snn, [(x, y, g)], candidates, T, delay=delay, time_block=tb)
+
+        return groups
+    if engine == "fast+record":
+
+        def record(x, y):
+            with tempfile.TemporaryDirectory() as tmp:
+                with RunWriter(Path(tmp) / "bench.h5", {}) as writer:
+                    res = simulate(
+                        snn,
+                        [(x, y)],
+                        T,
+                        delay=delay,
+                        time_block=tb,
+                        record_spikes=len(y),
+                        spike_sink=writer.write_spikes,
+                    )
+                    writer.write_result(res)
+            return res.predictions
+
+        return record
+    kind, block = ("reference", None) if engine == "reference" else ("fast", tb)
+    if engine == "step":
+        block = 1
+    return lambda x, y: (
+        simulate(snn, [(x, y)], T, engine=kind, delay=delay, time_block=block).predictions
+    )
+
+
+def _agreement(engine, pred, predictions, snn, x, y, args) -> float | None:
+    """Share of predictions equal to bindsnet's (SpikingJelly: to the fast engine without
+    delay, SpikingJelly's timing)."""
+    from neurosnn.simulate import simulate
+
+    if pred is None:
+        return None
+    if engine == "spikingjelly":
+        ref = simulate(snn, [(x, y)], args.timesteps, delay="none").predictions
+    elif "reference" in predictions:
+        ref = predictions["reference"]
+    else:
+        return None
+    return float((pred.cpu() == ref.cpu()).double().mean())
+
+
+def _print_table(records: list[dict]) -> None:
+    def rate(engine, batch):
+        return next(
+            (r["img_steps_per_s"] for r in records if (r["engine"], r["batch"]) == (engine, batch)),
+            None,
+        )
+
+    print(
+        f"{'engine':<13}{'batch':>6}{'img·steps/s':>13}{'vs bindsnet':>13}{'vs ceiling':>12}"
+        f"{'vs SJ':>8}{'peak MiB':>10}{'agreement':>11}"
+    )
+    for r in records:
+        b, speed = r["batch"], r["img_steps_per_s"]
+        ratios = []
+        for other, fmt in (
+            ("reference", "{:.2f}x"),
+            ("ceiling", "{:.2f}"),
+            ("spikingjelly", "{:.2f}x"),
+        ):
+            base = rate(other, b)
+            ratios.append("-" if base is None else fmt.format(speed / base))
+        agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
+        print(
+            f"{r['engine']:<13}{b:>6}{speed:>13.0f}{ratios[0]:>13}{ratios[1]:>12}{ratios[2]:>8}"
+            f"{r['peak_memory_bytes'] / 2**20:>10.0f}{agree:>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import torch
 
 from neurosnn.encoding import Encoding, encode
-from neurosnn.ifscan import if_scan
+from neurosnn.ifscan import if_scan_
 from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
-BUFFERS_PER_NEURON = 3  # source spikes, currents, new spikes of one layer are alive at once
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
 
 
@@ -54,21 +53,26 @@ def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
         budget = torch.cuda.mem_get_info(device)[0] // 4
     else:
         budget = CPU_BLOCK_BYTES
+    # every IF layer's spike buffer, plus one layer's currents and its convolution's input
+    neurons = sum(snn.layer(n).n for n in snn.if_names)
     widest = max(snn.layer(n).n for n in snn.layer_names)
-    per_step = batch * widest * 4 * BUFFERS_PER_NEURON
+    per_step = batch * 4 * (neurons + 2 * widest)
     return max(1, min(timesteps, budget // per_step))
 
 
 class _Layer:
-    """One layer's state across blocks: potential, delayed current, max-pool spike counts."""
+    """One layer's state across blocks: potential, spike buffer, delayed current, pool counts."""
 
-    def __init__(self, conn: OpsConnection, v: torch.Tensor) -> None:
+    def __init__(self, conn: OpsConnection, v: torch.Tensor, shape, rows: int | None) -> None:
         self.conn, self.v = conn, v
-        self.carry: torch.Tensor | None = None  # current of the step before the block
+        # IF layers: [τ, B, *shape] spikes, reused by every block (allocating fresh buffers
+        # costs more in page faults than the scan itself)
+        self.spikes = None if rows is None else v.new_zeros(rows, len(v), *shape)
+        self.carry: torch.Tensor | None = None  # [B, N] current of the step before the block
         self.pool_counts: dict[int, torch.Tensor] = {}
 
     def currents(self, src: torch.Tensor) -> torch.Tensor:
-        """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, *out]``."""
+        """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, N]``."""
         tau, batch = src.shape[:2]
         x = src.flatten(0, 1)
         for k, m in enumerate(self.conn.ops):
@@ -81,7 +85,7 @@ class _Layer:
                 x = m.gate(x, counts.flatten(0, 1))
             else:
                 x = m(x)
-        return x.view(tau, batch, *x.shape[1:])
+        return x.view(tau, batch, -1)
 
 
 def run_blocks(
@@ -97,6 +101,9 @@ def run_blocks(
 ) -> Iterator[Block]:
     """Simulate one batch, yielding a :class:`Block` per τ timesteps.
 
+    A block's tensors are views of buffers the next block overwrites: use (or copy) them
+    before asking for the next.
+
     Args:
         snn: the converted network (its weights; its thresholds are not read).
         x: ``[B, C, H, W]`` normalised images on the SNN's device.
@@ -108,41 +115,52 @@ def run_blocks(
         time_block: τ; default :func:`auto_time_block`.
     """
     batch, names = x.shape[0], snn.layer_names
-    tau = time_block or auto_time_block(snn, batch, timesteps)
+    tau = min(time_block or auto_time_block(snn, batch, timesteps), timesteps)
     shift = delay == "layer"
     layers = [
-        _Layer(snn.connection(n), torch.zeros(batch, snn.layer(n).n, device=x.device))
+        _Layer(
+            snn.connection(n),
+            torch.zeros(batch, snn.layer(n).n, device=x.device),
+            snn.layer(n).shape,
+            None if n == snn.output_name else tau,
+        )
         for n in names
     ]
-    theta = theta.to(x.device, torch.float32)
+    theta = theta.to(x.device, torch.float32).T.contiguous()  # [layers, B]
+    # drawn up front, in the order bindsnet's run draws them
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
     # constant current: the first connection's output is the same every step; compute it once
     constant = encoding == "current" and not any(
         isinstance(m, SpikeMaxPool2d) for m in layers[0].conn.ops
     )
-    c0 = layers[0].currents(x.unsqueeze(0)) if constant else None
+    c0 = layers[0].currents(x.unsqueeze(0)) if constant else None  # [1, B, N]
+    src = x.unsqueeze(0)  # what the first layer reads: the input
     for start in range(0, timesteps, tau):
         n_steps = min(tau, timesteps - start)
-        if encoding == "current":
-            src = x.unsqueeze(0).expand(n_steps, *x.shape)
-        else:
-            src = inputs[start : start + n_steps]
         spikes, counts = {}, {}
         for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
-            cur = c0 if i == 0 and constant else layer.currents(src)
-            shape = cur.shape[2:]
-            cur = cur.flatten(2)  # [τ or 1, B, N]
-            if shift and layer.carry is None:  # bindsnet: the source was silent before step 0
-                layer.carry = layer.currents(torch.zeros_like(src[:1]))[0].flatten(1)
+            if shift and layer.carry is None:  # bindsnet: every source is silent before step 0
+                layer.carry = layer.currents(torch.zeros_like(src[:1]))[0]
+            if i == 0 and constant:
+                cur = c0
+            elif i == 0 and inputs is not None:
+                cur = layer.currents(inputs[start : start + n_steps])
+            elif i == 0:  # a max pool right on the input keeps state: apply it step by step
+                cur = layer.currents(x.unsqueeze(0).expand(n_steps, *x.shape))
+            else:
+                cur = layer.currents(src)
+            # with the layer delay, step t reads the current of step t − 1 (carried across blocks)
             first = layer.carry
             if shift:
                 layer.carry = cur[-1]
             if i == len(names) - 1:
                 out = _accumulate(cur, layer, first, shift, n_steps)
             else:
-                buf = torch.empty(n_steps, batch, cur.shape[-1], device=x.device)
-                layer.v, counts[name] = if_scan(cur, layer.v, theta[:, i], buf, first, shift)
-                spikes[name] = src = buf.view(n_steps, batch, *shape)
+                src = layer.spikes[:n_steps]
+                counts[name] = if_scan_(
+                    cur, layer.v, theta[i], src.view(n_steps, batch, -1), first, shift
+                )
+                spikes[name] = src
         yield Block(start, spikes, counts, out)
 
 

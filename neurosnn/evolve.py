@@ -12,6 +12,10 @@ and the same wherever and in whatever order candidates are evaluated.
 After every generation the solver's state (population, costs, random generator) is written,
 so an interrupted search resumes from its last finished generation and ends exactly where an
 uninterrupted one would.
+
+Evaluation: serially, in a process pool, on Ray, or vectorised — a whole generation as one
+grouped simulation with per-sample thresholds (:func:`vectorised_map`). All four give the same
+costs: a candidate's curve does not depend on what shares its batches.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +37,7 @@ from tqdm.auto import tqdm
 
 from neurosnn.cost import CostFn, LatencyAccuracyCost, training_cost
 from neurosnn.data import Split
-from neurosnn.simulate import simulate
+from neurosnn.simulate import simulate_groups
 from neurosnn.snn import ConvertedSNN
 
 Parameterisation = Literal["percentile", "scale"]
@@ -133,7 +137,7 @@ def apply_candidate(
     if parameterisation == "percentile":
         snn.set_percentiles([float(v) for v in x])
     else:
-        snn.set_thresholds([b * float(s) for b, s in zip(base_thresholds, x, strict=True)])
+        snn.set_thresholds(candidate_thresholds(snn, x, parameterisation, base_thresholds))
 
 
 def candidate_seed(x: np.ndarray, seed: int) -> int:
@@ -141,8 +145,45 @@ def candidate_seed(x: np.ndarray, seed: int) -> int:
     return zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes()) ^ (seed & 0xFFFFFFFF)
 
 
+def candidate_thresholds(
+    snn: ConvertedSNN,
+    x: np.ndarray,
+    parameterisation: Parameterisation,
+    base_thresholds: list[float],
+) -> list[float]:
+    """Threshold values a candidate stands for (the SNN is not changed)."""
+    if parameterisation == "percentile":
+        return [
+            snn.calibration[n].percentile(float(p)) for n, p in zip(snn.if_names, x, strict=True)
+        ]
+    return [b * float(s) for b, s in zip(base_thresholds, x, strict=True)]
+
+
+def grouped_batches(
+    splits: Sequence[Split], batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(images, labels, group)`` batches of ``batch_size`` over the splits in order; a batch
+    may span several splits (group k: the images of ``splits[k]``)."""
+    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    size = 0
+    for k, split in enumerate(splits):
+        for x, y in split.batches(batch_size):
+            pending.append((x, y, torch.full((len(y),), k, dtype=torch.int64)))
+            size += len(y)
+            while size >= batch_size:
+                xs, ys, gs = (torch.cat(parts) for parts in zip(*pending, strict=True))
+                yield xs[:batch_size], ys[:batch_size], gs[:batch_size]
+                pending = [(xs[batch_size:], ys[batch_size:], gs[batch_size:])]
+                size -= batch_size
+    if size:
+        yield tuple(torch.cat(parts) for parts in zip(*pending, strict=True))
+
+
 class Evaluator:
-    """Scores candidates: set thresholds, simulate E fresh training images, apply the cost."""
+    """Scores candidates: E fresh training images each, simulated with the candidate's
+    thresholds, then the cost. Any number of candidates run as one grouped simulation
+    (:func:`neurosnn.simulate.simulate_groups`); the result for a candidate does not depend on
+    which others share its batches."""
 
     def __init__(
         self, snn: ConvertedSNN, train: Split, cfg: SearchConfig, cost: CostFn | None = None
@@ -153,18 +194,52 @@ class Evaluator:
             snn.calibration[n].percentile(cfg.initial_percentile) for n in snn.if_names
         ]
 
+    def curves(
+        self, candidates: Sequence[np.ndarray]
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """``(accuracy [T], spike counts {layer: [T]})`` of each candidate."""
+        cfg = self.cfg
+        thresholds = torch.tensor(
+            [
+                candidate_thresholds(self.snn, x, cfg.parameterisation, self.base_thresholds)
+                for x in candidates
+            ]
+        )
+        n = min(cfg.images, len(self.train))
+        subsets = [self.train.random_subset(n, candidate_seed(x, cfg.seed)) for x in candidates]
+        r = simulate_groups(
+            self.snn,
+            grouped_batches(subsets, cfg.batch_size),
+            thresholds,
+            cfg.timesteps,
+            delay=cfg.delay,
+        )
+        accuracy = r.accuracy.numpy()
+        return [
+            (accuracy[k], {name: c[k].numpy() for name, c in r.spike_counts.items()})
+            for k in range(len(candidates))
+        ]
+
     def curve(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        apply_candidate(self.snn, x, self.cfg.parameterisation, self.base_thresholds)
-        subset = self.train.random_subset(
-            min(self.cfg.images, len(self.train)), candidate_seed(x, self.cfg.seed)
-        )
-        r = simulate(
-            self.snn, subset.batches(self.cfg.batch_size), self.cfg.timesteps, delay=self.cfg.delay
-        )
-        return r.accuracy.numpy(), {k: v.numpy() for k, v in r.spike_counts.items()}
+        return self.curves([np.asarray(x, dtype=np.float64)])[0]
+
+    def score(self, candidates: Sequence[np.ndarray]) -> list[float]:
+        """Costs of all candidates from one grouped simulation."""
+        xs = [np.asarray(x, dtype=np.float64) for x in candidates]
+        return [float(self.cost(*curve)) for curve in self.curves(xs)]
 
     def __call__(self, x: np.ndarray) -> float:
-        return float(self.cost(*self.curve(np.asarray(x, dtype=np.float64))))
+        return self.score([x])[0]
+
+
+def vectorised_map(evaluator: Evaluator) -> MapFn:
+    """A map for SciPy that scores a whole generation as one grouped simulation on one device
+    (P candidates × E images in shared batches)."""
+
+    def map_fn(func, iterable):
+        return evaluator.score(list(iterable))
+
+    return map_fn
 
 
 # --- parallel evaluation: each worker process holds one Evaluator, sent once ----------------

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from bindsnet.network.monitors import Monitor
 from tqdm.auto import tqdm
@@ -85,12 +86,17 @@ class SimResult:
 
 def pack_spikes(s: torch.Tensor) -> torch.Tensor:
     """``[..., n]`` bool → ``[..., ceil(n/8)]`` uint8, first neuron in the highest bit
-    (``numpy.packbits`` order), computed on the spikes' device."""
+    (``numpy.packbits`` order), on the spikes' device (numpy's own packer on CPU)."""
+    if s.device.type == "cpu":
+        return torch.from_numpy(np.packbits(s.numpy(), axis=-1))
+    return pack_spikes_torch(s)
+
+
+def pack_spikes_torch(s: torch.Tensor) -> torch.Tensor:
+    """:func:`pack_spikes` in torch operations, for any device."""
     n = s.shape[-1]
-    pad = (-n) % 8
-    if pad:
-        s = torch.nn.functional.pad(s.to(torch.uint8), (0, pad))
-    bits = s.to(torch.uint8).reshape(*s.shape[:-1], -1, 8)
+    bits = torch.nn.functional.pad(s.to(torch.uint8), (0, (-n) % 8))
+    bits = bits.reshape(*s.shape[:-1], -1, 8)
     return (bits * _BIT_WEIGHTS.to(s.device)).sum(-1, dtype=torch.uint8)
 
 

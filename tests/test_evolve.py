@@ -10,10 +10,14 @@ from neurosnn.evolve import (
     Evaluator,
     SearchConfig,
     candidate_seed,
+    candidate_thresholds,
+    grouped_batches,
     initial_population,
     process_pool_map,
     run_search,
+    vectorised_map,
 )
+from neurosnn.simulate import simulate
 from tests.conftest import tiny_vgg
 
 CFG = SearchConfig(
@@ -99,6 +103,38 @@ def test_interrupted_and_resumed_equals_uninterrupted(evaluator, data, tmp_path)
     assert resumed.evaluations == full.evaluations
 
 
+def test_vectorised_generation_equals_serial_scoring(evaluator):
+    candidates = list(initial_population(CFG, len(evaluator.snn.if_names)))
+    # batches of 64 over 6 candidates × 64 images: every batch holds one candidate here, so
+    # shrink the batch to make batches span candidates
+    evaluator.cfg = SearchConfig(**{**CFG.__dict__, "batch_size": 40})
+    vectorised = vectorised_map(evaluator)(None, candidates)
+    serial = [evaluator(x) for x in candidates]
+    assert vectorised == serial  # exactly: a candidate's curve ignores its batch neighbours
+    assert len(set(serial)) > 1
+
+
+def test_vectorised_search_equals_serial_search(evaluator, data):
+    serial = run_search(evaluator, progress=False)
+    snn2 = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    other = Evaluator(snn2, data.train, CFG)
+    vectorised = run_search(other, vectorised_map(other), progress=False)
+    assert vectorised.best == serial.best
+    assert [g.costs for g in vectorised.history] == [g.costs for g in serial.history]
+
+
+def test_grouped_batches_keep_order_and_groups(data):
+    splits = [data.train.random_subset(n, seed) for n, seed in ((5, 0), (12, 1), (3, 2))]
+    batches = list(grouped_batches(splits, 8))
+    assert [len(y) for _, y, _ in batches] == [8, 8, 4]
+    groups = torch.cat([g for _, _, g in batches])
+    assert groups.tolist() == [0] * 5 + [1] * 12 + [2] * 3
+    labels = torch.cat([y for _, y, _ in batches])
+    assert torch.equal(labels, torch.cat([s.labels for s in splits]))
+    images = torch.cat([x for x, _, _ in batches])
+    assert torch.equal(images[5:17], next(splits[1].batches(100))[0])
+
+
 def test_resume_refuses_another_config(evaluator, tmp_path):
     state = tmp_path / "state.json"
     run_search(evaluator, state_path=state, progress=False)
@@ -168,9 +204,17 @@ def test_scale_parameterisation_multiplies_baseline(evaluator):
         batch_size=64,
     )
     ev = Evaluator(evaluator.snn, evaluator.train, cfg)
-    ev.curve(np.array([0.5, 1.0, 1.5, 1.0]))
-    expected = [b * s for b, s in zip(ev.base_thresholds, (0.5, 1.0, 1.5, 1.0), strict=True)]
-    assert ev.snn.thresholds == pytest.approx(expected)
+    x = np.array([0.5, 1.0, 1.5, 1.0])
+    before = ev.snn.thresholds
+    accuracy, counts = ev.curve(x)
+    assert ev.snn.thresholds == before  # scoring leaves the SNN alone
+    expected = [b * s for b, s in zip(ev.base_thresholds, x, strict=True)]
+    assert candidate_thresholds(ev.snn, x, "scale", ev.base_thresholds) == expected
+    ev.snn.set_thresholds(expected)
+    subset = ev.train.random_subset(32, candidate_seed(x, cfg.seed))
+    alone = simulate(ev.snn, subset.batches(64), 10)
+    assert np.array_equal(accuracy, alone.accuracy.numpy())
+    assert all(np.array_equal(counts[n], alone.spike_counts[n].numpy()) for n in counts)
 
 
 def test_presets_follow_table_one():

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from neurosnn.ifscan import if_scan, if_scan_numba, if_scan_torch
+from neurosnn.ifscan import if_scan
 from neurosnn.neurons import IFState, if_step
 
-SCANS = [if_scan_torch, if_scan_numba]
+SCANS = ["torch", "numba"]
 
 
 def step_reference(currents, v, theta, first=None, shift=False):
@@ -30,11 +30,12 @@ def test_scan_equals_step_function(scan, shift):
     first = torch.randn(batch, n, generator=g)
     c0 = currents.clone()
     out = torch.empty(tau, batch, n)
-    v_end, counts = scan(currents, v, theta, out, first, shift)
+    v0 = v.clone()
+    v_end, counts = if_scan(currents, v, theta, out, first, shift, impl=scan)
     expected, v_ref = step_reference(currents, v, theta, first, shift)
     assert torch.equal(out, expected) and torch.equal(v_end, v_ref)
     assert torch.equal(counts, out.ne(0).sum(-1))
-    assert torch.equal(currents, c0)  # the currents are read, never written (out is separate)
+    assert torch.equal(currents, c0) and torch.equal(v, v0)  # arguments are never written
 
 
 @pytest.mark.parametrize("scan", SCANS)
@@ -43,7 +44,8 @@ def test_constant_current_fires_floor_t_c_over_vth(scan):
     c = torch.tensor([[0.375, 0.5, 0.125, 1.0, 0.0]])
     theta = torch.tensor([1.0])
     out = torch.empty(64, 1, 5)
-    scan(c.unsqueeze(0), torch.zeros(1, 5), theta, out)  # a current block of length 1: constant
+    # a current block of length 1 is constant
+    if_scan(c.unsqueeze(0), torch.zeros(1, 5), theta, out, impl=scan)
     fired = (out / theta).cumsum(0)[:, 0]
     t = torch.arange(1, 65, dtype=torch.float32).unsqueeze(1)
     assert torch.equal(fired, torch.floor(t * c / theta))
@@ -56,3 +58,17 @@ def test_dispatch_uses_torch_for_other_dtypes():
         currents, torch.zeros(1, 3, dtype=torch.float64), torch.ones(1).double(), out
     )
     assert counts.tolist() == [[0], [3], [0], [3]] and out.dtype == torch.float64
+
+
+def test_numba_refuses_what_it_cannot_run():
+    currents = torch.ones(2, 1, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="numba scan needs"):
+        if_scan(
+            currents,
+            torch.zeros(1, 3).double(),
+            torch.ones(1).double(),
+            torch.empty_like(currents),
+            impl="numba",
+        )
+    with pytest.raises(ValueError, match="impl must be"):
+        if_scan(currents, torch.zeros(1, 3), torch.ones(1), torch.empty(2, 1, 3), impl="cuda")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from neurosnn.convert import convert
-from neurosnn.simulate import pack_spikes, simulate, simulate_groups
+from neurosnn.simulate import pack_spikes, pack_spikes_torch, simulate, simulate_groups
 from tests.conftest import tiny_vgg
 
 
@@ -134,10 +134,11 @@ def test_bad_arguments(data):
         simulate(snn, data.test.batches(8), 4, record_layers=["features.99"])
 
 
-def test_pack_spikes_matches_numpy_packbits():
+@pytest.mark.parametrize("pack", [pack_spikes, pack_spikes_torch])
+def test_pack_spikes_matches_numpy_packbits(pack):
     s = torch.rand(3, 5, 21) > 0.5
     expected = np.packbits(s.numpy(), axis=-1)
-    assert np.array_equal(pack_spikes(s).numpy(), expected)
+    assert np.array_equal(pack(s).numpy(), expected)
 
 
 def test_accuracy_curve_and_rates_are_consistent(data):
