@@ -62,7 +62,7 @@ def _map_fn(evaluator, ecfg: EvalConfig):
     return vectorised_map(evaluator), None
 
 
-def _simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, meta: dict):
+def simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, meta: dict):
     from neurosnn.record import RunWriter
     from neurosnn.simulate import simulate
 
@@ -78,23 +78,21 @@ def _simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, met
     return result
 
 
-def run_neuroevolution(
-    scfg: SearchConfig,
-    ecfg: EvalConfig,
-    out: Path,
-    resume: bool = False,
-    progress: bool = True,
-    allow_subset: bool = False,
-) -> dict[str, Any]:
-    """The whole experiment; returns the summary (also written to OUT/summary.json)."""
-    from analysis.neuroevolution import plot_search
-    from neurosnn.convert import convert
-    from neurosnn.evolve import Evaluator, apply_candidate, run_search, search_training_cost
-    from neurosnn.record import write_search
-    from neurosnn.significance import correlation, layer_significance
-    from neurosnn.train import evaluate
+@dataclasses.dataclass
+class Prepared:
+    """What the search starts from: the checkpoint, its dataset, the ANN and its conversion."""
 
-    start = time.perf_counter()
+    ckpt: Any
+    data: Any
+    model: Any
+    snn: Any
+
+
+def prepare(scfg: SearchConfig, ecfg: EvalConfig, allow_subset: bool = False) -> Prepared:
+    """Load the checkpoint and its data, convert at the search's initial percentile (calibrated
+    on ``calib_images`` training images)."""
+    from neurosnn.convert import convert
+
     ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root, allow_subset)
     model = ckpt.build()
     shape = (data.in_channels, data.input_size, data.input_size)
@@ -106,9 +104,37 @@ def run_neuroevolution(
         scfg.initial_percentile,
         device=ecfg.device,
     )
+    return Prepared(ckpt, data, model, snn)
+
+
+def run_neuroevolution(
+    scfg: SearchConfig,
+    ecfg: EvalConfig,
+    out: Path,
+    resume: bool = False,
+    progress: bool = True,
+    allow_subset: bool = False,
+    prepared: Prepared | None = None,
+    splits: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole experiment; returns the summary (also written to OUT/summary.json).
+
+    ``splits`` replaces ``(training split searched on, test split)`` (the adversarial experiment
+    passes FGSM versions); the SNN of ``prepared`` is left at the optimised thresholds.
+    """
+    from analysis.neuroevolution import plot_search
+    from neurosnn.evolve import Evaluator, apply_candidate, run_search, search_training_cost
+    from neurosnn.record import write_search
+    from neurosnn.significance import correlation, layer_significance
+    from neurosnn.train import evaluate
+
+    start = time.perf_counter()
+    prepared = prepared or prepare(scfg, ecfg, allow_subset)
+    ckpt, data, model, snn = prepared.ckpt, prepared.data, prepared.model, prepared.snn
+    search_split, test = splits or (data.train, data.test)
     out.mkdir(parents=True, exist_ok=True)
 
-    evaluator = Evaluator(snn, data.train, scfg)
+    evaluator = Evaluator(snn, search_split, scfg)
     map_fn, pool = _map_fn(evaluator, ecfg)
     try:
         search = run_search(evaluator, map_fn, out / "search_state.json", resume, progress)
@@ -116,7 +142,6 @@ def run_neuroevolution(
         if pool is not None:
             pool.terminate()
 
-    test = data.test
     if ecfg.test_images is not None and ecfg.test_images < len(test):
         test = test.random_subset(ecfg.test_images, 0)
     T = ecfg.timesteps or scfg.timesteps
@@ -130,9 +155,9 @@ def run_neuroevolution(
     run_cfg = {"search": dataclasses.asdict(scfg), "eval": dataclasses.asdict(ecfg)}
     snn.set_percentiles(scfg.initial_percentile)
     baseline_thresholds = snn.thresholds
-    base = _simulate_to(out / "baseline.h5", snn, test, T, run_cfg, ecfg, meta)
+    base = simulate_to(out / "baseline.h5", snn, test, T, run_cfg, ecfg, meta)
     apply_candidate(snn, np.asarray(search.best), scfg.parameterisation, evaluator.base_thresholds)
-    opt = _simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta)
+    opt = simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta)
 
     base_acc, opt_acc = base.accuracy.numpy(), opt.accuracy.numpy()
     iso = compare_latency(base_acc, opt_acc)
@@ -172,7 +197,7 @@ def run_neuroevolution(
         "generations": search.generations,
         "nfe": search.nfe(scfg.population),
         "evaluations": search.evaluations,
-        "training_cost": search_training_cost(search, scfg, len(data.train)),
+        "training_cost": search_training_cost(search, scfg, len(search_split)),
         "search_seconds": search.wall_seconds,
         # the initial population's scoring is in the first generation's time
         "seconds_per_generation": [g.seconds for g in search.history],
@@ -210,15 +235,19 @@ def run_neuroevolution(
     return metrics
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "python -m experiments.neuroevolve",
+    description: str | None = __doc__,
+    preset: str = "fashion-mnist",
+) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m experiments.neuroevolve",
-        description=__doc__,
+        prog=prog,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--preset",
-        default="fashion-mnist",
+        default=preset,
         choices=sorted(PRESETS),
         help="hyper-parameters (Table I of the paper, or fashion-mnist / quick); "
         "the options below override single values (default: %(default)s)",
@@ -295,8 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
+    """The search and evaluation configs from parsed arguments (preset, then overrides)."""
     overrides = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(SearchConfig)
@@ -317,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         data_root=args.data_root,
         device=args.device,
     )
+    return scfg, ecfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    scfg, ecfg = configs(args)
     s = run_neuroevolution(scfg, ecfg, Path(args.out), args.resume, not args.no_progress)
     imp = s["latency_improvement"]
     print(

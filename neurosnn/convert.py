@@ -117,9 +117,9 @@ def _close_group(current: list[Op], where: str) -> tuple[str, list[Op]]:
     return weighted[0], current
 
 
-def _as_snn_ops(group: list[Op]) -> nn.Sequential:
+def _as_snn_ops(stage: nn.Sequential) -> nn.Sequential:
     mods = []
-    for _, m in group:
+    for m in stage:
         if isinstance(m, nn.MaxPool2d):
             mods.append(SpikeMaxPool2d(m.kernel_size, m.stride, m.padding))
         else:
@@ -129,6 +129,15 @@ def _as_snn_ops(group: list[Op]) -> nn.Sequential:
 
 def _ann_ops(groups: list[tuple[str, list[Op]]]) -> list[nn.Sequential]:
     return [nn.Sequential(*[m for _, m in g]).eval() for _, g in groups]
+
+
+def ann_stages(model: nn.Module) -> list[tuple[str, nn.Sequential]]:
+    """The ANN as the converter sees it: BatchNorm folded, cut at the ReLUs, each stage named
+    like the SNN layer it becomes. ``relu(stage(x))`` of stage n is layer n's activation (the
+    last stage is the output, without ReLU). Works on a copy of ``model``."""
+    ann = copy.deepcopy(model).cpu().eval()
+    groups = split_at_relus(fold_batchnorm(trace(ann)))
+    return list(zip([name for name, _ in groups], _ann_ops(groups), strict=True))
 
 
 @torch.no_grad()
@@ -188,9 +197,8 @@ def convert(
         The converted SNN with thresholds set to ``percentile``.
     """
     ann = copy.deepcopy(model).cpu().eval()
-    groups = split_at_relus(fold_batchnorm(trace(ann)))
-    names = [name for name, _ in groups]
-    stages = _ann_ops(groups)
+    names, stages = zip(*ann_stages(ann), strict=True)
+    names, stages = list(names), list(stages)
 
     probe = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     try:
@@ -211,7 +219,8 @@ def convert(
 
     calibration = calibrate(stages, names, (b.cpu() for b in calibration_batches))
     segments = [
-        (name, _as_snn_ops(g), shape) for (name, g), shape in zip(groups, shapes, strict=True)
+        (name, _as_snn_ops(stage), shape)
+        for name, stage, shape in zip(names, stages, shapes, strict=True)
     ]
     network, layer_names = build_network(tuple(input_shape), segments)
     snn = ConvertedSNN(network, layer_names, tuple(input_shape), calibration)

@@ -59,9 +59,10 @@ def random_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class TensorSplit:
-    """A split held in memory as uint8 images, normalised batch by batch."""
+    """A split held in memory, normalised batch by batch: uint8 grey levels, or float pixels in
+    [0, 1] (e.g. adversarial images whose perturbation is not a whole number of levels)."""
 
-    images: torch.Tensor  # [N, C, H, W] uint8
+    images: torch.Tensor  # [N, C, H, W] uint8, or float in [0, 1]
     labels: torch.Tensor  # [N] int64
     mean: tuple[float, ...]  # per channel, in [0, 1] pixel units
     std: tuple[float, ...]
@@ -76,10 +77,11 @@ class TensorSplit:
         return self.subset(random_indices(len(self), n, seed))
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images → float32, zero mean / unit variance per channel."""
+        """Images → float32, zero mean / unit variance per channel."""
         mean = torch.tensor(self.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.std).view(1, -1, 1, 1)
-        return (images.float() / 255.0 - mean) / std
+        pixels = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        return (pixels - mean) / std
 
     def batches(
         self, batch_size: int, shuffle: bool = False, seed: int = 0

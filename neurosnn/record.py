@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # importing simulate pulls in bindsnet, which readers of file
 
 FORMAT = "neurosnn-run"
 FORMAT_VERSION = 1
+SEARCH_FORMAT = "neurosnn-search"
+IMAGES_FORMAT = "neurosnn-images"
 
 
 class RunWriter:
@@ -183,7 +185,7 @@ class RunRecord:
 
 def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
     """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path."""
-    kind = "run" if fmt == FORMAT else "search"
+    kind = {FORMAT: "run", SEARCH_FORMAT: "search", IMAGES_FORMAT: "image set"}[fmt]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {kind} file at {path}")
@@ -251,9 +253,6 @@ def read_spikes(
     return bits.reshape(*packed.shape[:2], *shape)
 
 
-SEARCH_FORMAT = "neurosnn-search"
-
-
 def write_search(
     path: str | Path,
     *,
@@ -308,3 +307,35 @@ def read_search(path: str | Path) -> dict[str, Any]:
             "best": {k: v[()] for k, v in f["best"].items()},
             "significance": {k: v[()] for k, v in f["significance"].items()},
         }
+
+
+def write_images(
+    path: str | Path, images: np.ndarray, labels: np.ndarray, metadata: dict[str, Any]
+) -> Path:
+    """Write an image set (e.g. adversarial images and where they came from).
+
+    Layout: root attrs ``format="neurosnn-images"``, ``metadata`` (JSON); ``/images``
+    ``[N, C, H, W]`` (uint8 grey levels or float32 pixels in [0, 1], gzip), ``/labels`` ``[N]``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = IMAGES_FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
+            f.create_dataset(
+                "images", data=np.asarray(images), compression="gzip", compression_opts=1
+            )
+            f["labels"] = np.asarray(labels, dtype=np.int64)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(images, labels, metadata)`` of a file written by :func:`write_images`."""
+    with _open(path, IMAGES_FORMAT) as f:
+        return f["images"][()], f["labels"][()], json.loads(f.attrs["metadata"])

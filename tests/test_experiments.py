@@ -186,3 +186,58 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     assert again["thresholds_percentile"] == summary["thresholds_percentile"]
     with pytest.raises(SystemExit, match="population"):
         neuroevolve.main(args + ["--population", "3"])
+
+
+@pytest.mark.slow
+def test_adversarial_end_to_end(tmp_path, capsys):
+    from experiments import adversarial
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    out = tmp_path / "adv"
+    args = [
+        "--checkpoint",
+        str(ann),
+        "--out",
+        str(out),
+        "--epsilon",
+        "16/255",
+        "--report-epsilons",
+        "4/255",
+        "--population",
+        "5",
+        "--images",
+        "48",
+        "--timesteps",
+        "16",
+        "--generations",
+        "1",
+        "--test-images",
+        "64",
+        "--ans-images",
+        "32",
+        "--no-progress",
+    ]
+    assert adversarial.main(args) == 0
+    assert "iso-accuracy latency improvement" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert s["epsilon"] == pytest.approx(16 / 255)
+    assert s["ann_adversarial_accuracy"] < s["ann_clean_accuracy"]
+    assert [r["epsilon"] for r in s["report_epsilons"]] == [pytest.approx(4 / 255)]
+    for key in ("ann", "snn_baseline", "snn_optimized"):
+        assert s["ans"][key]["layers"] == s["layers"]
+        assert all(m > 0 for m in s["ans"][key]["mean"])
+        assert all(0 < n <= 32 for n in s["ans"][key]["images"])
+    for name in ("fgsm_train.h5", "fgsm_test.h5", "baseline.h5", "clean_optimized.h5"):
+        assert (out / name).is_file()
+    assert {"ans_vs_thresholds.png", "accuracy_clean_vs_adversarial.png"} <= {
+        p.name for p in (out / "plots").iterdir()
+    }
+    # the attacked sets are cached with their ε: a second run reuses them, another ε does not
+    stamp = (out / "fgsm_train.h5").stat().st_mtime_ns
+    assert adversarial.main(args + ["--resume"]) == 0
+    assert (out / "fgsm_train.h5").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="another attack"):
+        adversarial.main(args + ["--resume", "--epsilon", "8/255"])
+    with pytest.raises(SystemExit):
+        adversarial.main(args + ["--epsilon", "300/255"])
