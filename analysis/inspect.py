@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from neurosnn.cost import iso_accuracy_step
+from neurosnn.energy import energy_of
 from neurosnn.record import RunRecord, read_run
 
 
@@ -53,6 +54,14 @@ def report(run: RunRecord) -> str:
             f"{iso_accuracy_step(acc, ann - 0.01)}, within 0.5% from t="
             f"{iso_accuracy_step(acc, ann - 0.005)}"
         )
+    if len(run.macs) == len(run.layers):  # records written before MAC counts have none
+        e = energy_of(run)
+        lines += [
+            "",
+            f"energy per image (45 nm, E_MAC 3.2 pJ, E_AC 0.1 pJ): ANN {e.ann_pj / 1e6:.3f} µJ, "
+            f"SNN {e.snn_pj / 1e6:.3f} µJ over {T} steps; EE {e.efficiency:.2f} "
+            f"(spiking layers only {e.spiking_efficiency:.2f})",
+        ]
     return "\n".join(lines)
 
 

@@ -3,12 +3,13 @@
 Layout (readable with h5py or h5dump alone)::
 
     /                       attrs: format="neurosnn-run", format_version, timesteps,
-                            n_images, config (JSON text), metadata (JSON text)
+                            n_images, input_shape, config (JSON text), metadata (JSON text)
     /accuracy               [T] float64, accuracy at each timestep
     /correct                [T] int64
     /labels, /predictions   [N] int64 (prediction at the final step)
     /layers/<name>          group per layer, forward order in /layers attr "order";
-                            attrs: shape, kind ("if" | "output"), threshold, percentile
+                            attrs: shape, kind ("if" | "output"), threshold, percentile,
+                            macs (dense MACs per image of the connection into the layer)
     /spike_counts/<name>    [T] int64, spikes at step t summed over images and neurons
     /spikes/<name>          [n, T, ceil(neurons/8)] uint8, spike trains of the first n images,
                             packed 8 neurons per byte, first neuron in the highest bit
@@ -105,6 +106,7 @@ class RunWriter:
         f.attrs["metadata"] = json.dumps(metadata or {}, sort_keys=True, default=str)
         f.attrs["simulation"] = json.dumps(result.config, sort_keys=True)
         f.attrs["wall_seconds"] = result.wall_seconds
+        f.attrs["input_shape"] = result.input_shape
         f["accuracy"] = result.accuracy.numpy()
         f["correct"] = result.correct.numpy()
         f["labels"] = result.labels.numpy()
@@ -116,6 +118,8 @@ class RunWriter:
             g = layers.create_group(name)
             g.attrs["shape"] = result.layer_shapes[name]
             g.attrs["kind"] = "if" if name in result.thresholds else "output"
+            if name in result.macs:
+                g.attrs["macs"] = result.macs[name]
             if name in result.thresholds:
                 g.attrs["threshold"] = result.thresholds[name]
                 if percentiles is not None:
@@ -153,6 +157,7 @@ class LayerRecord:
     kind: str
     threshold: float | None
     percentile: float | None
+    macs: int | None = None  # dense MACs per image of the connection into the layer
 
 
 @dataclass
@@ -172,6 +177,19 @@ class RunRecord:
     layers: list[LayerRecord]
     spike_counts: dict[str, np.ndarray]  # per IF layer, [T]
     recorded: dict[str, int]  # layer -> number of images with spike trains
+    input_shape: tuple[int, ...] = ()
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [l.name for l in self.layers]
+
+    @property
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {l.name: l.shape for l in self.layers}
+
+    @property
+    def macs(self) -> dict[str, int]:
+        return {l.name: l.macs for l in self.layers if l.macs is not None}
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spikes per neuron per timestep of each spiking layer."""
@@ -212,6 +230,7 @@ def read_run(path: str | Path) -> RunRecord:
                     str(a["kind"]),
                     float(a["threshold"]) if "threshold" in a else None,
                     float(a["percentile"]) if "percentile" in a else None,
+                    int(a["macs"]) if "macs" in a else None,
                 )
             )
         spikes = f.get("spikes")
@@ -229,6 +248,7 @@ def read_run(path: str | Path) -> RunRecord:
             layers=layers,
             spike_counts={k: v[()] for k, v in f["spike_counts"].items()},
             recorded={k: v.shape[0] for k, v in spikes.items()} if spikes is not None else {},
+            input_shape=tuple(int(v) for v in f.attrs.get("input_shape", ())),
         )
 
 

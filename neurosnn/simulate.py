@@ -28,6 +28,7 @@ from bindsnet.network.monitors import Monitor
 from tqdm.auto import tqdm
 
 from neurosnn.encoding import Encoding, encode
+from neurosnn.energy import layer_macs
 from neurosnn.engine import Block, run_blocks
 from neurosnn.snn import INPUT, ConvertedSNN
 
@@ -53,6 +54,9 @@ class SimResult:
         predictions: ``[N]`` prediction at the final step.
         labels: ``[N]``.
         wall_seconds: time spent simulating.
+        input_shape: shape of one input sample.
+        macs: dense MACs per image of the connection into each layer (for
+            :func:`neurosnn.energy.energy_of`).
     """
 
     layer_names: list[str]
@@ -65,6 +69,8 @@ class SimResult:
     labels: torch.Tensor
     config: dict = field(default_factory=dict)
     wall_seconds: float = 0.0
+    input_shape: tuple[int, ...] = ()
+    macs: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_images(self) -> int:
@@ -275,6 +281,8 @@ def simulate(
         labels=torch.cat(labels_all),
         config={"engine": engine, "delay": delay, "encoding": encoding, "seed": seed},
         wall_seconds=wall,
+        input_shape=tuple(snn.input_shape),
+        macs=layer_macs(snn),
     )
 
 

@@ -61,7 +61,7 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     assert "ANN accuracy" in out and h5.is_file()
     assert inspect.main([str(h5)]) == 0
     report = capsys.readouterr().out
-    for name in ("features.0", "features.3", "classifier.1", "accuracy vs timestep"):
+    for name in ("features.0", "features.3", "classifier.1", "accuracy vs timestep", "EE "):
         assert name in report
     assert plot.main([str(h5), "--out", str(tmp_path / "plots")]) == 0
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
