@@ -20,7 +20,8 @@ from neurosnn.record import RunRecord, read_run, read_spikes  # noqa: E402
 
 
 def save(fig, path: Path) -> Path:
-    """Write a figure as PNG and release it."""
+    """Write a figure as PNG (creating its folder) and release it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -29,45 +28,16 @@ from pathlib import Path
 
 import torch
 
-from experiments.common import add_device_arg, parse_options
+from experiments.common import (
+    add_device_arg,
+    parse_options,
+    peak_memory,
+    reset_peak_memory,
+    sync,
+)
 from networks import create_network, list_networks
 
 ENGINES = ("reference", "fast", "step", "groups", "fast+record", "ceiling", "spikingjelly")
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak(device: torch.device) -> int:
-    """Reset the peak-memory counter; returns the baseline (bytes) the peak is measured from."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        return int(torch.cuda.memory_allocated(device))
-    try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)
-        Path("/proc/self/clear_refs").write_text("5")
-        return _status_kib("VmRSS") * 1024
-    except OSError:
-        return 0
-
-
-def _peak_memory(device: torch.device, baseline: int) -> int:
-    """Peak memory above ``baseline`` since the last reset (CPU: resident set size)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device)) - baseline
-    try:
-        return _status_kib("VmHWM") * 1024 - baseline
-    except OSError:  # no /proc: the whole process's peak
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _spikingjelly_net(snn, timesteps: int):
@@ -170,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             run = _runner(engine, snn, args)
             best, peak = float("inf"), 0
             for _ in range(args.repeats):
-                baseline = _reset_peak(device)
-                _sync(device)
+                baseline = reset_peak_memory(device)
+                sync(device)
                 t0 = time.perf_counter()
                 pred = run(x, y)
-                _sync(device)
+                sync(device)
                 best = min(best, time.perf_counter() - t0)
-                peak = max(peak, _peak_memory(device, baseline))
+                peak = max(peak, peak_memory(device, baseline))
             predictions[engine] = pred
             records.append(
                 {

@@ -241,3 +241,54 @@ def test_adversarial_end_to_end(tmp_path, capsys):
         adversarial.main(args + ["--resume", "--epsilon", "8/255"])
     with pytest.raises(SystemExit):
         adversarial.main(args + ["--epsilon", "300/255"])
+
+
+@pytest.mark.slow
+def test_bptt_vs_de_end_to_end(tmp_path, capsys):
+    from experiments import bptt_vs_de, neuroevolve
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    ne = tmp_path / "ne"
+    common = ["--checkpoint", str(ann), "--no-progress"]
+    search = ["--preset", "quick", "--images", "32", "--timesteps", "12", "--generations", "1"]
+    assert neuroevolve.main(common + search + ["--out", str(ne)]) == 0
+    out = tmp_path / "bptt"
+    args = common + [
+        "--out",
+        str(out),
+        "--search",
+        str(ne),
+        "--timesteps",
+        "12",
+        "--test-images",
+        "32",
+        "--bptt-timesteps",
+        "8",
+        "--bptt-batches",
+        "2",
+        "--bptt-batch-size",
+        "16",
+        "--cost-timesteps",
+        "2,4",
+        "--cost-batch",
+        "8",
+        "--repeats",
+        "1",
+    ]
+    assert bptt_vs_de.main(args) == 0
+    assert "Eq. 19 totals" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["final_accuracy"]) == {"conversion", "threshold search", "BPTT"}
+    assert all(len(c) == 12 for c in s["accuracy"].values())
+    assert [r["timesteps"] for r in s["cost"]] == [2, 4]
+    for r in s["cost"]:
+        assert r["bptt_seconds_per_batch"] > 0 and r["inference_seconds_per_batch"] > 0
+        # Eq. 19 with the search's E·G·P (32·1·6) and BPTT's 20 epochs of 512 images
+        assert r["search_total_seconds"] == pytest.approx(
+            r["inference_seconds_per_batch"] * 32 * 1 * 6 / 8
+        )
+        assert r["bptt_total_seconds"] == pytest.approx(r["bptt_seconds_per_batch"] * 20 * 512 / 8)
+    for name in ("conversion.h5", "optimized.h5", "bptt.h5"):
+        assert (out / name).is_file()
+    assert len(list((out / "plots").iterdir())) == 2
