@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +203,23 @@ class RunRecord:
         }
 
 
+@contextmanager
+def _writing(path: str | Path, fmt: str) -> Iterator[h5py.File]:
+    """A new HDF5 file of format ``fmt``, written as ``<path>.tmp`` and renamed to ``path`` only
+    when the block completes (an interrupted write leaves nothing under the final name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = fmt
+            f.attrs["format_version"] = FORMAT_VERSION
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
     """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path."""
     kind = {FORMAT: "run", SEARCH_FORMAT: "search", IMAGES_FORMAT: "image set"}[fmt]
@@ -291,29 +310,20 @@ def write_search(
     ``/best/<key>`` ``[n]`` (e.g. percentiles, thresholds, baseline_thresholds);
     ``/significance/<key>`` ``[n]`` (components, percent_change).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = SEARCH_FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
-            f.attrs["metrics"] = json.dumps(metrics, sort_keys=True, default=str)
-            f.attrs["layers"] = json.dumps(layers)
-            h = f.create_group("history")
-            for key in ("best_cost", "mean_cost", "evaluations", "seconds"):
-                h[key] = np.asarray([g[key] for g in history])
-            h["population"] = np.asarray([g["population"] for g in history])
-            h["costs"] = np.asarray([g["costs"] for g in history])
-            for group, values in (("best", best), ("significance", significance or {})):
-                g = f.create_group(group)
-                for key, v in values.items():
-                    g[key] = np.asarray(v, dtype=np.float64)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with _writing(path, SEARCH_FORMAT) as f:
+        f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
+        f.attrs["metrics"] = json.dumps(metrics, sort_keys=True, default=str)
+        f.attrs["layers"] = json.dumps(layers)
+        h = f.create_group("history")
+        for key in ("best_cost", "mean_cost", "evaluations", "seconds"):
+            h[key] = np.asarray([g[key] for g in history])
+        h["population"] = np.asarray([g["population"] for g in history])
+        h["costs"] = np.asarray([g["costs"] for g in history])
+        for group, values in (("best", best), ("significance", significance or {})):
+            g = f.create_group(group)
+            for key, v in values.items():
+                g[key] = np.asarray(v, dtype=np.float64)
+    return Path(path)
 
 
 def read_search(path: str | Path) -> dict[str, Any]:
@@ -337,22 +347,11 @@ def write_images(
     Layout: root attrs ``format="neurosnn-images"``, ``metadata`` (JSON); ``/images``
     ``[N, C, H, W]`` (uint8 grey levels or float32 pixels in [0, 1], gzip), ``/labels`` ``[N]``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = IMAGES_FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
-            f.create_dataset(
-                "images", data=np.asarray(images), compression="gzip", compression_opts=1
-            )
-            f["labels"] = np.asarray(labels, dtype=np.int64)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with _writing(path, IMAGES_FORMAT) as f:
+        f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
+        f.create_dataset("images", data=np.asarray(images), compression="gzip", compression_opts=1)
+        f["labels"] = np.asarray(labels, dtype=np.int64)
+    return Path(path)
 
 
 def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
