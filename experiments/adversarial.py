@@ -47,6 +47,7 @@ class AttackConfig:
     epsilon: float = 8 / 255
     report_epsilons: tuple[float, ...] = (2 / 255, 4 / 255)  # ANN/SNN accuracy only
     ans_images: int = 500
+    snn_attack_images: int = 500  # FGSM through the SNN's surrogate gradients (0: none)
 
 
 def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, progress: bool):
@@ -76,6 +77,33 @@ def _correlation(a, b) -> float | None:
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0 or np.isnan(b).any():
         return None
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def snn_aware_attack(
+    snn, model, test, adv_test, acfg: AttackConfig, T: int, scfg, optimized, device, progress
+) -> dict[str, Any]:
+    """FGSM through the SNN itself (surrogate gradients of the baseline SNN unrolled over T)
+    on the first ``snn_attack_images`` test images, against the ANN-gradient attack on them."""
+    from neurosnn.attacks import fgsm_split
+    from neurosnn.simulate import simulate
+    from neurosnn.surrogate.network import SNNClassifier, SurrogateSNN
+    from neurosnn.train import evaluate
+
+    first = torch.arange(min(acfg.snn_attack_images, len(test)))
+    clean, by_ann = test.subset(first), adv_test.subset(first)
+    snn.set_percentiles(scfg.initial_percentile)
+    through = SNNClassifier(SurrogateSNN(snn, delay=scfg.delay), T)
+    by_snn = fgsm_split(
+        through, clean, acfg.epsilon, batch_size=64, device=device, progress=progress
+    )
+    result = {"images": len(first), "timesteps": T, "ann_on_snn_attack": evaluate(model, by_snn)}
+    for name, thresholds in (("baseline", None), ("optimized", optimized)):
+        if thresholds is not None:
+            snn.set_thresholds(thresholds)
+        for attack, split in (("ann_attack", by_ann), ("snn_attack", by_snn)):
+            r = simulate(snn, split.batches(256), T)
+            result[f"snn_{name}_under_{attack}"] = float(r.accuracy[-1])
+    return result
 
 
 def run_adversarial(
@@ -163,6 +191,10 @@ def run_adversarial(
     ans["snn_optimized"] = noise_sensitivity(
         snn_spike_totals(snn, T, scfg.delay), pairs()
     ).as_dict()
+    if acfg.snn_attack_images:
+        summary["snn_attack"] = snn_aware_attack(
+            snn, model, test, adv_test, acfg, T, scfg, optimized, ecfg.device, progress
+        )
     candidate = summary["thresholds_percentile"] or summary["thresholds_scale"]
     summary.update(
         epsilon=acfg.epsilon,
@@ -205,15 +237,22 @@ def main(argv: list[str] | None = None) -> int:
         default=500,
         help="test images the noise sensitivity is averaged over (default: %(default)s)",
     )
+    p.add_argument(
+        "--snn-attack-images",
+        type=int,
+        default=500,
+        help="test images also attacked by FGSM through the SNN itself (surrogate gradients, "
+        "BPTT over T; slow on a CPU); 0 for none (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     scfg, ecfg = configs(args)
     try:
         extra = tuple(parse_epsilon(e) for e in args.report_epsilons.split(",") if e.strip())
     except ValueError as err:
         raise SystemExit(f"error: --report-epsilons: {err}") from err
-    if args.ans_images < 1:
-        raise SystemExit("error: --ans-images must be >= 1")
-    acfg = AttackConfig(args.epsilon, extra, args.ans_images)
+    if args.ans_images < 1 or args.snn_attack_images < 0:
+        raise SystemExit("error: --ans-images must be >= 1 and --snn-attack-images >= 0")
+    acfg = AttackConfig(args.epsilon, extra, args.ans_images, args.snn_attack_images)
     try:
         s = run_adversarial(scfg, ecfg, acfg, Path(args.out), args.resume, not args.no_progress)
     except ValueError as err:
@@ -247,6 +286,16 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name:<14} ANS ANN {s['ans']['ann']['mean'][i]:.3f}  SNN baseline "
             f"{s['ans']['snn_baseline']['mean'][i]:.3f}  optimised "
             f"{s['ans']['snn_optimized']['mean'][i]:.3f}"
+        )
+    if "snn_attack" in s:
+        a = s["snn_attack"]
+        print(
+            f"FGSM through the SNN ({a['images']} images): SNN baseline "
+            f"{a['snn_baseline_under_snn_attack']:.4f} (ANN-gradient attack "
+            f"{a['snn_baseline_under_ann_attack']:.4f}), optimised "
+            f"{a['snn_optimized_under_snn_attack']:.4f} "
+            f"({a['snn_optimized_under_ann_attack']:.4f}); the ANN on it "
+            f"{a['ann_on_snn_attack']:.4f}"
         )
     print(
         f"threshold–ANS correlation: ANN {s['threshold_ann_ans_correlation']}, "

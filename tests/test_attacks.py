@@ -153,3 +153,21 @@ def test_parse_epsilon_rejects(text):
 def test_fgsm_rejects_bad_epsilon(trained, data):
     with pytest.raises(ValueError, match="epsilon"):
         fgsm(trained, pixels_of(data.test), data.test.labels, 1.5, data.test.mean, data.test.std)
+
+
+def test_fgsm_through_the_snn_raises_the_snn_loss(trained, data):
+    from neurosnn.surrogate.network import SNNClassifier, SurrogateSNN
+
+    snn = convert(trained, [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    model = SNNClassifier(SurrogateSNN(snn), 16)
+    split = data.test
+    x, y = pixels_of(split), split.labels
+    adv = fgsm(model, x, y, 16 / 255, split.mean, split.std)
+    assert (adv - x).abs().max() <= 16 / 255 + 1e-7 and adv.min() >= 0 and adv.max() <= 1
+
+    def loss(p):
+        with torch.no_grad():
+            return F.cross_entropy(model((p - split.mean[0]) / split.std[0]), y)
+
+    assert loss(adv) > loss(x)
+    assert all(p.grad is None for p in model.parameters())  # only the input got a gradient

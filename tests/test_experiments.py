@@ -216,6 +216,8 @@ def test_adversarial_end_to_end(tmp_path, capsys):
         "64",
         "--ans-images",
         "32",
+        "--snn-attack-images",
+        "16",
         "--no-progress",
     ]
     assert adversarial.main(args) == 0
@@ -223,6 +225,8 @@ def test_adversarial_end_to_end(tmp_path, capsys):
     s = json.loads((out / "summary.json").read_text())
     assert s["epsilon"] == pytest.approx(16 / 255)
     assert s["ann_adversarial_accuracy"] < s["ann_clean_accuracy"]
+    assert s["snn_attack"]["images"] == 16
+    assert 0 <= s["snn_attack"]["snn_baseline_under_snn_attack"] <= 1
     assert [r["epsilon"] for r in s["report_epsilons"]] == [pytest.approx(4 / 255)]
     for key in ("ann", "snn_baseline", "snn_optimized"):
         assert s["ans"][key]["layers"] == s["layers"]

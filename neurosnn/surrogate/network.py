@@ -111,3 +111,17 @@ class SurrogateSNN(nn.Module):
             target.weight.copy_(source.weight)
             if target.bias is not None:
                 target.bias.copy_(source.bias)
+
+
+class SNNClassifier(nn.Module):
+    """``x → logits`` of a :class:`SurrogateSNN` run for a fixed T: lets ANN tools (FGSM through
+    the SNN itself, :func:`neurosnn.attacks.fgsm`) use the surrogate gradients."""
+
+    def __init__(self, net: SurrogateSNN, timesteps: int) -> None:
+        super().__init__()
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        self.net, self.timesteps = net, timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.timesteps).logits()
