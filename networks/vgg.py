@@ -11,10 +11,12 @@ from typing import Literal
 
 from torch import nn
 
+from networks.blocks import BackResBlock, Repeat
 from networks.registry import register_network
 
-# conv channels ("M" = 2×2 pool) and hidden fully connected widths
-CFGS: dict[str, tuple[list[int | str], list[int]]] = {
+# conv channels ("M" = 2×2 pool, Repeat = a BackRes block) and hidden fully connected widths
+Cfg = list[int | str | Repeat]
+CFGS: dict[str, tuple[Cfg, list[int]]] = {
     "vgg5": ([64, "M", 128, 128, "M"], [1024]),
     "vgg9": ([64, 64, "M", 128, 128, "M", 256, 256, 256, "M"], [1024]),
     "vgg11": ([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], [4096, 4096]),
@@ -35,7 +37,7 @@ class VGG(nn.Module):
 
     def __init__(
         self,
-        cfg: list[int | str],
+        cfg: Cfg,
         fc: list[int],
         num_classes: int,
         in_channels: int,
@@ -58,6 +60,9 @@ class VGG(nn.Module):
         layers: list[nn.Module] = []
         channels, size = in_channels, input_size
         for item in cfg:
+            if isinstance(item, Repeat):
+                layers.append(BackResBlock(channels, item.depth, item.n, bias, batch_norm))
+                continue
             if item == "M":
                 if size >= 2:
                     layers.append(pool_layer(2))

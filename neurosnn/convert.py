@@ -60,7 +60,24 @@ def trace(model: nn.Module) -> list[Op]:
             ops.append((node.name, nn.Flatten()))
         else:
             raise NotImplementedError(f"{node.name}: {node.op} {node.target}")
-    return ops
+    return _name_repeats(ops)
+
+
+def _name_repeats(ops: list[Op]) -> list[Op]:
+    """A module applied several times (a BackRes block re-uses its weights) is named
+    ``path@k`` at its k-th application, so each unrolling step becomes its own SNN layer, with
+    its own threshold (Panda et al.: one threshold per unrolling step)."""
+    total: dict[str, int] = {}
+    for path, _ in ops:
+        total[path] = total.get(path, 0) + 1
+    seen: dict[str, int] = {}
+    named = []
+    for path, module in ops:
+        if total[path] > 1:
+            seen[path] = seen.get(path, 0) + 1
+            path = f"{path}@{seen[path]}"
+        named.append((path, module))
+    return named
 
 
 def fold_batchnorm(ops: list[Op]) -> list[Op]:
