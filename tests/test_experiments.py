@@ -296,3 +296,44 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
     for name in ("conversion.h5", "optimized.h5", "bptt.h5"):
         assert (out / name).is_file()
     assert len(list((out / "plots").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_backres_end_to_end(tmp_path, capsys):
+    from experiments import backres
+
+    out = tmp_path / "br"
+    args = [
+        "--out",
+        str(out),
+        "--dataset",
+        "synthetic",
+        "--nets",
+        "vgg7,vgg2x4",
+        "--option",
+        "width=0.0625",
+        "--epochs",
+        "1",
+        "--timesteps",
+        "4,8",
+        "--test-images",
+        "32",
+        "--train-images",
+        "128",
+        "--no-progress",
+    ]
+    assert backres.main(args) == 0
+    assert "thresholds per unrolling step" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    plain, tied = s["networks"]["vgg7"], s["networks"]["vgg2x4"]
+    assert plain["logical_depth"] == tied["logical_depth"] == 7
+    assert tied["unique_parameters"] < plain["unique_parameters"]
+    assert list(tied["step_thresholds"]) == ["features.3.convs.0"]
+    assert len(tied["step_thresholds"]["features.3.convs.0"]) == 4
+    assert plain["step_thresholds"] == {} and set(plain["snn_accuracy"]) == {"4", "8"}
+    assert (out / "vgg2x4" / "convert.h5").is_file() and (out / "plots" / "backres.png").is_file()
+    stamp = (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns
+    assert backres.main(args) == 0  # trained networks are reused
+    assert (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="unknown networks"):
+        backres.main(["--out", str(out), "--nets", "vgg99"])
