@@ -34,6 +34,8 @@ class Unrolled:
 
     output: torch.Tensor
     spikes: torch.Tensor
+    hidden: torch.Tensor | None = None  # [T, B, F] running mean of the last hidden layer
+    layer_spikes: dict[str, float] | None = None  # spikes of each layer, summed over the batch
 
     def logits(self) -> torch.Tensor:
         """Mean output current over the T steps, ``[B, classes]`` (≈ the ANN's logits)."""
