@@ -337,3 +337,79 @@ def test_backres_end_to_end(tmp_path, capsys):
     assert (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="unknown networks"):
         backres.main(["--out", str(out), "--nets", "vgg99"])
+
+
+@pytest.mark.slow
+def test_agd_end_to_end(tmp_path, capsys):
+    from experiments import agd
+
+    out = tmp_path / "agd"
+    args = [
+        "--out",
+        str(out),
+        "--dataset",
+        "synthetic",
+        "--option",
+        "width=0.125",
+        "--timesteps",
+        "6",
+        "--report-steps",
+        "3,6",
+        "--epochs",
+        "1",
+        "--train-images",
+        "128",
+        "--test-images",
+        "32",
+        "--hybrid-relu-layers",
+        "1",
+    ]
+    assert agd.main(args + ["--no-progress"]) == 0
+    assert "stochmax" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["variants"]) == {"softmax", "stochmax", "hybrid"}
+    hybrid = s["variants"]["hybrid"]
+    assert hybrid["config"]["relu_layers"] == 1 and len(hybrid["accuracy"]) == 6
+    assert hybrid["energy"]["spiking"][:2] == [False, False]  # ReLU layer and the one it feeds
+    assert s["variants"]["softmax"]["energy"]["spiking"][:2] == [False, True]
+    assert (out / "plots" / "agd.png").is_file()
+    with pytest.raises(SystemExit, match="report-steps"):
+        agd.main(args + ["--report-steps", "9"])
+
+
+@pytest.mark.slow
+def test_sparsity_end_to_end(tmp_path, capsys):
+    from experiments import sparsity
+    from experiments.common import SUBSET_ROOT
+
+    out = tmp_path / "sp"
+    args = [
+        "--out",
+        str(out),
+        "--data-root",
+        str(SUBSET_ROOT),
+        "--schedules",
+        "constant,alternating",
+        "--sigmas",
+        "1e-6,1.0",
+        "--tolerance",
+        "0.05",
+        "--timesteps",
+        "4",
+        "--epochs",
+        "2",
+        "--train-images",
+        "300",
+        "--test-images",
+        "100",
+    ]
+    assert sparsity.main(args) == 0
+    assert "C.E. + σ_constant" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert (s["train_images"], s["val_images"]) == (240, 60)  # 20% held out
+    assert len(s["grid"]) == 4 and s["table"][0]["schedule"] == "none"
+    heavy = next(r for r in s["grid"] if (r["schedule"], r["sigma0"]) == ("constant", 1.0))
+    assert heavy["spikes_per_image"] < s["table"][0]["spikes_per_image"]
+    for row in s["table"][1:]:  # a kept σ₀ stays within the tolerance on validation
+        assert row["val_accuracy"] >= s["table"][0]["val_accuracy"] - 0.05
+    assert (out / "plots" / "sparsity.png").is_file()
