@@ -6,7 +6,8 @@ SNN with a softmax or a stochmax classifier, and as a hybrid with its first laye
 Each variant is trained end to end with surrogate gradients (BPTT over T) on Fashion-MNIST
 (a training subset) and evaluated on the test set: accuracy at every step (reported at
 ``--report-steps``), spikes per image, and energy efficiency against the same network as an ANN
-(:mod:`neurosnn.energy`; the ReLU layers of the hybrid count MACs). Writes OUT/summary.json and
+(:mod:`neurosnn.energy`; the ReLU layers of the hybrid count MACs). Writes OUT/agd.h5 (each
+variant's accuracy per step and input spiking activity per layer), OUT/summary.json and
 OUT/plots/agd.png.
 """
 
@@ -134,6 +135,16 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - start,
     }
     out = Path(args.out)
+    from neurosnn.record import write_arrays
+
+    write_arrays(
+        out / "agd.h5",
+        {
+            v: {"accuracy": r["accuracy"], "energy_activity": r["energy"]["activity"]}
+            for v, r in results.items()
+        },
+        {"net": args.net, "options": options, "timesteps": args.timesteps},
+    )
     write_json(out / "summary.json", summary)
     from analysis.agd import plot_agd
 

@@ -8,7 +8,8 @@ quadratic, alternating, alternating-linear) and every σ₀ of ``--sigmas``, a n
 from the same initialisation; the largest σ₀ whose validation accuracy stays within
 ``--tolerance`` of the cross-entropy-only network's is kept, and its test accuracy and average
 spike count per image are reported in the paper's table format, with the spike reduction
-against the cross-entropy-only network. Writes OUT/summary.json and OUT/plots/sparsity.png.
+against the cross-entropy-only network. Writes OUT/sparsity.h5 (per schedule: σ₀, validation and
+test accuracy, spikes per image), OUT/summary.json and OUT/plots/sparsity.png.
 """
 
 from __future__ import annotations
@@ -141,6 +142,18 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - start,
     }
     out = Path(args.out)
+    from neurosnn.record import write_arrays
+
+    columns = ("sigma0", "val_accuracy", "test_accuracy", "spikes_per_image")
+    write_arrays(
+        out / "sparsity.h5",
+        {
+            sched: {c: [r[c] for r in grid if r["schedule"] == sched] for c in columns}
+            for sched in schedules
+        }
+        | {"none": {c: [baseline[c]] for c in columns}},
+        {"timesteps": args.timesteps, "tolerance": args.tolerance},
+    )
     write_json(out / "summary.json", summary)
     from analysis.sparsity import plot_sparsity
 

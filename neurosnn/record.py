@@ -42,6 +42,7 @@ FORMAT = "neurosnn-run"
 FORMAT_VERSION = 1
 SEARCH_FORMAT = "neurosnn-search"
 IMAGES_FORMAT = "neurosnn-images"
+ARRAYS_FORMAT = "neurosnn-arrays"
 
 
 class RunWriter:
@@ -222,7 +223,12 @@ def _writing(path: str | Path, fmt: str) -> Iterator[h5py.File]:
 
 def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
     """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path."""
-    kind = {FORMAT: "run", SEARCH_FORMAT: "search", IMAGES_FORMAT: "image set"}[fmt]
+    kind = {
+        FORMAT: "run",
+        SEARCH_FORMAT: "search",
+        IMAGES_FORMAT: "image set",
+        ARRAYS_FORMAT: "arrays",
+    }[fmt]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {kind} file at {path}")
@@ -358,3 +364,27 @@ def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any
     """``(images, labels, metadata)`` of a file written by :func:`write_images`."""
     with _open(path, IMAGES_FORMAT) as f:
         return f["images"][()], f["labels"][()], json.loads(f.attrs["metadata"])
+
+
+def write_arrays(
+    path: str | Path, arrays: dict[str, dict[str, np.ndarray]], metadata: dict[str, Any]
+) -> Path:
+    """Write named groups of arrays (e.g. the accuracy curve and spike counts of each trained
+    variant of an experiment whose networks are not BindsNET runs).
+
+    Layout: root attrs ``format="neurosnn-arrays"``, ``metadata`` (JSON); ``/<group>/<name>``.
+    """
+    with _writing(path, ARRAYS_FORMAT) as f:
+        f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
+        for group, values in arrays.items():
+            g = f.create_group(group)
+            for name, v in values.items():
+                g[name] = np.asarray(v)
+    return Path(path)
+
+
+def read_arrays(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """``(arrays, metadata)`` of a file written by :func:`write_arrays`."""
+    with _open(path, ARRAYS_FORMAT) as f:
+        arrays = {g: {k: v[()] for k, v in f[g].items()} for g in f}
+        return arrays, json.loads(f.attrs["metadata"])

@@ -373,6 +373,11 @@ def test_agd_end_to_end(tmp_path, capsys):
     assert hybrid["energy"]["spiking"][:2] == [False, False]  # ReLU layer and the one it feeds
     assert s["variants"]["softmax"]["energy"]["spiking"][:2] == [False, True]
     assert (out / "plots" / "agd.png").is_file()
+    from neurosnn.record import read_arrays
+
+    arrays, meta = read_arrays(out / "agd.h5")
+    assert meta["timesteps"] == 6
+    assert list(arrays["hybrid"]["accuracy"]) == pytest.approx(hybrid["accuracy"])
     with pytest.raises(SystemExit, match="report-steps"):
         agd.main(args + ["--report-steps", "9"])
 
@@ -413,3 +418,11 @@ def test_sparsity_end_to_end(tmp_path, capsys):
     for row in s["table"][1:]:  # a kept σ₀ stays within the tolerance on validation
         assert row["val_accuracy"] >= s["table"][0]["val_accuracy"] - 0.05
     assert (out / "plots" / "sparsity.png").is_file()
+    from neurosnn.record import read_arrays
+
+    arrays, _ = read_arrays(out / "sparsity.h5")
+    assert list(arrays["constant"]["sigma0"]) == [1e-6, 1.0] and set(arrays) == {
+        "constant",
+        "alternating",
+        "none",
+    }
