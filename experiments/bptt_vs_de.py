@@ -13,7 +13,8 @@ OUT/optimized.h5 and OUT/bptt.h5 (run records).
 
 Fig. 5: for each T of ``--cost-timesteps`` the time and peak memory of one batch of SNN
 inference (what the search spends its time on) and of one BPTT step (forward + backward) at the
-same batch size, and the extrapolated running time of Eq. 19, ``τ̄ × training cost × D_train / B``
+same batch size (peak memory in a fresh process per entry: on a CPU an earlier call's freed memory
+hides the growth), and the extrapolated running time of Eq. 19, ``τ̄ × training cost × D_train / B``
 with the search's training cost (Eq. 17: E·G·P / D_train) and BPTT's 20 epochs.
 
 Writes OUT/summary.json and OUT/plots/*.png.
@@ -46,34 +47,56 @@ from neurosnn.evolve import PRESETS
 BPTT_EPOCHS_FOR_COST = 20  # the paper's BPTT training cost (Rathi et al. 2020)
 
 
-def _timed(fn, device, repeats: int) -> tuple[float, int]:
-    """Mean seconds of ``fn()`` over ``repeats`` calls (after one warm-up) and peak memory."""
+def _work(kind: str, snn, x, y, T: int):
+    """One batch of SNN inference or one BPTT step (forward + backward)."""
+    from neurosnn.simulate import simulate
+    from neurosnn.surrogate.finetune import bptt_step
+    from neurosnn.surrogate.network import SurrogateSNN
+
+    if kind == "inference":
+        return lambda: simulate(snn, [(x, y)], T)
+    net = SurrogateSNN(snn).to(x.device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)  # timing only: the weights stay
+    return lambda: bptt_step(net, x, y, T, opt)
+
+
+def _seconds(fn, device, repeats: int) -> float:
+    """Mean seconds of ``fn()`` over ``repeats`` calls after one warm-up."""
     fn()
-    baseline = reset_peak_memory(device)
     sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
     sync(device)
-    seconds = (time.perf_counter() - start) / repeats
-    return seconds, peak_memory(device, baseline)
+    return (time.perf_counter() - start) / repeats
+
+
+def _peak_in_fresh_process(kind: str, snn, x, y, T: int) -> int:
+    """Peak memory of one call, measured in a new process: on the CPU, memory an earlier call
+    freed is reused without raising the resident set, so only a fresh process shows it."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_measure_peak, (kind, snn, x, y, T))
+
+
+def _measure_peak(kind: str, snn, x, y, T: int) -> int:
+    return _peak_here(_work(kind, snn, x, y, T), x.device)
 
 
 def cost_table(snn, x, y, timesteps: list[int], device, repeats: int, search: dict, n_train: int):
     """Fig. 5: per T, inference vs BPTT time and memory per batch and Eq. 19's totals."""
-    from neurosnn.simulate import simulate
-    from neurosnn.surrogate.finetune import bptt_step
-    from neurosnn.surrogate.network import SurrogateSNN
-
     rows = []
     batch = len(y)
     for T in timesteps:
-        t_inf, m_inf = _timed(lambda T=T: simulate(snn, [(x, y)], T), device, repeats)
-        net = SurrogateSNN(snn).to(device)
-        opt = torch.optim.SGD(net.parameters(), lr=0.0)  # timing only: weights stay
-        t_bptt, m_bptt = _timed(
-            lambda T=T, net=net, opt=opt: bptt_step(net, x, y, T, opt), device, repeats
-        )
+        t_inf = _seconds(_work("inference", snn, x, y, T), device, repeats)
+        t_bptt = _seconds(_work("bptt", snn, x, y, T), device, repeats)
+        if device.type == "cuda":  # CUDA's allocator statistics are exact in this process
+            m_inf = _peak_here(_work("inference", snn, x, y, T), device)
+            m_bptt = _peak_here(_work("bptt", snn, x, y, T), device)
+        else:
+            m_inf = _peak_in_fresh_process("inference", snn, x, y, T)
+            m_bptt = _peak_in_fresh_process("bptt", snn, x, y, T)
         de_batches = search["images"] * search["generations"] * search["population"] / batch
         bptt_batches = BPTT_EPOCHS_FOR_COST * n_train / batch
         rows.append(
@@ -91,6 +114,13 @@ def cost_table(snn, x, y, timesteps: list[int], device, repeats: int, search: di
             }
         )
     return rows
+
+
+def _peak_here(fn, device) -> int:
+    baseline = reset_peak_memory(device)
+    fn()
+    sync(device)
+    return peak_memory(device, baseline)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -288,6 +288,7 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
     assert [r["timesteps"] for r in s["cost"]] == [2, 4]
     for r in s["cost"]:
         assert r["bptt_seconds_per_batch"] > 0 and r["inference_seconds_per_batch"] > 0
+        assert r["bptt_peak_bytes"] > 0  # measured in a fresh process
         # Eq. 19 with the search's E·G·P (32·1·6) and BPTT's 20 epochs of 512 images
         assert r["search_total_seconds"] == pytest.approx(
             r["inference_seconds_per_batch"] * 32 * 1 * 6 / 8
