@@ -125,8 +125,11 @@ def run_adversarial(
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "attack.json"
     attack_cfg = json_safe(dataclasses.asdict(acfg))
-    if resume and saved.is_file() and json.loads(saved.read_text()) != attack_cfg:
-        raise ValueError(f"cannot resume: {saved} was written with another attack")
+    # the search state depends on the attacked training set, i.e. on ε alone
+    if resume and saved.is_file():
+        before = json.loads(saved.read_text()).get("epsilon")
+        if before != attack_cfg["epsilon"]:
+            raise ValueError(f"cannot resume: {saved} was written with another attack (ε {before})")
     write_json(saved, attack_cfg)
     prepared: Prepared = prepare(scfg, ecfg, allow_subset)
     model, data, snn = prepared.model, prepared.data, prepared.snn
