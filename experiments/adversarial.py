@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from experiments.common import write_json
@@ -72,13 +71,6 @@ def json_safe(meta: dict) -> dict:
     return json.loads(json.dumps(meta, sort_keys=True, default=str))
 
 
-def _correlation(a, b) -> float | None:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0 or np.isnan(b).any():
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def snn_aware_attack(
     snn, model, test, adv_test, acfg: AttackConfig, T: int, scfg, optimized, device, progress
 ) -> dict[str, Any]:
@@ -119,6 +111,7 @@ def run_adversarial(
     from analysis.adversarial import plot_adversarial
     from neurosnn.attacks import ann_activations, noise_sensitivity, snn_spike_totals
     from neurosnn.cost import compare_latency
+    from neurosnn.significance import correlation
     from neurosnn.simulate import simulate
     from neurosnn.train import evaluate
 
@@ -203,7 +196,7 @@ def run_adversarial(
         epsilon=acfg.epsilon,
         initial_percentile=scfg.initial_percentile,
         ann_clean_accuracy=evaluate(model, test),
-        ann_adversarial_accuracy=evaluate(model, adv_test),
+        ann_adversarial_accuracy=summary["ann_accuracy"],  # the search's test split is attacked
         snn_baseline_clean_final_accuracy=float(clean_base.accuracy[-1]),
         snn_optimized_clean_final_accuracy=float(clean_opt.accuracy[-1]),
         clean_latency_improvement=clean_iso.improvement,
@@ -211,8 +204,8 @@ def run_adversarial(
         ans=ans,
         ans_images=n,
         # the paper's reading of Fig. 2b: low thresholds on high-ANS layers (a negative value)
-        threshold_ann_ans_correlation=_correlation(candidate, ans["ann"]["mean"]),
-        threshold_snn_ans_correlation=_correlation(candidate, ans["snn_baseline"]["mean"]),
+        threshold_ann_ans_correlation=correlation(candidate, ans["ann"]["mean"]),
+        threshold_snn_ans_correlation=correlation(candidate, ans["snn_baseline"]["mean"]),
     )
     write_json(out / "summary.json", summary)
     summary["plots"] = summary.get("plots", []) + [str(p) for p in plot_adversarial(out)]
@@ -301,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{a['ann_on_snn_attack']:.4f}"
         )
     print(
-        f"threshold–ANS correlation: ANN {s['threshold_ann_ans_correlation']}, "
-        f"SNN {s['threshold_snn_ans_correlation']}; summary in {args.out}/summary.json"
+        f"threshold–ANS correlation: ANN {s['threshold_ann_ans_correlation']:.2f}, "
+        f"SNN {s['threshold_snn_ans_correlation']:.2f}; summary in {args.out}/summary.json"
     )
     return 0
 
