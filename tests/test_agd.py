@@ -55,3 +55,33 @@ def test_training_learns_and_the_sparsity_term_cuts_spikes(data):
 def test_bad_hybrid_split():
     with pytest.raises(ValueError, match="relu_layers"):
         SpikingNet(vgg5(), AGDConfig(relu_layers=5), (1, 8, 8))
+
+
+def test_backres_agd_shares_weights_across_unrolling_steps():
+    """AGD of a BackRes net (Panda et al. §4.2): each unrolling step has its own LIF population,
+    the convolution is one tensor, and its gradient is the sum of the gradients of the steps
+    (checked against the same net with the steps untied into copies)."""
+    import copy
+
+    torch.manual_seed(0)
+    model = create_network("vgg2x4", 4, 1, 8, width=0.125)
+    tied = SpikingNet(model, AGDConfig(timesteps=4, theta=0.5), (1, 8, 8))
+    steps = [n for n in tied.names if "@" in n]
+    assert steps == [f"features.3.convs.0@{k}" for k in range(1, 5)]
+    assert sum(p.numel() for p in tied.parameters()) == sum(p.numel() for p in model.parameters())
+    untied = copy.deepcopy(tied)
+    copies = []
+    for name, stage in zip(untied.names, untied.stages, strict=True):
+        if "@" in name:
+            i = next(i for i, m in enumerate(stage) if isinstance(m, torch.nn.Conv2d))
+            stage[i] = copy.deepcopy(stage[i])
+            copies.append(stage[i])
+    x, y = torch.rand(6, 1, 8, 8) * 4, torch.randint(4, (6,))
+    runs = [net(x) for net in (tied, untied)]
+    torch.testing.assert_close(runs[0].output, runs[1].output)
+    assert all(runs[0].layer_spikes[n] > 0 for n in steps)
+    for net, run in zip((tied, untied), runs, strict=True):
+        net.loss(run, y).backward()
+    shared = next(m for m in tied.stages[1] if isinstance(m, torch.nn.Conv2d)).weight.grad
+    torch.testing.assert_close(shared, sum(c.weight.grad for c in copies))
+    assert float(shared.abs().sum()) > 0

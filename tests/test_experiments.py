@@ -427,3 +427,36 @@ def test_sparsity_end_to_end(tmp_path, capsys):
         "alternating",
         "none",
     }
+
+
+@pytest.mark.slow
+def test_stdp_end_to_end(tmp_path, capsys):
+    from experiments import stdp
+    from neurosnn.record import read_arrays
+
+    out = tmp_path / "stdp"
+    args = ["--out", str(out), "--dataset", "synthetic", "--nets", "stdp2,stdp2x2"]
+    args += ["--stdp-images", "32", "--control-images", "16", "--train-images", "64"]
+    args += ["--test-images", "32", "--timesteps", "8", "--updates", "2"]
+    args += ["--classifier-epochs", "2", "--no-progress"]
+    assert stdp.main(args) == 0
+    assert "STDP  random" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    tied = s["networks"]["stdp2x2"]
+    assert tied["logical_depth"] == 3 and tied["unique_convolutions"] == 2
+    assert set(tied["stdp"]["final_rate"]) == {"conv1", "conv2@1", "conv2@2"}
+    assert len(tied["stdp"]["thresholds"]["conv2"]) == 2
+    for kind in ("stdp", "random"):
+        for clf in ("fc", "convnn"):
+            r = tied[kind]["classifiers"][clf]
+            assert 0 <= r["accuracy"] <= 1 and r["energy"]["layers"][-1] == "classifier"
+    arrays, meta = read_arrays(out / "stdp.h5")
+    assert meta["stdp"]["updates"] == 2
+    w = {k: arrays[f"stdp2.{k}"]["conv1.weight"] for k in ("stdp", "random")}
+    assert w["stdp"].shape == (32, 1, 5, 5) and (w["stdp"] != w["random"]).any()
+    assert (out / "plots" / "stdp.png").is_file() and (out / "plots" / "stdp_kernels.png").is_file()
+    stamp = (out / "stdp2" / "stdp.pt").stat().st_mtime_ns
+    assert stdp.main(args) == 0  # trained networks and features are reused
+    assert (out / "stdp2" / "stdp.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="updates"):
+        stdp.main(args[:-1] + ["--updates", "3"])

@@ -1,0 +1,237 @@
+"""Layer-wise STDP: the BindsNET rule on a conv connection against a hand-worked example, the LIF
+and trace scans against BindsNET's nodes, frozen layers, BackRes k×n updates, competition."""
+
+import math
+
+import pytest
+import torch
+from bindsnet.network.nodes import Input, LIFNodes
+
+from neurosnn.data import synthetic
+from neurosnn.readout import build_classifier
+from neurosnn.stdp import (
+    ConvSpec,
+    STDPConfig,
+    STDPLayer,
+    STDPNet,
+    lif_scan,
+    normalise_kernels,
+    spike_features,
+    trace_scan,
+    train_layerwise,
+)
+
+
+def test_lif_scan_equals_bindsnet_lif_nodes():
+    torch.manual_seed(0)
+    nodes = LIFNodes(shape=(3, 4), thresh=0.75, rest=0.0, reset=0.0, refrac=0, tc_decay=7.0)
+    nodes.compute_decays(1.0)
+    nodes.set_batch_size(2)
+    current = torch.rand(12, 2, 3, 4) * 0.5
+    expected_s, expected_v = [], []
+    for t in range(12):
+        nodes.forward(current[t].clone())
+        expected_s.append(nodes.s.float())
+        expected_v.append(nodes.v.clone())
+    s, v = lif_scan(current[:7], torch.zeros(2, 3, 4), 0.75, nodes.decay)
+    s2, v = lif_scan(current[7:], v, 0.75, nodes.decay)  # state carried across windows
+    assert torch.equal(torch.cat([s, s2]), torch.stack(expected_s))
+    assert torch.equal(v, expected_v[-1])
+    assert 0 < torch.cat([s, s2]).mean() < 1
+
+
+def test_lateral_inhibition_lets_only_the_strongest_map_fire():
+    torch.manual_seed(0)
+    current = torch.rand(6, 2, 4, 3, 3)  # [τ, B, C, H, W]
+    free, _ = lif_scan(current, torch.zeros(2, 4, 3, 3), 0.5, torch.tensor(0.9))
+    s, _ = lif_scan(current, torch.zeros(2, 4, 3, 3), 0.5, torch.tensor(0.9), inhibit=True)
+    assert free.sum(2).max() > 1  # without inhibition several maps fire at one position
+    assert s.sum(2).max() == 1 and s.sum() > 0
+    first = current[0]  # the first step: the winner is the map with the largest current
+    winner = first.argmax(1, keepdim=True)
+    expected = torch.zeros_like(first).scatter_(1, winner, 1) * (first >= 0.5)
+    assert torch.equal(s[0], expected)
+
+
+def test_trace_scan_equals_bindsnet_traces():
+    torch.manual_seed(0)
+    nodes = Input(shape=(5,), traces=True, tc_trace=3.0)
+    nodes.compute_decays(1.0)
+    nodes.set_batch_size(2)
+    spikes = torch.rand(9, 2, 5) < 0.3
+    expected = []
+    for t in range(9):
+        nodes.forward(spikes[t].clone())
+        expected.append(nodes.x.clone())
+    x, last = trace_scan(spikes.float(), torch.zeros(2, 5), nodes.trace_decay)
+    assert torch.equal(x, torch.stack(expected)) and torch.equal(last, expected[-1])
+
+
+def one_kernel_layer(rule: str, nu=(0.1, 0.2), reduction="mean") -> STDPLayer:
+    cfg = STDPConfig(rule=rule, nu=nu, reduction=reduction, kernel_norm=1.0)
+    spec = ConvSpec(1, kernel=3, pool=1)
+    return STDPLayer("conv1", (1, 3, 3), spec, cfg, torch.Generator().manual_seed(0))
+
+
+def hand_example():
+    """Pre spike at the centre, pre trace 0.5 at (0,0); post spike at (0,0), post trace 0.25 at
+    (2,2). With padding 1, kernel tap k links post pixel p to pre pixel p + k − 1:
+    potentiation (post spike × pre trace) at taps (1,1) by 0.5 and (2,2) by 1; depression
+    (pre spike × post trace) at taps (2,2) by 1 and (0,0) by 0.25."""
+    pre = torch.zeros(1, 1, 1, 3, 3)  # [τ, B, C, H, W]
+    pre[..., 1, 1] = 1
+    pre_x = pre.clone()
+    pre_x[..., 0, 0] = 0.5
+    post = torch.zeros(1, 1, 1, 3, 3)
+    post[..., 0, 0] = 1
+    post_x = post.clone()
+    post_x[..., 2, 2] = 0.25
+    potentiation = torch.zeros(1, 1, 3, 3)
+    potentiation[..., 1, 1], potentiation[..., 2, 2] = 0.5, 1.0
+    depression = torch.zeros(1, 1, 3, 3)
+    depression[..., 2, 2], depression[..., 0, 0] = 1.0, 0.25
+    return (pre, pre_x, post, post_x), potentiation, depression
+
+
+def test_postpre_update_on_conv_connection_equals_hand_example():
+    layer = one_kernel_layer("postpre")
+    w0 = layer.weight.clone()
+    spikes, pot, dep = hand_example()
+    layer.learn(*spikes)
+    expected = normalise_kernels((w0 + 0.2 * pot - 0.1 * dep).clamp(-1, 1), 1.0)
+    torch.testing.assert_close(layer.weight, expected)
+    assert layer.updates == 1
+    assert not torch.allclose(layer.weight, w0)
+
+
+def test_weight_dependent_update_equals_hand_example():
+    layer = one_kernel_layer("weight-dependent")
+    w0 = layer.weight.clone()
+    spikes, pot, dep = hand_example()
+    layer.learn(*spikes)
+    update = 0.2 * pot * (1 - w0) - 0.1 * dep * (w0 + 1)  # wmax − w, w − wmin
+    torch.testing.assert_close(layer.weight, normalise_kernels((w0 + update).clamp(-1, 1), 1.0))
+
+
+@pytest.mark.parametrize("reduction,factor", [("mean", 1.0), ("sum", 2.0)])
+def test_batch_reduction_is_explicit(reduction, factor):
+    """Two identical samples stacked: the mean gives one sample's update, the sum twice it."""
+    layer = one_kernel_layer("postpre", reduction=reduction)
+    w0 = layer.weight.clone()
+    spikes, pot, dep = hand_example()
+    layer.learn(*[torch.cat([s, s], dim=1) for s in spikes])  # batch of 2
+    expected = normalise_kernels((w0 + factor * (0.2 * pot - 0.1 * dep)).clamp(-1, 1), 1.0)
+    torch.testing.assert_close(layer.weight, expected)
+
+
+def small_net(cfg=None, seed=0) -> STDPNet:
+    cfg = cfg or STDPConfig(timesteps=12, updates=3, target_rate=0.1, dropout=0.25)
+    specs = [ConvSpec(4, 3), ConvSpec(4, 3, repeat=2)]
+    return STDPNet(specs, (1, 8, 8), cfg, seed=seed)
+
+
+@pytest.fixture
+def images():
+    return synthetic(n_train=32, n_test=16, num_classes=4, in_channels=1, input_size=8, seed=0)
+
+
+def test_frozen_layers_stay_bit_identical_while_a_later_layer_trains(images):
+    net = small_net()
+    train_layerwise(net, images.train, images.mean, images.std, batch_size=8, progress=False)
+    first = net.layers[0].state_dict()
+    second = net.layers[1].weight.clone()
+    train_layerwise(
+        net, images.train, images.mean, images.std, batch_size=8, layers=[1], progress=False
+    )
+    assert torch.equal(net.layers[0].weight, first["weight"])
+    assert net.layers[0].thresholds == first["thresholds"]
+    assert not torch.equal(net.layers[1].weight, second)
+
+
+def test_backres_layer_makes_k_times_n_updates_and_kernels_stay_normalised(images):
+    net = small_net()
+    history = train_layerwise(
+        net, images.train, images.mean, images.std, batch_size=8, progress=False
+    )
+    batches, k = 4, net.cfg.updates
+    assert net.layers[0].updates == batches * k
+    assert net.layers[1].updates == batches * k * 2  # repeat n = 2
+    assert set(history) == {"conv1", "conv2@1", "conv2@2"}
+    assert all(len(h) == batches for h in history.values())
+    for layer in net.layers:
+        w = layer.weight.flatten(1)
+        torch.testing.assert_close(w.mean(1), torch.zeros(4), atol=1e-6, rtol=0)
+        torch.testing.assert_close(w.norm(dim=1), torch.ones(4))
+    assert len(net.layers[1].thresholds) == 2
+
+
+def test_training_is_deterministic_and_the_control_only_adapts_thresholds(images):
+    nets = [small_net() for _ in range(3)]
+    for net, learn in zip(nets, (True, True, False), strict=True):
+        train_layerwise(
+            net, images.train, images.mean, images.std, 8, learn_weights=learn, progress=False
+        )
+    (a, b, control), fresh = nets, small_net()
+    for la, lb, lc, lf in zip(a.layers, b.layers, control.layers, fresh.layers, strict=True):
+        assert torch.equal(la.weight, lb.weight) and la.thresholds == lb.thresholds
+        assert torch.equal(lc.weight, lf.weight)  # random kernels never learn
+        assert lc.thresholds != lf.thresholds and lc.updates == 0
+        assert not torch.equal(la.weight, lf.weight)
+
+
+def test_threshold_adaptation_moves_the_rate_toward_the_target():
+    layer = one_kernel_layer("postpre")
+    cfg = layer.cfg
+    layer.adapt(0, cfg.target_rate)
+    assert layer.thresholds == [cfg.theta0]
+    layer.adapt(0, 2 * cfg.target_rate)  # too many spikes: raise θ by exp(η)
+    assert layer.thresholds[0] == pytest.approx(cfg.theta0 * math.exp(cfg.threshold_lr))
+    layer.adapt(0, 0.0)  # silent: lower it by exp(−η)
+    assert layer.thresholds[0] == pytest.approx(cfg.theta0)
+
+
+def test_features_count_spikes_of_the_last_pooled_layer(images):
+    net = small_net()
+    f = spike_features(net, images.test, images.mean, images.std, batch_size=8, progress=False)
+    assert f.counts.shape == (16, 4, 2, 2) and f.counts.dtype == torch.uint8
+    assert torch.equal(f.labels, images.test.labels)
+    assert int(f.counts.max()) <= net.cfg.timesteps
+    assert int(f.counts.sum()) == int(f.step_spikes["conv2:pool"].sum())
+    assert all(len(s) == net.cfg.timesteps for s in f.step_spikes.values())
+    again = spike_features(net, images.test, images.mean, images.std, 8, progress=False)
+    assert torch.equal(f.counts, again.counts)  # seeded input spikes
+
+
+def test_energy_of_a_one_layer_toy_equals_a_hand_count():
+    cfg = STDPConfig(timesteps=4, updates=1)
+    net = STDPNet([ConvSpec(2, 3)], (1, 4, 4), cfg)
+    clf = build_classifier("fc", net.output_shape, 3, hidden=5)
+    spikes = {
+        "input": torch.tensor([8.0, 0, 0, 0]),  # 8 input spikes over 2 images × 16 pixels × 4 steps
+        "conv1": torch.tensor([4.0, 4, 4, 4]),
+        "conv1:pool": torch.tensor([2.0, 2, 2, 2]),
+    }
+    e = net.energy(spikes, n_images=2, classifier=clf)
+    conv_macs = 2 * 4 * 4 * 1 * 9  # C_out·H·W·C_in·k²
+    fc_macs = 2 * 2 * 2 * 5 + 5 * 3
+    assert e.layers == ["input", "conv1", "classifier"]
+    assert e.ann_macs == [0, conv_macs, fc_macs]
+    assert e.snn_ops[1] == pytest.approx(conv_macs * 8 / (16 * 2 * 4) * 4)  # AC × SA × T
+    assert e.snn_ops[2] == fc_macs and e.spiking == [False, True, False]
+    ann = (conv_macs + fc_macs) * 3.2
+    assert e.efficiency == pytest.approx(ann / (e.snn_ops[1] * 0.1 + fc_macs * 3.2))
+
+
+def test_bad_configurations_name_the_argument():
+    with pytest.raises(ValueError, match="updates"):
+        STDPConfig(timesteps=10, updates=3)
+    with pytest.raises(ValueError, match="kernel"):
+        ConvSpec(8, kernel=4)
+    with pytest.raises(ValueError, match="BackRes"):
+        STDPNet([ConvSpec(4, 3, repeat=2)], (1, 8, 8))
+    with pytest.raises(ValueError, match="rule"):
+        STDPConfig(rule="hebb")
+    with pytest.raises(ValueError, match="out of reach"):  # 4 maps under inhibition: r* < 1/4
+        STDPNet([ConvSpec(4, 3)], (1, 8, 8), STDPConfig(target_rate=0.25))
+    with pytest.raises(ValueError, match="inhibition"):
+        STDPConfig(inhibition="sometimes")
