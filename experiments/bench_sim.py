@@ -4,16 +4,17 @@
         --input 1,28,28 --timesteps 100 --batch 64
 
 Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's
-layer-major engine, automatic τ), ``step`` (the same with τ = 1: a step loop), ``groups`` (the
-fast engine with per-sample thresholds, 8 threshold candidates sharing each batch: the threshold
-search's vectorised evaluation), ``fast+record`` (fast, streaming every layer's spikes of every
-image to HDF5), ``ceiling`` (the converted ANN's forward pass × T, BatchNorm folded: the dense
-per-step bound) and ``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers,
-when it is installed: ``pip install -e '.[bench]'``; it has no per-layer delay, so its agreement
-is measured against the fast engine with ``--delay none``). Weights are the network's random
-initialisation, calibrated on random inputs: dense timing does not depend on them. Peak memory
-is each run's own increase (CPU: resident set; memory freed by an earlier engine stays
-resident, so measure one engine per process for memory).
+layer-major engine, automatic τ), ``fast-bf16`` (the same with bf16 connections and float32
+membranes: not spike-identical, its agreement says how close), ``step`` (the same with τ = 1: a step
+loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold candidates sharing each
+batch: the threshold search's vectorised evaluation), ``fast+record`` (fast, streaming every
+layer's spikes of every image to HDF5), ``ceiling`` (the converted ANN's forward pass × T,
+BatchNorm folded: the dense per-step bound) and ``spikingjelly`` (SpikingJelly's multi-step IF
+neurons on the same layers, when it is installed: ``pip install -e '.[bench]'``; it has no
+per-layer delay, so its agreement is measured against the fast engine with ``--delay none``).
+Weights are the network's random initialisation, calibrated on random inputs: dense timing does
+not depend on them. Peak memory is each run's own increase (CPU: resident set; memory freed by
+an earlier engine stays resident, so measure one engine per process for memory).
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ from experiments.common import (
 )
 from networks import create_network, list_networks
 
-ENGINES = ("reference", "fast", "step", "groups", "fast+record", "ceiling", "spikingjelly")
+ENGINES = (
+    "reference",
+    "fast",
+    "fast-bf16",
+    "step",
+    "groups",
+    "fast+record",
+    "ceiling",
+    "spikingjelly",
+)
 
 
 def _spikingjelly_net(snn, timesteps: int):
@@ -95,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", default="64", help="comma-separated batch sizes (default: 64)")
     p.add_argument(
         "--engines",
-        default="reference,fast,step,groups,fast+record,ceiling,spikingjelly",
+        default="reference,fast,fast-bf16,step,groups,fast+record,ceiling,spikingjelly",
         help="comma-separated subset of %(default)s (spikingjelly is skipped when it is not "
         "installed)",
     )
@@ -216,8 +226,11 @@ def _runner(engine: str, snn, args):
     kind, block = ("reference", None) if engine == "reference" else ("fast", tb)
     if engine == "step":
         block = 1
+    precision = "bf16" if engine == "fast-bf16" else "fp32"
     return lambda x, y: (
-        simulate(snn, [(x, y)], T, engine=kind, delay=delay, time_block=block).predictions
+        simulate(
+            snn, [(x, y)], T, engine=kind, delay=delay, time_block=block, precision=precision
+        ).predictions
     )
 
 

@@ -32,6 +32,7 @@ class ConvertConfig:
     test_images: int | None = None
     batch_size: int = 64
     engine: str = "fast"
+    precision: str = "fp32"
     delay: str = "layer"
     encoding: str = "current"
     record_spikes: int = 16
@@ -75,6 +76,7 @@ def run_conversion(
             test.batches(cfg.batch_size),
             cfg.timesteps,
             engine=cfg.engine,
+            precision=cfg.precision,
             delay=cfg.delay,
             encoding=cfg.encoding,
             seed=cfg.seed,
@@ -139,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fast loop or bindsnet Network.run (default: %(default)s)",
     )
     p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=d.precision,
+        help="the fast engine's connections: fp32 (bindsnet's spikes exactly) or bf16 "
+        "(float32 membranes; measured accuracy effect in the README) (default: %(default)s)",
+    )
+    p.add_argument(
         "--delay",
         choices=("layer", "none"),
         default=d.delay,
@@ -173,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         test_images=args.test_images,
         batch_size=args.batch_size,
         engine=args.engine,
+        precision=args.precision,
         delay=args.delay,
         encoding=args.encoding,
         record_spikes=args.record_spikes,

@@ -11,12 +11,18 @@ step function's.
 
 Thresholds may differ per sample (``theta [B, layers]``), so P threshold candidates × E images
 run as one batch.
+
+``precision="bf16"`` runs the connections (convolutions, pooling, linear layers) in bfloat16
+under autocast while the membrane potentials, the scan and the output integrator stay float32:
+the reduced-precision mode, whose spikes are no longer exactly bindsnet's (its accuracy effect
+is measured in the README).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -26,6 +32,8 @@ from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 
 @dataclass
@@ -63,8 +71,10 @@ def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
 class _Layer:
     """One layer's state across blocks: potential, spike buffer, delayed current, pool counts."""
 
-    def __init__(self, conn: OpsConnection, v: torch.Tensor, shape, rows: int | None) -> None:
-        self.conn, self.v = conn, v
+    def __init__(
+        self, conn: OpsConnection, v: torch.Tensor, shape, rows: int | None, bf16: bool = False
+    ) -> None:
+        self.conn, self.v, self.bf16 = conn, v, bf16
         # IF layers: [τ, B, *shape] spikes, reused by every block (allocating fresh buffers
         # costs more in page faults than the scan itself)
         self.spikes = None if rows is None else v.new_zeros(rows, len(v), *shape)
@@ -74,18 +84,22 @@ class _Layer:
     def currents(self, src: torch.Tensor) -> torch.Tensor:
         """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, N]``."""
         tau, batch = src.shape[:2]
-        x = src.flatten(0, 1)
+        with torch.autocast(src.device.type, torch.bfloat16, enabled=self.bf16):
+            x = self._apply(src.flatten(0, 1), tau, batch)
+        return x.float().view(tau, batch, -1)
+
+    def _apply(self, x: torch.Tensor, tau: int, batch: int) -> torch.Tensor:
         for k, m in enumerate(self.conn.ops):
             if isinstance(m, SpikeMaxPool2d):
-                fired = x.ne(0).to(x.dtype).view(tau, batch, *x.shape[1:])
-                counts = torch.cumsum(fired, 0)  # integers: exact in float32
+                fired = x.ne(0).float().view(tau, batch, *x.shape[1:])
+                counts = torch.cumsum(fired, 0)  # integers: exact in float32 (not in bf16)
                 if k in self.pool_counts:
                     counts += self.pool_counts[k]
                 self.pool_counts[k] = counts[-1]
                 x = m.gate(x, counts.flatten(0, 1))
             else:
                 x = m(x)
-        return x.view(tau, batch, -1)
+        return x
 
 
 def run_blocks(
@@ -98,6 +112,7 @@ def run_blocks(
     encoding: Encoding = "current",
     generator: torch.Generator | None = None,
     time_block: int | None = None,
+    precision: Precision = "fp32",
 ) -> Iterator[Block]:
     """Simulate one batch, yielding a :class:`Block` per τ timesteps.
 
@@ -113,7 +128,10 @@ def run_blocks(
         encoding: input encoding (:mod:`neurosnn.encoding`).
         generator: random generator of the stochastic encodings.
         time_block: τ; default :func:`auto_time_block`.
+        precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     batch, names = x.shape[0], snn.layer_names
     tau = min(time_block or auto_time_block(snn, batch, timesteps), timesteps)
     shift = delay == "layer"
@@ -123,6 +141,7 @@ def run_blocks(
             torch.zeros(batch, snn.layer(n).n, device=x.device),
             snn.layer(n).shape,
             None if n == snn.output_name else tau,
+            precision == "bf16",
         )
         for n in names
     ]

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from neurosnn.encoding import Encoding, encode
 from neurosnn.energy import layer_macs
-from neurosnn.engine import Block, run_blocks
+from neurosnn.engine import Block, Precision, run_blocks
 from neurosnn.snn import INPUT, ConvertedSNN
 
 Engine = Literal["fast", "reference"]
@@ -200,6 +200,7 @@ def simulate(
     encoding: Encoding = "current",
     seed: int = 0,
     time_block: int | None = None,
+    precision: Precision = "fp32",
     record_spikes: int = 0,
     record_layers: Sequence[str] | None = None,
     spike_sink: SpikeSink | None = None,
@@ -218,6 +219,8 @@ def simulate(
         seed: seed of the stochastic encodings (each batch draws from one generator).
         time_block: the fast engine's τ (timesteps per layer-major block); default: the
             largest that fits the device's memory budget. 1 is a plain step loop.
+        precision: the fast engine's connections in ``"fp32"`` (bindsnet's spikes exactly)
+            or ``"bf16"`` (membranes stay float32; see :mod:`neurosnn.engine`).
         record_spikes: spike trains of the first this-many images go to ``spike_sink``.
         record_layers: which spiking layers to record (default: all).
         spike_sink: receives ``(layer, first_image, packed [T, b, bytes], layer_shape)``.
@@ -228,6 +231,8 @@ def simulate(
     """
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
+    if engine == "reference" and precision != "fp32":
+        raise ValueError(f"precision {precision!r} needs engine='fast' (bindsnet runs fp32)")
     _check(snn, timesteps, delay, time_block)
     if record_spikes and spike_sink is None:
         raise ValueError("record_spikes needs a spike_sink to write to")
@@ -253,6 +258,7 @@ def simulate(
                 encoding=encoding,
                 generator=gen,
                 time_block=time_block,
+                precision=precision,
             )
         else:
             blocks = [_reference_block(snn, x, timesteps, delay, encoding, gen)]
@@ -315,6 +321,7 @@ def simulate_groups(
     *,
     delay: Delay = "layer",
     time_block: int | None = None,
+    precision: Precision = "fp32",
     progress: bool = False,
 ) -> GroupResult:
     """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
@@ -330,6 +337,7 @@ def simulate_groups(
         timesteps: T.
         delay: ``"layer"`` or ``"none"``.
         time_block: as in :func:`simulate`.
+        precision: as in :func:`simulate`.
         progress: show a progress bar over batches.
     """
     _check(snn, timesteps, delay, time_block)
@@ -349,7 +357,15 @@ def simulate_groups(
         g = g.to(snn.device)
         if len(g) != len(y) or (len(g) and not 0 <= int(g.min()) <= int(g.max()) < groups):
             raise ValueError(f"group indices must be in [0, {groups}) with one per image")
-        blocks = run_blocks(snn, x, timesteps, thresholds[g], delay=delay, time_block=time_block)
+        blocks = run_blocks(
+            snn,
+            x,
+            timesteps,
+            thresholds[g],
+            delay=delay,
+            time_block=time_block,
+            precision=precision,
+        )
         for block in blocks:
             tally.add(block, y, g)
         n_images += torch.bincount(g.cpu(), minlength=groups)

@@ -158,3 +158,27 @@ def test_no_answer_before_the_output_receives_input(data):
     # without biases the output is silent until spikes have crossed every layer
     assert r.correct[: depth - 1].sum() == 0
     assert r.correct[-1] > 0
+
+
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_bf16_connections_stay_close_to_fp32(data, pool):
+    """Reduced precision: bf16 connections, float32 membranes. Not spike-identical, but the
+    currents are within bf16 rounding and the predictions nearly all agree."""
+    from neurosnn.engine import _Layer
+
+    snn = converted(data, pool)
+    x = next(iter(data.test.batches(16)))[0]
+    first = snn.connection(snn.layer_names[0])
+    v = torch.zeros(16, snn.layer(snn.layer_names[0]).n)
+    exact = _Layer(first, v, None, None).currents(x.unsqueeze(0))
+    low = _Layer(first, v, None, None, bf16=True).currents(x.unsqueeze(0))
+    assert low.dtype == torch.float32 and not torch.equal(low, exact)
+    torch.testing.assert_close(low, exact, rtol=0, atol=2**-6 * float(exact.abs().max()))
+    fp32 = simulate(snn, data.test.batches(20), 40)
+    bf16 = simulate(snn, data.test.batches(20), 40, precision="bf16")
+    assert (fp32.predictions == bf16.predictions).float().mean() >= 0.9
+    assert (fp32.accuracy - bf16.accuracy).abs().max() <= 0.1
+    with pytest.raises(ValueError, match="precision"):
+        simulate(snn, data.test.batches(20), 4, precision="fp8")
+    with pytest.raises(ValueError, match="engine='fast'"):
+        simulate(snn, data.test.batches(20), 4, engine="reference", precision="bf16")
