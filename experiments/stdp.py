@@ -93,6 +93,7 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
     import torch
 
     from neurosnn.readout import ReadoutConfig, accuracy, build_classifier, rates, train_classifier
+    from neurosnn.stdp import kernel_similarity
 
     folder = out / name
     train = data.train.random_subset(min(args.train_images, len(data.train)), args.seed)
@@ -107,6 +108,9 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
         entry: dict[str, Any] = {
             "training_seconds": seconds,
             "thresholds": {layer.name: layer.thresholds for layer in net.layers},
+            "kernel_similarity": {
+                layer.name: kernel_similarity(layer.weight.cpu()) for layer in net.layers
+            },
             "final_rate": {n: h[-1] for n, h in history.items()},
             "spikes_per_image": {
                 n: float(s.sum()) / len(test) for n, s in f_test.step_spikes.items()

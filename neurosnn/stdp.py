@@ -173,6 +173,16 @@ def normalise_kernels(w: torch.Tensor, norm: float) -> torch.Tensor:
     return centred * (norm / centred.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
 
 
+def kernel_similarity(w: torch.Tensor) -> float:
+    """Mean |cosine| between the distinct output kernels of ``w [O, C, k, k]``: 0 for orthogonal
+    kernels, 1 when all are the same feature up to sign (the collapse competition prevents)."""
+    if len(w) < 2:
+        raise ValueError(f"need at least two kernels, got {len(w)}")
+    u = w.flatten(1) / w.flatten(1).norm(dim=1, keepdim=True).clamp_min(1e-12)
+    cos = (u @ u.T).abs()
+    return float((cos.sum() - cos.diagonal().sum()) / (len(w) * (len(w) - 1)))
+
+
 class STDPLayer:
     """A convolution with its BindsNET learning rule, and one threshold per unrolling step."""
 

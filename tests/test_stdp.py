@@ -14,6 +14,7 @@ from neurosnn.stdp import (
     STDPConfig,
     STDPLayer,
     STDPNet,
+    kernel_similarity,
     lif_scan,
     normalise_kernels,
     spike_features,
@@ -235,3 +236,12 @@ def test_bad_configurations_name_the_argument():
         STDPNet([ConvSpec(4, 3)], (1, 8, 8), STDPConfig(target_rate=0.25))
     with pytest.raises(ValueError, match="inhibition"):
         STDPConfig(inhibition="sometimes")
+
+
+def test_kernel_similarity():
+    eye = torch.eye(4).view(4, 1, 2, 2)
+    assert kernel_similarity(eye) == 0.0
+    same = torch.randn(1, 1, 3, 3).repeat(3, 1, 1, 1) * torch.tensor([1.0, -2, 3]).view(3, 1, 1, 1)
+    assert kernel_similarity(same) == pytest.approx(1.0)
+    pair = torch.tensor([[1.0, 0], [1, 1]]).view(2, 1, 1, 2)  # cos 45° = 1/√2
+    assert kernel_similarity(pair) == pytest.approx(2**-0.5)
