@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reduction", default=d.reduction, choices=("mean", "sum"), help="default: %(default)s"
     )
+    p.add_argument(
+        "--backend",
+        default=d.backend,
+        choices=("bindsnet", "torch"),
+        help="who computes the rule's update: BindsNET's own code, or the same update as "
+        "convolution weight gradients (equal to float tolerance, faster) (default: %(default)s)",
+    )
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T (default: %(default)s)")
     p.add_argument(
         "--updates", type=int, default=d.updates, help="k per presentation (default: %(default)s)"
@@ -216,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             rule=args.rule,
             nu=nu,
             reduction=args.reduction,
+            backend=args.backend,
             timesteps=args.timesteps,
             updates=args.updates,
             dropout=args.dropout,

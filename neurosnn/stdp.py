@@ -52,6 +52,7 @@ from bindsnet.learning import PostPre, WeightDependentPostPre
 from bindsnet.network.nodes import Input, LIFNodes
 from bindsnet.network.topology import Conv2dConnection
 from torch import nn
+from torch.nn.grad import conv2d_weight
 from tqdm.auto import tqdm
 
 from neurosnn.data import Split
@@ -88,6 +89,7 @@ class STDPConfig:
     rule: Rule = "postpre"
     nu: tuple[float, float] = (1e-4, 1e-3)  # (pre-synaptic / depression, post / potentiation)
     reduction: Literal["mean", "sum"] = "mean"
+    backend: Literal["bindsnet", "torch"] = "bindsnet"  # who computes the rule's update
     timesteps: int = 100
     updates: int = 10  # k per presentation
     tc_decay: float = 100.0  # LIF membrane time constant, steps
@@ -105,6 +107,8 @@ class STDPConfig:
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {tuple(RULES)}, got {self.rule!r}")
+        if self.backend not in ("bindsnet", "torch"):
+            raise ValueError(f"backend must be 'bindsnet' or 'torch', got {self.backend!r}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
         if len(self.nu) != 2 or min(self.nu) < 0:
@@ -273,14 +277,32 @@ class STDPLayer:
         """One STDP update from a window's spikes and traces ``[τ, B, ...]``, stacked on the
         batch axis for the BindsNET rule; then the kernels are renormalised."""
         n = pre.shape[0] * pre.shape[1]
-        self.source.batch_size = self.target.batch_size = n
-        self.source.s = pre.reshape(n, *self.in_shape).bool()
-        self.source.x = pre_x.reshape(n, *self.in_shape)
-        self.target.s = post.reshape(n, *self.out_shape).bool()
-        self.target.x = post_x.reshape(n, *self.out_shape)
-        self.connection.update(learning=True)
+        pre, pre_x = pre.reshape(n, *self.in_shape), pre_x.reshape(n, *self.in_shape)
+        post, post_x = post.reshape(n, *self.out_shape), post_x.reshape(n, *self.out_shape)
+        if self.cfg.backend == "bindsnet":
+            self.source.batch_size = self.target.batch_size = n
+            self.source.s, self.source.x = pre.bool(), pre_x
+            self.target.s, self.target.x = post.bool(), post_x
+            self.connection.update(learning=True)
+        else:
+            self._torch_update(pre, pre_x, post, post_x)
         self.connection.w.copy_(normalise_kernels(self.connection.w, self.cfg.kernel_norm))
         self.updates += 1
+
+    def _torch_update(self, pre, pre_x, post, post_x) -> None:
+        """The BindsNET rule's update computed as convolution weight gradients: bindsnet's
+        per-sample ``im2col`` + ``bmm`` is ``conv2d_weight`` summed over the batch (the same
+        sums in another order, so equal to float tolerance; tested)."""
+        cfg, w = self.cfg, self.connection.w
+        pad = self.spec.kernel // 2
+        scale = 1.0 / len(pre) if cfg.reduction == "mean" else 1.0
+        depression = conv2d_weight(pre, w.shape, post_x, padding=pad) * scale
+        potentiation = conv2d_weight(pre_x, w.shape, post, padding=pad) * scale
+        if cfg.rule == "weight-dependent":
+            depression = depression * (w - cfg.wmin)
+            potentiation = potentiation * (cfg.wmax - w)
+        w += cfg.nu[1] * potentiation - cfg.nu[0] * depression
+        w.clamp_(cfg.wmin, cfg.wmax)
 
     def adapt(self, step: int, rate: float) -> None:
         """Uniform threshold adaptation of unrolling step ``step`` toward the target rate."""

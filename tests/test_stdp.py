@@ -68,8 +68,8 @@ def test_trace_scan_equals_bindsnet_traces():
     assert torch.equal(x, torch.stack(expected)) and torch.equal(last, expected[-1])
 
 
-def one_kernel_layer(rule: str, nu=(0.1, 0.2), reduction="mean") -> STDPLayer:
-    cfg = STDPConfig(rule=rule, nu=nu, reduction=reduction, kernel_norm=1.0)
+def one_kernel_layer(rule: str, nu=(0.1, 0.2), reduction="mean", backend="bindsnet") -> STDPLayer:
+    cfg = STDPConfig(rule=rule, nu=nu, reduction=reduction, kernel_norm=1.0, backend=backend)
     spec = ConvSpec(1, kernel=3, pool=1)
     return STDPLayer("conv1", (1, 3, 3), spec, cfg, torch.Generator().manual_seed(0))
 
@@ -94,8 +94,9 @@ def hand_example():
     return (pre, pre_x, post, post_x), potentiation, depression
 
 
-def test_postpre_update_on_conv_connection_equals_hand_example():
-    layer = one_kernel_layer("postpre")
+@pytest.mark.parametrize("backend", ["bindsnet", "torch"])
+def test_postpre_update_on_conv_connection_equals_hand_example(backend):
+    layer = one_kernel_layer("postpre", backend=backend)
     w0 = layer.weight.clone()
     spikes, pot, dep = hand_example()
     layer.learn(*spikes)
@@ -105,8 +106,9 @@ def test_postpre_update_on_conv_connection_equals_hand_example():
     assert not torch.allclose(layer.weight, w0)
 
 
-def test_weight_dependent_update_equals_hand_example():
-    layer = one_kernel_layer("weight-dependent")
+@pytest.mark.parametrize("backend", ["bindsnet", "torch"])
+def test_weight_dependent_update_equals_hand_example(backend):
+    layer = one_kernel_layer("weight-dependent", backend=backend)
     w0 = layer.weight.clone()
     spikes, pot, dep = hand_example()
     layer.learn(*spikes)
@@ -123,6 +125,27 @@ def test_batch_reduction_is_explicit(reduction, factor):
     layer.learn(*[torch.cat([s, s], dim=1) for s in spikes])  # batch of 2
     expected = normalise_kernels((w0 + factor * (0.2 * pot - 0.1 * dep)).clamp(-1, 1), 1.0)
     torch.testing.assert_close(layer.weight, expected)
+
+
+@pytest.mark.parametrize("rule", ["postpre", "weight-dependent"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_torch_backend_equals_the_bindsnet_rule(rule, reduction):
+    """Random spikes and traces, 3 input and 5 output maps, a window of 4 steps × 3 images."""
+    gen = torch.Generator().manual_seed(1)
+    spec, layers = ConvSpec(5, 3, pool=1), []
+    for backend in ("bindsnet", "torch"):
+        cfg = STDPConfig(rule=rule, reduction=reduction, nu=(0.02, 0.05), backend=backend)
+        layers.append(STDPLayer("c", (3, 6, 6), spec, cfg, torch.Generator().manual_seed(0)))
+    pre = (torch.rand(4, 3, 3, 6, 6, generator=gen) < 0.3).float()
+    post = (torch.rand(4, 3, 5, 6, 6, generator=gen) < 0.2).float()
+    traces = (torch.rand(4, 3, 3, 6, 6, generator=gen), torch.rand(4, 3, 5, 6, 6, generator=gen))
+    for layer in layers:
+        layer.learn(pre, traces[0], post, traces[1])
+    torch.testing.assert_close(layers[1].weight, layers[0].weight, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(
+        layers[0].weight,
+        STDPLayer("c", (3, 6, 6), spec, cfg, torch.Generator().manual_seed(0)).weight,
+    )
 
 
 def small_net(cfg=None, seed=0) -> STDPNet:
