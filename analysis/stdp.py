@@ -28,20 +28,21 @@ def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     nets = json.loads((folder / "summary.json").read_text())["networks"]
     arrays, _ = read_arrays(folder / "stdp.h5")
     fig, (acc, rate) = plt.subplots(1, 2, figsize=(13, 4))
-    labels, x = [], 0
+    labels, x, lowest = [], 0, 1.0
     for name, r in nets.items():
         for clf, s in r["stdp"]["classifiers"].items():
             c = r["random"]["classifiers"][clf]
             acc.bar(x - 0.2, s["accuracy"], 0.4, color="C0", label="STDP" if x == 0 else None)
             acc.bar(x + 0.2, c["accuracy"], 0.4, color="C7", label="random" if x == 0 else None)
             labels.append(f"{name}\n{clf}")
+            lowest = min(lowest, s["accuracy"], c["accuracy"])
             x += 1
         for key, values in arrays[f"{name}.stdp"].items():
             if key.startswith("rate."):
                 rate.plot(values, label=f"{name} {key[5:]}", lw=0.8)
     acc.set_xticks(range(len(labels)), labels, fontsize=8)
     acc.set_ylabel("test accuracy")
-    acc.set_ylim(min(0.5, acc.get_ylim()[0]), 1)
+    acc.set_ylim(max(0.0, lowest - 0.1), 1)  # the differences are a few points
     acc.legend()
     rate.set_xlabel("training batch")
     rate.set_ylabel("spikes per neuron per step")
