@@ -365,7 +365,8 @@ class STDPNet:
         return self.layers[-1].pooled_shape
 
     def encode(self, pixels: torch.Tensor, steps: int, gen: torch.Generator) -> torch.Tensor:
-        """Pixels in [0, 1] ``[B, C, H, W]`` → Bernoulli spikes ``[steps, B, C, H, W]``."""
+        """Pixels in [0, 1] ``[B, C, H, W]`` → Bernoulli spikes ``[steps, B, C, H, W]`` (on the
+        pixels' and the generator's device)."""
         p = (pixels * self.cfg.input_rate).clamp(0, 1).unsqueeze(0).expand(steps, *pixels.shape)
         return torch.bernoulli(p.contiguous(), generator=gen)
 
@@ -383,7 +384,7 @@ class STDPNet:
         threshold adaptation after every window; layers after it are not run. Otherwise all
         layers run frozen and the last layer's pooled spikes are counted.
         """
-        cfg, pixels = self.cfg, pixels.to(self.device)
+        cfg, pixels = self.cfg, pixels.cpu()  # drawn on the CPU: the generator lives there
         B = len(pixels)
         last = len(self.layers) - 1 if train is None else train
         v = {n: None for layer in self.layers[: last + 1] for n in layer.step_names}
