@@ -95,7 +95,7 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
     from neurosnn.readout import ReadoutConfig, accuracy, build_classifier, rates, train_classifier
     from neurosnn.stdp import kernel_similarity
 
-    folder = out / name
+    folder, specs = out / name, network_specs()[name]
     train = data.train.random_subset(min(args.train_images, len(data.train)), args.seed)
     test = data.test.random_subset(min(args.test_images, len(data.test)), 0)
     result: dict[str, Any] = {}
@@ -104,7 +104,7 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
         net, history, seconds = trained(name, kind, args, data, cfg, folder)
         f_train = features(net, kind, "train", train, args, data, folder)
         f_test = features(net, kind, "test", test, args, data, folder)
-        T = cfg.timesteps
+        x_train, x_test = rates(f_train.counts, cfg.timesteps), rates(f_test.counts, cfg.timesteps)
         entry: dict[str, Any] = {
             "training_seconds": seconds,
             "thresholds": {layer.name: layer.thresholds for layer in net.layers},
@@ -122,13 +122,13 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
             model = build_classifier(clf, net.output_shape, data.num_classes)
             rcfg = ReadoutConfig(epochs=args.classifier_epochs, seed=args.seed)
             losses = train_classifier(
-                model, rates(f_train.counts, T), f_train.labels, rcfg, args.device, args.progress
+                model, x_train, f_train.labels, rcfg, args.device, args.progress
             )
-            acc = accuracy(model, rates(f_test.counts, T), f_test.labels, args.device)
+            acc = accuracy(model, x_test, f_test.labels, args.device)
             e = net.energy(f_test.step_spikes, len(test), model.cpu())
             entry["classifiers"][clf] = {
                 "accuracy": acc,
-                "train_accuracy": accuracy(model, rates(f_train.counts, T), f_train.labels),
+                "train_accuracy": accuracy(model, x_train, f_train.labels),
                 "final_loss": losses[-1],
                 "energy": e.as_dict(),
             }
@@ -138,14 +138,14 @@ def run_network(name: str, args, data, cfg, out: Path) -> tuple[dict[str, Any], 
             **{f"{layer.name}.weight": layer.weight.cpu().numpy() for layer in net.layers},
             **{f"rate.{n}": torch.tensor(h).numpy() for n, h in history.items()},
         }
-    result["unique_convolutions"] = len(network_specs()[name])
-    result["logical_depth"] = sum(s.repeat for s in network_specs()[name])
+    result["unique_convolutions"] = len(specs)
+    result["logical_depth"] = sum(s.repeat for s in specs)
     return result, arrays
 
 
 def build_parser() -> argparse.ArgumentParser:
     from neurosnn.readout import CLASSIFIERS
-    from neurosnn.stdp import RULES, STDPConfig
+    from neurosnn.stdp import BACKENDS, INHIBITIONS, RULES, STDPConfig
 
     d = STDPConfig()
     p = argparse.ArgumentParser(
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         default=d.backend,
-        choices=("bindsnet", "torch"),
+        choices=BACKENDS,
         help="who computes the rule's update: BindsNET's own code, or the same update as "
         "convolution weight gradients (equal to float tolerance, faster) (default: %(default)s)",
     )
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--inhibition",
         default=d.inhibition,
-        choices=("off", "learning", "always"),
+        choices=INHIBITIONS,
         help="lateral inhibition across maps: never, in the learning layer, or in every run "
         "(default: %(default)s)",
     )

@@ -60,6 +60,8 @@ from neurosnn.energy import Energy, connection_macs, energy
 
 Rule = Literal["postpre", "weight-dependent"]
 Inhibition = Literal["off", "learning", "always"]
+INHIBITIONS: tuple[str, ...] = ("off", "learning", "always")
+BACKENDS: tuple[str, ...] = ("bindsnet", "torch")
 RULES = {"postpre": PostPre, "weight-dependent": WeightDependentPostPre}
 REDUCTIONS: dict[str, Callable] = {"mean": torch.mean, "sum": torch.sum}
 
@@ -107,8 +109,8 @@ class STDPConfig:
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {tuple(RULES)}, got {self.rule!r}")
-        if self.backend not in ("bindsnet", "torch"):
-            raise ValueError(f"backend must be 'bindsnet' or 'torch', got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
         if len(self.nu) != 2 or min(self.nu) < 0:
@@ -120,10 +122,8 @@ class STDPConfig:
             )
         if self.timesteps % self.updates:
             raise ValueError(f"updates ({self.updates}) must divide timesteps ({self.timesteps})")
-        if self.inhibition not in ("off", "learning", "always"):
-            raise ValueError(
-                f"inhibition must be 'off', 'learning' or 'always', got {self.inhibition!r}"
-            )
+        if self.inhibition not in INHIBITIONS:
+            raise ValueError(f"inhibition must be one of {INHIBITIONS}, got {self.inhibition!r}")
         if not 0 < self.input_rate <= 1:
             raise ValueError(f"input_rate must be in (0, 1], got {self.input_rate}")
         if not 0 <= self.dropout < 1:
@@ -400,7 +400,7 @@ class STDPNet:
         step_spikes = {n: [] for n in ["input", *v, *pooled]}
         for _ in range(cfg.updates):
             s = self.encode(pixels, cfg.window, gen).to(self.device)
-            step_spikes["input"].append(s.sum(dim=tuple(range(1, s.dim()))))
+            step_spikes["input"].append(s.flatten(1).sum(1))
             for i, layer in enumerate(self.layers[: last + 1]):
                 learning = i == train
                 for u, name in enumerate(layer.step_names):
@@ -420,10 +420,10 @@ class STDPNet:
                             layer.learn(s, pre_x, post, post_x)
                         kept = keep.sum() * cur[0, 0, 0].numel() * len(cur)
                         layer.adapt(u, float(post.sum() / kept.clamp_min(1)))
-                    step_spikes[name].append(post.sum(dim=tuple(range(1, post.dim()))))
+                    step_spikes[name].append(post.flatten(1).sum(1))
                     s = post
                 s = layer.pool(s)
-                step_spikes[f"{layer.name}:pool"].append(s.sum(dim=tuple(range(1, s.dim()))))
+                step_spikes[f"{layer.name}:pool"].append(s.flatten(1).sum(1))
                 if i == last and train is None:
                     window = s.sum(0)
                     counts = window if counts is None else counts + window
