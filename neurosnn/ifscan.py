@@ -10,9 +10,10 @@ current one step late (``first`` at t = 0, then ``x[t−1]``): the per-layer del
 synchronous ``Network.run``. A current block of length 1 is held constant over the block
 (constant-current input).
 
-Two implementations with the same float32 arithmetic (so the same spikes): a torch loop, on any
-device; and a numba kernel on CPU that keeps each neuron's potential in a register over the
-block and touches the currents once (the torch loop makes four passes a step).
+Three implementations with the same float32 arithmetic (so the same spikes): a torch loop, on
+any device; a numba kernel on CPU and a Triton kernel on CUDA (:mod:`neurosnn.ifscan_triton`),
+each keeping a neuron's potential in a register over the block and touching the currents once
+(the torch loop makes four passes a step).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+
+from neurosnn import ifscan_triton
 
 try:
     import numba
@@ -93,11 +96,15 @@ def _scan_numba_(currents, v, theta, out, first, shift) -> torch.Tensor:
     return counts.sum(-1, dtype=torch.int64)
 
 
+def _float32(*tensors: torch.Tensor) -> bool:
+    return all(x.dtype == torch.float32 for x in tensors)
+
+
 def _numba_can_run(currents, v, theta, out) -> bool:
     return (
         numba is not None
         and out.device.type == "cpu"
-        and out.dtype == currents.dtype == v.dtype == theta.dtype == torch.float32
+        and _float32(currents, v, theta, out)
         and out.is_contiguous()
         and v.is_contiguous()
     )
@@ -112,8 +119,16 @@ def if_scan_(
     shift: bool = False,
 ) -> torch.Tensor:
     """:func:`if_scan` updating ``v`` in place (for an engine's own state); returns the counts."""
-    fused = _numba_can_run(currents, v, theta, out)
-    return (_scan_numba_ if fused else _scan_torch_)(currents, v, theta, out, first, shift)
+    if _numba_can_run(currents, v, theta, out):
+        scan = _scan_numba_
+    elif ifscan_triton.can_run(currents, v, theta, out):
+        scan = ifscan_triton.scan_triton_
+    else:
+        scan = _scan_torch_
+    return scan(currents, v, theta, out, first, shift)
+
+
+IMPLS = {"torch": _scan_torch_, "numba": _scan_numba_, "triton": ifscan_triton.scan_triton_}
 
 
 def if_scan(
@@ -123,7 +138,7 @@ def if_scan(
     out: torch.Tensor,
     first: torch.Tensor | None = None,
     shift: bool = False,
-    impl: Literal["auto", "torch", "numba"] = "auto",
+    impl: Literal["auto", "torch", "numba", "triton"] = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the IF recurrence over a block.
 
@@ -135,17 +150,20 @@ def if_scan(
             ``currents``: writing in place defeats the numba kernel's vectorisation).
         first: ``[B, N]`` current of the block's first step when ``shift``.
         shift: read the currents one step late.
-        impl: ``"auto"`` (numba where it can run: CPU float32), ``"torch"`` or ``"numba"``.
+        impl: ``"auto"`` (numba on CPU, Triton on CUDA, for float32; else torch), ``"torch"``,
+            ``"numba"`` or ``"triton"`` (on CPU tensors the Triton kernel runs in Triton's
+            interpreter: slow, for checking the kernel without a GPU).
 
     Returns:
         ``(v at the end of the block [B, N], spikes per step and sample [τ, B] int64)``.
     """
-    if impl not in ("auto", "torch", "numba"):
-        raise ValueError(f"impl must be 'auto', 'torch' or 'numba', got {impl!r}")
+    if impl != "auto" and impl not in IMPLS:
+        raise ValueError(f"impl must be 'auto' or one of {sorted(IMPLS)}, got {impl!r}")
     v = v.clone()
     if impl == "auto":
         return v, if_scan_(currents, v, theta, out, first, shift)
     if impl == "numba" and not _numba_can_run(currents, v, theta, out):
         raise ValueError("the numba scan needs numba and contiguous float32 CPU tensors")
-    scan = _scan_numba_ if impl == "numba" else _scan_torch_
-    return v, scan(currents, v, theta, out, first, shift)
+    if impl == "triton" and not _float32(currents, v, theta, out):
+        raise ValueError("the triton scan needs float32 tensors")
+    return v, IMPLS[impl](currents, v, theta, out, first, shift)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-from networks import create_network
-from neurosnn.data import synthetic
+if not torch.cuda.is_available():
+    # no GPU: the Triton scan's kernel source runs in Triton's interpreter on CPU tensors (read
+    # when the kernel is defined, so before neurosnn is imported)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from networks import create_network  # noqa: E402
+from neurosnn.data import synthetic  # noqa: E402
 
 
 @pytest.fixture

@@ -1,19 +1,25 @@
 import pytest
 import torch
 
+from neurosnn import ifscan_triton
 from neurosnn.ifscan import if_scan
 from neurosnn.neurons import IFState, if_step
 
-SCANS = ["torch", "numba"]
+# the Triton kernel runs on CPU tensors in Triton's interpreter: the same kernel source as CUDA
+TRITON = pytest.param(
+    "triton", marks=pytest.mark.skipif(not ifscan_triton.available(), reason="no triton")
+)
+SCANS = ["torch", "numba", TRITON]
 
 
-def step_reference(currents, v, theta, first=None, shift=False):
+def step_reference(currents, v, theta, steps, first=None, shift=False):
     """The scan written as T calls of the step function (threshold-valued spikes)."""
     out = []
     state = IFState(v.clone())
     th = theta.view(-1, 1)
-    for t in range(currents.shape[0]):
-        row = first if shift and t == 0 else currents[t - int(shift)]
+    for t in range(steps):
+        r = 0 if len(currents) == 1 else t - int(shift)  # one row: a constant current
+        row = first if shift and t == 0 else currents[r]
         s, state = if_step(row, state, th)
         out.append(s * th)
     return torch.stack(out), state.v
@@ -21,10 +27,11 @@ def step_reference(currents, v, theta, first=None, shift=False):
 
 @pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("shift", [False, True])
-def test_scan_equals_step_function(scan, shift):
+@pytest.mark.parametrize("constant", [False, True])
+def test_scan_equals_step_function(scan, shift, constant):
     g = torch.Generator().manual_seed(0)
-    tau, batch, n = 9, 3, 5000  # several numba tasks per sample
-    currents = torch.randn(tau, batch, n, generator=g) * 0.7
+    tau, batch, n = 9, 3, 5000  # several numba tasks (and Triton programs) per sample
+    currents = torch.randn(1 if constant else tau, batch, n, generator=g) * 0.7
     v = torch.rand(batch, n, generator=g) - 0.5
     theta = torch.tensor([0.5, 1.0, 1.7])
     first = torch.randn(batch, n, generator=g)
@@ -32,7 +39,7 @@ def test_scan_equals_step_function(scan, shift):
     out = torch.empty(tau, batch, n)
     v0 = v.clone()
     v_end, counts = if_scan(currents, v, theta, out, first, shift, impl=scan)
-    expected, v_ref = step_reference(currents, v, theta, first, shift)
+    expected, v_ref = step_reference(currents, v, theta, tau, first, shift)
     assert torch.equal(out, expected) and torch.equal(v_end, v_ref)
     assert torch.equal(counts, out.ne(0).sum(-1))
     assert torch.equal(currents, c0) and torch.equal(v, v0)  # arguments are never written
