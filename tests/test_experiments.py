@@ -95,6 +95,8 @@ def test_bench_reports_agreement(tmp_path, capsys):
                 "4",
                 "--repeats",
                 "1",
+                "--population",
+                "5",
                 "--engines",
                 ",".join(ENGINES),
                 "--json",
@@ -115,10 +117,15 @@ def test_bench_reports_agreement(tmp_path, capsys):
         "device",
         "batch",
         "timesteps",
+        "seconds",
         "img_steps_per_s",
         "peak_memory_bytes",
         "agreement",
     }
+    # a generation simulates P candidates × the batch's images × T steps
+    gen = next(r for r in records if r["engine"] == "generation")
+    assert gen["img_steps_per_s"] == pytest.approx(5 * 4 * 8 / gen["seconds"])
+    assert "5 candidates × 4 images × T = 8" in capsys.readouterr().out
 
 
 def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatch, capsys):
