@@ -5,16 +5,17 @@
 
 Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's
 layer-major engine, automatic τ), ``fast-bf16`` (the same with bf16 connections and float32
-membranes: not spike-identical, its agreement says how close), ``step`` (the same with τ = 1: a step
-loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold candidates sharing each
-batch: the threshold search's vectorised evaluation), ``fast+record`` (fast, streaming every
-layer's spikes of every image to HDF5), ``generation`` (one whole threshold-search
-generation as the search scores it: ``--population`` P candidates, each on the batch's E images,
-as one grouped simulation through :class:`neurosnn.evolve.Evaluator`; its rate counts P·E·T
-img·steps and its time is the seconds per generation), ``ceiling`` (the converted ANN's forward
-pass × T, BatchNorm folded: the dense per-step bound, plain PyTorch) and ``spikingjelly`` (SpikingJelly's multi-step IF
-neurons on the same layers, when it is installed: ``pip install -e '.[bench]'``; it has no
-per-layer delay, so its agreement is measured against the fast engine with ``--delay none``).
+membranes: not spike-identical, its agreement says how close), ``step`` (the same with τ = 1: a
+step loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold candidates
+sharing each batch: the threshold search's vectorised evaluation), ``fast+record`` (fast,
+streaming every layer's spikes of every image to HDF5), ``generation`` (one whole
+threshold-search generation as the search scores it: ``--population`` P candidates, each on the
+batch's E images, as one grouped simulation through :class:`neurosnn.evolve.Evaluator`; its rate
+counts P·E·T img·steps and its time is the seconds per generation), ``ceiling`` (the converted
+ANN's forward pass × T, BatchNorm folded: the dense per-step bound, plain PyTorch) and
+``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers, when it is installed:
+``pip install -e '.[bench]'``; it has no per-layer delay, so its agreement is measured against
+the fast engine with ``--delay none``).
 Weights are the network's random initialisation, calibrated on random inputs: dense timing does
 not depend on them. Peak memory is each run's own increase (CPU: resident set; memory freed by
 an earlier engine stays resident, so measure one engine per process for memory).
