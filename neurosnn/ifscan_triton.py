@@ -27,8 +27,8 @@ BLOCK = 1024  # neurons per program
 NUM_WARPS = 4
 
 if triton is not None:
-
-    @triton.jit
+    # sizes stay runtime values: Triton would otherwise make a size of 1 a compile-time constant
+    @triton.jit(do_not_specialize=["tau", "batch", "n"])
     def _scan_kernel(
         cur_ptr,  # [τ or 1, B, N]
         first_ptr,  # [B, N] current of the block's first step (read when SHIFT)
@@ -115,6 +115,7 @@ def scan_triton_(currents, v, theta, out, first, shift: bool) -> torch.Tensor:
         CONSTANT=int(len(currents) == 1),
         BLOCK=BLOCK,
         num_warps=NUM_WARPS,
+        enable_fp_fusion=False,  # no multiply-add contraction, whatever Triton's default
     )
     if spikes is not out:
         out.copy_(spikes)
