@@ -2,9 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from neurosnn import engine, ifscan_triton
 from neurosnn.convert import convert
+from neurosnn.ifscan import IMPLS
 from neurosnn.simulate import pack_spikes, pack_spikes_torch, simulate, simulate_groups
 from tests.conftest import tiny_vgg
+
+TRITON = pytest.mark.skipif(not ifscan_triton.available(), reason="no triton")
 
 
 def converted(data, pool="avg"):
@@ -47,6 +51,25 @@ def test_fast_engine_matches_bindsnet_spike_for_spike(data, pool, delay, encodin
             assert [f for f, _ in fast_trains[name]] == [0, 16]  # first 20 images: 16 + 4
             for (_, a), (_, b) in zip(fast_trains[name], ref_trains[name], strict=True):
                 assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "scan, pool, delay",
+    [("torch", p, d) for p in ("avg", "max") for d in ("layer", "none")]
+    # interpreted Triton takes ~5 s a case: both pools and both timings, in two cases
+    + [pytest.param("triton", "avg", "layer", marks=TRITON)]
+    + [pytest.param("triton", "max", "none", marks=TRITON)],
+)
+def test_engine_with_the_other_scans_matches_bindsnet(data, monkeypatch, scan, pool, delay):
+    # the scans CUDA runs (Triton, or the torch loop without it), here on CPU tensors: the
+    # Triton kernel's source in Triton's interpreter (tests/conftest.py)
+    snn = converted(data, pool)
+    ref, _ = run(snn, data, "reference", delay=delay)
+    monkeypatch.setattr(engine, "if_scan_", IMPLS[scan])
+    fast, _ = run(snn, data, "fast", delay=delay, time_block=5)
+    assert torch.equal(fast.predictions, ref.predictions)
+    for name in snn.if_names:
+        assert torch.equal(fast.spike_counts[name], ref.spike_counts[name])
 
 
 def test_layer_delay_shifts_the_first_output(data):
