@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn import engine, ifscan_triton
+from neurosnn import engine as fast_engine
+from neurosnn import ifscan_triton
 from neurosnn.convert import convert
 from neurosnn.ifscan import IMPLS
 from neurosnn.simulate import pack_spikes, pack_spikes_torch, simulate, simulate_groups
@@ -65,7 +66,7 @@ def test_engine_with_the_other_scans_matches_bindsnet(data, monkeypatch, scan, p
     # Triton kernel's source in Triton's interpreter (tests/conftest.py)
     snn = converted(data, pool)
     ref, _ = run(snn, data, "reference", delay=delay)
-    monkeypatch.setattr(engine, "if_scan_", IMPLS[scan])
+    monkeypatch.setattr(fast_engine, "if_scan_", IMPLS[scan])
     fast, _ = run(snn, data, "fast", delay=delay, time_block=5)
     assert torch.equal(fast.predictions, ref.predictions)
     for name in snn.if_names:
