@@ -26,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from neurosnn.avgpool import avg_pool
+from neurosnn.pooling import avg_pool, gated_max_pool
 from neurosnn.encoding import Encoding, encode
 from neurosnn.ifscan import if_scan_
 from neurosnn.snn import ConvertedSNN
@@ -92,12 +92,10 @@ class _Layer:
     def _apply(self, x: torch.Tensor, tau: int, batch: int) -> torch.Tensor:
         for k, m in enumerate(self.conn.ops):
             if isinstance(m, SpikeMaxPool2d):
-                fired = x.ne(0).float().view(tau, batch, *x.shape[1:])
-                counts = torch.cumsum(fired, 0)  # integers: exact in float32 (not in bf16)
-                if k in self.pool_counts:
-                    counts += self.pool_counts[k]
-                self.pool_counts[k] = counts[-1]
-                x = m.gate(x, counts.flatten(0, 1))
+                pooled, self.pool_counts[k] = gated_max_pool(
+                    m, x.view(tau, batch, *x.shape[1:]), self.pool_counts.get(k)
+                )
+                x = pooled.flatten(0, 1)
             elif isinstance(m, torch.nn.AvgPool2d):
                 x = avg_pool(m, x)  # the same sums as torch's, one fast pass on CPU
             else:
