@@ -56,17 +56,31 @@ ENGINES = (
 )
 
 
-def _spikingjelly_net(snn, timesteps: int):
-    """The converted SNN as SpikingJelly multi-step IF layers (soft reset, v >= θ fires);
-    its spikes are 0/1, so each connection's weights are scaled by the source threshold."""
+def _ann_ops(snn, name: str) -> torch.nn.Sequential:
+    """A copy of a connection's operators with the ANN's stateless max pooling in place of the
+    SNN's spike-count-gated one (whose state belongs to the engines' runs)."""
     import copy
 
+    from neurosnn.synapses import SpikeMaxPool2d
+
+    ops = copy.deepcopy(snn.connection(name).ops)
+    for i, m in enumerate(ops):
+        if isinstance(m, SpikeMaxPool2d):
+            ops[i] = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+    return ops
+
+
+def _spikingjelly_net(snn, timesteps: int):
+    """The converted SNN as SpikingJelly multi-step IF layers (soft reset, v >= θ fires);
+    its spikes are 0/1, so each connection's weights are scaled by the source threshold. Max
+    pooling is SpikingJelly's usual one on the spikes themselves, not neurosnn's count-gated
+    pool, so on max-pool networks its predictions may differ from the other engines'."""
     from spikingjelly.activation_based import functional, neuron
 
     thresholds = dict(zip(snn.if_names, snn.thresholds, strict=True))
     stages = []
     for i, name in enumerate(snn.layer_names):
-        ops = copy.deepcopy(snn.connection(name).ops)
+        ops = _ann_ops(snn, name)
         if i > 0:
             w = snn.connection(name).weighted.weight
             next(m for m in ops if hasattr(m, "weight")).weight.data = (
@@ -205,7 +219,7 @@ def _runner(engine: str, snn, args):
 
     T, delay, tb = args.timesteps, args.delay, args.time_block
     if engine == "ceiling":  # the ANN the SNN runs: BatchNorm folded, T forward passes
-        stages = [snn.connection(n).ops for n in snn.layer_names]
+        stages = [_ann_ops(snn, n) for n in snn.layer_names]
 
         @torch.no_grad()
         def ceiling(x, y):

@@ -26,9 +26,9 @@ from typing import Literal
 
 import torch
 
-from neurosnn.pooling import avg_pool, gated_max_pool
 from neurosnn.encoding import Encoding, encode
 from neurosnn.ifscan import if_scan_
+from neurosnn.pooling import avg_pool, gated_max_pool
 from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
