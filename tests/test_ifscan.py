@@ -5,11 +5,26 @@ from neurosnn import ifscan_triton
 from neurosnn.ifscan import if_scan
 from neurosnn.neurons import IFState, if_step
 
-# the Triton kernel runs on CPU tensors in Triton's interpreter: the same kernel source as CUDA
+# without a GPU the Triton kernel runs on CPU tensors in Triton's interpreter (conftest.py): the
+# same kernel source as CUDA; with one it runs compiled, on CUDA tensors
+TRITON_DEVICE = "cpu" if ifscan_triton.interpreted() else "cuda"
 TRITON = pytest.param(
-    "triton", marks=pytest.mark.skipif(not ifscan_triton.available(), reason="no triton")
+    "triton",
+    marks=pytest.mark.skipif(
+        not ifscan_triton.available() or TRITON_DEVICE == "cuda" and not torch.cuda.is_available(),
+        reason="no triton, or neither its interpreter nor a GPU",
+    ),
 )
 SCANS = ["torch", "numba", TRITON]
+
+
+def scan_on_its_device(scan, currents, v, theta, out, first=None, shift=False):
+    """:func:`if_scan` with the tensors on the device the scan runs on; results on the CPU."""
+    device = TRITON_DEVICE if scan == "triton" else "cpu"
+    moved = [None if x is None else x.to(device) for x in (currents, v, theta, out, first)]
+    v_end, counts = if_scan(*moved[:4], moved[4], shift, impl=scan)
+    out.copy_(moved[3])
+    return v_end.cpu(), counts.cpu()
 
 
 def step_reference(currents, v, theta, steps, first=None, shift=False):
@@ -38,7 +53,7 @@ def test_scan_equals_step_function(scan, shift, constant):
     c0 = currents.clone()
     out = torch.empty(tau, batch, n)
     v0 = v.clone()
-    v_end, counts = if_scan(currents, v, theta, out, first, shift, impl=scan)
+    v_end, counts = scan_on_its_device(scan, currents, v, theta, out, first, shift)
     expected, v_ref = step_reference(currents, v, theta, tau, first, shift)
     assert torch.equal(out, expected) and torch.equal(v_end, v_ref)
     assert torch.equal(counts, out.ne(0).sum(-1))
@@ -52,7 +67,7 @@ def test_constant_current_fires_floor_t_c_over_vth(scan):
     theta = torch.tensor([1.0])
     out = torch.empty(64, 1, 5)
     # a current block of length 1 is constant
-    if_scan(c.unsqueeze(0), torch.zeros(1, 5), theta, out, impl=scan)
+    scan_on_its_device(scan, c.unsqueeze(0), torch.zeros(1, 5), theta, out)
     fired = (out / theta).cumsum(0)[:, 0]
     t = torch.arange(1, 65, dtype=torch.float32).unsqueeze(1)
     assert torch.equal(fired, torch.floor(t * c / theta))
