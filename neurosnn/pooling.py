@@ -69,11 +69,10 @@ if numba is not None:
                     for j in range(wo):
                         br, bc = r * k, j * k
                         best = cnt[br, bc]
-                        for dr in range(k):
-                            for dc in range(k):
-                                if cnt[r * k + dr, j * k + dc] > best:  # the first max wins
-                                    best = cnt[r * k + dr, j * k + dc]
-                                    br, bc = r * k + dr, j * k + dc
+                        for rr in range(r * k, r * k + k):
+                            for cc in range(j * k, j * k + k):
+                                if cnt[rr, cc] > best:  # strictly: the first max wins
+                                    best, br, bc = cnt[rr, cc], rr, cc
                         dst[r, j] = src[br, bc]
 
 

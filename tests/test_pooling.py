@@ -34,9 +34,8 @@ def test_other_pools_go_to_the_module(m):
 def test_tensors_the_kernel_cannot_take_go_to_the_module():
     m = torch.nn.AvgPool2d(2)
     x = torch.randn(2, 3, 8, 8)
-    for y in (x.double(), x.transpose(2, 3), x.requires_grad_()):
-        out = avg_pool(m, y)
-        assert out.dtype == y.dtype and torch.allclose(out.detach().float(), m(y).detach().float())
+    for y in (x.double(), x.transpose(2, 3), x.clone().requires_grad_()):
+        assert torch.equal(avg_pool(m, y), m(y))
 
 
 def _spikes(shape, seed, theta=0.7):
