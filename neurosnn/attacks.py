@@ -176,15 +176,19 @@ def ann_activations(model: nn.Module) -> Activations:
     return activations
 
 
-def snn_spike_totals(snn: ConvertedSNN, timesteps: int, delay: str = "layer") -> Activations:
+def snn_spike_totals(
+    snn: ConvertedSNN, timesteps: int, delay: str = "layer", bias_onset: str = "always"
+) -> Activations:
     """Each IF layer's spike count per neuron over T steps, ``Σ_t x_t`` (Eq. 15), with the
-    SNN's current thresholds and constant-current input."""
+    SNN's current thresholds and initial potentials and constant-current input."""
 
     def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = x.to(snn.device, torch.float32)
         theta = torch.tensor(snn.thresholds, device=snn.device).expand(len(x), -1)
+        phi = torch.tensor(snn.phi, device=snn.device).expand(len(x), -1)
         totals = {n: torch.zeros(len(x), *snn.layer(n).shape) for n in snn.if_names}
-        for block in run_blocks(snn, x, timesteps, theta, delay=delay):
+        blocks = run_blocks(snn, x, timesteps, theta, phi=phi, delay=delay, bias_onset=bias_onset)
+        for block in blocks:
             for name, s in block.spikes.items():
                 totals[name] += s.ne(0).sum(0, dtype=torch.float32).cpu()
         return totals

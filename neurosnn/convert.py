@@ -2,7 +2,9 @@
 
 Steps: copy → trace (torch.fx, forward order) → fold BatchNorm → split at ReLUs → check the
 folded ANN against the original → calibrate (streamed activation histograms) → build the
-BindsNET network → set thresholds at a percentile (99.7 by default, Lu & Sengupta Table I).
+BindsNET network → set thresholds at a percentile (99.7 by default, Lu & Sengupta Table I, of
+all the layer's outputs as in the authors' code, or of the positive ones as in Rueckauer et al.),
+optionally one per channel (folded into the weights).
 
 Each ReLU of the ANN becomes a layer of subtractive-reset IF neurons named after the last
 weighted module before it; the final linear layer becomes a non-spiking accumulator whose
@@ -12,14 +14,20 @@ potential is the evidence for each class (the prediction at step t is its argmax
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from neurosnn.snn import ActivationHistogram, ConvertedSNN, build_network
+from neurosnn.snn import (
+    PERCENTILE_OF,
+    ActivationHistogram,
+    ConvertedSNN,
+    PercentileOf,
+    build_network,
+)
 from neurosnn.synapses import SpikeMaxPool2d
 
 Op = tuple[str, nn.Module]  # (module path, module)
@@ -27,6 +35,7 @@ _LINEAR = (nn.Conv2d, nn.Linear)
 _DROPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
 _PASS = (nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
 HISTOGRAM_BINS = 8192
+CHANNEL_BINS = 2048  # per channel: 512 channels × 2,048 bins × 8 bytes = 8 MiB a layer
 
 
 def trace(model: nn.Module) -> list[Op]:
@@ -163,8 +172,15 @@ def calibrate(
     names: list[str],
     batches: Iterable[torch.Tensor],
     bins: int = HISTOGRAM_BINS,
-) -> dict[str, ActivationHistogram]:
-    """Histograms of each hidden layer's positive ReLU activations, in two streamed passes."""
+    channels: Sequence[str] = (),
+    channel_bins: int = CHANNEL_BINS,
+) -> tuple[dict[str, ActivationHistogram], dict[str, list[ActivationHistogram]]]:
+    """Histograms of each hidden layer's ReLU outputs (positive values binned, zeros counted),
+    in two streamed passes; for the layers in ``channels`` also one histogram per channel.
+
+    Returns:
+        ``(per layer, per channel of the layers in channels)``.
+    """
     batches = list(batches)
     if not batches:
         raise ValueError("calibration needs at least one batch of data")
@@ -175,21 +191,107 @@ def calibrate(
             yield names[i], x
 
     maxima = dict.fromkeys(names[:-1], 0.0)
+    channel_max: dict[str, torch.Tensor] = {}
     for x in batches:
         for name, a in activations(x):
             maxima[name] = max(maxima[name], float(a.max()))
+            if name in channels:
+                m = a.transpose(0, 1).flatten(1).amax(1).double()
+                channel_max[name] = torch.maximum(channel_max.get(name, m), m)
     counts = {n: torch.zeros(bins, dtype=torch.float64) for n in names[:-1]}
+    zeros = dict.fromkeys(names[:-1], 0.0)
+    per_channel = {
+        n: (torch.zeros(len(m), channel_bins, dtype=torch.float64), torch.zeros(len(m)))
+        for n, m in channel_max.items()
+    }
     for x in batches:
         for name, a in activations(x):
             if maxima[name] > 0:
                 pos = a[a > 0].float().cpu()
                 counts[name] += torch.histc(pos, bins, 0.0, maxima[name]).double()
+                zeros[name] += a.numel() - pos.numel()
+            if name in per_channel:
+                _add_channel_counts(a, channel_max[name], *per_channel[name])
     for name, m in maxima.items():
         if m <= 0:
             raise ValueError(
                 f"layer {name} never activated on the calibration data; use more calibration images"
             )
-    return {n: ActivationHistogram(counts[n], maxima[n]) for n in names[:-1]}
+    layers = {n: ActivationHistogram(counts[n], maxima[n], zeros[n]) for n in names[:-1]}
+    channel_hists = {
+        n: [
+            ActivationHistogram(c, float(m), float(z))
+            for c, m, z in zip(hist, channel_max[n], nz, strict=True)
+        ]
+        for n, (hist, nz) in per_channel.items()
+    }
+    return layers, channel_hists
+
+
+def _add_channel_counts(a, maxima, counts, zeros) -> None:
+    """Bin ``a [B, C, ...]`` channel by channel into ``counts [C, bins]`` of equal width over
+    ``[0, max_c]`` (as ``torch.histc``), counting the zeros in ``zeros [C]``."""
+    c, bins = counts.shape
+    a = a.transpose(0, 1).flatten(1).double()  # [C, n]
+    top = maxima.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(1)
+    index = (a / top * bins).long().clamp_(max=bins - 1)
+    index += torch.arange(c).unsqueeze(1) * bins
+    positive = a > 0
+    counts += torch.bincount(index[positive], minlength=c * bins).view(c, bins).double()
+    zeros += (~positive).sum(1).double()
+
+
+def channel_thresholds(
+    hists: list[ActivationHistogram], percentile: float, of: PercentileOf
+) -> torch.Tensor:
+    """``[C]`` each channel's threshold: its own ``percentile`` (over ``of``). A channel whose
+    percentile over all outputs is 0 (it is silent almost everywhere) takes the percentile of
+    its positive values; a channel that never fired keeps 1 (its weights stay as they are)."""
+    out = []
+    for h in hists:
+        if h.max <= 0:
+            out.append(1.0)
+            continue
+        value = h.percentile(percentile, of)
+        out.append(value if value > 0 else h.percentile(percentile, "positive"))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def rescale_channels(stages: list[nn.Sequential], index: int, scales: torch.Tensor) -> None:
+    """Divide the output channels of stage ``index`` by ``scales [C]`` and multiply the next
+    stage's matching inputs by them, in place: the same function (ReLU and pooling commute
+    with a positive per-channel scale), with each channel's activations in its own units."""
+    layer = next(m for m in stages[index] if isinstance(m, _LINEAR))
+    s = scales.to(layer.weight.dtype)
+    layer.weight.div_(s.view(-1, *(1,) * (layer.weight.dim() - 1)))
+    if layer.bias is not None:
+        layer.bias.div_(s)
+    nxt = next(m for m in stages[index + 1] if isinstance(m, _LINEAR))
+    if isinstance(nxt, nn.Conv2d):
+        nxt.weight.mul_(s.view(1, -1, 1, 1))
+    else:  # a Linear after Flatten: channel-major features
+        nxt.weight.mul_(s.repeat_interleave(nxt.in_features // len(s)).view(1, -1))
+
+
+def _channelwise_layers(
+    channelwise: bool | Sequence[str], names: list[str], shapes: list[tuple[int, ...]]
+) -> list[str]:
+    hidden = dict(zip(names[:-1], shapes[:-1], strict=True))
+    if channelwise is True:
+        return [n for n, shape in hidden.items() if len(shape) == 3]
+    if channelwise is False:
+        return []
+    if isinstance(channelwise, str):
+        channelwise = [channelwise]
+    for name in channelwise:
+        if name not in hidden:
+            raise ValueError(f"channelwise: {name!r} is not an IF layer; IF layers: {names[:-1]}")
+        if len(hidden[name]) != 3:
+            raise ValueError(
+                f"channelwise: layer {name} has no channels (shape {hidden[name]}); only "
+                "convolutional layers can have channel-wise thresholds"
+            )
+    return list(channelwise)
 
 
 @torch.no_grad()
@@ -199,6 +301,10 @@ def convert(
     input_shape: tuple[int, ...],
     percentile: float = 99.7,
     device: torch.device | str = "cpu",
+    *,
+    percentile_of: PercentileOf = "all",
+    channelwise: bool | Sequence[str] = False,
+    phi: float | Sequence[float] = 0.0,
 ) -> ConvertedSNN:
     """Convert a trained feed-forward ANN to a BindsNET SNN of subtractive-reset IF neurons.
 
@@ -209,10 +315,23 @@ def convert(
         input_shape: shape of one input sample, ``(C, H, W)``.
         percentile: initial threshold of every layer, as a percentile of its activations.
         device: where the SNN lives.
+        percentile_of: ``"all"`` (default): the percentile of all of a layer's ReLU outputs,
+            zeros included, as ``np.percentile`` in Lu & Sengupta's public code (the paper's
+            99.7); ``"positive"``: of the positive ones only (Rueckauer et al.).
+        channelwise: channel-wise thresholds (each channel at its own percentile; SpikingJelly's
+            channel-wise mode) for every convolutional layer (``True``) or the named ones. They
+            are folded into the weights: each channel's output is divided by its threshold and
+            the next layer's weights multiplied by it (the same function), so the layer keeps
+            one threshold, ≈ 1, and every engine runs it unchanged; ``snn.channel_scales``
+            holds the channel thresholds in the ANN's units.
+        phi: initial membrane potential ``φ·θ`` of every IF layer (one value or one per
+            layer), φ in [0, 1).
 
     Returns:
         The converted SNN with thresholds set to ``percentile``.
     """
+    if percentile_of not in PERCENTILE_OF:
+        raise ValueError(f"percentile_of must be one of {PERCENTILE_OF}, got {percentile_of!r}")
     ann = copy.deepcopy(model).cpu().eval()
     names, stages = zip(*ann_stages(ann), strict=True)
     names, stages = list(names), list(stages)
@@ -224,6 +343,40 @@ def convert(
         raise ValueError(
             f"input_shape {tuple(input_shape)} does not fit the network: {err}"
         ) from err
+    shapes = _check_stages(stages, probe, reference)
+    channel_layers = _channelwise_layers(channelwise, names, shapes)
+
+    batches = [b.cpu() for b in calibration_batches]
+    calibration, per_channel = calibrate(stages, names, batches, channels=channel_layers)
+    scales = {}
+    if channel_layers:  # each stage its own modules: a BackRes block shares them across steps
+        stages = [copy.deepcopy(stage) for stage in stages]
+    for name in channel_layers:
+        scales[name] = channel_thresholds(per_channel[name], percentile, percentile_of)
+        rescale_channels(stages, names.index(name), scales[name])
+    if scales:
+        _check_stages(stages, probe, reference)
+        calibration, _ = calibrate(stages, names, batches)
+    segments = [
+        (name, _as_snn_ops(stage), shape)
+        for name, stage, shape in zip(names, stages, shapes, strict=True)
+    ]
+    network, layer_names = build_network(tuple(input_shape), segments)
+    snn = ConvertedSNN(
+        network,
+        layer_names,
+        tuple(input_shape),
+        calibration,
+        percentile_of=percentile_of,
+        channel_scales={n: v.float() for n, v in scales.items()},
+    )
+    snn.set_percentiles(percentile)
+    snn.set_phi(phi)
+    return snn.to(device)
+
+
+def _check_stages(stages, probe, reference) -> list[tuple[int, ...]]:
+    """Each stage's output shape; raises if the stages do not reproduce the ANN's output."""
     x, shapes = probe, []
     for i, stage in enumerate(stages):
         x = stage(x) if i == len(stages) - 1 else torch.relu(stage(x))
@@ -233,13 +386,4 @@ def convert(
             "the traced and folded network does not reproduce the ANN's output; "
             "its forward() does something the converter cannot see"
         )
-
-    calibration = calibrate(stages, names, (b.cpu() for b in calibration_batches))
-    segments = [
-        (name, _as_snn_ops(stage), shape)
-        for name, stage, shape in zip(names, stages, shapes, strict=True)
-    ]
-    network, layer_names = build_network(tuple(input_shape), segments)
-    snn = ConvertedSNN(network, layer_names, tuple(input_shape), calibration)
-    snn.set_percentiles(percentile)
-    return snn.to(device)
+    return shapes

@@ -9,8 +9,11 @@ one-step shift of each layer's currents, carried across blocks. τ = 1 is the cl
 one sample does not depend on the batch around it, and the scan's float32 arithmetic is the
 step function's.
 
-Thresholds may differ per sample (``theta [B, layers]``), so P threshold candidates × E images
-run as one batch.
+Thresholds and initial potentials may differ per sample (``theta, phi [B, layers]``), so P
+candidates × E images run as one batch. With ``bias_onset="input"`` (and the layer delay) each
+layer's current — its bias, until then the only thing it carries — is withheld until the step
+its input can first arrive (step n for layer n); the network is then exactly the
+``delay="none"`` network run one step later per layer.
 
 ``precision="bf16"`` runs the connections (convolutions, pooling, linear layers) in bfloat16
 under autocast while the membrane potentials, the scan and the output integrator stay float32:
@@ -35,6 +38,22 @@ from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+Delay = Literal["layer", "none"]
+DELAYS: tuple[str, ...] = ("layer", "none")
+BiasOnset = Literal["always", "input"]
+BIAS_ONSETS: tuple[str, ...] = ("always", "input")
+
+
+def onsets(n_layers: int, delay: Delay, bias_onset: BiasOnset) -> list[int]:
+    """Leading steps whose current is withheld, per layer (input side first): with the layer
+    delay layer n's input (0-based) can first arrive at step n + 1, so ``"input"`` withholds
+    n + 1 steps; otherwise none."""
+    if delay not in DELAYS:
+        raise ValueError(f"delay must be one of {DELAYS}, got {delay!r}")
+    if bias_onset not in BIAS_ONSETS:
+        raise ValueError(f"bias_onset must be one of {BIAS_ONSETS}, got {bias_onset!r}")
+    gated = delay == "layer" and bias_onset == "input"
+    return [i + 1 if gated else 0 for i in range(n_layers)]
 
 
 @dataclass
@@ -109,7 +128,9 @@ def run_blocks(
     timesteps: int,
     theta: torch.Tensor,
     *,
-    delay: str = "layer",
+    phi: torch.Tensor | None = None,
+    delay: Delay = "layer",
+    bias_onset: BiasOnset = "always",
     encoding: Encoding = "current",
     generator: torch.Generator | None = None,
     time_block: int | None = None,
@@ -125,7 +146,11 @@ def run_blocks(
         x: ``[B, C, H, W]`` normalised images on the SNN's device.
         timesteps: T.
         theta: ``[B, IF layers]`` threshold of each sample in each IF layer.
+        phi: ``[B, IF layers]`` initial potential of each sample's IF layers as a fraction of
+            the threshold (the potential starts at ``φ·θ``); default 0.
         delay: ``"layer"`` (one step per layer) or ``"none"``.
+        bias_onset: ``"always"`` (bindsnet's: every connection's bias acts from step 1) or
+            ``"input"`` (withheld until the layer's input can arrive; :func:`onsets`).
         encoding: input encoding (:mod:`neurosnn.encoding`).
         generator: random generator of the stochastic encodings.
         time_block: τ; default :func:`auto_time_block`.
@@ -136,17 +161,20 @@ def run_blocks(
     batch, names = x.shape[0], snn.layer_names
     tau = min(time_block or auto_time_block(snn, batch, timesteps), timesteps)
     shift = delay == "layer"
+    withheld = onsets(len(names), delay, bias_onset)
+    theta = theta.to(x.device, torch.float32).T.contiguous()  # [layers, B]
+    # φ·θ in float32, the product bindsnet's nodes start from
+    v0 = None if phi is None else phi.to(x.device, torch.float32).T * theta
     layers = [
         _Layer(
             snn.connection(n),
-            torch.zeros(batch, snn.layer(n).n, device=x.device),
+            _initial(v0, i, batch, snn.layer(n).n, x.device),
             snn.layer(n).shape,
             None if n == snn.output_name else tau,
             precision == "bf16",
         )
-        for n in names
+        for i, n in enumerate(names)
     ]
-    theta = theta.to(x.device, torch.float32).T.contiguous()  # [layers, B]
     # drawn up front, in the order bindsnet's run draws them
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
     # constant current: the first connection's output is the same every step; compute it once
@@ -161,6 +189,8 @@ def run_blocks(
         for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
             if shift and layer.carry is None:  # bindsnet: every source is silent before step 0
                 layer.carry = layer.currents(torch.zeros_like(src[:1]))[0]
+                if withheld[i]:
+                    layer.carry.zero_()
             if i == 0 and constant:
                 cur = c0
             elif i == 0 and inputs is not None:
@@ -169,7 +199,11 @@ def run_blocks(
                 cur = layer.currents(x.unsqueeze(0).expand(n_steps, *x.shape))
             else:
                 cur = layer.currents(src)
-            # with the layer delay, step t reads the current of step t − 1 (carried across blocks)
+            # with the layer delay, step t reads the current of step t − 1 (carried across
+            # blocks); row r is read at step start + r + 1, so rows before the onset are silenced
+            silent = min(len(cur), withheld[i] - start - 1)
+            if silent > 0:
+                cur[:silent] = 0
             first = layer.carry
             if shift:
                 layer.carry = cur[-1]
@@ -182,6 +216,14 @@ def run_blocks(
                 )
                 spikes[name] = src
         yield Block(start, spikes, counts, out)
+
+
+def _initial(v0, i: int, batch: int, n: int, device) -> torch.Tensor:
+    """``[B, N]`` starting potential of layer ``i``: ``φ·θ`` of each sample (zero for the
+    output layer and when no φ is given)."""
+    if v0 is None or i >= len(v0):
+        return torch.zeros(batch, n, device=device)
+    return v0[i].unsqueeze(1).expand(batch, n).contiguous()
 
 
 def _accumulate(cur, layer: _Layer, first, shift: bool, n_steps: int) -> torch.Tensor:

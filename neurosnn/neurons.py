@@ -3,7 +3,8 @@
 Subtractive-reset IF, Eq. 1–2 of Lu & Sengupta (after Rueckauer et al. 2017):
 ``V[t] = V[t-1] + x[t]``; ``s[t] = H(V[t] - Vth)``; ``V[t] -= s[t]·Vth``. The neuron fires when
 the potential reaches the threshold (``>=``), so a constant input ``c`` with ``0 < c <= Vth``
-gives exactly ``floor(t·c/Vth)`` spikes after ``t`` steps.
+gives exactly ``floor(t·c/Vth)`` spikes after ``t`` steps (``floor(t·c/Vth + φ)`` when the
+potential starts at ``φ·Vth``).
 """
 
 from __future__ import annotations
@@ -38,24 +39,36 @@ class _PotentialNodes(Nodes):
         super().__init__(shape=list(shape))
         self.register_buffer("v", torch.FloatTensor())
 
+    def initial_v(self) -> torch.Tensor:
+        """The potential every sample starts from (a scalar)."""
+        return torch.zeros((), device=self.v.device)
+
     def reset_state_variables(self) -> None:
         super().reset_state_variables()
-        self.v.zero_()
+        self.v.copy_(self.initial_v().expand_as(self.v))
 
     def set_batch_size(self, batch_size: int) -> None:
         super().set_batch_size(batch_size)
-        self.v = torch.zeros(batch_size, *self.shape, device=self.v.device)
+        v = torch.empty(batch_size, *self.shape, device=self.v.device)
+        self.v = v.copy_(self.initial_v().expand_as(v))
 
 
 class SubtractiveIFNodes(_PotentialNodes):
     """BindsNET layer of subtractive-reset IF neurons sharing one threshold ``thresh``.
 
-    ``thresh`` is a buffer: changing it in place retunes the layer without rebuilding anything.
+    ``thresh`` and ``phi`` are buffers: changing them in place retunes the layer without
+    rebuilding anything. The potential starts (and resets) at ``phi · thresh``: ``phi = 0.5``
+    is the half-threshold initial potential of Bu et al. (ICLR 2022), which centres the
+    rounding of the spike count (``floor(t·c/θ + φ)`` spikes under a constant input ``c``).
     """
 
-    def __init__(self, shape: Iterable[int], thresh: float = 1.0) -> None:
+    def __init__(self, shape: Iterable[int], thresh: float = 1.0, phi: float = 0.0) -> None:
         super().__init__(shape)
         self.register_buffer("thresh", torch.tensor(float(thresh)))
+        self.register_buffer("phi", torch.tensor(float(phi)))
+
+    def initial_v(self) -> torch.Tensor:
+        return self.phi * self.thresh
 
     def forward(self, x: torch.Tensor) -> None:
         s, state = if_step(x, IFState(self.v), self.thresh)

@@ -13,6 +13,10 @@ image with its candidate's thresholds (the threshold search's vectorised evaluat
 Timing (``delay``): ``"layer"`` (default) is bindsnet's synchronous mode, where each layer sees
 the previous step's spikes of the layer below (one step of latency per layer, the latency Lu &
 Sengupta count); ``"none"`` propagates through all layers within one step (``one_step=True``).
+``bias_onset="input"`` withholds each layer's current until its input can first arrive (with
+the layer delay: step n for layer n), so a layer does not integrate its bias alone while the
+spikes are still on their way; the run is then the ``delay="none"`` run shifted by one step per
+layer, exactly. ``"always"`` is bindsnet's own schedule.
 """
 
 from __future__ import annotations
@@ -29,11 +33,10 @@ from tqdm.auto import tqdm
 
 from neurosnn.encoding import Encoding, encode
 from neurosnn.energy import layer_macs
-from neurosnn.engine import Block, Precision, run_blocks
+from neurosnn.engine import BiasOnset, Block, Delay, Precision, onsets, run_blocks
 from neurosnn.snn import INPUT, ConvertedSNN
 
 Engine = Literal["fast", "reference"]
-Delay = Literal["layer", "none"]
 # (layer, first image index, packed spikes [T, b, ceil(n/8)] uint8, layer shape)
 SpikeSink = Callable[[str, int, torch.Tensor, tuple[int, ...]], None]
 _BIT_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
@@ -138,15 +141,20 @@ def _reference_block(
     x: torch.Tensor,
     timesteps: int,
     delay: Delay,
+    bias_onset: BiasOnset,
     encoding: Encoding,
     gen: torch.Generator | None,
 ) -> Block:
-    """bindsnet's ``Network.run`` with monitors, as one block of all T steps."""
+    """bindsnet's ``Network.run`` with monitors, as one block of all T steps (the SNN's nodes
+    start from ``φ·θ``; the connections withhold their current for the onset's steps)."""
     net = snn.network
     monitors = {n: Monitor(snn.layer(n), ["s"]) for n in snn.if_names}
     monitors[snn.output_name] = Monitor(snn.layer(snn.output_name), ["v"])
     for name, m in monitors.items():
         net.add_monitor(m, name)
+    conns = [snn.connection(n) for n in snn.layer_names]
+    for conn, onset in zip(conns, onsets(len(conns), delay, bias_onset), strict=True):
+        conn.onset = onset
     try:
         net.reset_state_variables()
         # bindsnet zeroes the input layer's tensor in place on reset: give it its own copy
@@ -157,13 +165,14 @@ def _reference_block(
     finally:
         for name in monitors:
             net.monitors.pop(name)
+        for conn in conns:
+            conn.onset = 0
     counts = {n: s.flatten(2).sum(-1) for n, s in spikes.items()}
     return Block(0, spikes, counts, out_v)
 
 
-def _check(snn: ConvertedSNN, timesteps: int, delay: str, time_block: int | None) -> None:
-    if delay not in ("layer", "none"):
-        raise ValueError(f"delay must be 'layer' or 'none', got {delay!r}")
+def _check(snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block) -> None:
+    onsets(1, delay, bias_onset)  # names a bad delay or onset
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     if time_block is not None and time_block < 1:
@@ -197,6 +206,7 @@ def simulate(
     *,
     engine: Engine = "fast",
     delay: Delay = "layer",
+    bias_onset: BiasOnset = "always",
     encoding: Encoding = "current",
     seed: int = 0,
     time_block: int | None = None,
@@ -215,6 +225,8 @@ def simulate(
         engine: ``"fast"`` (layer-major, :mod:`neurosnn.engine`) or ``"reference"``
             (bindsnet ``Network.run``).
         delay: ``"layer"`` (one step per layer) or ``"none"``.
+        bias_onset: ``"always"`` (bindsnet's schedule) or ``"input"`` (each layer's current
+            withheld until its input can first arrive; only changes ``delay="layer"`` runs).
         encoding: ``"current"``, ``"bernoulli"`` or ``"poisson"``.
         seed: seed of the stochastic encodings (each batch draws from one generator).
         time_block: the fast engine's τ (timesteps per layer-major block); default: the
@@ -233,7 +245,7 @@ def simulate(
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
     if engine == "reference" and precision != "fp32":
         raise ValueError(f"precision {precision!r} needs engine='fast' (bindsnet runs fp32)")
-    _check(snn, timesteps, delay, time_block)
+    _check(snn, timesteps, delay, bias_onset, time_block)
     if record_spikes and spike_sink is None:
         raise ValueError("record_spikes needs a spike_sink to write to")
     record = list(snn.if_names if record_layers is None else record_layers)
@@ -243,25 +255,27 @@ def simulate(
     tally = _Tally(snn.if_names, timesteps, 1, snn.device)
     gen = torch.Generator(device=snn.device).manual_seed(seed)
     thresholds = torch.tensor(snn.thresholds, dtype=torch.float32, device=snn.device)
+    phi = torch.tensor(snn.phi, dtype=torch.float32, device=snn.device)
     predictions, labels_all, seen = [], [], 0
     start = time.perf_counter()
     for x, y in _progress(batches, timesteps, progress):
         x, y = _checked_batch(snn, x, y)
         if engine == "fast":
-            theta = thresholds.expand(len(y), -1)
             blocks = run_blocks(
                 snn,
                 x,
                 timesteps,
-                theta,
+                thresholds.expand(len(y), -1),
+                phi=phi.expand(len(y), -1),
                 delay=delay,
+                bias_onset=bias_onset,
                 encoding=encoding,
                 generator=gen,
                 time_block=time_block,
                 precision=precision,
             )
         else:
-            blocks = [_reference_block(snn, x, timesteps, delay, encoding, gen)]
+            blocks = [_reference_block(snn, x, timesteps, delay, bias_onset, encoding, gen)]
         n_rec = max(0, min(record_spikes - seen, len(y)))
         packed = {n: [] for n in record} if n_rec else {}
         for block in blocks:
@@ -285,7 +299,16 @@ def simulate(
         spike_counts={n: c[0].cpu() for n, c in tally.counts.items()},
         predictions=torch.cat(predictions),
         labels=torch.cat(labels_all),
-        config={"engine": engine, "delay": delay, "encoding": encoding, "seed": seed},
+        config={
+            "engine": engine,
+            "delay": delay,
+            "bias_onset": bias_onset,
+            "encoding": encoding,
+            "seed": seed,
+            "phi": snn.phi,
+            "percentile_of": snn.percentile_of,
+            "channelwise": sorted(snn.channel_scales),
+        },
         wall_seconds=wall,
         input_shape=tuple(snn.input_shape),
         macs=layer_macs(snn),
@@ -319,28 +342,33 @@ def simulate_groups(
     thresholds: torch.Tensor,
     timesteps: int,
     *,
+    phi: torch.Tensor | None = None,
     delay: Delay = "layer",
+    bias_onset: BiasOnset = "always",
     time_block: int | None = None,
     precision: Precision = "fp32",
     progress: bool = False,
 ) -> GroupResult:
     """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
 
-    One batch may mix groups: every image runs with its group's thresholds, and its spikes are
-    exactly those of a separate :func:`simulate` of that group with those thresholds set
-    (constant-current input).
+    One batch may mix groups: every image runs with its group's thresholds and initial
+    potentials, and its spikes are exactly those of a separate :func:`simulate` of that group
+    with those thresholds and φ set (constant-current input).
 
     Args:
         snn: the converted network (its weights and device; its thresholds are not used).
         batches: ``(images [B, C, H, W], labels [B], group index [B])`` triples.
         thresholds: ``[G, IF layers]`` threshold values of each group.
         timesteps: T.
+        phi: ``[G, IF layers]`` initial potential of each group as a fraction of its
+            thresholds, each in [0, 1) (default: the SNN's φ for every group).
         delay: ``"layer"`` or ``"none"``.
+        bias_onset: as in :func:`simulate`.
         time_block: as in :func:`simulate`.
         precision: as in :func:`simulate`.
         progress: show a progress bar over batches.
     """
-    _check(snn, timesteps, delay, time_block)
+    _check(snn, timesteps, delay, bias_onset, time_block)
     thresholds = torch.as_tensor(thresholds, dtype=torch.float32, device=snn.device)
     if thresholds.dim() != 2 or thresholds.shape[1] != len(snn.if_names):
         raise ValueError(
@@ -350,6 +378,16 @@ def simulate_groups(
     if not (torch.isfinite(thresholds).all() and (thresholds > 0).all()):
         raise ValueError("thresholds must be finite and > 0")
     groups = thresholds.shape[0]
+    if phi is None:
+        phi = torch.tensor([snn.phi] * groups)
+    phi = torch.as_tensor(phi, dtype=torch.float32, device=snn.device)
+    if phi.shape != thresholds.shape:
+        raise ValueError(
+            f"phi must be [groups, IF layers] like the thresholds {tuple(thresholds.shape)}, "
+            f"got {tuple(phi.shape)}"
+        )
+    if not bool(((phi >= 0) & (phi < 1)).all()):
+        raise ValueError("phi must be in [0, 1)")
     tally = _Tally(snn.if_names, timesteps, groups, snn.device)
     n_images = torch.zeros(groups, dtype=torch.int64)
     for x, y, g in _progress(batches, timesteps, progress):
@@ -362,7 +400,9 @@ def simulate_groups(
             x,
             timesteps,
             thresholds[g],
+            phi=phi[g],
             delay=delay,
+            bias_onset=bias_onset,
             time_block=time_block,
             precision=precision,
         )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from bindsnet.network import Network
@@ -46,25 +47,46 @@ class SNNNetwork(Network):
         connection.train(self.learning)
 
 
+PercentileOf = Literal["all", "positive"]
+PERCENTILE_OF: tuple[str, ...] = ("all", "positive")
+
+
 @dataclass
 class ActivationHistogram:
-    """Streamed histogram of a layer's positive ANN activations on calibration data.
+    """Streamed histogram of a layer's ANN activations on calibration data.
 
-    Percentiles are taken over the positive activations, as in Rueckauer et al.'s robust
-    normalisation (and SNN-toolbox), interpolated linearly inside a bin of width max/bins.
+    ``counts`` holds the positive activations (bins of width ``max / bins`` over ``[0, max]``),
+    ``zeros`` the outputs the ReLU set to zero, so both readings of "the p-th percentile"
+    come from the one histogram:
+
+    * ``of="all"``: over every output of the ReLU, zeros included — ``np.percentile`` of the
+      layer's outputs, as in Lu & Sengupta's public BindsNET conversion code (the paper's 99.7);
+    * ``of="positive"``: over the positive activations only, Rueckauer et al.'s robust
+      normalisation (and SNN-toolbox's).
+
+    Percentiles are interpolated linearly inside a bin.
     """
 
     counts: torch.Tensor  # [bins] float64
     max: float
+    zeros: float = 0.0  # outputs equal to zero
 
-    def percentile(self, p: float) -> float:
+    def percentile(self, p: float, of: PercentileOf = "positive") -> float:
         if not 0 < p <= 100:
             raise ValueError(f"percentile must be in (0, 100], got {p}")
-        total = float(self.counts.sum())
-        if total == 0 or self.max <= 0:
+        if of not in PERCENTILE_OF:
+            raise ValueError(f"percentile_of must be one of {PERCENTILE_OF}, got {of!r}")
+        positive = float(self.counts.sum())
+        if positive == 0 or self.max <= 0:
             raise ValueError("layer never activated on the calibration data")
-        cdf = torch.cumsum(self.counts, 0) / total
         target = p / 100.0
+        if of == "all":
+            # the same rank among all outputs, counted among the positive ones
+            rank = target * (positive + self.zeros) - self.zeros
+            if rank <= 0:
+                return 0.0
+            target = min(rank / positive, 1.0)
+        cdf = torch.cumsum(self.counts, 0) / positive
         i = int(torch.searchsorted(cdf, torch.tensor(target, dtype=cdf.dtype)))
         i = min(i, len(cdf) - 1)
         below = float(cdf[i - 1]) if i > 0 else 0.0
@@ -72,6 +94,11 @@ class ActivationHistogram:
         frac = 1.0 if inside <= 0 else min(max((target - below) / inside, 0.0), 1.0)
         width = self.max / len(self.counts)
         return (i + frac) * width
+
+    @property
+    def zero_fraction(self) -> float:
+        """Share of the layer's outputs that are zero."""
+        return self.zeros / max(self.zeros + float(self.counts.sum()), 1.0)
 
 
 @dataclass
@@ -82,7 +109,12 @@ class ConvertedSNN:
         network: the BindsNET network (layer ``"input"``, IF layers, the output accumulator).
         layer_names: non-input layers in forward order; the last one is the output.
         input_shape: shape of one input sample, ``(C, H, W)``.
-        calibration: per IF layer, the histogram of its ANN activations.
+        calibration: per IF layer, the histogram of its ANN activations (of the rescaled
+            network where thresholds are channel-wise).
+        percentile_of: how percentiles are read from the histograms (``"all"`` outputs, zeros
+            included, or ``"positive"`` ones; :class:`ActivationHistogram`).
+        channel_scales: per channel-wise layer, ``[C]`` each channel's threshold relative to
+            the layer's (folded into the weights; :func:`neurosnn.convert.convert`).
         percentiles: percentiles the thresholds were set from, or None if set as values.
     """
 
@@ -90,6 +122,8 @@ class ConvertedSNN:
     layer_names: list[str]
     input_shape: tuple[int, ...]
     calibration: dict[str, ActivationHistogram]
+    percentile_of: PercentileOf = "all"
+    channel_scales: dict[str, torch.Tensor] = field(default_factory=dict)
     percentiles: list[float] | None = None
 
     @property
@@ -132,8 +166,9 @@ class ConvertedSNN:
             self.layer(name).thresh.fill_(v)
         self.percentiles = None
 
-    def set_percentiles(self, percentiles: Sequence[float] | float) -> None:
-        """Set each IF layer's threshold to a percentile of its ANN activations."""
+    def percentile_thresholds(self, percentiles: Sequence[float] | float) -> list[float]:
+        """The threshold each layer's percentile stands for (``percentile_of`` decides over
+        which outputs it is taken); the SNN is not changed."""
         if isinstance(percentiles, int | float):
             percentiles = [float(percentiles)] * len(self.if_names)
         percentiles = [float(p) for p in percentiles]
@@ -142,21 +177,63 @@ class ConvertedSNN:
                 f"expected {len(self.if_names)} percentiles (one per IF layer), "
                 f"got {len(percentiles)}"
             )
+        values = []
         for name, p in zip(self.if_names, percentiles, strict=True):
             if not (math.isfinite(p) and 0 < p <= 100):
                 raise ValueError(f"percentile of layer {name} must be in (0, 100], got {p}")
-        values = [
-            self.calibration[n].percentile(p)
-            for n, p in zip(self.if_names, percentiles, strict=True)
-        ]
+            hist = self.calibration[name]
+            value = hist.percentile(p, self.percentile_of)
+            if value <= 0:
+                raise ValueError(
+                    f"layer {name}: the {p} percentile of all its outputs is 0 "
+                    f"({100 * hist.zero_fraction:.2f}% of them are zero); use a higher "
+                    "percentile or percentile_of='positive'"
+                )
+            values.append(value)
+        return values
+
+    def set_percentiles(self, percentiles: Sequence[float] | float) -> None:
+        """Set each IF layer's threshold to a percentile of its ANN activations."""
+        values = self.percentile_thresholds(percentiles)
         self.set_thresholds(values)
-        self.percentiles = percentiles
+        self.percentiles = (
+            [float(percentiles)] * len(values)
+            if isinstance(percentiles, int | float)
+            else [float(p) for p in percentiles]
+        )
+
+    @property
+    def phi(self) -> list[float]:
+        """Each IF layer's initial membrane potential as a fraction of its threshold."""
+        return [float(self.layer(n).phi) for n in self.if_names]
+
+    def set_phi(self, values: Sequence[float] | float) -> None:
+        """Start each IF layer's potential at ``φ·θ`` (φ in [0, 1); 0.5 is the half-threshold
+        shift of Bu et al., ICLR 2022); one value or one per IF layer."""
+        if isinstance(values, int | float):
+            values = [float(values)] * len(self.if_names)
+        values = [float(v) for v in values]
+        if len(values) != len(self.if_names):
+            raise ValueError(
+                f"expected {len(self.if_names)} values of phi (one per IF layer), got {len(values)}"
+            )
+        for name, v in zip(self.if_names, values, strict=True):
+            check_phi(v, f"phi of layer {name}")
+        for name, v in zip(self.if_names, values, strict=True):
+            self.layer(name).phi.fill_(v)
 
     def to(self, device: torch.device | str) -> ConvertedSNN:
         self.network.to(device)
         for layer in self.network.layers.values():
             layer.set_batch_size(self.network.batch_size)
         return self
+
+
+def check_phi(value: float, what: str = "phi") -> float:
+    """φ must lie in [0, 1): at φ ≥ 1 a neuron would fire before any input arrives."""
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ValueError(f"{what} must be in [0, 1), got {value}")
+    return value
 
 
 def build_network(

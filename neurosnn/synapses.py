@@ -52,6 +52,9 @@ class OpsConnection(AbstractConnection):
     def __init__(self, source: Nodes, target: Nodes, ops: nn.Sequential) -> None:
         super().__init__(source, target)
         self.ops = ops
+        # steps whose current is withheld (bias onset, see neurosnn.simulate); counted from reset
+        self.onset = 0
+        self._step = 0
         weighted = [m for m in ops if isinstance(m, nn.Conv2d | nn.Linear)]
         if len(weighted) != 1:
             raise ValueError(f"ops must hold exactly one Conv2d or Linear, got {len(weighted)}")
@@ -61,12 +64,15 @@ class OpsConnection(AbstractConnection):
         """bindsnet's hook: the current from the source's (boolean) spikes."""
         x = s.to(torch.float32)
         scale = getattr(self.source, "thresh", None)
-        return self.ops(x if scale is None else x * scale)
+        current = self.ops(x if scale is None else x * scale)
+        self._step += 1
+        return current if self._step > self.onset else torch.zeros_like(current)
 
     def update(self, **kwargs) -> None:
         super().update(**kwargs)
 
     def reset_state_variables(self) -> None:
+        self._step = 0
         for module in self.ops:
             if isinstance(module, SpikeMaxPool2d):
                 module.reset()

@@ -68,13 +68,15 @@ def converted(data, pool="avg"):
 
 @pytest.mark.parametrize("delay", ["layer", "none"])
 @pytest.mark.parametrize("pool", ["avg", "max"])
-def test_unrolled_network_spikes_like_bindsnet(data, delay, pool):
+@pytest.mark.parametrize("onset, phi", [("always", 0.0), ("input", (0.5, 0.25, 0.75, 0.5))])
+def test_unrolled_network_spikes_like_bindsnet(data, delay, pool, onset, phi):
     snn = converted(data, pool)
+    snn.set_phi(phi)
     x, y = next(data.test.batches(12))
-    net = SurrogateSNN(snn, delay=delay)
+    net = SurrogateSNN(snn, delay=delay, bias_onset=onset)
     with torch.no_grad():
         out = net(x, 18)
-    ref = simulate(snn, [(x, y)], 18, engine="reference", delay=delay)
+    ref = simulate(snn, [(x, y)], 18, engine="reference", delay=delay, bias_onset=onset)
     total = sum(int(c.sum()) for c in ref.spike_counts.values())
     assert int(out.spikes.sum()) == total > 0
     assert torch.equal(out.output[-1].argmax(1), ref.predictions)

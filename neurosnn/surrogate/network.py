@@ -1,11 +1,13 @@
 """A converted SNN unrolled over T steps for backpropagation through time.
 
 Built from a :class:`~neurosnn.snn.ConvertedSNN`: the same connections (trainable copies of
-their weights), the same per-layer thresholds, the same timing (``delay="layer"``: each layer
-reads the previous step's spikes, the input layer silent before step 0; ``"none"``: all layers
-within a step) and the same threshold-valued spikes, so its forward pass gives the BindsNET
-network's spikes exactly. :meth:`SurrogateSNN.export_to` writes the trained weights back into the
-BindsNET network, so ``simulate``/``record``/``analysis`` work on the fine-tuned SNN unchanged.
+their weights), the same per-layer thresholds and initial potentials ``φ·θ``, the same timing
+(``delay="layer"``: each layer reads the previous step's spikes, the input layer silent before
+step 0; ``"none"``: all layers within a step; ``bias_onset="input"``: each layer's current
+withheld until its input can first arrive) and the same threshold-valued spikes, so its forward
+pass gives the BindsNET network's spikes exactly. :meth:`SurrogateSNN.export_to` writes the
+trained weights back into the BindsNET network, so ``simulate``/``record``/``analysis`` work on
+the fine-tuned SNN unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from neurosnn.engine import BiasOnset, Delay, onsets
 from neurosnn.snn import ConvertedSNN
 from neurosnn.surrogate.neurons import if_step
 from neurosnn.surrogate.spike import Surrogate, surrogate
@@ -46,17 +49,21 @@ class SurrogateSNN(nn.Module):
     """The converted SNN as a recurrent torch module of subtractive-reset IF layers."""
 
     def __init__(
-        self, snn: ConvertedSNN, fn: Surrogate | str = "linear", delay: str = "layer"
+        self,
+        snn: ConvertedSNN,
+        fn: Surrogate | str = "linear",
+        delay: Delay = "layer",
+        bias_onset: BiasOnset = "always",
     ) -> None:
         super().__init__()
-        if delay not in ("layer", "none"):
-            raise ValueError(f"delay must be 'layer' or 'none', got {delay!r}")
+        self.withheld = onsets(len(snn.layer_names), delay, bias_onset)  # checks both
         self.layer_names = list(snn.layer_names)
         self.shapes = [tuple(snn.layer(n).shape) for n in self.layer_names]
         self.stages = nn.ModuleList(
             copy.deepcopy(snn.connection(n).ops).requires_grad_(True) for n in self.layer_names
         )
         self.register_buffer("thresholds", torch.tensor(snn.thresholds, dtype=torch.float32))
+        self.register_buffer("phi", torch.tensor(snn.phi, dtype=torch.float32))
         self.fn = surrogate(fn) if isinstance(fn, str) else fn
         self.delay = delay
 
@@ -79,7 +86,7 @@ class SurrogateSNN(nn.Module):
         source, pool_counts, outputs = torch.zeros_like(x), {}, []
         total = x.new_zeros(batch)
         out = None
-        for _ in range(timesteps):
+        for t in range(timesteps):
             if self.delay == "none":
                 source = x
             new = []
@@ -89,11 +96,13 @@ class SurrogateSNN(nn.Module):
                 else:
                     inp = prev[i - 1] if self.delay == "layer" else new[i - 1]
                 cur = self._stage(i, inp, pool_counts)
+                if t < self.withheld[i]:
+                    cur = torch.zeros_like(cur)
                 if i < last:
                     theta = self.thresholds[i]
-                    s, v[i] = if_step(
-                        cur, torch.zeros_like(cur) if v[i] is None else v[i], theta, self.fn
-                    )
+                    if v[i] is None:  # φ·θ, the product the BindsNET nodes start from
+                        v[i] = (self.phi[i] * theta).expand_as(cur)
+                    s, v[i] = if_step(cur, v[i], theta, self.fn)
                     total = total + s.flatten(1).sum(1)
                     new.append(s * theta)
                 else:
