@@ -48,6 +48,26 @@ class LatencyAccuracyCost:
 
 
 @dataclass(frozen=True)
+class StepsToTargetCost:
+    """The steps a curve needs to reach ``target`` (1-based): the latency itself, beside Eq. 11.
+
+    A curve that never reaches the target costs ``T + 1`` plus the accuracy points it is short
+    at T, so candidates that miss it are still ranked, and always behind those that reach it.
+    """
+
+    target: float
+
+    def __call__(
+        self, accuracy: np.ndarray, spike_counts: Mapping[str, np.ndarray] | None = None
+    ) -> float:
+        accuracy = np.asarray(accuracy, dtype=np.float64)
+        step = iso_accuracy_step(accuracy, self.target)
+        if step is not None:
+            return float(step)
+        return len(accuracy) + 1 + 100.0 * (self.target - float(accuracy[-1]))
+
+
+@dataclass(frozen=True)
 class SpikePenalty:
     """Adds ``weight × spikes per image per step`` to another cost (an energy term)."""
 
@@ -91,6 +111,40 @@ def compare_latency(
     return LatencyComparison(
         target, iso_accuracy_step(baseline, target), iso_accuracy_step(optimized, target)
     )
+
+
+def frontier(accuracy: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The latency–accuracy frontier of a curve: for each target accuracy, the first step
+    (1-based) that reaches it, NaN where the curve never does."""
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    best = np.maximum.accumulate(accuracy)  # the first step at or above t is where this is
+    targets = np.asarray(targets, dtype=np.float64)
+    steps = np.searchsorted(best, targets - 1e-12, side="left") + 1.0
+    steps[steps > len(accuracy)] = np.nan
+    return steps
+
+
+def latency_report(
+    accuracy: np.ndarray,
+    ann_accuracy: float,
+    long_target: float | None = None,
+    at: tuple[int, ...] = (16, 32, 64),
+) -> dict[str, float | int | None]:
+    """The latency figures of one curve: steps to ANN − 1% and ANN − 2% (and to
+    ``long_target``, e.g. the baseline's accuracy at a long horizon), and the accuracy at the
+    steps ``at`` that the curve covers and at its last step T."""
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    report: dict[str, float | int | None] = {
+        "steps_to_ann_minus_1pct": iso_accuracy_step(accuracy, ann_accuracy - 0.01),
+        "steps_to_ann_minus_2pct": iso_accuracy_step(accuracy, ann_accuracy - 0.02),
+    }
+    if long_target is not None:
+        report["steps_to_long_target"] = iso_accuracy_step(accuracy, long_target)
+    for t in at:
+        if t <= len(accuracy):
+            report[f"accuracy_at_{t}"] = float(accuracy[t - 1])
+    report["accuracy_at_T"] = float(accuracy[-1])
+    return report
 
 
 def iso_time_gain(baseline: np.ndarray, optimized: np.ndarray, step: int) -> float:

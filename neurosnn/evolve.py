@@ -1,13 +1,18 @@
 """Differential-evolution search of per-layer thresholds (Lu & Sengupta, Algorithm 1).
 
 One threshold per IF layer, searched as a percentile of the layer's ANN activations (the
-paper's parameterisation) or as a multiplicative scale of the baseline threshold. The initial
-population is drawn from N(TH, std²) and clipped to the bounds; SciPy's DE then runs with
-mutation dithered in [0.5, 1.5], crossover 0.7, no polishing and deferred updating (the same
-schedule for serial, process-pool and Ray evaluation). Each candidate is scored with a cost
-(Eq. 11 by default) on a random subset of E training images drawn for that candidate: the
-subset's seed is derived from the candidate's values, so it is fresh for every new candidate
-and the same wherever and in whatever order candidates are evaluated.
+paper's parameterisation) or as a multiplicative scale of the baseline threshold; optionally
+also each layer's initial potential φ (``search_phi``: the membrane-potential extension the
+paper names). The initial population is drawn from N(TH, std²) (and N(φ, φ_std²)) and clipped
+to the bounds; SciPy's DE then runs with mutation dithered in [0.5, 1.5], crossover 0.7, no
+polishing and deferred updating (the same schedule for serial, process-pool and Ray
+evaluation). Each candidate is scored with a cost (Eq. 11 by default, or the steps to a target
+accuracy) on E training images:
+
+* ``subset="fixed"`` (default, Algorithm 1): one mini-dataset S drawn once, before the first
+  generation, for every candidate — DE compares a trial with its parent on the same images;
+* ``subset="per-candidate"``: a fresh subset for every candidate, its seed derived from the
+  candidate's values (the same wherever and in whatever order candidates are evaluated).
 
 After every generation the solver's state (population, costs, random generator) is written,
 so an interrupted search resumes from its last finished generation and ends exactly where an
@@ -35,21 +40,32 @@ import torch
 from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from tqdm.auto import tqdm
 
-from neurosnn.cost import CostFn, LatencyAccuracyCost, training_cost
+from neurosnn.cost import CostFn, LatencyAccuracyCost, StepsToTargetCost, training_cost
 from neurosnn.data import Split
+from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.simulate import simulate_groups
-from neurosnn.snn import ConvertedSNN
+from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 
 Parameterisation = Literal["percentile", "scale"]
+Subset = Literal["fixed", "per-candidate"]
+SUBSETS: tuple[str, ...] = ("fixed", "per-candidate")
+Objective = Literal["eq11", "steps-to-target"]
+OBJECTIVES: tuple[str, ...] = ("eq11", "steps-to-target")
+PHI_UPPER = 0.95  # upper bound of a searched φ (φ must stay below 1)
 MapFn = Callable[[Callable[[np.ndarray], float], Iterable[np.ndarray]], Iterable[float]]
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Hyper-parameters of the threshold search (Table I of Lu & Sengupta).
+    """Hyper-parameters of the threshold search (Table I of Lu & Sengupta) and the SNN it runs.
 
     ``images`` is E, the training images per evaluation; ``generations`` is the most the
-    search runs (it stops earlier when SciPy's convergence test ``tol`` is met).
+    search runs (it stops earlier when SciPy's convergence test ``tol`` is met). The SNN:
+    ``percentile_of``, ``channelwise`` and ``phi`` are its conversion
+    (:func:`neurosnn.convert.convert`), ``delay`` and ``bias_onset`` its timing
+    (:func:`neurosnn.simulate.simulate`). ``objective`` picks the cost: Eq. 11 with α, β, γ,
+    or the steps to ``ANN accuracy on the search images − target_drop``
+    (:class:`neurosnn.cost.StepsToTargetCost`).
     """
 
     alpha: float = 1.0
@@ -70,6 +86,15 @@ class SearchConfig:
     delay: Literal["layer", "none"] = "layer"
     batch_size: int = 256
     seed: int = 0
+    subset: Subset = "fixed"
+    percentile_of: Literal["all", "positive"] = "all"
+    channelwise: bool = False
+    phi: float = 0.0
+    bias_onset: Literal["always", "input"] = "always"
+    search_phi: bool = False
+    phi_std: float = 0.15
+    objective: Objective = "eq11"
+    target_drop: float = 0.01
 
     def __post_init__(self) -> None:
         if self.population < 5:
@@ -89,9 +114,24 @@ class SearchConfig:
             raise ValueError(f"bounds must satisfy lower < upper, got ({lo}, {hi})")
         if self.parameterisation == "percentile" and not (0 < lo and hi <= 100):
             raise ValueError(f"percentile bounds must lie in (0, 100], got ({lo}, {hi})")
+        for name, value, allowed in (
+            ("subset", self.subset, SUBSETS),
+            ("percentile_of", self.percentile_of, PERCENTILE_OF),
+            ("delay", self.delay, DELAYS),
+            ("bias_onset", self.bias_onset, BIAS_ONSETS),
+            ("objective", self.objective, OBJECTIVES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_phi(self.phi)
+        if not 0 <= self.target_drop < 1:
+            raise ValueError(f"target_drop must be in [0, 1), got {self.target_drop}")
+        if not self.phi_std >= 0:
+            raise ValueError(f"phi_std must be >= 0, got {self.phi_std}")
 
     @property
     def bounds(self) -> tuple[float, float]:
+        """Bounds of a threshold dimension."""
         if self.parameterisation == "percentile":
             lo = self.initial_percentile - 10 * self.std if self.lower is None else self.lower
             return lo, 100.0 if self.upper is None else self.upper
@@ -100,12 +140,21 @@ class SearchConfig:
             1.5 if self.upper is None else self.upper,
         )
 
+    def dimension_bounds(self, n_layers: int) -> list[tuple[float, float]]:
+        """Bounds of every searched value: the thresholds, then (``search_phi``) each φ."""
+        return [self.bounds] * n_layers + [(0.0, PHI_UPPER)] * (n_layers * self.search_phi)
+
     @property
     def center(self) -> float:
         return self.initial_percentile if self.parameterisation == "percentile" else 1.0
 
-    def cost(self) -> LatencyAccuracyCost:
-        return LatencyAccuracyCost(self.alpha, self.beta, self.gamma)
+    def cost(self, ann_accuracy: float | None = None) -> CostFn:
+        """The objective; ``steps-to-target`` needs the ANN's accuracy on the search images."""
+        if self.objective == "eq11":
+            return LatencyAccuracyCost(self.alpha, self.beta, self.gamma)
+        if ann_accuracy is None:
+            raise ValueError("objective 'steps-to-target' needs the ANN's accuracy (ann_accuracy)")
+        return StepsToTargetCost(ann_accuracy - self.target_drop)
 
 
 # Table I of Lu & Sengupta. E follows from Eq. 17 and the table's training cost
@@ -136,12 +185,21 @@ def apply_candidate(
     x: np.ndarray,
     parameterisation: Parameterisation,
     base_thresholds: list[float],
+    phi: float | None = None,
 ) -> None:
-    """Set the SNN's thresholds from a candidate vector."""
+    """Set the SNN's thresholds (and φ) from a candidate vector: its first values are the
+    thresholds; where it holds twice as many values as layers, the rest are φ, else ``phi``
+    (if given) is every layer's."""
+    n = len(snn.if_names)
+    x = np.asarray(x, dtype=np.float64)
     if parameterisation == "percentile":
-        snn.set_percentiles([float(v) for v in x])
+        snn.set_percentiles([float(v) for v in x[:n]])
     else:
-        snn.set_thresholds(candidate_thresholds(snn, x, parameterisation, base_thresholds))
+        snn.set_thresholds(candidate_thresholds(snn, x[:n], parameterisation, base_thresholds))
+    if len(x) == 2 * n:
+        snn.set_phi([float(v) for v in x[n:]])
+    elif phi is not None:
+        snn.set_phi(phi)
 
 
 def candidate_seed(x: np.ndarray, seed: int) -> int:
@@ -155,11 +213,10 @@ def candidate_thresholds(
     parameterisation: Parameterisation,
     base_thresholds: list[float],
 ) -> list[float]:
-    """Threshold values a candidate stands for (the SNN is not changed)."""
+    """Threshold values a candidate's (first) values stand for (the SNN is not changed)."""
+    x = np.asarray(x, dtype=np.float64)[: len(snn.if_names)]
     if parameterisation == "percentile":
-        return [
-            snn.calibration[n].percentile(float(p)) for n, p in zip(snn.if_names, x, strict=True)
-        ]
+        return snn.percentile_thresholds([float(p) for p in x])
     return [b * float(s) for b, s in zip(base_thresholds, x, strict=True)]
 
 
@@ -183,20 +240,65 @@ def grouped_batches(
         yield tuple(torch.cat(parts) for parts in zip(*pending, strict=True))
 
 
+def search_images(train: Split, cfg: SearchConfig) -> Split | None:
+    """The fixed mini-dataset S of ``subset="fixed"`` (None when every candidate draws its own):
+    E images of ``train`` drawn once with the search's seed (Algorithm 1, before the
+    generations)."""
+    if cfg.subset != "fixed":
+        return None
+    return train.random_subset(min(cfg.images, len(train)), cfg.seed)
+
+
 class Evaluator:
-    """Scores candidates: E fresh training images each, simulated with the candidate's
-    thresholds, then the cost. Any number of candidates run as one grouped simulation
-    (:func:`neurosnn.simulate.simulate_groups`); the result for a candidate does not depend on
-    which others share its batches."""
+    """Scores candidates: each candidate's thresholds (and φ) on E training images — the fixed
+    mini-dataset S, or a subset drawn for the candidate — then the cost. Any number of
+    candidates run as one grouped simulation (:func:`neurosnn.simulate.simulate_groups`); the
+    result for a candidate does not depend on which others share its batches.
+
+    Args:
+        snn: the converted SNN (converted with ``cfg.percentile_of`` and ``cfg.channelwise``).
+        train: the split the images are drawn from.
+        cfg: the search's configuration.
+        cost: the cost (default: ``cfg.cost(ann_accuracy)``).
+        ann_accuracy: the ANN's accuracy on the search images (the target of
+            ``objective="steps-to-target"``).
+    """
 
     def __init__(
-        self, snn: ConvertedSNN, train: Split, cfg: SearchConfig, cost: CostFn | None = None
+        self,
+        snn: ConvertedSNN,
+        train: Split,
+        cfg: SearchConfig,
+        cost: CostFn | None = None,
+        ann_accuracy: float | None = None,
     ) -> None:
+        if snn.percentile_of != cfg.percentile_of:
+            raise ValueError(
+                f"percentile_of: the SNN takes percentiles over {snn.percentile_of!r} outputs, "
+                f"the search config over {cfg.percentile_of!r}"
+            )
+        if bool(snn.channel_scales) != cfg.channelwise:
+            raise ValueError(
+                f"channelwise: the SNN has "
+                f"{'channel-wise' if snn.channel_scales else 'layer-wise'} thresholds, the "
+                f"search config asks for channelwise={cfg.channelwise}"
+            )
         self.snn, self.train, self.cfg = snn, train, cfg
-        self.cost = cost if cost is not None else cfg.cost()
-        self.base_thresholds = [
-            snn.calibration[n].percentile(cfg.initial_percentile) for n in snn.if_names
-        ]
+        self.cost = cost if cost is not None else cfg.cost(ann_accuracy)
+        self.base_thresholds = snn.percentile_thresholds(cfg.initial_percentile)
+        self.n_images = min(cfg.images, len(train))
+        self.fixed = search_images(train, cfg)
+
+    def images_for(self, x: np.ndarray) -> Split:
+        """The images candidate ``x`` is scored on."""
+        if self.fixed is not None:
+            return self.fixed
+        return self.train.random_subset(self.n_images, candidate_seed(x, self.cfg.seed))
+
+    def phi_of(self, x: np.ndarray) -> list[float]:
+        """Each layer's φ in candidate ``x``."""
+        n = len(self.snn.if_names)
+        return [float(v) for v in x[n:]] if self.cfg.search_phi else [self.cfg.phi] * n
 
     def curves(
         self, candidates: Sequence[np.ndarray]
@@ -209,14 +311,14 @@ class Evaluator:
                 for x in candidates
             ]
         )
-        n = min(cfg.images, len(self.train))
-        subsets = [self.train.random_subset(n, candidate_seed(x, cfg.seed)) for x in candidates]
         r = simulate_groups(
             self.snn,
-            grouped_batches(subsets, cfg.batch_size),
+            grouped_batches([self.images_for(x) for x in candidates], cfg.batch_size),
             thresholds,
             cfg.timesteps,
+            phi=torch.tensor([self.phi_of(x) for x in candidates]),
             delay=cfg.delay,
+            bias_onset=cfg.bias_onset,
         )
         accuracy = r.accuracy.numpy()
         return [
@@ -234,6 +336,12 @@ class Evaluator:
 
     def __call__(self, x: np.ndarray) -> float:
         return self.score([x])[0]
+
+    def apply(self, x: np.ndarray) -> None:
+        """Set the SNN to candidate ``x`` (thresholds and φ)."""
+        x = np.asarray(x, dtype=np.float64)
+        apply_candidate(self.snn, x, self.cfg.parameterisation, self.base_thresholds)
+        self.snn.set_phi(self.phi_of(x))
 
 
 def vectorised_map(evaluator: Evaluator) -> MapFn:
@@ -318,9 +426,10 @@ class Generation:
 class SearchResult:
     layers: list[str]
     parameterisation: str
-    best: list[float]  # the best candidate (percentiles or scales)
+    best: list[float]  # the best candidate (percentiles or scales, then φ where searched)
     best_thresholds: list[float]  # the resulting threshold values
     best_cost: float
+    best_phi: list[float] = field(default_factory=list)  # each layer's φ at the best
     history: list[Generation] = field(default_factory=list)
     evaluations: int = 0
     wall_seconds: float = 0.0
@@ -335,10 +444,15 @@ class SearchResult:
 
 
 def initial_population(cfg: SearchConfig, n_layers: int) -> np.ndarray:
-    """``[P, n]`` draws from N(center, std²) clipped to the bounds (Algorithm 1, line 10)."""
+    """``[P, n]`` draws from N(center, std²) clipped to the bounds (Algorithm 1, line 10);
+    with ``search_phi`` ``[P, 2n]``, the φ columns from N(φ, φ_std²) clipped to [0, 0.95]."""
     rng = np.random.default_rng(cfg.seed)
     lo, hi = cfg.bounds
-    return np.clip(rng.normal(cfg.center, cfg.std, size=(cfg.population, n_layers)), lo, hi)
+    pop = np.clip(rng.normal(cfg.center, cfg.std, size=(cfg.population, n_layers)), lo, hi)
+    if not cfg.search_phi:
+        return pop
+    phi = np.clip(rng.normal(cfg.phi, cfg.phi_std, size=(cfg.population, n_layers)), 0, PHI_UPPER)
+    return np.concatenate([pop, phi], axis=1)
 
 
 def _rng_state(solver) -> Any:
@@ -398,10 +512,9 @@ def run_search(
     cfg, snn = evaluator.cfg, evaluator.snn
     layers = list(snn.if_names)
     state_path = Path(state_path) if state_path is not None else None
-    lo, hi = cfg.bounds
     solver = DifferentialEvolutionSolver(
         evaluator,
-        [(lo, hi)] * len(layers),
+        cfg.dimension_bounds(len(layers)),
         strategy="best1bin",
         maxiter=cfg.generations,
         tol=cfg.tol,
@@ -465,8 +578,8 @@ def run_search(
                 break
     finally:
         bar.close()
-    apply_candidate(snn, np.asarray(result.best), cfg.parameterisation, evaluator.base_thresholds)
-    result.best_thresholds = snn.thresholds
+    evaluator.apply(np.asarray(result.best))
+    result.best_thresholds, result.best_phi = snn.thresholds, snn.phi
     return result
 
 

@@ -4,10 +4,13 @@ import pytest
 from neurosnn.cost import (
     LatencyAccuracyCost,
     SpikePenalty,
+    StepsToTargetCost,
     accuracy_gradient,
     compare_latency,
+    frontier,
     iso_accuracy_step,
     iso_time_gain,
+    latency_report,
     training_cost,
 )
 
@@ -52,3 +55,28 @@ def test_latency_metrics():
 def test_training_cost_reproduces_table_one():
     assert training_cost(3000, 25.9, 25, 50000) == pytest.approx(38.85)
     assert training_cost(3000, 7.8, 35, 50000) == pytest.approx(16.38)
+
+
+def test_steps_to_target_by_hand():
+    curve = np.array([0.0, 0.2, 0.6, 0.85, 0.9, 0.92])
+    assert StepsToTargetCost(0.85)(curve) == 4.0
+    assert StepsToTargetCost(0.0)(curve) == 1.0
+    # never reached: T + 1 plus the points short at T (0.95 - 0.92 = 3 points)
+    assert StepsToTargetCost(0.95)(curve) == pytest.approx(6 + 1 + 3.0)
+    # a miss always costs more than the slowest hit
+    assert StepsToTargetCost(0.921)(curve) > StepsToTargetCost(0.92)(curve) == 6.0
+
+
+def test_frontier_and_report_by_hand():
+    curve = np.array([0.1, 0.5, 0.4, 0.8, 0.9, 0.88])
+    steps = frontier(curve, np.array([0.05, 0.45, 0.5, 0.85, 0.9, 0.95]))
+    assert np.array_equal(steps[:5], [1, 2, 2, 5, 5]) and np.isnan(steps[5])
+    # the frontier is each target's first step, whatever the curve does afterwards
+    assert all(
+        iso_accuracy_step(curve, t) == s for t, s in zip([0.45, 0.85], steps[[1, 3]], strict=True)
+    )
+    r = latency_report(curve, ann_accuracy=0.82, long_target=0.5, at=(2, 4, 64))
+    assert r["steps_to_ann_minus_1pct"] == 5 and r["steps_to_ann_minus_2pct"] == 4
+    assert r["steps_to_long_target"] == 2
+    assert r["accuracy_at_2"] == 0.5 and r["accuracy_at_4"] == 0.8 and "accuracy_at_64" not in r
+    assert r["accuracy_at_T"] == 0.88

@@ -25,13 +25,14 @@ CFG = SearchConfig(
     10,
     50,
     99.7,
-    0.15,
+    1.5,  # a wide population (bounds 84.7..100): the tiny net's costs differ
     population=6,
     generations=4,
     images=64,
     timesteps=20,
     batch_size=64,
     seed=3,
+    tol=0.0,  # all G generations: on one fixed subset the tiny net's costs are close at once
 )
 
 
@@ -211,10 +212,66 @@ def test_scale_parameterisation_multiplies_baseline(evaluator):
     expected = [b * s for b, s in zip(ev.base_thresholds, x, strict=True)]
     assert candidate_thresholds(ev.snn, x, "scale", ev.base_thresholds) == expected
     ev.snn.set_thresholds(expected)
-    subset = ev.train.random_subset(32, candidate_seed(x, cfg.seed))
-    alone = simulate(ev.snn, subset.batches(64), 10)
+    alone = simulate(ev.snn, ev.images_for(x).batches(64), 10)
     assert np.array_equal(accuracy, alone.accuracy.numpy())
     assert all(np.array_equal(counts[n], alone.spike_counts[n].numpy()) for n in counts)
+
+
+def test_fixed_subset_is_one_draw_for_every_candidate_and_generation(evaluator):
+    xs = list(initial_population(CFG, len(evaluator.snn.if_names)))
+    drawn = evaluator.train.random_subset(CFG.images, CFG.seed)
+    for x in xs:
+        assert torch.equal(evaluator.images_for(x).labels, drawn.labels)
+    result = run_search(evaluator, progress=False)
+    # the best's cost is its curve on those same images, whatever generation found it
+    evaluator.snn.set_percentiles(result.best)
+    alone = simulate(evaluator.snn, drawn.batches(64), CFG.timesteps)
+    assert evaluator.cost(alone.accuracy.numpy()) == result.best_cost
+
+
+def test_per_candidate_subsets_differ_by_candidate(evaluator):
+    cfg = SearchConfig(**{**CFG.__dict__, "subset": "per-candidate"})
+    ev = Evaluator(evaluator.snn, evaluator.train, cfg)
+    a, b = np.array([99.0] * 4), np.array([99.5] * 4)
+    assert torch.equal(ev.images_for(a).labels, ev.images_for(a.copy()).labels)
+    assert not torch.equal(ev.images_for(a).labels, ev.images_for(b).labels)
+    subset = ev.train.random_subset(cfg.images, candidate_seed(a, cfg.seed))
+    assert torch.equal(ev.images_for(a).labels, subset.labels)
+
+
+def test_searching_phi_scores_each_candidates_phi(evaluator):
+    cfg = SearchConfig(**{**CFG.__dict__, "search_phi": True, "phi": 0.5, "bias_onset": "input"})
+    ev = Evaluator(evaluator.snn, evaluator.train, cfg)
+    pop = initial_population(cfg, 4)
+    assert pop.shape == (6, 8) and pop[:, 4:].min() >= 0 and pop[:, 4:].max() <= 0.95
+    assert abs(np.median(pop[:, 4:]) - 0.5) < 0.2
+    x = np.array([99.5, 99.0, 99.9, 99.7, 0.5, 0.1, 0.9, 0.3])
+    accuracy, counts = ev.curve(x)
+    ev.apply(x)
+    assert ev.snn.phi == pytest.approx([0.5, 0.1, 0.9, 0.3])
+    assert ev.snn.percentiles == pytest.approx([99.5, 99.0, 99.9, 99.7])
+    alone = simulate(ev.snn, ev.images_for(x).batches(64), CFG.timesteps, bias_onset="input")
+    assert np.array_equal(accuracy, alone.accuracy.numpy())
+    assert all(np.array_equal(counts[n], alone.spike_counts[n].numpy()) for n in counts)
+    result = run_search(ev, progress=False)
+    assert len(result.best) == 8 and result.best_phi == pytest.approx(result.best[4:])
+
+
+def test_search_config_checks_the_snn_and_its_values(evaluator):
+    with pytest.raises(ValueError, match="percentile_of"):
+        Evaluator(evaluator.snn, evaluator.train, SearchConfig(percentile_of="positive"))
+    with pytest.raises(ValueError, match="channelwise"):
+        Evaluator(evaluator.snn, evaluator.train, SearchConfig(channelwise=True))
+    with pytest.raises(ValueError, match="needs the ANN's accuracy"):
+        Evaluator(evaluator.snn, evaluator.train, SearchConfig(objective="steps-to-target"))
+    for bad, match in (
+        ({"subset": "fresh"}, "subset must be one of"),
+        ({"phi": 1.0}, r"phi must be in \[0, 1\)"),
+        ({"objective": "fast"}, "objective must be one of"),
+        ({"bias_onset": "late"}, "bias_onset must be one of"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            SearchConfig(**bad)
 
 
 def test_presets_follow_table_one():
