@@ -1,6 +1,6 @@
 """Plots of a threshold search: thresholds beside the PCA significance (Fig. 2a), accuracy vs
 timestep of the baseline and the optimised thresholds with iso-accuracy / iso-time markers
-(Fig. 3), and the cost per generation.
+(Fig. 3), the cost per generation and the latency–accuracy frontier of both.
 
     python -m analysis.neuroevolution runs/fmnist_vgg9/ne      # → runs/fmnist_vgg9/ne/plots/
 """
@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis.frontier import plot_frontier  # noqa: E402
 from analysis.plot import save  # noqa: E402
 from neurosnn.record import read_run, read_search  # noqa: E402
 
@@ -24,10 +25,9 @@ from neurosnn.record import read_run, read_search  # noqa: E402
 def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:
     layers = search["layers"]
     x = np.arange(len(layers))
+    best = search["best"]["candidate"][: len(layers)]  # then φ, where it was searched
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(
-        x, search["best"]["candidate"], color="tab:green", alpha=0.7, label="optimised threshold"
-    )
+    ax.bar(x, best, color="tab:green", alpha=0.7, label="optimised threshold")
     ax.axhline(
         search["config"]["search"]["initial_percentile"], color="k", ls="--", lw=1, label="baseline"
     )
@@ -37,7 +37,7 @@ def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:
         else "threshold (× baseline)"
     )
     vals = [
-        *search["best"]["candidate"],
+        *best,
         search["config"]["search"]["initial_percentile"]
         if search["config"]["search"]["parameterisation"] == "percentile"
         else 1.0,
@@ -64,9 +64,9 @@ def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:
 
 def plot_accuracy(search: dict, base, opt, out: Path) -> Path:
     m = search["metrics"]
-    t = np.arange(1, base.timesteps + 1)
+    t = np.arange(1, opt.timesteps + 1)  # the baseline may run longer (the long target)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(t, 100 * base.accuracy, label="uniform percentile (baseline)")
+    ax.plot(t, 100 * base.accuracy[: opt.timesteps], label="uniform percentile (baseline)")
     ax.plot(t, 100 * opt.accuracy, label="optimised thresholds")
     target = 100 * m["iso_accuracy_target"]
     ax.axhline(target, color="gray", ls=":", lw=1)
@@ -117,10 +117,12 @@ def plot_search(folder: str | Path, out: str | Path | None = None) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     search = read_search(folder / "search.h5")
     base, opt = read_run(folder / "baseline.h5"), read_run(folder / "optimized.h5")
+    ann = base.metadata.get("ann_accuracy")
     return [
         plot_thresholds_vs_pca(search, out),
         plot_accuracy(search, base, opt, out),
         plot_cost(search, out),
+        plot_frontier({"baseline": base, "optimised": opt}, out / "frontier.png", ann),
     ]
 
 

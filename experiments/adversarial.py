@@ -32,7 +32,9 @@ from experiments.neuroevolve import (
     configs,
     prepare,
     run_neuroevolution,
+    set_baseline,
     simulate_to,
+    timing,
 )
 from neurosnn.attacks import parse_epsilon
 from neurosnn.checkpoint import resolve
@@ -83,19 +85,25 @@ def snn_aware_attack(
 
     first = torch.arange(min(acfg.snn_attack_images, len(test)))
     clean, by_ann = test.subset(first), adv_test.subset(first)
-    snn.set_percentiles(scfg.initial_percentile)
-    through = SNNClassifier(SurrogateSNN(snn, delay=scfg.delay), T)
+    set_baseline(snn, scfg)
+    through = SNNClassifier(SurrogateSNN(snn, **timing(scfg)), T)
     by_snn = fgsm_split(
         through, clean, acfg.epsilon, batch_size=64, device=device, progress=progress
     )
     result = {"images": len(first), "timesteps": T, "ann_on_snn_attack": evaluate(model, by_snn)}
-    for name, thresholds in (("baseline", None), ("optimized", optimized)):
-        if thresholds is not None:
-            snn.set_thresholds(thresholds)
+    for name, state in (("baseline", None), ("optimized", optimized)):
+        if state is not None:
+            use(snn, state)
         for attack, split in (("ann_attack", by_ann), ("snn_attack", by_snn)):
-            r = simulate(snn, split.batches(256), T)
+            r = simulate(snn, split.batches(256), T, **timing(scfg))
             result[f"snn_{name}_under_{attack}"] = float(r.accuracy[-1])
     return result
+
+
+def use(snn, state: tuple[list[float], list[float]]) -> None:
+    """Set the SNN to saved ``(thresholds, phi)``."""
+    snn.set_thresholds(state[0])
+    snn.set_phi(state[1])
 
 
 def run_adversarial(
@@ -146,10 +154,10 @@ def run_adversarial(
     T = ecfg.timesteps or scfg.timesteps
     run_cfg = {"search": dataclasses.asdict(scfg), "eval": dataclasses.asdict(ecfg)}
     meta = {"checkpoint": source["checkpoint"], "input": "clean", "epsilon": acfg.epsilon}
-    optimized = snn.thresholds
-    clean_opt = simulate_to(out / "clean_optimized.h5", snn, test, T, run_cfg, ecfg, meta)
-    snn.set_percentiles(scfg.initial_percentile)
-    clean_base = simulate_to(out / "clean_baseline.h5", snn, test, T, run_cfg, ecfg, meta)
+    optimized = (snn.thresholds, snn.phi)
+    clean_opt = simulate_to(out / "clean_optimized.h5", snn, test, T, run_cfg, ecfg, meta, scfg)
+    set_baseline(snn, scfg)
+    clean_base = simulate_to(out / "clean_baseline.h5", snn, test, T, run_cfg, ecfg, meta, scfg)
     clean_iso = compare_latency(clean_base.accuracy.numpy(), clean_opt.accuracy.numpy())
 
     report = []
@@ -163,7 +171,7 @@ def run_adversarial(
             ecfg.device,
             progress,
         )
-        r = simulate(snn, attacked.batches(256), T)
+        r = simulate(snn, attacked.batches(256), T, **timing(scfg))
         report.append(
             {
                 "epsilon": eps,
@@ -182,11 +190,10 @@ def run_adversarial(
         )
 
     ans = {"ann": noise_sensitivity(ann_activations(model), pairs()).as_dict()}
-    ans["snn_baseline"] = noise_sensitivity(snn_spike_totals(snn, T, scfg.delay), pairs()).as_dict()
-    snn.set_thresholds(optimized)
-    ans["snn_optimized"] = noise_sensitivity(
-        snn_spike_totals(snn, T, scfg.delay), pairs()
-    ).as_dict()
+    totals = snn_spike_totals(snn, T, scfg.delay, scfg.bias_onset)
+    ans["snn_baseline"] = noise_sensitivity(totals, pairs()).as_dict()
+    use(snn, optimized)
+    ans["snn_optimized"] = noise_sensitivity(totals, pairs()).as_dict()
     if acfg.snn_attack_images:
         summary["snn_attack"] = snn_aware_attack(
             snn, model, test, adv_test, acfg, T, scfg, optimized, ecfg.device, progress

@@ -17,8 +17,10 @@ from experiments.common import add_data_args, add_device_arg, load_checkpoint_an
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.encoding import ENCODINGS
+from neurosnn.engine import BIAS_ONSETS
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult
+from neurosnn.snn import PERCENTILE_OF
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,9 @@ class ConvertConfig:
 
     checkpoint: str
     percentile: float = 99.7
+    percentile_of: str = "all"
+    channelwise: bool = False
+    phi: float = 0.0
     timesteps: int = 200
     calib_images: int = 2000
     test_images: int | None = None
@@ -34,6 +39,7 @@ class ConvertConfig:
     engine: str = "fast"
     precision: str = "fp32"
     delay: str = "layer"
+    bias_onset: str = "always"
     encoding: str = "current"
     record_spikes: int = 16
     seed: int = 0
@@ -62,6 +68,9 @@ def run_conversion(
         (data.in_channels, data.input_size, data.input_size),
         cfg.percentile,
         device=cfg.device,
+        percentile_of=cfg.percentile_of,
+        channelwise=cfg.channelwise,
+        phi=cfg.phi,
     )
     metadata = {
         "checkpoint": str(resolve(cfg.checkpoint)),
@@ -78,6 +87,7 @@ def run_conversion(
             engine=cfg.engine,
             precision=cfg.precision,
             delay=cfg.delay,
+            bias_onset=cfg.bias_onset,
             encoding=cfg.encoding,
             seed=cfg.seed,
             record_spikes=cfg.record_spikes,
@@ -117,8 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--percentile",
         type=float,
         default=d.percentile,
-        help="threshold of every layer as a percentile of its positive ANN "
-        "activations, in (0, 100] (default: %(default)s)",
+        help="threshold of every layer as a percentile of its ANN activations, in (0, 100] "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--percentile-of",
+        choices=PERCENTILE_OF,
+        default=d.percentile_of,
+        help="take the percentile over all of a layer's ReLU outputs, zeros included (the "
+        "authors' code, the paper's 99.7), or over the positive ones (Rueckauer et al.) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--channelwise",
+        action="store_true",
+        help="one threshold per channel of every conv layer, each at its own percentile "
+        "(folded into the weights)",
+    )
+    p.add_argument(
+        "--phi",
+        type=float,
+        default=d.phi,
+        help="initial membrane potential phi*theta of every IF layer, phi in [0, 1); 0.5 is "
+        "the half-threshold shift of Bu et al. (default: %(default)s)",
     )
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T (default: %(default)s)")
     p.add_argument(
@@ -154,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one step of delay per layer, or none (default: %(default)s)",
     )
     p.add_argument(
+        "--bias-onset",
+        choices=BIAS_ONSETS,
+        default=d.bias_onset,
+        help="each layer's bias acts from step 1 (always: bindsnet's schedule) or is withheld "
+        "until the layer's input can arrive (input; with --delay layer) (default: %(default)s)",
+    )
+    p.add_argument(
         "--encoding",
         choices=ENCODINGS,
         default=d.encoding,
@@ -177,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ConvertConfig(
         checkpoint=args.checkpoint,
         percentile=args.percentile,
+        percentile_of=args.percentile_of,
+        channelwise=args.channelwise,
+        phi=args.phi,
         timesteps=args.timesteps,
         calib_images=args.calib_images,
         test_images=args.test_images,
@@ -184,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         engine=args.engine,
         precision=args.precision,
         delay=args.delay,
+        bias_onset=args.bias_onset,
         encoding=args.encoding,
         record_spikes=args.record_spikes,
         seed=args.seed,

@@ -28,7 +28,9 @@ from experiments.common import (
 )
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import compare_latency, iso_time_gain
-from neurosnn.evolve import PRESETS, SearchConfig
+from neurosnn.engine import BIAS_ONSETS, DELAYS
+from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
+from neurosnn.snn import PERCENTILE_OF
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class EvalConfig:
     record_spikes: int = 8
     data_root: str | None = None
     device: str = "cpu"
+    long_horizon: int = 3  # the baseline also runs to this many times T: the long target
 
 
 def _map_fn(evaluator, ecfg: EvalConfig):
@@ -62,7 +65,28 @@ def _map_fn(evaluator, ecfg: EvalConfig):
     return vectorised_map(evaluator), None
 
 
-def simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, meta: dict):
+def timing(scfg: SearchConfig) -> dict[str, str]:
+    """The search's timing options, for every simulation of its SNN."""
+    return {"delay": scfg.delay, "bias_onset": scfg.bias_onset}
+
+
+def set_baseline(snn, scfg: SearchConfig) -> None:
+    """The uniform-percentile SNN the search starts from: TH in every layer, the config's φ."""
+    snn.set_percentiles(scfg.initial_percentile)
+    snn.set_phi(scfg.phi)
+
+
+def simulate_to(
+    path: Path,
+    snn,
+    test,
+    T: int,
+    cfg: dict,
+    ecfg: EvalConfig,
+    meta: dict,
+    scfg: SearchConfig | None = None,
+):
+    """Simulate ``test`` for T steps (with the timing of ``scfg``) and record it at ``path``."""
     from neurosnn.record import RunWriter
     from neurosnn.simulate import simulate
 
@@ -73,6 +97,7 @@ def simulate_to(path: Path, snn, test, T: int, cfg: dict, ecfg: EvalConfig, meta
             T,
             record_spikes=ecfg.record_spikes,
             spike_sink=writer.write_spikes,
+            **(timing(scfg) if scfg is not None else {}),
         )
         writer.write_result(result, snn.percentiles, meta)
     return result
@@ -103,6 +128,9 @@ def prepare(scfg: SearchConfig, ecfg: EvalConfig, allow_subset: bool = False) ->
         shape,
         scfg.initial_percentile,
         device=ecfg.device,
+        percentile_of=scfg.percentile_of,
+        channelwise=scfg.channelwise,
+        phi=scfg.phi,
     )
     return Prepared(ckpt, data, model, snn)
 
@@ -123,7 +151,8 @@ def run_neuroevolution(
     passes FGSM versions); the SNN of ``prepared`` is left at the optimised thresholds.
     """
     from analysis.neuroevolution import plot_search
-    from neurosnn.evolve import Evaluator, apply_candidate, run_search, search_training_cost
+    from neurosnn.cost import latency_report
+    from neurosnn.evolve import Evaluator, run_search, search_images, search_training_cost
     from neurosnn.record import write_search
     from neurosnn.significance import correlation, layer_significance
     from neurosnn.train import evaluate
@@ -134,7 +163,9 @@ def run_neuroevolution(
     search_split, test = splits or (data.train, data.test)
     out.mkdir(parents=True, exist_ok=True)
 
-    evaluator = Evaluator(snn, search_split, scfg)
+    fixed = search_images(search_split, scfg)
+    ann_on_search = evaluate(model, fixed if fixed is not None else search_split)
+    evaluator = Evaluator(snn, search_split, scfg, ann_accuracy=ann_on_search)
     map_fn, pool = _map_fn(evaluator, ecfg)
     try:
         search = run_search(evaluator, map_fn, out / "search_state.json", resume, progress)
@@ -153,13 +184,17 @@ def run_neuroevolution(
         "test_images": len(test),
     }
     run_cfg = {"search": dataclasses.asdict(scfg), "eval": dataclasses.asdict(ecfg)}
-    snn.set_percentiles(scfg.initial_percentile)
+    set_baseline(snn, scfg)
     baseline_thresholds = snn.thresholds
-    base = simulate_to(out / "baseline.h5", snn, test, T, run_cfg, ecfg, meta)
-    apply_candidate(snn, np.asarray(search.best), scfg.parameterisation, evaluator.base_thresholds)
-    opt = simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta)
+    long_T = T * ecfg.long_horizon
+    base = simulate_to(out / "baseline.h5", snn, test, long_T, run_cfg, ecfg, meta, scfg)
+    evaluator.apply(np.asarray(search.best))
+    opt = simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta, scfg)
 
-    base_acc, opt_acc = base.accuracy.numpy(), opt.accuracy.numpy()
+    # the baseline's curve up to T is the same run's first T steps
+    base_acc, opt_acc = base.accuracy.numpy()[:T], opt.accuracy.numpy()
+    long_target = float(base.accuracy[-1])
+    ann_accuracy = meta["ann_accuracy"]
     iso = compare_latency(base_acc, opt_acc)
     iso_time = ecfg.iso_time or T // 2
     significance = layer_significance(
@@ -182,17 +217,34 @@ def run_neuroevolution(
         "ann_accuracy": meta["ann_accuracy"],
         "iso_time_step": iso_time,
         "iso_time_accuracy_gain": iso_time_gain(base_acc, opt_acc, iso_time),
-        "thresholds_percentile": search.best if scfg.parameterisation == "percentile" else None,
-        "thresholds_scale": search.best if scfg.parameterisation == "scale" else None,
+        "thresholds_percentile": (
+            search.best[: len(snn.if_names)] if scfg.parameterisation == "percentile" else None
+        ),
+        "thresholds_scale": (
+            search.best[: len(snn.if_names)] if scfg.parameterisation == "scale" else None
+        ),
         "thresholds": search.best_thresholds,
         "baseline_thresholds": baseline_thresholds,
         "layers": list(snn.if_names),
         "baseline_spikes_per_image": {
-            k: float(v.sum()) / base.n_images for k, v in base.spike_counts.items()
+            k: float(v[:T].sum()) / base.n_images for k, v in base.spike_counts.items()
         },
         "optimized_spikes_per_image": {
             k: float(v.sum()) / opt.n_images for k, v in opt.spike_counts.items()
         },
+        "phi": search.best_phi,
+        "baseline_phi": scfg.phi,
+        "percentile_of": scfg.percentile_of,
+        "channelwise": scfg.channelwise,
+        "delay": scfg.delay,
+        "bias_onset": scfg.bias_onset,
+        "subset": scfg.subset,
+        "objective": scfg.objective,
+        "ann_accuracy_on_search_images": ann_on_search,
+        "long_horizon": long_T,
+        "baseline_accuracy_at_long_horizon": long_target,
+        "baseline_latency": latency_report(base_acc, ann_accuracy, long_target),
+        "optimized_latency": latency_report(opt_acc, ann_accuracy, long_target),
         "best_cost": search.best_cost,
         "generations": search.generations,
         "nfe": search.nfe(scfg.population),
@@ -203,7 +255,7 @@ def run_neuroevolution(
         "seconds_per_generation": [g.seconds for g in search.history],
         "pca_components": significance.components,
         "pca_percent_change": change,
-        "threshold_pca_correlation": correlation(search.best, change),
+        "threshold_pca_correlation": correlation(search.best[: len(snn.if_names)], change),
         "test_images": len(test),
         "timesteps": T,
     }
@@ -282,6 +334,68 @@ def build_parser(
         help="search percentiles (paper) or scales of the baseline thresholds",
     )
     p.add_argument(
+        "--subset",
+        choices=SUBSETS,
+        default=None,
+        help="score every candidate on one mini-dataset S drawn before the first generation "
+        "(fixed, Algorithm 1) or on images drawn for each candidate (default: fixed)",
+    )
+    p.add_argument(
+        "--percentile-of",
+        choices=PERCENTILE_OF,
+        default=None,
+        help="percentiles over all of a layer's ReLU outputs, zeros included (the authors' "
+        "code: the paper's 99.7), or over the positive ones (Rueckauer) (default: all)",
+    )
+    p.add_argument(
+        "--channelwise",
+        action="store_const",
+        const=True,
+        default=None,
+        help="one threshold per channel of every conv layer (folded into the weights)",
+    )
+    p.add_argument(
+        "--phi",
+        type=float,
+        default=None,
+        help="initial membrane potential phi*theta of every layer, phi in [0, 1) "
+        "(0.5: Bu et al.'s half threshold; default 0)",
+    )
+    p.add_argument(
+        "--delay",
+        choices=DELAYS,
+        default=None,
+        help="one step of delay per layer (the paper's count) or none (default: layer)",
+    )
+    p.add_argument(
+        "--bias-onset",
+        choices=BIAS_ONSETS,
+        default=None,
+        help="each layer's bias from step 1 (always, bindsnet's) or withheld until its input "
+        "can arrive (input) (default: always)",
+    )
+    p.add_argument(
+        "--search-phi",
+        action="store_const",
+        const=True,
+        default=None,
+        help="search each layer's phi beside its threshold",
+    )
+    p.add_argument("--phi-std", type=float, default=None, help="std of the initial phi (0.15)")
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=None,
+        help="Eq. 11 (alpha, beta, gamma) or the steps to the ANN's accuracy on the search "
+        "images minus --target-drop (default: eq11)",
+    )
+    p.add_argument(
+        "--target-drop",
+        type=float,
+        default=None,
+        help="steps-to-target: how far below the ANN the target lies (default 0.01)",
+    )
+    p.add_argument(
         "--test-images",
         type=int,
         default=2000,
@@ -298,6 +412,13 @@ def build_parser(
         type=float,
         default=None,
         help="also report the latency improvement at this accuracy",
+    )
+    p.add_argument(
+        "--long-horizon",
+        type=int,
+        default=3,
+        help="the baseline also runs to this many times T; its accuracy there is the long "
+        "latency target (default: %(default)s)",
     )
     p.add_argument(
         "--iso-time",
@@ -341,6 +462,7 @@ def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
         timesteps=args.eval_timesteps,
         target_accuracy=args.target_accuracy,
         iso_time=args.iso_time,
+        long_horizon=args.long_horizon,
         workers=args.workers,
         ray_address=args.ray,
         data_root=args.data_root,

@@ -184,8 +184,17 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "accuracy_baseline_vs_optimized.png",
         "cost_per_generation.png",
+        "frontier.png",
         "thresholds_vs_pca.png",
     ]
+    from neurosnn.record import read_run
+
+    base = read_run(out / "baseline.h5")
+    assert base.timesteps == 3 * 24  # the long horizon: its accuracy is the third target
+    assert summary["baseline_accuracy_at_long_horizon"] == pytest.approx(base.accuracy[-1])
+    assert summary["baseline_final_accuracy"] == pytest.approx(base.accuracy[23])
+    assert base.simulation["percentile_of"] == "all" and summary["subset"] == "fixed"
+    assert set(summary["optimized_latency"]) >= {"steps_to_ann_minus_1pct", "accuracy_at_16"}
     # resuming a finished search evaluates nothing more and gives the same thresholds
     assert neuroevolve.main(args + ["--resume"]) == 0
     again = json.loads((out / "summary.json").read_text())
@@ -193,6 +202,19 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     assert again["thresholds_percentile"] == summary["thresholds_percentile"]
     with pytest.raises(SystemExit, match="population"):
         neuroevolve.main(args + ["--population", "3"])
+    # the (theta, phi) search with the steps-to-target cost on the low-latency recipe
+    recipe = ["--phi", "0.5", "--bias-onset", "input", "--search-phi"]
+    recipe += ["--objective", "steps-to-target", "--long-horizon", "1"]
+    args[args.index(str(out))] = str(tmp_path / "ne_phi")
+    assert neuroevolve.main(args + recipe) == 0
+    s = json.loads((tmp_path / "ne_phi" / "summary.json").read_text())
+    assert len(s["phi"]) == 4 and all(0 <= v <= 0.95 for v in s["phi"])
+    assert s["baseline_phi"] == 0.5 and s["objective"] == "steps-to-target"
+    opt = read_run(tmp_path / "ne_phi" / "optimized.h5")
+    assert opt.simulation["phi"] == pytest.approx(s["phi"])
+    assert opt.simulation["bias_onset"] == "input"
+    with pytest.raises(SystemExit):
+        neuroevolve.main(args + ["--phi", "1.5"])
 
 
 @pytest.mark.slow
@@ -467,3 +489,42 @@ def test_stdp_end_to_end(tmp_path, capsys):
     assert (out / "stdp2" / "stdp.pt").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="updates"):
         stdp.main(args[:-1] + ["--updates", "3"])
+
+
+@pytest.mark.slow
+def test_latency_end_to_end(tmp_path, capsys):
+    from experiments import latency
+    from neurosnn.record import read_run
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    out = tmp_path / "lat"
+    args = ["--checkpoint", str(ann), "--out", str(out), "--timesteps", "20"]
+    args += ["--recipes", "all,phi+onset,phi+onset+search", "--long-horizon", "2"]
+    args += ["--test-images", "64", "--calib-images", "128", "--population", "5"]
+    args += ["--generations", "1", "--images", "32", "--target-timesteps", "16"]
+    assert latency.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| phi+onset+search |" in printed and "ANN−1%" in printed
+    summary = json.loads((out / "latency.json").read_text())
+    run = summary["checkpoints"]["ann"]
+    rows = run["recipes"]
+    assert list(rows) == ["all", "phi+onset", "phi+onset+search"]
+    base = read_run(out / "ann" / "all.h5")
+    assert base.timesteps == 40 and run["long_target"] == pytest.approx(base.accuracy[-1])
+    assert rows["all"]["metrics"]["accuracy_at_T"] == pytest.approx(base.accuracy[19])
+    gated = rows["phi+onset"]["metrics"]
+    if gated["steps_to_ann_minus_1pct"] is not None:
+        none = gated["steps_to_ann_minus_1pct_delay_none"]
+        assert none == gated["steps_to_ann_minus_1pct"] - run["depth"]
+    assert rows["phi+onset"]["phi"] == [0.5] * 4
+    assert len(rows["phi+onset+search"]["phi"]) == 4
+    assert (out / "ann" / "phi+onset+search_search" / "search.h5").is_file()
+    assert (out / "ann" / "plots" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert "phi+onset: ANN-1% at step" in (out / "latency.log").read_text()
+    # a rerun keeps the finished records
+    stamp = (out / "ann" / "phi+onset.h5").stat().st_mtime_ns
+    assert latency.main(args) == 0
+    assert (out / "ann" / "phi+onset.h5").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="recipes: unknown"):
+        latency.main(args + ["--recipes", "all,turbo"])

@@ -1,0 +1,66 @@
+"""Plots of an experiments.latency folder: the latency–accuracy frontier of every recipe and
+their accuracy curves over the first timesteps.
+
+    python -m analysis.latency runs/latency_vgg9/fmnist_vgg9      # → .../plots/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis.frontier import plot_frontier  # noqa: E402
+from analysis.plot import save  # noqa: E402
+from neurosnn.record import read_run  # noqa: E402
+
+
+def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Path]:
+    """``frontier.png`` and ``accuracy.png`` (the first ``steps`` timesteps) of the runs."""
+    runs = {name: read_run(path) for name, path in paths.items()}
+    ann = next(iter(runs.values())).metadata.get("ann_accuracy")
+    frontier = plot_frontier(runs, out / "frontier.png", ann)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, run in runs.items():
+        n = min(steps, run.timesteps)
+        ax.plot(np.arange(1, n + 1), 100 * run.accuracy[:n], label=name, lw=1.3)
+    if ann is not None:
+        ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
+    ax.set(xlabel="timestep", ylabel="test accuracy (%)", title="Accuracy vs timestep")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return [frontier, save(fig, out / "accuracy.png")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.latency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", help="one checkpoint's folder of an experiments.latency run")
+    p.add_argument("--out", default=None, help="folder for the PNGs (default: FOLDER/plots)")
+    p.add_argument("--steps", type=int, default=64, help="timesteps of the accuracy plot")
+    args = p.parse_args(argv)
+    folder = Path(args.folder)
+    paths = {path.stem: path for path in sorted(folder.glob("*.h5"))}
+    if not paths:
+        raise SystemExit(f"error: no run records (*.h5) in {folder}")
+    try:
+        out = Path(args.out) if args.out else folder / "plots"
+        for path in plot_latency(paths, out, args.steps):
+            print(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from err
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Low-latency recipes and the job that measures them: how many timesteps a converted SNN
+needs to reach its ANN's accuracy under each combination of conversion, timing and search.
+
+A :class:`Recipe` is the set of options that turn an ANN into an SNN and run it:
+
+* ``percentile_of``: the 99.7 percentile over all of a layer's ReLU outputs (Lu & Sengupta's
+  code, the paper's baseline) or over the positive ones (Rueckauer et al.);
+* ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
+* ``channelwise``: one threshold per channel (folded into the weights);
+* ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
+  layer delay, step n for layer n; the run is then the undelayed one shifted by the depth);
+* ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
+  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost.
+
+:func:`measure_latency` runs recipes on the test set and reports, per recipe, the steps to
+ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
+and the spikes per image; each run is an ordinary HDF5 run record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from torch import nn
+
+from neurosnn.convert import convert
+from neurosnn.cost import latency_report
+from neurosnn.data import Dataset, Split
+from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
+from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
+from neurosnn.record import RunWriter, read_run, write_search
+from neurosnn.simulate import SimResult, simulate
+from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
+from neurosnn.train import evaluate
+
+log = logging.getLogger(__name__)
+SearchKind = Literal["none", "eq11", "theta-phi"]
+SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
+BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Conversion and timing options of an SNN, and the threshold search run on top."""
+
+    percentile: float = 99.7
+    percentile_of: PercentileOf = "all"
+    channelwise: bool = False
+    phi: float = 0.0
+    delay: Delay = "layer"
+    bias_onset: BiasOnset = "always"
+    search: SearchKind = "none"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("percentile_of", self.percentile_of, PERCENTILE_OF),
+            ("delay", self.delay, DELAYS),
+            ("bias_onset", self.bias_onset, BIAS_ONSETS),
+            ("search", self.search, SEARCHES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_phi(self.phi)
+
+    def convert(
+        self, model: nn.Module, batches: list, input_shape: tuple[int, ...], device: str = "cpu"
+    ) -> ConvertedSNN:
+        return convert(
+            model,
+            batches,
+            input_shape,
+            self.percentile,
+            device,
+            percentile_of=self.percentile_of,
+            channelwise=self.channelwise,
+            phi=self.phi,
+        )
+
+    def search_config(self, base: SearchConfig, timesteps: int) -> SearchConfig:
+        """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
+        thresholds, or the steps to ANN − 1% over (θ, φ)."""
+        recipe = dict(
+            initial_percentile=self.percentile,
+            percentile_of=self.percentile_of,
+            channelwise=self.channelwise,
+            phi=self.phi,
+            delay=self.delay,
+            bias_onset=self.bias_onset,
+            timesteps=timesteps,
+        )
+        if self.search == "theta-phi":
+            recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
+        return dataclasses.replace(base, **recipe)
+
+
+RECIPES: dict[str, Recipe] = {
+    "positive": Recipe(percentile_of="positive"),
+    "all": Recipe(),
+    "all+search": Recipe(search="eq11"),
+    "phi": Recipe(phi=0.5),
+    "channelwise": Recipe(channelwise=True),
+    "onset": Recipe(bias_onset="input"),
+    "phi+onset": Recipe(phi=0.5, bias_onset="input"),
+    "phi+onset+channelwise": Recipe(phi=0.5, bias_onset="input", channelwise=True),
+    "phi+onset+search": Recipe(phi=0.5, bias_onset="input", search="theta-phi"),
+}
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """What :func:`measure_latency` runs.
+
+    Attributes:
+        recipes: names in :data:`RECIPES`.
+        timesteps: T of every test-set run.
+        long_horizon: the baseline (:data:`BASELINE`) also runs to this many times T; its
+            accuracy there is the third target.
+        test_images: seeded random test images (≥ 2,000 for the README's figures).
+        calib_images: training images calibrating the conversion.
+        search: size and weights of the searches (P, G, E, α, β, γ …).
+        eq11_timesteps: T of the Eq. 11 search (it must see the baseline's rise; default T).
+        target_timesteps: T of the (θ, φ) search (the best recipes are level by then).
+        batch_size: images per simulated batch.
+        seed: seed of the test and calibration subsets.
+    """
+
+    recipes: tuple[str, ...] = tuple(RECIPES)
+    timesteps: int = 128
+    long_horizon: int = 3
+    test_images: int = 2000
+    calib_images: int = 2000
+    search: SearchConfig = SearchConfig(1, 10, 500, 99.7, 0.15, 10, 6, 500, tol=0.0)
+    eq11_timesteps: int | None = None
+    target_timesteps: int = 48
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.recipes if r not in RECIPES]
+        if unknown:
+            raise ValueError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
+        if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
+            raise ValueError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
+
+
+@dataclass
+class RecipeResult:
+    """One recipe's test-set figures (:func:`neurosnn.cost.latency_report` and more)."""
+
+    recipe: str
+    metrics: dict[str, Any]
+    thresholds: list[float]
+    phi: list[float]
+    path: Path
+
+
+@dataclass
+class LatencyResult:
+    ann_accuracy: float
+    depth: int  # IF layers + the output: the steps the layer delay adds
+    long_target: float | None
+    results: list[RecipeResult] = field(default_factory=list)
+
+
+def _simulate_to(path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dict, cfg) -> Any:
+    """Simulate and record the test set (kept if a finished record of the same run exists)."""
+    run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
+    if path.is_file():
+        record = read_run(path)
+        if record.config == json.loads(json.dumps(run_cfg)) and record.timesteps == T:
+            log.info("%s: kept the finished record %s", path.stem, path)
+            return record
+    with RunWriter(path, run_cfg) as writer:
+        result = simulate(
+            snn,
+            test.batches(cfg.batch_size),
+            T,
+            delay=recipe.delay,
+            bias_onset=recipe.bias_onset,
+            record_spikes=4,
+            spike_sink=writer.write_spikes,
+            progress=True,
+        )
+        writer.write_result(result, snn.percentiles, meta)
+    return result
+
+
+def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
+    return sum(float(np.asarray(c[:steps]).sum()) for c in run.spike_counts.values()) / run.n_images
+
+
+def _search(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split, out: Path) -> None:
+    """Run the recipe's search on the training set and leave the SNN at its best candidate."""
+    T = (cfg.eq11_timesteps or cfg.timesteps) if recipe.search == "eq11" else cfg.target_timesteps
+    scfg = recipe.search_config(cfg.search, T)
+    out.mkdir(parents=True, exist_ok=True)
+    fixed = search_images(train, scfg)
+    ann_on_s = evaluate(model, fixed if fixed is not None else train)
+    evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s)
+    log.info(
+        "search %s: P=%d G=%d E=%d T=%d objective %s",
+        recipe.search,
+        scfg.population,
+        scfg.generations,
+        scfg.images,
+        T,
+        scfg.objective,
+    )
+    result = run_search(
+        evaluator, vectorised_map(evaluator), state_path=out / "search_state.json", resume=True
+    )
+    write_search(
+        out / "search.h5",
+        config={"search": dataclasses.asdict(scfg), "recipe": dataclasses.asdict(recipe)},
+        layers=list(snn.if_names),
+        history=[dataclasses.asdict(g) for g in result.history],
+        best={"candidate": result.best, "thresholds": result.best_thresholds},
+        metrics={"best_cost": result.best_cost, "ann_accuracy_on_search_images": ann_on_s},
+    )
+
+
+def measure_latency(
+    model: nn.Module,
+    data: Dataset,
+    cfg: LatencyConfig,
+    out: str | Path,
+    meta: dict | None = None,
+    device: str = "cpu",
+) -> LatencyResult:
+    """Run every recipe of ``cfg`` on the same test images and record each run in ``out``.
+
+    A recipe whose finished record is already in ``out`` is read back, and an interrupted
+    search resumes from its saved state, so an interrupted job loses at most one run.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    test = data.test.random_subset(min(cfg.test_images, len(data.test)), cfg.seed)
+    calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
+    batches = [x for x, _ in calib.batches(256)]
+    shape = (data.in_channels, data.input_size, data.input_size)
+    ann = evaluate(model, test)
+    meta = {**(meta or {}), "ann_accuracy": ann, "test_images": len(test)}
+    report = LatencyResult(ann, 0, None)
+    snns: dict[tuple, ConvertedSNN] = {}
+    order = sorted(cfg.recipes, key=lambda r: r != BASELINE)  # the baseline first: its target
+    for name in order:
+        recipe = RECIPES[name]
+        key = (recipe.percentile_of, recipe.channelwise)
+        if key not in snns:
+            snns[key] = recipe.convert(model, batches, shape, device)
+        snn = snns[key]
+        snn.set_percentiles(recipe.percentile)
+        snn.set_phi(recipe.phi)
+        report.depth = len(snn.layer_names)
+        if recipe.search != "none":
+            _search(snn, recipe, cfg, model, data.train, out / f"{name}_search")
+        T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
+        log.info("%s: simulating %d test images for T=%d", name, len(test), T)
+        run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg)
+        accuracy = np.asarray(run.accuracy)
+        if name == BASELINE:
+            report.long_target = float(accuracy[-1])
+        metrics = latency_report(accuracy[: cfg.timesteps], ann, report.long_target)
+        metrics["spikes_per_image"] = _spikes_per_image(run, cfg.timesteps)
+        if name == BASELINE:
+            metrics["long_horizon"] = T
+            metrics["accuracy_at_long_horizon"] = report.long_target
+        if recipe.delay == "layer" and recipe.bias_onset == "input":
+            # the undelayed run shifted by the depth, exactly (tests/test_latency_modes.py)
+            steps = metrics["steps_to_ann_minus_1pct"]
+            metrics["steps_to_ann_minus_1pct_delay_none"] = (
+                None if steps is None else steps - report.depth
+            )
+        report.results.append(
+            RecipeResult(name, metrics, list(snn.thresholds), list(snn.phi), out / f"{name}.h5")
+        )
+        log.info("%s: %s", name, _one_line(metrics))
+    return report
+
+
+def _one_line(metrics: dict[str, Any]) -> str:
+    return (
+        f"ANN-1% at step {metrics['steps_to_ann_minus_1pct']}, "
+        f"ANN-2% at {metrics['steps_to_ann_minus_2pct']}, "
+        f"accuracy at T {100 * metrics['accuracy_at_T']:.2f}%"
+    )
+
+
+def aggregate(reports: Sequence[LatencyResult]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean, min and max over reports (seeds) of every numeric figure of every recipe; a step
+    count that some report never reached makes that figure's entry ``None``."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    names = [r.recipe for r in reports[0].results]
+    for name in names:
+        rows = [next(r.metrics for r in rep.results if r.recipe == name) for rep in reports]
+        table[name] = {}
+        for key in rows[0]:
+            values = [row.get(key) for row in rows]
+            if any(v is None for v in values):
+                table[name][key] = None
+            else:
+                v = np.asarray(values, dtype=np.float64)
+                table[name][key] = {
+                    "mean": float(v.mean()),
+                    "min": float(v.min()),
+                    "max": float(v.max()),
+                }
+    return table
