@@ -1,6 +1,7 @@
 """How many timesteps does each low-latency recipe need? Converts each checkpoint under every
 recipe (percentile over all or positive outputs, half-threshold initial potential, channel-wise
-thresholds, bias onset, the paper's threshold search, the (θ, φ) search), simulates the same
+thresholds, bias onset, the paper's threshold search, the (θ, φ) search, and the trained λ of
+a QCFS network), simulates the same
 test images and reports the steps to ANN − 1% / − 2% and to the baseline's accuracy at a long
 horizon, the accuracy at t = 16, 32, 64 and T, and the spikes per image; with several
 checkpoints (seeds) also their mean and range.
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--recipes",
-        default=",".join(d.recipes),
-        help="comma-separated recipes (default: all of them): " + ", ".join(RECIPES),
+        default=None,
+        help="comma-separated recipes (default: every one that applies; the 'trained' ones "
+        "need a network trained with --option activation=qcfs): " + ", ".join(RECIPES),
     )
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T (default: %(default)s)")
     p.add_argument(
@@ -142,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = LatencyConfig()
         cfg = LatencyConfig(
-            recipes=tuple(r.strip() for r in args.recipes.split(",") if r.strip()),
+            recipes=(
+                tuple(r.strip() for r in args.recipes.split(",") if r.strip())
+                if args.recipes
+                else None
+            ),
             timesteps=args.timesteps,
             long_horizon=args.long_horizon,
             test_images=args.test_images,
@@ -169,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("checkpoint %s (%s, %s)", name, ckpt.spec.name, ckpt.dataset)
         meta = {"checkpoint": str(resolve(path)), "network": dataclasses.asdict(ckpt.spec)}
         folder = out / name
-        report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)
+        try:
+            report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from err
         reports.append(report)
         per_checkpoint[name] = {
             "ann_accuracy": report.ann_accuracy,

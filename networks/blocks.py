@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -50,3 +51,45 @@ class BackResBlock(nn.Module):
                 x = F.relu(x)
                 k += 1
         return x
+
+
+class _FloorSTE(torch.autograd.Function):
+    """``floor`` whose gradient is passed straight through (as in Bu et al.'s code)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return torch.floor(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class QCFS(nn.Module):
+    """Quantisation-clip-floor-shift activation (Bu et al., "Optimal ANN-SNN conversion for
+    high-accuracy and ultra-low-latency spiking neural networks", ICLR 2022, Eq. 18):
+
+        ĥ(z) = λ · clip(⌊z·L/λ + φ⌋ / L, 0, 1),   φ = 1/2,
+
+    with one trainable λ per layer (initial 8, the authors' code) and L quantisation levels.
+    An IF layer with threshold λ whose potential starts at λ/2 reproduces it in expectation
+    at every T (their Theorem 2), and exactly at T = L for a constant input, so the converted
+    SNN needs about L steps per layer to settle instead of dozens.
+    """
+
+    def __init__(self, levels: int = 8, threshold: float = 8.0) -> None:
+        super().__init__()
+        if not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be a positive integer, got {levels!r}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        self.levels = levels
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lam = self.threshold
+        y = torch.clamp(x / lam, 0.0, 1.0)
+        return _FloorSTE.apply(y * self.levels + 0.5) / self.levels * lam
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, threshold={float(self.threshold):.4g}"

@@ -1,7 +1,10 @@
 """VGG family used by the conversion papers, built from configuration lists.
 
 Defaults follow the conversion constraints of Sengupta et al. (2019) used by Lu & Sengupta:
-no bias, average pooling, no BatchNorm, dropout in the classifier. Each option can be changed.
+no bias, average pooling, no BatchNorm, dropout in the classifier. Each option can be changed;
+``activation="qcfs"`` trains with Bu et al.'s quantisation-clip-floor-shift activation (L =
+``levels``, initial λ ``qcfs_threshold``, 8 in the authors' code) in place of ReLU, for SNNs
+that need few timesteps.
 Pooling layers are dropped once the feature map is 1×1, so every depth fits 28×28 inputs.
 """
 
@@ -11,7 +14,7 @@ from typing import Literal
 
 from torch import nn
 
-from networks.blocks import BackResBlock, Repeat
+from networks.blocks import QCFS, BackResBlock, Repeat
 from networks.registry import register_network
 
 # conv channels ("M" = 2×2 pool, Repeat = a BackRes block) and hidden fully connected widths
@@ -48,6 +51,9 @@ class VGG(nn.Module):
         pool: Literal["avg", "max"] = "avg",
         dropout: float = 0.2,
         batch_norm: bool = False,
+        activation: Literal["relu", "qcfs"] = "relu",
+        levels: int = 8,
+        qcfs_threshold: float = 8.0,
     ) -> None:
         super().__init__()
         if width <= 0:
@@ -56,11 +62,19 @@ class VGG(nn.Module):
             raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if activation not in ("relu", "qcfs"):
+            raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
+
+        def act() -> nn.Module:
+            return nn.ReLU() if activation == "relu" else QCFS(levels, qcfs_threshold)
+
         pool_layer = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d
         layers: list[nn.Module] = []
         channels, size = in_channels, input_size
         for item in cfg:
             if isinstance(item, Repeat):
+                if activation != "relu":
+                    raise NotImplementedError("BackRes blocks use ReLU; activation='qcfs' is not")
                 layers.append(BackResBlock(channels, item.depth, item.n, bias, batch_norm))
                 continue
             if item == "M":
@@ -72,14 +86,14 @@ class VGG(nn.Module):
             layers.append(nn.Conv2d(channels, out, 3, padding=1, bias=bias or batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out))
-            layers.append(nn.ReLU())
+            layers.append(act())
             channels = out
         self.features = nn.Sequential(*layers)
         head: list[nn.Module] = [nn.Flatten()]
         features = channels * size * size
         for hidden in fc:
             hidden = max(1, round(hidden * width))
-            head += [nn.Linear(features, hidden, bias=bias), nn.ReLU()]
+            head += [nn.Linear(features, hidden, bias=bias), act()]
             if dropout > 0:
                 head.append(nn.Dropout(dropout))
             features = hidden

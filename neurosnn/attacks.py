@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurosnn.convert import ann_stages
+from neurosnn.convert import ann_stages, stage_activations
 from neurosnn.data import TensorSplit
 from neurosnn.engine import run_blocks
 from neurosnn.snn import ConvertedSNN
@@ -163,13 +163,15 @@ def noise_sensitivity(
 
 
 def ann_activations(model: nn.Module) -> Activations:
-    """Each hidden layer's ReLU activation, named like the converted SNN's IF layers."""
+    """Each hidden layer's activation (ReLU or QCFS), named like the converted SNN's IF
+    layers."""
     stages = ann_stages(model)
+    acts = stage_activations(model)
 
     def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
-        for name, stage in stages[:-1]:
-            x = torch.relu(stage(x.cpu()))
+        for (name, stage), act in zip(stages[:-1], acts, strict=True):
+            x = act(stage(x.cpu()))
             out[name] = x
         return out
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from networks.blocks import QCFS
 from neurosnn.snn import (
     PERCENTILE_OF,
     ActivationHistogram,
@@ -34,6 +36,18 @@ Op = tuple[str, nn.Module]  # (module path, module)
 _LINEAR = (nn.Conv2d, nn.Linear)
 _DROPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
 _PASS = (nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
+_ACTIVATIONS = (nn.ReLU, QCFS)  # what a cut between two stages may be
+ThresholdSource = Literal["percentile", "trained"]
+
+
+class _Tracer(fx.Tracer):
+    """torch.fx tracer that keeps QCFS activations as modules (their floor is a custom
+    autograd function fx cannot trace through)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, QCFS) or super().is_leaf_module(m, qualname)
+
+
 HISTOGRAM_BINS = 8192
 CHANNEL_BINS = 2048  # per channel: 512 channels × 2,048 bins × 8 bytes = 8 MiB a layer
 
@@ -45,7 +59,7 @@ def trace(model: nn.Module) -> list[Op]:
         NotImplementedError: naming the module path of anything that is not a supported layer,
             or of any branch (the converter handles feed-forward chains only).
     """
-    graph = fx.symbolic_trace(model).graph
+    graph = _Tracer().trace(model)
     ops: list[Op] = []
     modules = dict(model.named_modules())
     for node in graph.nodes:
@@ -59,7 +73,7 @@ def trace(model: nn.Module) -> list[Op]:
         if node.op == "call_module":
             module = modules[node.target]
             if not isinstance(
-                module, _LINEAR + _DROPPED + _PASS + (nn.ReLU, nn.BatchNorm1d, nn.BatchNorm2d)
+                module, _LINEAR + _DROPPED + _PASS + _ACTIVATIONS + (nn.BatchNorm1d, nn.BatchNorm2d)
             ):
                 raise NotImplementedError(f"{node.target}: {type(module).__name__}")
             ops.append((node.target, module))
@@ -112,13 +126,14 @@ def fold_batchnorm(ops: list[Op]) -> list[Op]:
 
 
 def split_at_relus(ops: list[Op]) -> list[tuple[str, list[Op]]]:
-    """Group linear operators between ReLUs; each group is named after its weighted layer."""
+    """Group linear operators between activations (ReLU or QCFS); each group is named after
+    its weighted layer."""
     groups: list[tuple[str, list[Op]]] = []
     current: list[Op] = []
     for path, module in ops:
         if isinstance(module, _DROPPED):
             continue
-        if isinstance(module, nn.ReLU):
+        if isinstance(module, _ACTIVATIONS):
             groups.append(_close_group(current, path))
             current = []
             continue
@@ -158,12 +173,19 @@ def _ann_ops(groups: list[tuple[str, list[Op]]]) -> list[nn.Sequential]:
 
 
 def ann_stages(model: nn.Module) -> list[tuple[str, nn.Sequential]]:
-    """The ANN as the converter sees it: BatchNorm folded, cut at the ReLUs, each stage named
-    like the SNN layer it becomes. ``relu(stage(x))`` of stage n is layer n's activation (the
-    last stage is the output, without ReLU). Works on a copy of ``model``."""
+    """The ANN as the converter sees it: BatchNorm folded, cut at the activations, each stage
+    named like the SNN layer it becomes. ``act(stage(x))`` of stage n is layer n's activation,
+    ``act`` the n-th of :func:`stage_activations` (the last stage is the output, without one).
+    Works on a copy of ``model``."""
     ann = copy.deepcopy(model).cpu().eval()
     groups = split_at_relus(fold_batchnorm(trace(ann)))
     return list(zip([name for name, _ in groups], _ann_ops(groups), strict=True))
+
+
+def stage_activations(model: nn.Module) -> list[nn.Module]:
+    """The activation closing each hidden stage of :func:`ann_stages` (copies: ReLU or QCFS)."""
+    ops = trace(copy.deepcopy(model).cpu().eval())
+    return [m.eval().requires_grad_(False) for _, m in ops if isinstance(m, _ACTIVATIONS)]
 
 
 @torch.no_grad()
@@ -174,9 +196,11 @@ def calibrate(
     bins: int = HISTOGRAM_BINS,
     channels: Sequence[str] = (),
     channel_bins: int = CHANNEL_BINS,
+    activations: Sequence[nn.Module] | None = None,
 ) -> tuple[dict[str, ActivationHistogram], dict[str, list[ActivationHistogram]]]:
-    """Histograms of each hidden layer's ReLU outputs (positive values binned, zeros counted),
-    in two streamed passes; for the layers in ``channels`` also one histogram per channel.
+    """Histograms of each hidden layer's outputs (positive values binned, zeros counted), in
+    two streamed passes; for the layers in ``channels`` also one histogram per channel. A
+    layer's output is ``activations[i](stage(x))`` (default: ReLU).
 
     Returns:
         ``(per layer, per channel of the layers in channels)``.
@@ -185,15 +209,17 @@ def calibrate(
     if not batches:
         raise ValueError("calibration needs at least one batch of data")
 
-    def activations(x):
+    acts = list(activations) if activations is not None else [nn.ReLU()] * (len(stages) - 1)
+
+    def outputs(x):
         for i, stage in enumerate(stages[:-1]):
-            x = torch.relu(stage(x))
+            x = acts[i](stage(x))
             yield names[i], x
 
     maxima = dict.fromkeys(names[:-1], 0.0)
     channel_max: dict[str, torch.Tensor] = {}
     for x in batches:
-        for name, a in activations(x):
+        for name, a in outputs(x):
             maxima[name] = max(maxima[name], float(a.max()))
             if name in channels:
                 m = a.transpose(0, 1).flatten(1).amax(1).double()
@@ -205,7 +231,7 @@ def calibrate(
         for n, m in channel_max.items()
     }
     for x in batches:
-        for name, a in activations(x):
+        for name, a in outputs(x):
             if maxima[name] > 0:
                 pos = a[a > 0].float().cpu()
                 counts[name] += torch.histc(pos, bins, 0.0, maxima[name]).double()
@@ -305,6 +331,7 @@ def convert(
     percentile_of: PercentileOf = "all",
     channelwise: bool | Sequence[str] = False,
     phi: float | Sequence[float] = 0.0,
+    thresholds: ThresholdSource = "percentile",
 ) -> ConvertedSNN:
     """Convert a trained feed-forward ANN to a BindsNET SNN of subtractive-reset IF neurons.
 
@@ -326,19 +353,29 @@ def convert(
             holds the channel thresholds in the ANN's units.
         phi: initial membrane potential ``φ·θ`` of every IF layer (one value or one per
             layer), φ in [0, 1).
+        thresholds: ``"percentile"`` (calibrated), or ``"trained"``: each layer's threshold is
+            its QCFS activation's trained λ (Bu et al.; the network must use QCFS everywhere;
+            pair it with ``phi=0.5``).
 
     Returns:
-        The converted SNN with thresholds set to ``percentile``.
+        The converted SNN with thresholds set to ``percentile`` (or to the trained λ).
     """
     if percentile_of not in PERCENTILE_OF:
         raise ValueError(f"percentile_of must be one of {PERCENTILE_OF}, got {percentile_of!r}")
+    if thresholds not in ("percentile", "trained"):
+        raise ValueError(f"thresholds must be 'percentile' or 'trained', got {thresholds!r}")
     ann = copy.deepcopy(model).cpu().eval()
     names, stages = zip(*ann_stages(ann), strict=True)
     names, stages = list(names), list(stages)
+    acts = stage_activations(ann)
+    lambdas = _trained_thresholds(names, acts) if thresholds == "trained" else None
+    if lambdas is not None and channelwise:
+        raise ValueError("channelwise: trained thresholds are one per layer (QCFS's λ)")
 
     probe = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    relu_ann = _with_relus(ann)  # folding is checked exactly; QCFS's floor would amplify ulps
     try:
-        reference = ann(probe)
+        reference = relu_ann(probe)
     except RuntimeError as err:
         raise ValueError(
             f"input_shape {tuple(input_shape)} does not fit the network: {err}"
@@ -347,7 +384,9 @@ def convert(
     channel_layers = _channelwise_layers(channelwise, names, shapes)
 
     batches = [b.cpu() for b in calibration_batches]
-    calibration, per_channel = calibrate(stages, names, batches, channels=channel_layers)
+    calibration, per_channel = calibrate(
+        stages, names, batches, channels=channel_layers, activations=acts
+    )
     scales = {}
     if channel_layers:  # each stage its own modules: a BackRes block shares them across steps
         stages = [copy.deepcopy(stage) for stage in stages]
@@ -356,7 +395,7 @@ def convert(
         rescale_channels(stages, names.index(name), scales[name])
     if scales:
         _check_stages(stages, probe, reference)
-        calibration, _ = calibrate(stages, names, batches)
+        calibration, _ = calibrate(stages, names, batches)  # channel-wise nets are ReLU nets
     segments = [
         (name, _as_snn_ops(stage), shape)
         for name, stage, shape in zip(names, stages, shapes, strict=True)
@@ -369,10 +408,39 @@ def convert(
         calibration,
         percentile_of=percentile_of,
         channel_scales={n: v.float() for n, v in scales.items()},
+        activations=dict(zip(names, acts, strict=False)),
     )
-    snn.set_percentiles(percentile)
+    if lambdas is None:
+        snn.set_percentiles(percentile)
+    else:
+        snn.set_thresholds(lambdas)
     snn.set_phi(phi)
     return snn.to(device)
+
+
+def _trained_thresholds(names: list[str], acts: list[nn.Module]) -> list[float]:
+    """Each hidden layer's QCFS λ; raises naming a layer without one."""
+    values = []
+    for name, act in zip(names, acts, strict=False):
+        if not isinstance(act, QCFS):
+            raise ValueError(
+                f"thresholds='trained': layer {name} ends in {type(act).__name__}, not a QCFS "
+                "activation with a trained threshold (train with --option activation=qcfs)"
+            )
+        if not float(act.threshold) > 0:
+            raise ValueError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")
+        values.append(float(act.threshold))
+    return values
+
+
+def _with_relus(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every QCFS activation replaced by a ReLU."""
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for key, child in parent.named_children():
+            if isinstance(child, QCFS):
+                setattr(parent, key, nn.ReLU())
+    return model
 
 
 def _check_stages(stages, probe, reference) -> list[tuple[int, ...]]:

@@ -262,6 +262,8 @@ class Evaluator:
         cost: the cost (default: ``cfg.cost(ann_accuracy)``).
         ann_accuracy: the ANN's accuracy on the search images (the target of
             ``objective="steps-to-target"``).
+        base_thresholds: the thresholds a ``scale`` candidate multiplies (default: each
+            layer's ``initial_percentile``; e.g. the trained λ of a QCFS network).
     """
 
     def __init__(
@@ -271,6 +273,7 @@ class Evaluator:
         cfg: SearchConfig,
         cost: CostFn | None = None,
         ann_accuracy: float | None = None,
+        base_thresholds: Sequence[float] | None = None,
     ) -> None:
         if snn.percentile_of != cfg.percentile_of:
             raise ValueError(
@@ -285,7 +288,13 @@ class Evaluator:
             )
         self.snn, self.train, self.cfg = snn, train, cfg
         self.cost = cost if cost is not None else cfg.cost(ann_accuracy)
-        self.base_thresholds = snn.percentile_thresholds(cfg.initial_percentile)
+        if base_thresholds is not None and cfg.parameterisation != "scale":
+            raise ValueError("base_thresholds: only a 'scale' search multiplies given thresholds")
+        self.base_thresholds = (
+            [float(t) for t in base_thresholds]
+            if base_thresholds is not None
+            else snn.percentile_thresholds(cfg.initial_percentile)
+        )
         self.n_images = min(cfg.images, len(train))
         self.fixed = search_images(train, cfg)
 

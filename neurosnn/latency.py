@@ -5,6 +5,7 @@ A :class:`Recipe` is the set of options that turn an ANN into an SNN and run it:
 
 * ``percentile_of``: the 99.7 percentile over all of a layer's ReLU outputs (Lu & Sengupta's
   code, the paper's baseline) or over the positive ones (Rueckauer et al.);
+* ``thresholds="trained"``: the λ of a network trained with QCFS activations (Bu et al.);
 * ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
 * ``channelwise``: one threshold per channel (folded into the weights);
 * ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
@@ -30,7 +31,8 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from neurosnn.convert import convert
+from networks.blocks import QCFS
+from neurosnn.convert import ThresholdSource, convert, stage_activations
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
@@ -57,6 +59,7 @@ class Recipe:
     delay: Delay = "layer"
     bias_onset: BiasOnset = "always"
     search: SearchKind = "none"
+    thresholds: ThresholdSource = "percentile"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -64,6 +67,7 @@ class Recipe:
             ("delay", self.delay, DELAYS),
             ("bias_onset", self.bias_onset, BIAS_ONSETS),
             ("search", self.search, SEARCHES),
+            ("thresholds", self.thresholds, ("percentile", "trained")),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -81,11 +85,27 @@ class Recipe:
             percentile_of=self.percentile_of,
             channelwise=self.channelwise,
             phi=self.phi,
+            thresholds=self.thresholds,
         )
+
+    def applies_to(self, model: nn.Module) -> bool:
+        """Trained thresholds need a QCFS network; the other recipes convert any ANN."""
+        return self.thresholds == "percentile" or all(
+            isinstance(a, QCFS) for a in stage_activations(model)
+        )
+
+    def set_on(self, snn: ConvertedSNN, trained: list[float]) -> None:
+        """Reset a converted SNN to this recipe's thresholds and φ."""
+        if self.thresholds == "trained":
+            snn.set_thresholds(trained)
+        else:
+            snn.set_percentiles(self.percentile)
+        snn.set_phi(self.phi)
 
     def search_config(self, base: SearchConfig, timesteps: int) -> SearchConfig:
         """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
-        thresholds, or the steps to ANN − 1% over (θ, φ)."""
+        thresholds, or the steps to ANN − 1% over (θ, φ); trained thresholds are searched as
+        scales of λ."""
         recipe = dict(
             initial_percentile=self.percentile,
             percentile_of=self.percentile_of,
@@ -97,6 +117,8 @@ class Recipe:
         )
         if self.search == "theta-phi":
             recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
+        if self.thresholds == "trained":
+            recipe.update(parameterisation="scale", lower=None, upper=None)
         return dataclasses.replace(base, **recipe)
 
 
@@ -110,6 +132,10 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset": Recipe(phi=0.5, bias_onset="input"),
     "phi+onset+channelwise": Recipe(phi=0.5, bias_onset="input", channelwise=True),
     "phi+onset+search": Recipe(phi=0.5, bias_onset="input", search="theta-phi"),
+    "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
+    "trained+phi+onset+search": Recipe(
+        thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
+    ),
 }
 
 
@@ -118,7 +144,7 @@ class LatencyConfig:
     """What :func:`measure_latency` runs.
 
     Attributes:
-        recipes: names in :data:`RECIPES`.
+        recipes: names in :data:`RECIPES` (default: every recipe that applies to the model).
         timesteps: T of every test-set run.
         long_horizon: the baseline (:data:`BASELINE`) also runs to this many times T; its
             accuracy there is the third target.
@@ -131,7 +157,7 @@ class LatencyConfig:
         seed: seed of the test and calibration subsets.
     """
 
-    recipes: tuple[str, ...] = tuple(RECIPES)
+    recipes: tuple[str, ...] | None = None
     timesteps: int = 128
     long_horizon: int = 3
     test_images: int = 2000
@@ -143,7 +169,7 @@ class LatencyConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = [r for r in self.recipes if r not in RECIPES]
+        unknown = [r for r in self.recipes or () if r not in RECIPES]
         if unknown:
             raise ValueError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
         if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
@@ -196,14 +222,17 @@ def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
     return sum(float(np.asarray(c[:steps]).sum()) for c in run.spike_counts.values()) / run.n_images
 
 
-def _search(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split, out: Path) -> None:
+def _search(
+    snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split, out: Path, trained: list
+) -> None:
     """Run the recipe's search on the training set and leave the SNN at its best candidate."""
     T = (cfg.eq11_timesteps or cfg.timesteps) if recipe.search == "eq11" else cfg.target_timesteps
     scfg = recipe.search_config(cfg.search, T)
     out.mkdir(parents=True, exist_ok=True)
     fixed = search_images(train, scfg)
     ann_on_s = evaluate(model, fixed if fixed is not None else train)
-    evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s)
+    base = trained if recipe.thresholds == "trained" else None
+    evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s, base_thresholds=base)
     log.info(
         "search %s: P=%d G=%d E=%d T=%d objective %s",
         recipe.search,
@@ -249,18 +278,24 @@ def measure_latency(
     meta = {**(meta or {}), "ann_accuracy": ann, "test_images": len(test)}
     report = LatencyResult(ann, 0, None)
     snns: dict[tuple, ConvertedSNN] = {}
-    order = sorted(cfg.recipes, key=lambda r: r != BASELINE)  # the baseline first: its target
+    trained: dict[tuple, list[float]] = {}  # thresholds at conversion (QCFS's λ where trained)
+    names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(model))
+    for name in names:
+        if not RECIPES[name].applies_to(model):
+            raise ValueError(f"recipe {name}: trained thresholds need a QCFS network")
+    order = sorted(names, key=lambda r: r != BASELINE)  # the baseline first: its target
     for name in order:
         recipe = RECIPES[name]
-        key = (recipe.percentile_of, recipe.channelwise)
+        key = (recipe.percentile_of, recipe.channelwise, recipe.thresholds)
         if key not in snns:
             snns[key] = recipe.convert(model, batches, shape, device)
+            trained[key] = list(snns[key].thresholds)
         snn = snns[key]
-        snn.set_percentiles(recipe.percentile)
-        snn.set_phi(recipe.phi)
+        recipe.set_on(snn, trained[key])
         report.depth = len(snn.layer_names)
         if recipe.search != "none":
-            _search(snn, recipe, cfg, model, data.train, out / f"{name}_search")
+            search_out = out / f"{name}_search"
+            _search(snn, recipe, cfg, model, data.train, search_out, trained[key])
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
         run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg)

@@ -3,7 +3,9 @@
 Layout (readable with h5py or h5dump alone)::
 
     /                       attrs: format="neurosnn-run", format_version, timesteps,
-                            n_images, input_shape, config (JSON text), metadata (JSON text)
+                            n_images, input_shape, config (JSON text), metadata (JSON text),
+                            simulation (JSON text: engine, delay, bias_onset, encoding, seed,
+                            phi per IF layer, percentile_of, channelwise layers)
     /accuracy               [T] float64, accuracy at each timestep
     /correct                [T] int64
     /labels, /predictions   [N] int64 (prediction at the final step)

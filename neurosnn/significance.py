@@ -95,7 +95,7 @@ def layer_significance(
         for name in names:
             pre = snn.connection(name).ops(h)  # the ANN stage: unscaled weights
             grams[name].add(_rows(pre))
-            h = torch.relu(pre)
+            h = snn.activations.get(name, torch.relu)(pre)  # the ANN's own (ReLU or QCFS)
     if inputs.n == 0:
         raise ValueError("layer_significance needs at least one batch")
     return Significance(

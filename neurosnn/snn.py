@@ -115,6 +115,7 @@ class ConvertedSNN:
             included, or ``"positive"`` ones; :class:`ActivationHistogram`).
         channel_scales: per channel-wise layer, ``[C]`` each channel's threshold relative to
             the layer's (folded into the weights; :func:`neurosnn.convert.convert`).
+        activations: the ANN activation each IF layer replaces (ReLU or QCFS).
         percentiles: percentiles the thresholds were set from, or None if set as values.
     """
 
@@ -124,6 +125,7 @@ class ConvertedSNN:
     calibration: dict[str, ActivationHistogram]
     percentile_of: PercentileOf = "all"
     channel_scales: dict[str, torch.Tensor] = field(default_factory=dict)
+    activations: dict[str, torch.nn.Module] = field(default_factory=dict)
     percentiles: list[float] | None = None
 
     @property

@@ -528,3 +528,38 @@ def test_latency_end_to_end(tmp_path, capsys):
     assert (out / "ann" / "phi+onset.h5").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="recipes: unknown"):
         latency.main(args + ["--recipes", "all,turbo"])
+    with pytest.raises(SystemExit, match="trained thresholds need a QCFS network"):
+        latency.main(args + ["--recipes", "trained+phi+onset"])
+
+
+@pytest.mark.slow
+def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
+    from experiments import latency
+
+    ann = tmp_path / "qcfs"
+    assert (
+        train_ann.main(
+            ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125"]
+            + ["--option", "activation=qcfs", "--option", "levels=4", "--epochs", "4"]
+            + ["--option", "qcfs_threshold=2"]
+            + ["--batch-size", "32", "--out", str(ann), "--no-progress"]
+        )
+        == 0
+    )
+    assert json.loads((ann / "train.json").read_text())["test_accuracy"] > 0.8
+    out = tmp_path / "lat"
+    args = ["--checkpoint", str(ann), "--out", str(out), "--timesteps", "16"]
+    args += ["--long-horizon", "1", "--test-images", "64", "--calib-images", "128"]
+    args += ["--recipes", "all,trained+phi+onset,trained+phi+onset+search"]
+    args += ["--population", "5", "--generations", "1", "--images", "32"]
+    args += ["--target-timesteps", "12"]
+    assert latency.main(args) == 0
+    rows = json.loads((out / "latency.json").read_text())["checkpoints"]["qcfs"]["recipes"]
+    from neurosnn.checkpoint import load_checkpoint
+
+    state = load_checkpoint(ann).state_dict
+    lambdas = [float(v) for k, v in state.items() if k.endswith("threshold")]
+    assert rows["trained+phi+onset"]["thresholds"] == pytest.approx(lambdas)
+    # the search scales each λ within [0.5, 1.5]
+    ratio = [t / l for t, l in zip(rows["trained+phi+onset+search"]["thresholds"], lambdas)]
+    assert all(0.5 - 1e-6 <= r <= 1.5 + 1e-6 for r in ratio)

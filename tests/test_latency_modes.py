@@ -188,3 +188,48 @@ def test_percentile_over_all_outputs_refuses_a_zero_threshold():
         convert(conv, [x], (1, 2, 2))
     snn = convert(conv, [x], (1, 2, 2), percentile_of="positive")
     assert snn.thresholds[0] > 0
+
+
+def test_if_neuron_from_half_threshold_is_qcfs_after_l_steps():
+    # Bu et al., Theorem 2: threshold λ, potential starting at λ/2, constant input z: after
+    # L steps the rate times λ is the QCFS activation with L levels, exactly
+    from networks.blocks import QCFS
+
+    lam, levels = 2.0, 8
+    z = torch.arange(-8, 40).float() / 16  # binary fractions from -0.5 to 2.4375: no float ties
+    nodes = SubtractiveIFNodes(shape=[len(z)], thresh=lam, phi=0.5)
+    nodes.set_batch_size(1)
+    count = torch.zeros(len(z))
+    for _ in range(levels):
+        nodes.forward(z.unsqueeze(0))
+        count += nodes.s[0]
+    assert torch.equal(count * lam / levels, QCFS(levels, lam)(z).detach())
+
+
+def with_qcfs(model, levels=4):
+    """``model`` with each ReLU replaced by a QCFS of its own λ (1, 1.25, 1.5 …)."""
+    from networks.blocks import QCFS
+
+    k = 0
+    for parent in list(model.modules()):
+        for key, child in parent.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(parent, key, QCFS(levels, threshold=1.0 + 0.25 * k))
+                k += 1
+    return model.eval()
+
+
+def test_trained_thresholds_are_qcfs_lambdas_and_spike_like_bindsnet(data):
+    model = with_qcfs(tiny_vgg())
+    snn = convert(model, calib_batches(data), (1, 8, 8), thresholds="trained", phi=0.5)
+    assert snn.thresholds == [1.0, 1.25, 1.5, 1.75] and snn.percentiles is None
+    ref = simulate(snn, data.test.batches(16), 16, engine="reference", bias_onset="input")
+    fast = simulate(snn, data.test.batches(16), 16, time_block=5, bias_onset="input")
+    assert_same_run(fast, ref, snn.if_names)
+    # the histograms are of the QCFS outputs: nothing above λ
+    tops = [snn.calibration[n].max for n in snn.if_names]
+    assert all(top <= t + 1e-6 for top, t in zip(tops, snn.thresholds, strict=True))
+    with pytest.raises(ValueError, match="layer features.0 ends in ReLU"):
+        convert(tiny_vgg(), calib_batches(data), (1, 8, 8), thresholds="trained")
+    with pytest.raises(ValueError, match="channelwise: trained thresholds"):
+        convert(model, calib_batches(data), (1, 8, 8), thresholds="trained", channelwise=True)

@@ -58,3 +58,31 @@ def test_registry_errors():
         create_network("vgg5", pool="median")
     with pytest.raises(ValueError, match="in_channels"):
         create_network("vgg5", in_channels=0)
+
+
+def test_qcfs_by_hand_and_its_straight_through_gradient():
+    from networks.blocks import QCFS
+
+    act = QCFS(levels=4, threshold=2.0)
+    x = torch.tensor([-1.0, 0.2, 0.3, 1.0, 2.5], requires_grad=True)
+    y = act(x)  # λ·floor(clip(x/λ, 0, 1)·L + 1/2)/L
+    assert torch.equal(y.detach(), torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0]))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0]))  # clip's, floor passed
+    assert act.threshold.grad is not None and float(act.threshold.grad) != 0
+    with pytest.raises(ValueError, match="levels"):
+        QCFS(levels=0)
+
+
+def test_qcfs_networks_train_and_refuse_backres():
+    from networks.blocks import QCFS
+
+    model = create_network("vgg5", 4, 1, 8, width=0.25, activation="qcfs", levels=4)
+    acts = [m for m in model.modules() if isinstance(m, QCFS)]
+    assert len(acts) == 4 and not any(isinstance(m, nn.ReLU) for m in model.modules())
+    model(torch.randn(3, 1, 8, 8)).sum().backward()
+    assert all(a.threshold.grad is not None for a in acts)
+    with pytest.raises(NotImplementedError, match="BackRes"):
+        create_network("vgg2x4", 4, 1, 8, activation="qcfs")
+    with pytest.raises(ValueError, match="activation must be"):
+        create_network("vgg5", 4, 1, 8, activation="gelu")
