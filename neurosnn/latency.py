@@ -195,7 +195,9 @@ class LatencyResult:
     results: list[RecipeResult] = field(default_factory=list)
 
 
-def _simulate_to(path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dict, cfg) -> Any:
+def _simulate_to(
+    path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dict, cfg, progress: bool
+) -> Any:
     """Simulate and record the test set (kept if a finished record of the same run exists)."""
     run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
     if path.is_file():
@@ -212,7 +214,7 @@ def _simulate_to(path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dic
             bias_onset=recipe.bias_onset,
             record_spikes=4,
             spike_sink=writer.write_spikes,
-            progress=True,
+            progress=progress,
         )
         writer.write_result(result, snn.percentiles, meta)
     return result
@@ -223,7 +225,14 @@ def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
 
 
 def _search(
-    snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split, out: Path, trained: list
+    snn,
+    recipe: Recipe,
+    cfg: LatencyConfig,
+    model,
+    train: Split,
+    out: Path,
+    trained: list,
+    progress: bool,
 ) -> None:
     """Run the recipe's search on the training set and leave the SNN at its best candidate."""
     T = (cfg.eq11_timesteps or cfg.timesteps) if recipe.search == "eq11" else cfg.target_timesteps
@@ -243,7 +252,11 @@ def _search(
         scfg.objective,
     )
     result = run_search(
-        evaluator, vectorised_map(evaluator), state_path=out / "search_state.json", resume=True
+        evaluator,
+        vectorised_map(evaluator),
+        state_path=out / "search_state.json",
+        resume=True,
+        progress=progress,
     )
     write_search(
         out / "search.h5",
@@ -262,6 +275,7 @@ def measure_latency(
     out: str | Path,
     meta: dict | None = None,
     device: str = "cpu",
+    progress: bool = True,
 ) -> LatencyResult:
     """Run every recipe of ``cfg`` on the same test images and record each run in ``out``.
 
@@ -295,10 +309,10 @@ def measure_latency(
         report.depth = len(snn.layer_names)
         if recipe.search != "none":
             search_out = out / f"{name}_search"
-            _search(snn, recipe, cfg, model, data.train, search_out, trained[key])
+            _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
-        run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg)
+        run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress)
         accuracy = np.asarray(run.accuracy)
         if name == BASELINE:
             report.long_target = float(accuracy[-1])

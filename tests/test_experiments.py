@@ -561,5 +561,32 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
     lambdas = [float(v) for k, v in state.items() if k.endswith("threshold")]
     assert rows["trained+phi+onset"]["thresholds"] == pytest.approx(lambdas)
     # the search scales each λ within [0.5, 1.5]
-    ratio = [t / l for t, l in zip(rows["trained+phi+onset+search"]["thresholds"], lambdas)]
+    searched = rows["trained+phi+onset+search"]["thresholds"]
+    ratio = [t / l for t, l in zip(searched, lambdas, strict=True)]
     assert all(0.5 - 1e-6 <= r <= 1.5 + 1e-6 for r in ratio)
+
+
+@pytest.mark.slow
+def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
+    from experiments import quickstart
+    from neurosnn.record import read_run
+
+    out = tmp_path / "qs"
+    args = ["--out", str(out), "--data-root", "data/fashion-mnist-subset", "--epochs", "1"]
+    args += ["--train-images", "400", "--test-images", "60", "--timesteps", "24"]
+    args += ["--population", "5", "--generations", "1", "--images", "40", "--no-progress"]
+    assert quickstart.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "steps to ANN - 1%" in printed and "low-latency recipe" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["recipes"]) == ["all", "all+search", "phi+onset"]
+    assert summary["phi"]["phi+onset"] == [0.5] * 8 and summary["phi"]["all"] == [0.0] * 8
+    assert summary["thresholds"]["all+search"] != summary["thresholds"]["all"]
+    run = read_run(summary["records"]["phi+onset"])
+    assert run.timesteps == 24 and run.n_images == 60
+    assert run.simulation["bias_onset"] == "input" and run.simulation["percentile_of"] == "all"
+    pngs = {p.name for p in (out / "plots").iterdir()}
+    assert {"frontier.png", "accuracy.png", "raster.png", "layer_activity.png"} <= pngs
+    # a second run reuses the network and the records
+    assert quickstart.main(args) == 0
+    assert "reusing the trained ANN" in capsys.readouterr().out
