@@ -25,6 +25,7 @@ costs: a candidate's curve does not depend on what shares its batches.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -351,6 +352,29 @@ class Evaluator:
         x = np.asarray(x, dtype=np.float64)
         apply_candidate(self.snn, x, self.cfg.parameterisation, self.base_thresholds)
         self.snn.set_phi(self.phi_of(x))
+
+
+def cost_noise(evaluator: Evaluator, candidates: Sequence[np.ndarray], draws: int) -> np.ndarray:
+    """``[draws, K]`` cost of every candidate on each of ``draws`` random training subsets of
+    E images (subset r drawn with seed ``cfg.seed + r``; all candidates share it).
+
+    Across a row the candidates are compared on the same images, as the fixed S compares
+    them; down a column one candidate's cost varies with its images, the noise of a
+    per-candidate draw."""
+    cfg = evaluator.cfg
+    costs = np.empty((draws, len(candidates)))
+    for r in range(draws):
+        subset = evaluator.train.random_subset(evaluator.n_images, cfg.seed + r)
+        # S = every image of the draw (in another order, which no cost depends on)
+        shared = Evaluator(
+            evaluator.snn,
+            subset,
+            dataclasses.replace(cfg, subset="fixed"),
+            cost=evaluator.cost,
+            base_thresholds=evaluator.base_thresholds if cfg.parameterisation == "scale" else None,
+        )
+        costs[r] = shared.score([np.asarray(x, dtype=np.float64) for x in candidates])
+    return costs
 
 
 def vectorised_map(evaluator: Evaluator) -> MapFn:

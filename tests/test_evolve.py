@@ -11,6 +11,7 @@ from neurosnn.evolve import (
     SearchConfig,
     candidate_seed,
     candidate_thresholds,
+    cost_noise,
     grouped_batches,
     initial_population,
     process_pool_map,
@@ -272,6 +273,19 @@ def test_search_config_checks_the_snn_and_its_values(evaluator):
     ):
         with pytest.raises(ValueError, match=match):
             SearchConfig(**bad)
+
+
+def test_cost_noise_scores_every_candidate_on_each_shared_draw(evaluator):
+    xs = [np.full(4, 99.7), np.full(4, 98.0)]
+    costs = cost_noise(evaluator, xs, 3)
+    assert costs.shape == (3, 2)
+    for r in range(3):
+        subset = evaluator.train.random_subset(CFG.images, CFG.seed + r)
+        for k, x in enumerate(xs):
+            evaluator.snn.set_percentiles(x.tolist())
+            alone = simulate(evaluator.snn, subset.batches(64), CFG.timesteps)
+            assert costs[r, k] == evaluator.cost(alone.accuracy.numpy())
+    assert len(set(costs[:, 0])) > 1  # the draws differ
 
 
 def test_presets_follow_table_one():

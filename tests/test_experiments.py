@@ -590,3 +590,36 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     # a second run reuses the network and the records
     assert quickstart.main(args) == 0
     assert "reusing the trained ANN" in capsys.readouterr().out
+
+
+def test_cost_noise_spreads_by_hand():
+    import numpy as np
+
+    from experiments.cost_noise import spreads
+
+    # two candidates, three draws: candidate 1 is candidate 0 plus 2 on every draw
+    costs = np.array([[10.0, 12.0], [14.0, 16.0], [12.0, 14.0]])
+    s = spreads(costs)
+    assert s["per_candidate_std"] == pytest.approx(2.0)
+    assert s["paired_difference_std"] == 0.0  # on shared images the difference is exact
+    assert s["unpaired_difference_std"] == pytest.approx(2.0 * np.sqrt(2))
+    assert s["signal_std"] == pytest.approx(np.std([12.0, 14.0], ddof=1))
+    assert s["best_on_one_draw_is_best_on_average"] == 1.0
+
+
+@pytest.mark.slow
+def test_cost_noise_end_to_end(tmp_path, capsys):
+    from experiments import cost_noise
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    out = tmp_path / "noise"
+    args = ["--checkpoint", str(ann), "--out", str(out), "--preset", "quick", "--images", "32"]
+    args += ["--timesteps", "16", "--draws", "3", "--candidates", "4"]
+    assert cost_noise.main(args) == 0
+    assert "on the same" in capsys.readouterr().out
+    noise = json.loads((out / "noise.json").read_text())
+    assert len(noise["costs"]) == 3 and len(noise["costs"][0]) == 4
+    assert noise["candidates"][0] == [99.7] * 4  # the uniform baseline first
+    with pytest.raises(SystemExit, match="draws"):
+        cost_noise.main(args + ["--draws", "1"])
