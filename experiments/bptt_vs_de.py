@@ -41,21 +41,23 @@ from experiments.common import (
     sync,
     write_json,
 )
-from experiments.neuroevolve import EvalConfig, prepare, simulate_to
-from neurosnn.evolve import PRESETS
+from experiments.neuroevolve import EvalConfig, prepare, simulate_to, timing
+from neurosnn.evolve import PRESETS, SearchConfig
 
 BPTT_EPOCHS_FOR_COST = 20  # the paper's BPTT training cost (Rathi et al. 2020)
 
 
-def _work(kind: str, snn, x, y, T: int):
-    """One batch of SNN inference or one BPTT step (forward + backward)."""
+def _work(kind: str, snn, x, y, T: int, sim: dict | None = None):
+    """One batch of SNN inference or one BPTT step (forward + backward), with the timing
+    options ``sim`` (delay, bias onset)."""
     from neurosnn.simulate import simulate
     from neurosnn.surrogate.finetune import bptt_step
     from neurosnn.surrogate.network import SurrogateSNN
 
+    sim = sim or {}
     if kind == "inference":
-        return lambda: simulate(snn, [(x, y)], T)
-    net = SurrogateSNN(snn).to(x.device)
+        return lambda: simulate(snn, [(x, y)], T, **sim)
+    net = SurrogateSNN(snn, **sim).to(x.device)
     opt = torch.optim.SGD(net.parameters(), lr=0.0)  # timing only: the weights stay
     return lambda: bptt_step(net, x, y, T, opt)
 
@@ -200,12 +202,16 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scfg = PRESETS[args.preset]
-    search_cfg = dataclasses.asdict(scfg)
     optimized = None
-    if args.search is not None:
+    if args.search is not None:  # the SNN the search tuned: its conversion, φ and timing
         found = read_search(Path(args.search) / "search.h5")
-        optimized = [float(v) for v in found["best"]["thresholds"]]
-        search_cfg = found["config"]["search"]
+        saved = found["config"]["search"]
+        scfg = SearchConfig(**{**saved, "mutation": tuple(saved["mutation"])})
+        optimized = (
+            [float(v) for v in found["best"]["thresholds"]],
+            [float(v) for v in found["best"].get("phi", [scfg.phi] * len(found["layers"]))],
+        )
+    search_cfg = dataclasses.asdict(scfg)
     ecfg = EvalConfig(
         checkpoint=args.checkpoint,
         data_root=args.data_root,
@@ -219,12 +225,13 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     if ecfg.test_images is not None and ecfg.test_images < len(test):
         test = test.random_subset(ecfg.test_images, 0)
     T, config = args.timesteps, {"args": vars(args)}
-    runs = {"conversion": simulate_to(out / "conversion.h5", snn, test, T, config, ecfg, {})}
+    runs = {"conversion": simulate_to(out / "conversion.h5", snn, test, T, config, ecfg, {}, scfg)}
     if optimized is not None:
         tuned = copy.deepcopy(snn)
-        tuned.set_thresholds(optimized)
+        tuned.set_thresholds(optimized[0])
+        tuned.set_phi(optimized[1])
         runs["threshold search"] = simulate_to(
-            out / "optimized.h5", tuned, test, T, config, ecfg, {}
+            out / "optimized.h5", tuned, test, T, config, ecfg, {}, scfg
         )
 
     fcfg = FinetuneConfig(
@@ -234,11 +241,11 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
         timesteps=args.bptt_timesteps,
         max_batches=args.bptt_batches,
     )
-    net = SurrogateSNN(snn)
+    net = SurrogateSNN(snn, **timing(scfg))
     history = finetune(net, data.train, fcfg, args.device, not args.no_progress)
     fine = copy.deepcopy(snn)
     net.export_to(fine)
-    runs["BPTT"] = simulate_to(out / "bptt.h5", fine, test, T, config, ecfg, {})
+    runs["BPTT"] = simulate_to(out / "bptt.h5", fine, test, T, config, ecfg, {}, scfg)
 
     x, y = next(data.train.batches(args.cost_batch))
     cost = cost_table(

@@ -270,6 +270,7 @@ def run_neuroevolution(
     best = {
         "candidate": search.best,
         "thresholds": search.best_thresholds,
+        "phi": search.best_phi,
         "baseline_thresholds": baseline_thresholds,
     }
     write_search(

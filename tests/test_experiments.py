@@ -285,6 +285,7 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
     ne = tmp_path / "ne"
     common = ["--checkpoint", str(ann), "--no-progress"]
     search = ["--preset", "quick", "--images", "32", "--timesteps", "12", "--generations", "1"]
+    search += ["--phi", "0.5", "--bias-onset", "input", "--search-phi", "--long-horizon", "1"]
     assert neuroevolve.main(common + search + ["--out", str(ne)]) == 0
     out = tmp_path / "bptt"
     args = common + [
@@ -326,6 +327,14 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
     for name in ("conversion.h5", "optimized.h5", "bptt.h5"):
         assert (out / name).is_file()
     assert len(list((out / "plots").iterdir())) == 2
+    # every run is the SNN the search tuned: its conversion, phi and timing
+    from neurosnn.record import read_run
+
+    searched = json.loads((ne / "summary.json").read_text())
+    conversion, tuned = read_run(out / "conversion.h5"), read_run(out / "optimized.h5")
+    assert conversion.simulation["phi"] == [0.5] * 4
+    assert tuned.simulation["phi"] == pytest.approx(searched["phi"])
+    assert {r.simulation["bias_onset"] for r in (conversion, tuned)} == {"input"}
 
 
 @pytest.mark.slow
