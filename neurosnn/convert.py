@@ -382,6 +382,12 @@ def convert(
         ) from err
     shapes = _check_stages(stages, probe, reference)
     channel_layers = _channelwise_layers(channelwise, names, shapes)
+    for name, act in zip(names, acts, strict=False):
+        if name in channel_layers and isinstance(act, QCFS):
+            raise ValueError(
+                f"channelwise: layer {name} ends in a QCFS activation, which one scale per "
+                "channel does not commute with"
+            )
 
     batches = [b.cpu() for b in calibration_batches]
     calibration, per_channel = calibrate(

@@ -89,10 +89,11 @@ class Recipe:
         )
 
     def applies_to(self, model: nn.Module) -> bool:
-        """Trained thresholds need a QCFS network; the other recipes convert any ANN."""
-        return self.thresholds == "percentile" or all(
-            isinstance(a, QCFS) for a in stage_activations(model)
-        )
+        """Trained thresholds need a QCFS network, channel-wise ones a ReLU network."""
+        qcfs = [isinstance(a, QCFS) for a in stage_activations(model)]
+        if self.thresholds == "trained":
+            return all(qcfs)
+        return not (self.channelwise and any(qcfs))
 
     def set_on(self, snn: ConvertedSNN, trained: list[float]) -> None:
         """Reset a converted SNN to this recipe's thresholds and φ."""
@@ -296,7 +297,10 @@ def measure_latency(
     names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(model))
     for name in names:
         if not RECIPES[name].applies_to(model):
-            raise ValueError(f"recipe {name}: trained thresholds need a QCFS network")
+            raise ValueError(
+                f"recipe {name}: trained thresholds need a QCFS network, channel-wise ones a "
+                "ReLU network"
+            )
     order = sorted(names, key=lambda r: r != BASELINE)  # the baseline first: its target
     for name in order:
         recipe = RECIPES[name]

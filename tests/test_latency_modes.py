@@ -233,3 +233,5 @@ def test_trained_thresholds_are_qcfs_lambdas_and_spike_like_bindsnet(data):
         convert(tiny_vgg(), calib_batches(data), (1, 8, 8), thresholds="trained")
     with pytest.raises(ValueError, match="channelwise: trained thresholds"):
         convert(model, calib_batches(data), (1, 8, 8), thresholds="trained", channelwise=True)
+    with pytest.raises(ValueError, match="channelwise: layer features.0 ends in a QCFS"):
+        convert(model, calib_batches(data), (1, 8, 8), channelwise=True)
