@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "ann_accuracy": report.ann_accuracy,
             "depth": report.depth,
             "long_target": report.long_target,
+            "zero_fraction": report.zero_fractions,
             "recipes": {
                 r.recipe: {"metrics": r.metrics, "thresholds": r.thresholds, "phi": r.phi}
                 for r in report.results

@@ -194,6 +194,7 @@ class LatencyResult:
     depth: int  # IF layers + the output: the steps the layer delay adds
     long_target: float | None
     results: list[RecipeResult] = field(default_factory=list)
+    zero_fractions: dict[str, float] = field(default_factory=dict)  # of each layer's outputs
 
 
 def _simulate_to(
@@ -308,6 +309,10 @@ def measure_latency(
         if key not in snns:
             snns[key] = recipe.convert(model, batches, shape, device)
             trained[key] = list(snns[key].thresholds)
+            if not recipe.channelwise:
+                report.zero_fractions = {
+                    n: h.zero_fraction for n, h in snns[key].calibration.items()
+                }
         snn = snns[key]
         recipe.set_on(snn, trained[key])
         report.depth = len(snn.layer_names)

@@ -527,6 +527,7 @@ def test_latency_end_to_end(tmp_path, capsys):
         none = gated["steps_to_ann_minus_1pct_delay_none"]
         assert none == gated["steps_to_ann_minus_1pct"] - run["depth"]
     assert rows["phi+onset"]["phi"] == [0.5] * 4
+    assert all(0 < z < 1 for z in run["zero_fraction"].values()) and len(run["zero_fraction"]) == 4
     assert len(rows["phi+onset+search"]["phi"]) == 4
     assert (out / "ann" / "phi+onset+search_search" / "search.h5").is_file()
     assert (out / "ann" / "plots" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
