@@ -26,7 +26,14 @@ from pathlib import Path
 
 from experiments.common import add_data_args, add_device_arg, load_checkpoint_and_data, write_json
 from neurosnn.checkpoint import resolve
-from neurosnn.latency import RECIPES, LatencyConfig, aggregate, measure_latency
+from neurosnn.latency import (
+    RECIPES,
+    SEARCH,
+    LatencyConfig,
+    aggregate,
+    measure_latency,
+    sized_search,
+)
 
 COLUMNS = (
     ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),
@@ -70,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--test-images", type=int, default=d.test_images, help="default: %(default)s")
     p.add_argument("--calib-images", type=int, default=d.calib_images, help="default: %(default)s")
-    s = d.search
+    s = SEARCH
     p.add_argument(
         "--population", type=int, default=s.population, help="search P (default: %(default)s)"
     )
@@ -142,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     try:
-        base = LatencyConfig()
         cfg = LatencyConfig(
             recipes=(
                 tuple(r.strip() for r in args.recipes.split(",") if r.strip())
@@ -153,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             long_horizon=args.long_horizon,
             test_images=args.test_images,
             calib_images=args.calib_images,
-            search=dataclasses.replace(
-                base.search,
-                population=args.population,
-                generations=args.generations,
-                images=args.images,
-            ),
+            search=sized_search(args.population, args.generations, args.images),
             eq11_timesteps=args.eq11_timesteps,
             target_timesteps=args.target_timesteps,
             seed=args.seed,

@@ -107,22 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.latency import plot_latency
     from analysis.plot import plot_run
     from experiments.common import load_checkpoint_and_data
-    from neurosnn.latency import LatencyConfig, measure_latency
+    from neurosnn.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)
     try:
-        base = LatencyConfig()
         cfg = LatencyConfig(
             recipes=RECIPES,
             timesteps=args.timesteps,
             long_horizon=1,
             test_images=args.test_images,
-            search=dataclasses.replace(
-                base.search,
-                population=args.population,
-                generations=args.generations,
-                images=args.images,
-            ),
+            search=sized_search(args.population, args.generations, args.images),
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err

@@ -140,6 +140,17 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# the searches' weights (Table I's CIFAR-10 row) and a size for 2 CPU cores; tol 0: all G
+SEARCH = SearchConfig(1, 10, 500, 99.7, 0.15, 10, 6, 500, tol=0.0)
+
+
+def sized_search(population: int, generations: int, images: int) -> SearchConfig:
+    """:data:`SEARCH` with another P, G and E."""
+    return dataclasses.replace(
+        SEARCH, population=population, generations=generations, images=images
+    )
+
+
 @dataclass(frozen=True)
 class LatencyConfig:
     """What :func:`measure_latency` runs.
@@ -163,7 +174,7 @@ class LatencyConfig:
     long_horizon: int = 3
     test_images: int = 2000
     calib_images: int = 2000
-    search: SearchConfig = SearchConfig(1, 10, 500, 99.7, 0.15, 10, 6, 500, tol=0.0)
+    search: SearchConfig = SEARCH
     eq11_timesteps: int | None = None
     target_timesteps: int = 48
     batch_size: int = 250

@@ -171,14 +171,7 @@ class ConvertedSNN:
     def percentile_thresholds(self, percentiles: Sequence[float] | float) -> list[float]:
         """The threshold each layer's percentile stands for (``percentile_of`` decides over
         which outputs it is taken); the SNN is not changed."""
-        if isinstance(percentiles, int | float):
-            percentiles = [float(percentiles)] * len(self.if_names)
-        percentiles = [float(p) for p in percentiles]
-        if len(percentiles) != len(self.if_names):
-            raise ValueError(
-                f"expected {len(self.if_names)} percentiles (one per IF layer), "
-                f"got {len(percentiles)}"
-            )
+        percentiles = self._per_layer(percentiles, "percentiles")
         values = []
         for name, p in zip(self.if_names, percentiles, strict=True):
             if not (math.isfinite(p) and 0 < p <= 100):
@@ -194,15 +187,21 @@ class ConvertedSNN:
             values.append(value)
         return values
 
+    def _per_layer(self, values: Sequence[float] | float, what: str) -> list[float]:
+        """One float per IF layer from one value or a sequence of them."""
+        if isinstance(values, int | float):
+            return [float(values)] * len(self.if_names)
+        values = [float(v) for v in values]
+        if len(values) != len(self.if_names):
+            raise ValueError(
+                f"expected {len(self.if_names)} {what} (one per IF layer), got {len(values)}"
+            )
+        return values
+
     def set_percentiles(self, percentiles: Sequence[float] | float) -> None:
         """Set each IF layer's threshold to a percentile of its ANN activations."""
-        values = self.percentile_thresholds(percentiles)
-        self.set_thresholds(values)
-        self.percentiles = (
-            [float(percentiles)] * len(values)
-            if isinstance(percentiles, int | float)
-            else [float(p) for p in percentiles]
-        )
+        self.set_thresholds(self.percentile_thresholds(percentiles))
+        self.percentiles = self._per_layer(percentiles, "percentiles")
 
     @property
     def phi(self) -> list[float]:
@@ -212,13 +211,7 @@ class ConvertedSNN:
     def set_phi(self, values: Sequence[float] | float) -> None:
         """Start each IF layer's potential at ``φ·θ`` (φ in [0, 1); 0.5 is the half-threshold
         shift of Bu et al., ICLR 2022); one value or one per IF layer."""
-        if isinstance(values, int | float):
-            values = [float(values)] * len(self.if_names)
-        values = [float(v) for v in values]
-        if len(values) != len(self.if_names):
-            raise ValueError(
-                f"expected {len(self.if_names)} values of phi (one per IF layer), got {len(values)}"
-            )
+        values = self._per_layer(values, "values of phi")
         for name, v in zip(self.if_names, values, strict=True):
             check_phi(v, f"phi of layer {name}")
         for name, v in zip(self.if_names, values, strict=True):
