@@ -37,6 +37,7 @@ from neurosnn.latency import (
 
 COLUMNS = (
     ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),
+    ("steps_to_ann_minus_1pct_delay_none", "ANN−1%, delay none", "steps"),
     ("steps_to_ann_minus_2pct", "ANN−2%", "steps"),
     ("steps_to_long_target", "long target", "steps"),
     ("accuracy_at_16", "t=16", "%"),
