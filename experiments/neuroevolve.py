@@ -387,14 +387,15 @@ def build_parser(
         "--objective",
         choices=OBJECTIVES,
         default=None,
-        help="Eq. 11 (alpha, beta, gamma) or the steps to the ANN's accuracy on the search "
-        "images minus --target-drop (default: eq11)",
+        help="Eq. 11 (alpha, beta, gamma), the steps to the ANN's accuracy on the search "
+        "images minus --target-drop, or the accuracy deficit below that target summed over "
+        "the steps (default: eq11)",
     )
     p.add_argument(
         "--target-drop",
         type=float,
         default=None,
-        help="steps-to-target: how far below the ANN the target lies (default 0.01)",
+        help="steps-to-target, deficit: how far below the ANN the target lies (default 0.01)",
     )
     p.add_argument(
         "--test-images",

@@ -68,6 +68,22 @@ class StepsToTargetCost:
 
 
 @dataclass(frozen=True)
+class AccuracyDeficitCost:
+    """``Σ_t max(0, target − Acc[t])``: the accuracy a curve still lacks, summed over the
+    steps (in step × accuracy units). A curve that reaches the target at step k and stays
+    there pays for its rise only; unlike the step count it changes with every image a
+    candidate gets right sooner, so DE sees a slope where the steps have plateaus."""
+
+    target: float
+
+    def __call__(
+        self, accuracy: np.ndarray, spike_counts: Mapping[str, np.ndarray] | None = None
+    ) -> float:
+        deficit = self.target - np.asarray(accuracy, dtype=np.float64)
+        return float(np.clip(deficit, 0.0, None).sum())
+
+
+@dataclass(frozen=True)
 class SpikePenalty:
     """Adds ``weight × spikes per image per step`` to another cost (an energy term)."""
 

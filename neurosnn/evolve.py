@@ -41,7 +41,13 @@ import torch
 from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from tqdm.auto import tqdm
 
-from neurosnn.cost import CostFn, LatencyAccuracyCost, StepsToTargetCost, training_cost
+from neurosnn.cost import (
+    AccuracyDeficitCost,
+    CostFn,
+    LatencyAccuracyCost,
+    StepsToTargetCost,
+    training_cost,
+)
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.simulate import simulate_groups
@@ -50,8 +56,8 @@ from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 Parameterisation = Literal["percentile", "scale"]
 Subset = Literal["fixed", "per-candidate"]
 SUBSETS: tuple[str, ...] = ("fixed", "per-candidate")
-Objective = Literal["eq11", "steps-to-target"]
-OBJECTIVES: tuple[str, ...] = ("eq11", "steps-to-target")
+Objective = Literal["eq11", "steps-to-target", "deficit"]
+OBJECTIVES: tuple[str, ...] = ("eq11", "steps-to-target", "deficit")
 PHI_UPPER = 0.95  # upper bound of a searched φ (φ must stay below 1)
 MapFn = Callable[[Callable[[np.ndarray], float], Iterable[np.ndarray]], Iterable[float]]
 
@@ -65,8 +71,9 @@ class SearchConfig:
     ``percentile_of``, ``channelwise`` and ``phi`` are its conversion
     (:func:`neurosnn.convert.convert`), ``delay`` and ``bias_onset`` its timing
     (:func:`neurosnn.simulate.simulate`). ``objective`` picks the cost: Eq. 11 with α, β, γ,
-    or the steps to ``ANN accuracy on the search images − target_drop``
-    (:class:`neurosnn.cost.StepsToTargetCost`).
+    the steps to ``ANN accuracy on the search images − target_drop``
+    (:class:`neurosnn.cost.StepsToTargetCost`), or the accuracy deficit below that target
+    summed over the steps (:class:`neurosnn.cost.AccuracyDeficitCost`).
     """
 
     alpha: float = 1.0
@@ -154,8 +161,13 @@ class SearchConfig:
         if self.objective == "eq11":
             return LatencyAccuracyCost(self.alpha, self.beta, self.gamma)
         if ann_accuracy is None:
-            raise ValueError("objective 'steps-to-target' needs the ANN's accuracy (ann_accuracy)")
-        return StepsToTargetCost(ann_accuracy - self.target_drop)
+            raise ValueError(
+                f"objective {self.objective!r} needs the ANN's accuracy (ann_accuracy)"
+            )
+        target = ann_accuracy - self.target_drop
+        if self.objective == "deficit":
+            return AccuracyDeficitCost(target)
+        return StepsToTargetCost(target)
 
 
 # Table I of Lu & Sengupta. E follows from Eq. 17 and the table's training cost

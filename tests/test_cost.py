@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from neurosnn.cost import (
+    AccuracyDeficitCost,
     LatencyAccuracyCost,
     SpikePenalty,
     StepsToTargetCost,
@@ -80,3 +81,15 @@ def test_frontier_and_report_by_hand():
     assert r["steps_to_long_target"] == 2
     assert r["accuracy_at_2"] == 0.5 and r["accuracy_at_4"] == 0.8 and "accuracy_at_64" not in r
     assert r["accuracy_at_T"] == 0.88
+
+
+def test_accuracy_deficit_by_hand():
+    curve = np.array([0.0, 0.5, 0.8, 0.95, 0.9])
+    # 0.9 - [0, .5, .8, .95, .9] clipped at 0: 0.9 + 0.4 + 0.1 + 0 + 0
+    assert AccuracyDeficitCost(0.9)(curve) == pytest.approx(1.4)
+    assert AccuracyDeficitCost(0.0)(curve) == 0.0
+    # one image right one step sooner lowers it; the step count would not move
+    sooner = curve.copy()
+    sooner[1] = 0.51
+    assert AccuracyDeficitCost(0.9)(sooner) < AccuracyDeficitCost(0.9)(curve)
+    assert StepsToTargetCost(0.9)(sooner) == StepsToTargetCost(0.9)(curve)
