@@ -487,6 +487,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{s['baseline_steps_to_target']}, optimised step {s['optimized_steps_to_target']}"
         f" → improvement {'n/a' if imp is None else f'{100 * imp:.1f}%'}"
     )
+    b, o = s["baseline_latency"], s["optimized_latency"]
+    print(
+        f"steps to ANN - 1% ({100 * (s['ann_accuracy'] - 0.01):.2f}%): baseline "
+        f"{b['steps_to_ann_minus_1pct']}, optimised {o['steps_to_ann_minus_1pct']}; to ANN - 2%: "
+        f"{b['steps_to_ann_minus_2pct']}, {o['steps_to_ann_minus_2pct']}; to the baseline's "
+        f"accuracy at t={s['long_horizon']} ({100 * s['baseline_accuracy_at_long_horizon']:.2f}%): "
+        f"{b['steps_to_long_target']}, {o['steps_to_long_target']} (None: not within T)"
+    )
     print(
         f"iso-time accuracy gain at t={s['iso_time_step']}: "
         f"{100 * s['iso_time_accuracy_gain']:+.2f} points"
