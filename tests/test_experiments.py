@@ -523,6 +523,10 @@ def test_latency_end_to_end(tmp_path, capsys):
     base = read_run(out / "ann" / "all.h5")
     assert base.timesteps == 40 and run["long_target"] == pytest.approx(base.accuracy[-1])
     assert rows["all"]["metrics"]["accuracy_at_T"] == pytest.approx(base.accuracy[19])
+    from neurosnn.cost import iso_accuracy_step
+
+    within = iso_accuracy_step(base.accuracy, run["ann_accuracy"] - 0.01)
+    assert rows["all"]["metrics"]["steps_to_ann_minus_1pct_within_long_horizon"] == within
     gated = rows["phi+onset"]["metrics"]
     if gated["steps_to_ann_minus_1pct"] is not None:
         none = gated["steps_to_ann_minus_1pct_delay_none"]
