@@ -133,6 +133,9 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset": Recipe(phi=0.5, bias_onset="input"),
     "phi+onset+channelwise": Recipe(phi=0.5, bias_onset="input", channelwise=True),
     "phi+onset+search": Recipe(phi=0.5, bias_onset="input", search="theta-phi"),
+    "phi+onset+channelwise+search": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi"
+    ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
     "trained+phi+onset+search": Recipe(
         thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
