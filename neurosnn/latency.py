@@ -37,7 +37,7 @@ from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
-from neurosnn.record import RunWriter, read_run, write_search
+from neurosnn.record import RunWriter, read_run, read_search, write_search
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
 from neurosnn.train import evaluate
@@ -211,6 +211,9 @@ class LatencyResult:
     zero_fractions: dict[str, float] = field(default_factory=dict)  # of each layer's outputs
 
 
+_NETWORK_KEYS = ("checkpoint", "ann_accuracy", "test_images")  # what a kept record must match
+
+
 def _simulate_to(
     path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dict, cfg, progress: bool
 ) -> Any:
@@ -218,6 +221,12 @@ def _simulate_to(
     run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
     if path.is_file():
         record = read_run(path)
+        same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
+        if not same_network:
+            raise ValueError(
+                f"{path} records another network ({record.metadata.get('checkpoint')}, ANN "
+                f"{record.metadata.get('ann_accuracy')}); use another output folder"
+            )
         if record.config == json.loads(json.dumps(run_cfg)) and record.timesteps == T:
             log.info("%s: kept the finished record %s", path.stem, path)
             return record
@@ -256,6 +265,13 @@ def _search(
     out.mkdir(parents=True, exist_ok=True)
     fixed = search_images(train, scfg)
     ann_on_s = evaluate(model, fixed if fixed is not None else train)
+    if (out / "search.h5").is_file():
+        before = read_search(out / "search.h5")["metrics"].get("ann_accuracy_on_search_images")
+        if before != ann_on_s:
+            raise ValueError(
+                f"{out} holds a search of another network (ANN {before} on its images, "
+                f"{ann_on_s} here); use another output folder"
+            )
     base = trained if recipe.thresholds == "trained" else None
     evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s, base_thresholds=base)
     log.info(

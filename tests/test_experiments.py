@@ -545,6 +545,19 @@ def test_latency_end_to_end(tmp_path, capsys):
         latency.main(args + ["--recipes", "all,turbo"])
     with pytest.raises(SystemExit, match="trained thresholds need a QCFS network"):
         latency.main(args + ["--recipes", "trained+phi+onset"])
+    # another network into the same folder is refused, not mixed with these records
+    other = tmp_path / "other" / "ann"
+    assert (
+        train_ann.main(
+            ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125", "--epochs", "1"]
+            + ["--batch-size", "32", "--seed", "5", "--out", str(other), "--no-progress"]
+        )
+        == 0
+    )
+    moved = args[:]
+    moved[moved.index(str(ann))] = str(other)
+    with pytest.raises(SystemExit, match="records another network"):
+        latency.main(moved)
 
 
 @pytest.mark.slow
