@@ -130,7 +130,7 @@ def _cell(value, unit: str) -> str:
         return f"{100 * value:.2f}"
     if unit == "n":
         return f"{value:,.0f}"
-    return f"{value:g}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def table(rows: dict[str, dict]) -> str:
