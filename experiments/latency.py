@@ -1,10 +1,9 @@
 """How many timesteps does each low-latency recipe need? Converts each checkpoint under every
 recipe (percentile over all or positive outputs, half-threshold initial potential, channel-wise
 thresholds, bias onset, the paper's threshold search, the (θ, φ) search, and the trained λ of
-a QCFS network), simulates the same
-test images and reports the steps to ANN − 1% / − 2% and to the baseline's accuracy at a long
-horizon, the accuracy at t = 16, 32, 64 and T, and the spikes per image; with several
-checkpoints (seeds) also their mean and range.
+a QCFS network), simulates the same test images and reports the steps to ANN − 1% / − 2% and
+to the baseline's accuracy at a long horizon, the accuracy at t = 16, 32, 64 and T, and the
+spikes per image; with several checkpoints (seeds) also their mean and range.
 
     python -m experiments.latency --checkpoint runs/fmnist_vgg9 --out runs/latency_vgg9
 
@@ -76,8 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the 'all' baseline also runs to this many times T; its accuracy there is the "
         "long target (default: %(default)s)",
     )
-    p.add_argument("--test-images", type=int, default=d.test_images, help="default: %(default)s")
-    p.add_argument("--calib-images", type=int, default=d.calib_images, help="default: %(default)s")
+    p.add_argument(
+        "--test-images",
+        type=int,
+        default=d.test_images,
+        help="seeded random test images every recipe runs on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calib-images",
+        type=int,
+        default=d.calib_images,
+        help="training images that calibrate the conversion (default: %(default)s)",
+    )
     s = SEARCH
     p.add_argument(
         "--population", type=int, default=s.population, help="search P (default: %(default)s)"
