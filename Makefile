@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup data demo test lint format bench clean
+.PHONY: setup data demo test lint format bench gpu-check clean
 
 setup: $(VENV)/.installed data
 
@@ -33,6 +33,10 @@ bench: setup
 	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
 		--input 1,28,28 \
 		--timesteps 100 --batch 64
+
+# every GPU check in one run (scripts/gpu_check.sh); OUT defaults to runs/gpu_check
+gpu-check: setup
+	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),runs/gpu_check)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
+from neurosnn.output import one_line_errors
 from neurosnn.record import read_run  # noqa: E402
 
 RUNS = {  # file → (label, colour, line style)
@@ -85,6 +86,7 @@ def plot_adversarial(folder: str | Path, out: str | Path | None = None) -> list[
     return [plot_ans(summary, out), plot_curves(folder, summary, out)]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.adversarial", description=__doc__)
     p.add_argument("folder", help="output folder of experiments.adversarial")

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
+from neurosnn.output import one_line_errors
 
 
 def plot_agd(folder: str | Path, out: str | Path | None = None) -> list[Path]:
@@ -36,6 +37,7 @@ def plot_agd(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     return [save(fig, out / "agd.png")]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.agd", description=__doc__)
     p.add_argument("folder", help="output folder of experiments.agd")

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
+from neurosnn.output import one_line_errors
 
 
 def plot_backres(folder: str | Path, out: str | Path | None = None) -> list[Path]:
@@ -42,6 +43,7 @@ def plot_backres(folder: str | Path, out: str | Path | None = None) -> list[Path
     return [save(fig, out / "backres.png")]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.backres", description=__doc__)
     p.add_argument("folder", help="output folder of experiments.backres")

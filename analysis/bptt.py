@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
+from neurosnn.output import one_line_errors
 
 
 def plot_accuracy(summary: dict, out: Path) -> Path:
@@ -56,6 +57,7 @@ def plot_bptt(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     return [plot_accuracy(summary, out), plot_cost(summary, out)]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.bptt", description=__doc__)
     p.add_argument("folder", help="output folder of experiments.bptt_vs_de")

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
 from neurosnn.cost import frontier  # noqa: E402
+from neurosnn.output import one_line_errors
 from neurosnn.record import RunRecord, read_run  # noqa: E402
 
 
@@ -50,6 +51,7 @@ def plot_frontier(runs: dict[str, RunRecord], out: Path, ann_accuracy: float | N
     return save(fig, out)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m analysis.frontier",

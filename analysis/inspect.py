@@ -12,6 +12,7 @@ import numpy as np
 
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.energy import energy_of
+from neurosnn.output import one_line_errors
 from neurosnn.record import RunRecord, read_run
 
 
@@ -65,6 +66,7 @@ def report(run: RunRecord) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m analysis.inspect",

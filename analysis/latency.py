@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.frontier import plot_frontier  # noqa: E402
-from analysis.plot import save  # noqa: E402
+from analysis.plot import describe, save, zoom  # noqa: E402
+from neurosnn.output import one_line_errors
 from neurosnn.record import read_run  # noqa: E402
 
 
@@ -26,19 +27,26 @@ def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Pat
     runs = {name: read_run(path) for name, path in paths.items()}
     ann = next(iter(runs.values())).metadata.get("ann_accuracy")
     frontier = plot_frontier(runs, out / "frontier.png", ann)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, near) = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, run in runs.items():
         n = min(steps, run.timesteps)
         ax.plot(np.arange(1, n + 1), 100 * run.accuracy[:n], label=name, lw=1.3)
     if ann is not None:
         ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
-    ax.set(xlabel="timestep", ylabel="test accuracy (%)", title="Accuracy vs timestep")
+    first = next(iter(runs.values()))
+    ax.set(
+        xlabel="timestep",
+        ylabel="test accuracy (%)",
+        title=f"Accuracy vs timestep ({describe(first)})",
+    )
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    zoom(ax, near, ann)
     return [frontier, save(fig, out / "accuracy.png")]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m analysis.latency",

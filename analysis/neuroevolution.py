@@ -16,9 +16,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.frontier import plot_frontier  # noqa: E402
-from analysis.plot import save  # noqa: E402
+from analysis.plot import describe, save, zoom  # noqa: E402
+from neurosnn.output import one_line_errors
 from neurosnn.record import read_run, read_search  # noqa: E402
 
 
@@ -65,22 +67,22 @@ def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:
 def plot_accuracy(search: dict, base, opt, out: Path) -> Path:
     m = search["metrics"]
     t = np.arange(1, opt.timesteps + 1)  # the baseline may run longer (the long target)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, near) = plt.subplots(1, 2, figsize=(13, 4.5))
     ax.plot(t, 100 * base.accuracy[: opt.timesteps], label="uniform percentile (baseline)")
     ax.plot(t, 100 * opt.accuracy, label="optimised thresholds")
     target = 100 * m["iso_accuracy_target"]
-    ax.axhline(target, color="gray", ls=":", lw=1)
-    for step, color in (
-        (m["baseline_steps_to_target"], "tab:blue"),
-        (m["optimized_steps_to_target"], "tab:orange"),
+    ax.axhline(target, color="gray", ls=":", lw=1, label=f"iso-accuracy target {target:.2f}%")
+    for step, color, who in (
+        (m["baseline_steps_to_target"], "tab:blue", "baseline"),
+        (m["optimized_steps_to_target"], "tab:orange", "optimised"),
     ):
         if step is not None:
-            ax.axvline(step, color=color, ls="--", lw=1)
+            ax.axvline(step, color=color, ls="--", lw=1, label=f"{who} reaches it: step {step}")
     imp = m["latency_improvement"]
     text = f"iso-accuracy ({target:.2f}%): {'n/a' if imp is None else f'{100 * imp:.1f}%'}"
     text += f" fewer steps\niso-time t={m['iso_time_step']}: "
     text += f"{100 * m['iso_time_accuracy_gain']:+.2f} points"
-    ax.axvline(m["iso_time_step"], color="tab:red", ls=":", lw=1)
+    ax.axvline(m["iso_time_step"], color="tab:red", ls=":", lw=1, label="iso-time step")
     ax.text(
         0.98,
         0.05,
@@ -91,10 +93,15 @@ def plot_accuracy(search: dict, base, opt, out: Path) -> Path:
         fontsize=9,
         bbox={"facecolor": "white", "alpha": 0.8},
     )
-    ax.set(xlabel="timestep", ylabel="test accuracy (%)", title="Accuracy vs timestep")
+    ax.set(
+        xlabel="timestep",
+        ylabel="test accuracy (%)",
+        title=f"Accuracy vs timestep ({describe(opt)})",
+    )
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(loc="center right", fontsize=9)
+    ax.legend(loc="center right", fontsize=8)
+    zoom(ax, near, m.get("ann_accuracy"))
     return save(fig, out / "accuracy_baseline_vs_optimized.png")
 
 
@@ -104,7 +111,12 @@ def plot_cost(search: dict, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(g, h["best_cost"], "o-", label="best")
     ax.plot(g, h["mean_cost"], "s--", label="population mean")
-    ax.set(xlabel="generation", ylabel="cost (Eq. 11)", title="Cost per generation")
+    objective = search["metrics"].get("objective", "eq11")
+    ylabel = {"eq11": "cost (Eq. 11)", "steps-to-target": "cost (steps to the target)"}.get(
+        objective, "cost (accuracy deficit)"
+    )
+    ax.set(xlabel="generation", ylabel=ylabel, title="Cost per generation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     return save(fig, out / "cost_per_generation.png")
@@ -126,6 +138,7 @@ def plot_search(folder: str | Path, out: str | Path | None = None) -> list[Path]
     ]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m analysis.neuroevolution",

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from neurosnn.output import one_line_errors
 from neurosnn.record import RunRecord, read_run, read_spikes  # noqa: E402
 
 
@@ -28,17 +29,46 @@ def save(fig, path: Path) -> Path:
     return path
 
 
+def describe(run: RunRecord) -> str:
+    """What a run's curves are of: data set, test images, T."""
+    dataset = run.metadata.get("dataset") or run.config.get("dataset") or "test set"
+    return f"{dataset}, {run.n_images:,} test images, T = {run.timesteps}"
+
+
+def zoom(ax, zoomed, ann: float | None, below: float = 10.0) -> None:
+    """Draw ``ax``'s curves and marker lines again on ``zoomed``, its y axis from ``below``
+    points under the ANN's accuracy (or the best curve's) to just above: the region a 0–100%
+    axis hides."""
+    tops = []
+    for line in ax.get_lines():
+        style = {"color": line.get_color(), "ls": line.get_linestyle(), "lw": line.get_linewidth()}
+        if line.get_transform() == ax.get_xaxis_transform():  # a vertical marker
+            zoomed.axvline(line.get_xdata()[0], **style)
+        elif line.get_transform() == ax.get_yaxis_transform():  # a horizontal marker
+            zoomed.axhline(line.get_ydata()[0], **style)
+        else:
+            zoomed.plot(*line.get_data(), **style, marker=line.get_marker())
+            tops.append(float(np.max(line.get_ydata())))
+    top = 100 * ann if ann is not None else max(tops, default=100.0)
+    zoomed.set_ylim(top - below, top + 1.5)
+    zoomed.set(xlabel=ax.get_xlabel(), title=f"near the ANN (within {below:g} points)")
+    zoomed.grid(alpha=0.3)
+
+
 def plot_accuracy(run: RunRecord, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, near) = plt.subplots(1, 2, figsize=(11, 4))
     t = np.arange(1, run.timesteps + 1)
     ax.plot(t, 100 * run.accuracy, label="SNN")
     ann = run.metadata.get("ann_accuracy")
     if ann is not None:
         ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
-    ax.set(xlabel="timestep", ylabel="accuracy (%)", title="Accuracy vs timestep")
+    ax.set(
+        xlabel="timestep", ylabel="accuracy (%)", title=f"Accuracy vs timestep ({describe(run)})"
+    )
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    zoom(ax, near, ann)
     return save(fig, out / "accuracy_vs_time.png")
 
 
@@ -59,13 +89,23 @@ def plot_activity(run: RunRecord, out: Path) -> Path:
     return save(fig, out / "layer_activity.png")
 
 
+def test_index(run: RunRecord, sample: int) -> int | str:
+    """The test-set index of a run's ``sample``-th image (runs before indices were recorded:
+    "?")."""
+    if "test_indices" not in run.metadata:
+        return "?"
+    indices = run.metadata["test_indices"]
+    return sample if indices is None else indices[sample]
+
+
 def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) -> Path | None:
     layers = [l for l in run.layers if l.name in run.recorded]
     if not layers:
         return None
-    if sample >= min(run.recorded.values()):
+    recorded = min(run.recorded.values())
+    if not 0 <= sample < recorded:
         raise ValueError(
-            f"sample {sample} has no spike trains; recorded images: {min(run.recorded.values())}"
+            f"--sample must be an image with spike trains, 0 to {recorded - 1}, got {sample}"
         )
     fig, axes = plt.subplots(
         len(layers), 1, figsize=(8, 1.4 * len(layers) + 1), sharex=True, squeeze=False
@@ -79,8 +119,8 @@ def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) 
         ax.set_yticks([])
     axes[-1, 0].set_xlabel("timestep")
     axes[0, 0].set_title(
-        f"Spike raster, image {sample} (label {run.labels[sample]}; up to "
-        f"{max_neurons} active neurons per layer)"
+        f"Spike raster, recorded image {sample} = test image #{test_index(run, sample)} "
+        f"(label {run.labels[sample]}; up to {max_neurons} active neurons per layer)"
     )
     return save(fig, out / "raster.png")
 
@@ -99,6 +139,7 @@ def plot_run(path: str | Path, out: str | Path | None = None, sample: int = 0) -
     return paths
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m analysis.plot",
@@ -111,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         paths = plot_run(args.run, args.out, args.sample)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from err
     for path in paths:
         print(path)

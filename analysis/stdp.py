@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.plot import save  # noqa: E402
+from neurosnn.output import one_line_errors
 from neurosnn.record import read_arrays  # noqa: E402
 
 
@@ -63,6 +64,7 @@ def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     return paths
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.stdp", description=__doc__)
     p.add_argument("folder", help="output folder of experiments.stdp")

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from experiments.common import write_json
+from experiments.common import claim_output, write_json
 from experiments.neuroevolve import (
     EvalConfig,
     Prepared,
@@ -39,6 +39,7 @@ from experiments.neuroevolve import (
 from neurosnn.attacks import parse_epsilon
 from neurosnn.checkpoint import resolve
 from neurosnn.evolve import SearchConfig
+from neurosnn.output import ResumeMismatch, one_line_errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +131,9 @@ def run_adversarial(
     if resume and saved.is_file():
         before = json.loads(saved.read_text()).get("epsilon")
         if before != attack_cfg["epsilon"]:
-            raise ValueError(f"cannot resume: {saved} was written with another attack (ε {before})")
+            raise ResumeMismatch(
+                f"cannot resume: {saved} was written with another attack (ε {before})"
+            )
     write_json(saved, attack_cfg)
     prepared: Prepared = prepare(scfg, ecfg, allow_subset)
     model, data, snn = prepared.model, prepared.data, prepared.snn
@@ -220,6 +223,7 @@ def run_adversarial(
     return summary
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = build_parser("python -m experiments.adversarial", __doc__, "adversarial-fashion-mnist")
     p.add_argument(
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "BPTT over T; slow on a CPU); 0 for none (default: %(default)s)",
     )
     args = p.parse_args(argv)
+    claim_output(args.out)
     scfg, ecfg = configs(args)
     try:
         extra = tuple(parse_epsilon(e) for e in args.report_epsilons.split(",") if e.strip())

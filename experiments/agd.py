@@ -19,7 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_data_args, add_device_arg, load_data, parse_options, write_json
+from experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_data,
+    parse_options,
+    write_json,
+)
+from neurosnn.output import one_line_errors
 
 VARIANTS = ("softmax", "stochmax", "hybrid")
 
@@ -42,6 +50,7 @@ def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int
     ).as_dict()
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.agd",
@@ -71,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     add_device_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    claim_output(args.out)
     variants = args.variants.split(",")
     if set(variants) - set(VARIANTS):
         raise SystemExit(f"error: --variants must be among {', '.join(VARIANTS)}")

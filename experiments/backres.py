@@ -23,10 +23,12 @@ from typing import Any
 from experiments.common import (
     add_data_args,
     add_device_arg,
+    claim_output,
     load_data,
     parse_options,
     write_json,
 )
+from neurosnn.output import one_line_errors
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -88,6 +90,7 @@ def run_network(name: str, args, data, options: dict, out: Path) -> dict[str, An
     }
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.backres",
@@ -116,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     add_device_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    claim_output(args.out)
     try:
         args.timesteps = sorted(int(t) for t in args.timesteps.split(","))
     except ValueError as err:

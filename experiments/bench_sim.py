@@ -42,6 +42,7 @@ from experiments.common import (
 )
 from networks import create_network, list_networks
 from neurosnn.evolve import SearchConfig
+from neurosnn.output import one_line_errors
 
 ENGINES = (
     "reference",
@@ -105,6 +106,7 @@ def _spikingjelly_net(snn, timesteps: int):
     return run
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench_sim",
@@ -140,9 +142,16 @@ def main(argv: list[str] | None = None) -> int:
         default=SearchConfig.population,
         help="candidates of the generation engine (default: %(default)s, Table I)",
     )
+    p.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="let CUDA's float32 convolutions and matmuls use TF32 (faster, but no longer "
+        "spike-exact: off by default)",
+    )
     add_device_arg(p)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
 
     from neurosnn.convert import convert
 
@@ -197,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     "img_steps_per_s": images * args.timesteps / best,
                     "peak_memory_bytes": peak,
                     "agreement": _agreement(engine, pred, predictions, snn, x, y, args),
+                    "tf32": args.allow_tf32,
                 }
             )
     _print_table(records)

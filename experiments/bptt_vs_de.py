@@ -36,6 +36,7 @@ import torch
 from experiments.common import (
     add_data_args,
     add_device_arg,
+    claim_output,
     peak_memory,
     reset_peak_memory,
     sync,
@@ -43,6 +44,7 @@ from experiments.common import (
 )
 from experiments.neuroevolve import EvalConfig, prepare, simulate_to, timing
 from neurosnn.evolve import PRESETS, SearchConfig
+from neurosnn.output import one_line_errors
 
 BPTT_EPOCHS_FOR_COST = 20  # the paper's BPTT training cost (Rathi et al. 2020)
 
@@ -125,6 +127,7 @@ def _peak_here(fn, device) -> int:
     return peak_memory(device, baseline)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bptt_vs_de",
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     add_device_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    claim_output(args.out)
     try:
         cost_steps = [int(t) for t in args.cost_timesteps.split(",") if t.strip()]
     except ValueError as err:

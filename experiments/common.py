@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import resource
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from neurosnn.data import DATASETS, Dataset, load_dataset
+from neurosnn.output import OutputInUse, atomic, hold
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -67,6 +71,8 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
     (saying so) when the full set is not installed."""
     try:
         return load_dataset(name, root)
+    except ValueError as err:  # corrupt files, or the other of MNIST / Fashion-MNIST
+        raise SystemExit(f"error: {err}") from err
     except FileNotFoundError as err:
         if not (allow_subset and name == "fashion-mnist" and root is None):
             raise SystemExit(f"error: {err}") from err
@@ -77,21 +83,75 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
         return load_dataset(name, SUBSET_ROOT)
 
 
+def claim_output(path: str, kind: str = "folder") -> Path:
+    """Check that ``path`` can be the command's output (a ``"folder"`` or a ``"file"``) and hold
+    it for the rest of the process, so that a bad location or a second run into it is refused
+    with one line before any work is done."""
+    out = Path(path)
+    if kind == "folder" and out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file; expected a folder")
+    if kind == "file" and out.is_dir():
+        raise SystemExit(f"error: --out {out} is a folder; expected a file name")
+    try:
+        hold(out)
+    except OutputInUse as err:
+        raise SystemExit(f"error: --out {err}") from err
+    except OSError as err:  # the lock beside it cannot be made
+        raise SystemExit(f"error: --out {out}: cannot write beside it: {err.strerror}") from err
+    folder = out if kind == "folder" else out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"error: --out {out}: cannot create {folder}: {err.strerror}") from err
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SystemExit(f"error: --out {out}: {folder} is not writable")
+    return out
+
+
+def setup_logging(log_file: Path) -> None:
+    """Send neurosnn's progress lines (``logging`` under ``"neurosnn"``) to stdout and to
+    ``log_file`` (appended), with the time of day; replaces an earlier call's handlers."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    root = logging.getLogger("neurosnn")
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(log_file)):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Write ``data`` as JSON atomically (a summary is either the old one or the new one)."""
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):
     """A checkpoint and its dataset, normalised with the checkpoint's statistics."""
     from neurosnn.checkpoint import CheckpointError, load_checkpoint
-    from neurosnn.data import with_normalisation
+    from neurosnn.data import fingerprint, with_normalisation
 
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError as err:
         raise SystemExit(f"error: {err}") from err
     data = load_data(ckpt.dataset, root, allow_subset)
+    spec = ckpt.spec
+    if (spec.in_channels, spec.input_size) != (data.in_channels, data.input_size):
+        raise SystemExit(
+            f"error: {path} takes {spec.in_channels}×{spec.input_size}² images, the data given "
+            f"({data.name}) are {data.in_channels}×{data.input_size}²"
+        )
+    if ckpt.data_fingerprint is not None and ckpt.data_fingerprint != fingerprint(data):
+        print(
+            f"WARNING: the {data.name} data given are not those {path} was tested on "
+            f"(their test labels or sizes differ); its accuracy here need not match "
+            f"{ckpt.test_accuracy}",
+            file=sys.stderr,
+        )
     return ckpt, with_normalisation(data, ckpt.mean, ckpt.std)
 
 

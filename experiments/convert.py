@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, load_checkpoint_and_data
+from experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_checkpoint_and_data,
+    setup_logging,
+)
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
+from neurosnn.data import seeded_subset
 from neurosnn.encoding import ENCODINGS
 from neurosnn.engine import BIAS_ONSETS
+from neurosnn.output import one_line_errors
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult
 from neurosnn.snn import PERCENTILE_OF
+
+log = logging.getLogger("neurosnn.convert")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +69,17 @@ def run_conversion(
     ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root, allow_subset)
     model = ckpt.build()
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
-    test = data.test
-    if cfg.test_images is not None and cfg.test_images < len(test):
-        test = test.random_subset(cfg.test_images, cfg.seed)
+    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
     ann_accuracy = evaluate(model, test)
+    log.info(
+        "ANN %.4f on %d test images; converting (calibration: %d training images, the %g "
+        "percentile of %s outputs)",
+        ann_accuracy,
+        len(test),
+        len(calib),
+        cfg.percentile,
+        cfg.percentile_of,
+    )
     snn = convert(
         model,
         (x for x, _ in calib.batches(256)),
@@ -78,7 +96,9 @@ def run_conversion(
         "dataset": ckpt.dataset,
         "ann_accuracy": ann_accuracy,
         "test_images": len(test),
+        "test_indices": test_indices,
     }
+    log.info("simulating %d test images for T=%d into %s", len(test), cfg.timesteps, out)
     with RunWriter(out, dataclasses.asdict(cfg)) as writer:
         result = simulate(
             snn,
@@ -210,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out, "file")
+    setup_logging(Path(args.out).with_suffix(".log"))
     cfg = ConvertConfig(
         checkpoint=args.checkpoint,
         percentile=args.percentile,

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import add_data_args, add_device_arg, write_json
+from experiments.common import add_data_args, add_device_arg, claim_output, write_json
 from experiments.neuroevolve import EvalConfig, prepare
 from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
+from neurosnn.output import one_line_errors
 from neurosnn.snn import PERCENTILE_OF
 
 
@@ -79,8 +80,10 @@ def spreads(costs: np.ndarray) -> dict[str, float]:
     }
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     if args.draws < 2 or args.candidates < 2:
         raise SystemExit("error: --draws and --candidates must be >= 2")
     try:

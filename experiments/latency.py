@@ -23,7 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_data_args, add_device_arg, load_checkpoint_and_data, write_json
+from experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_checkpoint_and_data,
+    setup_logging,
+    write_json,
+)
 from neurosnn.checkpoint import resolve
 from neurosnn.latency import (
     RECIPES,
@@ -33,6 +40,7 @@ from neurosnn.latency import (
     measure_latency,
     sized_search,
 )
+from neurosnn.output import one_line_errors
 
 COLUMNS = (
     ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),
@@ -115,19 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    root = logging.getLogger("neurosnn")
-    root.setLevel(logging.INFO)
-    for handler in list(root.handlers):  # an earlier call's (in the same process)
-        root.removeHandler(handler)
-        handler.close()
-    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(out / "latency.log")):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-
-
 def _cell(value, unit: str) -> str:
     if value is None:
         return "> T" if unit == "steps" else "–"
@@ -155,8 +150,10 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     out = Path(args.out)
     try:
         cfg = LatencyConfig(
@@ -176,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
-    _setup_logging(out)
+    setup_logging(out / "latency.log")
     log = logging.getLogger("neurosnn.latency")
     start = time.perf_counter()
     reports, per_checkpoint = [], {}
@@ -184,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         ckpt, data = load_checkpoint_and_data(path, args.data_root)
         name = resolve(path).parent.name
         log.info("checkpoint %s (%s, %s)", name, ckpt.spec.name, ckpt.dataset)
-        meta = {"checkpoint": str(resolve(path)), "network": dataclasses.asdict(ckpt.spec)}
+        meta = {
+            "checkpoint": str(resolve(path)),
+            "network": dataclasses.asdict(ckpt.spec),
+            "dataset": ckpt.dataset,
+        }
         folder = out / name
         try:
             report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)

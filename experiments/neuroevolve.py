@@ -6,13 +6,15 @@ result with the uniform-percentile baseline on the test set.
 
 Writes OUT/search.h5 (history, thresholds, metrics, PCA significance), OUT/baseline.h5 and
 OUT/optimized.h5 (test-set runs, readable by analysis.inspect/plot), OUT/plots/*.png,
-OUT/search_state.json (for --resume) and OUT/summary.json.
+OUT/search_state.json (for --resume), OUT/summary.json (with every setting) and OUT/search.log
+(the settings and a line per generation, also printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
@@ -23,14 +25,20 @@ import numpy as np
 from experiments.common import (
     add_data_args,
     add_device_arg,
+    claim_output,
     load_checkpoint_and_data,
+    setup_logging,
     write_json,
 )
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import compare_latency, iso_time_gain
+from neurosnn.data import seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
+from neurosnn.output import one_line_errors
 from neurosnn.snn import PERCENTILE_OF
+
+log = logging.getLogger("neurosnn.neuroevolve")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +58,23 @@ class EvalConfig:
     data_root: str | None = None
     device: str = "cpu"
     long_horizon: int = 3  # the baseline also runs to this many times T: the long target
+
+    def __post_init__(self) -> None:
+        for name, least in (
+            ("test_images", 1),
+            ("timesteps", 2),
+            ("iso_time", 1),
+            ("calib_images", 1),
+            ("pca_images", 1),
+            ("workers", 1),
+            ("record_spikes", 0),
+            ("long_horizon", 1),
+        ):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
 
 
 def _map_fn(evaluator, ecfg: EvalConfig):
@@ -167,14 +192,44 @@ def run_neuroevolution(
     ann_on_search = evaluate(model, fixed if fixed is not None else search_split)
     evaluator = Evaluator(snn, search_split, scfg, ann_accuracy=ann_on_search)
     map_fn, pool = _map_fn(evaluator, ecfg)
+    log.info(
+        "search: P=%d G=%d E=%d T=%d objective %s (alpha %g, beta %g, gamma %g), subset %s, "
+        "percentile_of %s, phi %g%s, bias onset %s; ANN on the search images %.4f",
+        scfg.population,
+        scfg.generations,
+        scfg.images,
+        scfg.timesteps,
+        scfg.objective,
+        scfg.alpha,
+        scfg.beta,
+        scfg.gamma,
+        scfg.subset,
+        scfg.percentile_of,
+        scfg.phi,
+        " (searched)" if scfg.search_phi else "",
+        scfg.bias_onset,
+        ann_on_search,
+    )
+
+    def generation_line(g) -> None:
+        log.info(
+            "generation %d/%d: best cost %.4f, mean %.4f (%.0f s)",
+            g.generation,
+            scfg.generations,
+            g.best_cost,
+            g.mean_cost,
+            g.seconds,
+        )
+
     try:
-        search = run_search(evaluator, map_fn, out / "search_state.json", resume, progress)
+        search = run_search(
+            evaluator, map_fn, out / "search_state.json", resume, progress, generation_line
+        )
     finally:
         if pool is not None:
             pool.terminate()
 
-    if ecfg.test_images is not None and ecfg.test_images < len(test):
-        test = test.random_subset(ecfg.test_images, 0)
+    test, test_indices = seeded_subset(test, ecfg.test_images, 0)
     T = ecfg.timesteps or scfg.timesteps
     meta = {
         "checkpoint": str(resolve(ecfg.checkpoint)),
@@ -182,11 +237,21 @@ def run_neuroevolution(
         "dataset": ckpt.dataset,
         "ann_accuracy": evaluate(model, test),
         "test_images": len(test),
+        "test_indices": test_indices,
     }
     run_cfg = {"search": dataclasses.asdict(scfg), "eval": dataclasses.asdict(ecfg)}
     set_baseline(snn, scfg)
     baseline_thresholds = snn.thresholds
     long_T = T * ecfg.long_horizon
+    log.info(
+        "search done (%d generations%s); simulating %d test images: the baseline for T=%d, "
+        "the optimised thresholds for T=%d",
+        search.generations,
+        ", converged" if search.converged else "",
+        len(test),
+        long_T,
+        T,
+    )
     base = simulate_to(out / "baseline.h5", snn, test, long_T, run_cfg, ecfg, meta, scfg)
     evaluator.apply(np.asarray(search.best))
     opt = simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta, scfg)
@@ -197,6 +262,7 @@ def run_neuroevolution(
     ann_accuracy = meta["ann_accuracy"]
     iso = compare_latency(base_acc, opt_acc)
     iso_time = ecfg.iso_time or T // 2
+    log.info("PCA of the layers on %d training images", min(ecfg.pca_images, len(data.train)))
     significance = layer_significance(
         snn,
         (
@@ -208,6 +274,7 @@ def run_neuroevolution(
     )
     change = significance.percent_change
     metrics: dict[str, Any] = {
+        "settings": run_cfg,
         "latency_improvement": iso.improvement,
         "iso_accuracy_target": iso.target,
         "baseline_steps_to_target": iso.baseline_step,
@@ -247,6 +314,7 @@ def run_neuroevolution(
         "optimized_latency": latency_report(opt_acc, ann_accuracy, long_target),
         "best_cost": search.best_cost,
         "generations": search.generations,
+        "converged": search.converged,
         "nfe": search.nfe(scfg.population),
         "evaluations": search.evaluations,
         "training_cost": search_training_cost(search, scfg, len(search_split)),
@@ -458,24 +526,37 @@ def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
         scfg = dataclasses.replace(PRESETS[args.preset], **overrides)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
-    ecfg = EvalConfig(
-        checkpoint=args.checkpoint,
-        test_images=args.test_images or None,
-        timesteps=args.eval_timesteps,
-        target_accuracy=args.target_accuracy,
-        iso_time=args.iso_time,
-        long_horizon=args.long_horizon,
-        workers=args.workers,
-        ray_address=args.ray,
-        data_root=args.data_root,
-        device=args.device,
-    )
+    try:
+        ecfg = EvalConfig(
+            checkpoint=args.checkpoint,
+            test_images=None if args.test_images == 0 else args.test_images,
+            timesteps=args.eval_timesteps,
+            target_accuracy=args.target_accuracy,
+            iso_time=args.iso_time,
+            long_horizon=args.long_horizon,
+            workers=args.workers,
+            ray_address=args.ray,
+            data_root=args.data_root,
+            device=args.device,
+        )
+    except ValueError as err:  # named as the command line names it
+        field, _, rest = str(err).partition(" ")
+        flag = "eval-timesteps" if field == "timesteps" else field.replace("_", "-")
+        raise SystemExit(f"error: --{flag} {rest}") from err
+    T = ecfg.timesteps or scfg.timesteps
+    if ecfg.iso_time is not None and ecfg.iso_time > T:
+        raise SystemExit(
+            f"error: --iso-time must be <= T = {T} (the evaluation's), got {ecfg.iso_time}"
+        )
     return scfg, ecfg
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     scfg, ecfg = configs(args)
+    setup_logging(Path(args.out) / "search.log")
     s = run_neuroevolution(scfg, ecfg, Path(args.out), args.resume, not args.no_progress)
     imp = s["latency_improvement"]
     print(

@@ -23,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_device_arg, load_data, write_json
+from experiments.common import add_device_arg, claim_output, load_data, write_json
 from experiments.train_ann import DATASET_OPTIONS
 from neurosnn.checkpoint import CHECKPOINT_NAME
+from neurosnn.output import one_line_errors
 
 RECIPES = ("all", "all+search", "phi+onset")
 
@@ -94,8 +95,10 @@ def _train(args, ann_dir: Path) -> None:
     )
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     out = Path(args.out)
     start = time.perf_counter()
     ann_dir = out / "ann"

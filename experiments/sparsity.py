@@ -21,7 +21,15 @@ from pathlib import Path
 
 import torch
 
-from experiments.common import add_data_args, add_device_arg, load_data, parse_options, write_json
+from experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_data,
+    parse_options,
+    write_json,
+)
+from neurosnn.output import one_line_errors
 
 
 def train_one(args, data, shape, options, schedule, sigma0, train, val, test) -> dict:
@@ -57,6 +65,7 @@ def train_one(args, data, shape, options, schedule, sigma0, train, val, test) ->
     }
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     from neurosnn.surrogate.sparsity import SCHEDULES
 
@@ -91,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     add_data_args(p)
     add_device_arg(p)
     args = p.parse_args(argv)
+    claim_output(args.out)
     schedules = args.schedules.split(",")
     if set(schedules) - set(SCHEDULES):
         raise SystemExit(f"error: --schedules must be among {', '.join(SCHEDULES)}")

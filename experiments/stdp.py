@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, load_data, write_json
+from experiments.common import add_data_args, add_device_arg, claim_output, load_data, write_json
+from neurosnn.output import one_line_errors
 
 
 def network_specs() -> dict[str, list]:
@@ -41,6 +42,22 @@ def network_specs() -> dict[str, list]:
         "stdp3": [ConvSpec(32, 5), ConvSpec(32, 3, pool=1), ConvSpec(32, 3)],
         "stdp2x2": [ConvSpec(32, 5), ConvSpec(32, 3, repeat=2)],
     }
+
+
+def load_cache(path: Path) -> dict:
+    """A cached network or feature file of an earlier run, loaded without running pickled
+    code (tensors and plain containers only)."""
+    import torch
+
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for foreign files
+        raise SystemExit(f"error: cannot read {path} (delete it to recompute): {err}") from err
+    if not isinstance(saved, dict):
+        raise SystemExit(
+            f"error: {path} is not a cache of experiments.stdp (delete it to recompute)"
+        )
+    return saved
 
 
 def trained(name: str, kind: str, args, data, cfg, folder: Path):
@@ -54,7 +71,7 @@ def trained(name: str, kind: str, args, data, cfg, folder: Path):
     net = STDPNet(network_specs()[name], shape, cfg, seed=args.seed, device=args.device)
     path = folder / f"{kind}.pt"
     if path.is_file():
-        saved = torch.load(path, weights_only=False)
+        saved = load_cache(path)
         net.load_state_dict(saved["state"])
         return net, saved["history"], saved["seconds"]
     n = args.stdp_images if kind == "stdp" else args.control_images
@@ -83,7 +100,7 @@ def features(net, kind: str, split_name: str, split, args, data, folder: Path):
 
     path = folder / f"features-{kind}-{split_name}.pt"
     if path.is_file():
-        return Features(**torch.load(path, weights_only=False))
+        return Features(**load_cache(path))
     f = spike_features(net, split, data.mean, data.std, seed=args.seed, progress=args.progress)
     torch.save(dataclasses.asdict(f), path)
     return f
@@ -205,8 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     args.progress = not args.no_progress
     nets, args.classifiers = args.nets.split(","), args.classifiers.split(",")
     known = network_specs()

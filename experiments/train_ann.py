@@ -16,12 +16,15 @@ import torch
 from experiments.common import (
     add_data_args,
     add_device_arg,
+    claim_output,
     load_data,
     parse_options,
+    setup_logging,
     write_json,
 )
 from networks import create_network, list_networks
-from neurosnn.train import TrainConfig, train_ann
+from neurosnn.output import one_line_errors
+from neurosnn.train import TrainConfig, TrainingDiverged, train_ann
 
 # Options that make a network fit a 2-core CPU budget on the 28×28 datasets; --option overrides.
 DATASET_OPTIONS = {
@@ -90,38 +93,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim_output(args.out)
     data = load_data(args.dataset, args.data_root)
     if args.train_images is not None:
         data = dataclasses.replace(
             data, train=data.train.random_subset(args.train_images, args.seed)
         )
     options = {**DATASET_OPTIONS.get(args.dataset, {}), **parse_options(args.option)}
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        seed=args.seed,
-    )
-    torch.manual_seed(args.seed)  # the weight initialisation follows --seed
-    model = create_network(args.net, data.num_classes, data.in_channels, data.input_size, **options)
+    try:
+        cfg = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            schedule=args.schedule,
+            seed=args.seed,
+        )
+        torch.manual_seed(args.seed)  # the weight initialisation follows --seed
+        model = create_network(
+            args.net, data.num_classes, data.in_channels, data.input_size, **options
+        )
+    except (ValueError, TypeError) as err:  # TypeError: an --option the network does not take
+        raise SystemExit(f"error: {err}") from err
+    setup_logging(Path(args.out) / "train.log")
     print(
         f"{args.net} {options} on {args.dataset}: {len(data.train)} training images, "
         f"{sum(p.numel() for p in model.parameters())} parameters, device {args.device}"
     )
-    ckpt = train_ann(
-        model,
-        data,
-        cfg,
-        out_dir=args.out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-    )
+    try:
+        ckpt = train_ann(
+            model,
+            data,
+            cfg,
+            out_dir=args.out,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except TrainingDiverged as err:
+        raise SystemExit(f"error: {err}") from err
     write_json(
         Path(args.out) / "train.json",
         {

@@ -1,12 +1,12 @@
 """Checkpoints: weights plus the plain data needed to rebuild the network and its input.
 
 A checkpoint is a dict of tensors and primitives, so it loads with ``weights_only=True``
-(no pickled code runs). Files are written to a temporary name and renamed.
+(no pickled code runs). Files are written to a temporary name and renamed
+(``neurosnn.output.atomic``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from networks import NetworkSpec
+from neurosnn.output import atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -37,6 +38,8 @@ class Checkpoint:
     history: list[dict[str, float]] = field(default_factory=list)
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None  # the training settings (neurosnn.train.TrainConfig)
+    data_fingerprint: str | None = None  # neurosnn.data.fingerprint of the data trained on
 
     def build(self) -> nn.Module:
         model = self.spec.build()
@@ -56,9 +59,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     payload = asdict(ckpt)
     payload["spec"] = asdict(ckpt.spec)
     payload["mean"], payload["std"] = list(ckpt.mean), list(ckpt.std)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -70,11 +72,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several unrelated types for corrupt files
-        raise CheckpointError(f"cannot read checkpoint {file}: {err}") from err
+        said = str(err).strip() or type(err).__name__
+        raise CheckpointError(f"cannot read checkpoint {file}: {said}") from err
     required = {"spec", "state_dict", "dataset", "mean", "std", "epoch"}
     if not isinstance(payload, dict) or not required <= payload.keys():
         missing = required - (payload.keys() if isinstance(payload, dict) else set())
         raise CheckpointError(f"{file} is not a neurosnn checkpoint (missing {sorted(missing)})")
-    payload["spec"] = NetworkSpec(**payload["spec"])
-    payload["mean"], payload["std"] = tuple(payload["mean"]), tuple(payload["std"])
-    return Checkpoint(**payload)
+    try:
+        payload["spec"] = NetworkSpec(**payload["spec"])
+        payload["mean"], payload["std"] = tuple(payload["mean"]), tuple(payload["std"])
+        ckpt = Checkpoint(**payload)
+        ckpt.build()  # the network exists and the weights fit it
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        said = said[:300] or type(err).__name__
+        raise CheckpointError(f"{file} is not a usable neurosnn checkpoint: {said}") from err
+    return ckpt

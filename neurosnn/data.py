@@ -9,8 +9,10 @@ threshold search's random training subsets are reproducible.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +57,16 @@ def random_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
         raise ValueError(f"subset size must be in 1..{n_total}, got {n}")
     gen = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=gen)[:n]
+
+
+def seeded_subset(split: Split, n: int | None, seed: int) -> tuple[Split, list[int] | None]:
+    """``split.random_subset(n, seed)`` and the positions of its images in ``split`` (recorded
+    so that every recorded image can be traced to its test-set index); the whole split and
+    None when ``n`` is None or not smaller."""
+    if n is None or n >= len(split):
+        return split, None
+    indices = random_indices(len(split), n, seed)
+    return split.subset(indices), indices.tolist()
 
 
 @dataclass(frozen=True)
@@ -142,8 +154,11 @@ def _missing(name: str, root: Path, files: list[str]) -> FileNotFoundError:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally gzipped) of unsigned bytes into an array."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # truncated or corrupt gzip
+        raise ValueError(f"{path}: cannot read ({err or type(err).__name__})") from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = data[3]
@@ -175,14 +190,79 @@ def _load_idx(name: str, root: Path) -> Dataset:
     for split in ("train", "test"):
         if len(images[f"{split}_x"]) != len(labels[f"{split}_y"]):
             raise ValueError(f"{name} in {root}: {split} images and labels differ in count")
+    held = identify(labels["test_y"])
+    if held is not None and held != name:  # the two sets share their file names
+        raise ValueError(
+            f"{root} holds {held}, not {name} (its test labels are {held}'s): pass "
+            f"--dataset {held}, or a folder of {name}"
+        )
     return _from_arrays(
         name, images["train_x"], labels["train_y"], images["test_x"], labels["test_y"], 10
     )
 
 
+# SHA-256 of the full test sets' labels (int64): MNIST and Fashion-MNIST use the same file
+# names, so only their contents tell a folder of one from a folder of the other.
+KNOWN_TEST_LABELS = {
+    "mnist": "2fd8de6bdb8d11780b4b96dc57847bcfe6953f7c32aa48bfcd8237c3b7847243",
+    "fashion-mnist": "d51d859896c55775b9e9e219b77ff03bcec1b6ac322f313544dc3f9e7bc94fae",
+}
+
+
+def _labels_hash(labels: torch.Tensor) -> str:
+    return hashlib.sha256(labels.numpy().astype(np.int64).tobytes()).hexdigest()
+
+
+def identify(test_labels: torch.Tensor) -> str | None:
+    """The known dataset whose full test set has these labels, or None."""
+    digest = _labels_hash(test_labels)
+    return next((n for n, h in KNOWN_TEST_LABELS.items() if h == digest), None)
+
+
+def fingerprint(data: Dataset) -> str:
+    """SHA-256 of a dataset's test labels, test size and image shape: what a checkpoint records
+    of the data it was tested on, to notice other data given to it later (the training split is
+    left out: training on a subset is a choice, not a mismatch)."""
+    h = hashlib.sha256(f"{data.in_channels}x{data.input_size}".encode())
+    h.update(f"{len(data.test)}:{_labels_hash(data.test.labels)}".encode())
+    return h.hexdigest()
+
+
+# What CIFAR's python pickles hold: dicts, lists, bytes and numpy arrays. Rebuilding an array
+# needs these globals (numpy 1 and 2 spellings, protocol 2 and 5; Python 3 writes bytes in
+# protocol 2 as _codecs.encode of a str); every other global is code.
+_ARRAY_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds numpy arrays and plain containers and refuses any other
+    global, so a crafted file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ARRAY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+
+
 def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+    try:
+        with open(path, "rb") as f:
+            data = _ArrayUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
+        raise ValueError(f"{path} is not a CIFAR python pickle: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a CIFAR python pickle: holds {type(data).__name__}")
+    return data
 
 
 def _load_cifar(name: str, root: Path) -> Dataset:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,6 +49,7 @@ from neurosnn.cost import (
 )
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
+from neurosnn.output import ResumeMismatch, atomic
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 
@@ -105,6 +105,16 @@ class SearchConfig:
     target_drop: float = 0.01
 
     def __post_init__(self) -> None:
+        for name in ("alpha", "beta", "gamma", "std", "initial_percentile", "crossover", "tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not all(math.isfinite(m) and m >= 0 for m in self.mutation):
+            raise ValueError(f"mutation must be finite numbers >= 0, got {self.mutation}")
+        for name in ("lower", "upper"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
         if self.population < 5:
             raise ValueError(f"population must be >= 5 (SciPy's minimum), got {self.population}")
         if self.generations < 1 or self.images < 1 or self.timesteps < 2:
@@ -478,6 +488,7 @@ class SearchResult:
     history: list[Generation] = field(default_factory=list)
     evaluations: int = 0
     wall_seconds: float = 0.0
+    converged: bool = False  # SciPy's tolerance stopped it before G generations
 
     @property
     def generations(self) -> int:
@@ -516,9 +527,12 @@ def _set_rng_state(solver, state: Any) -> None:
         rng.set_state(tuple(state))
 
 
-def _save_state(path: Path, solver, result: SearchResult, cfg: SearchConfig) -> None:
+def _save_state(
+    path: Path, solver, result: SearchResult, cfg: SearchConfig, fingerprint: str
+) -> None:
     state = {
         "config": asdict(cfg),
+        "snn": fingerprint,
         "population": solver.population.tolist(),
         "energies": solver.population_energies.tolist(),
         "rng": _rng_state(solver),
@@ -527,9 +541,8 @@ def _save_state(path: Path, solver, result: SearchResult, cfg: SearchConfig) -> 
         "nfev": int(solver._nfev),
         "result": asdict(result),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, default=lambda o: o.tolist()))
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps(state, default=lambda o: o.tolist()))
 
 
 def run_search(
@@ -572,10 +585,17 @@ def run_search(
         workers=map_fn,
     )
     result = SearchResult(layers, cfg.parameterisation, [], [], math.inf)
+    fingerprint = snn.fingerprint()
     if resume and state_path is not None and state_path.is_file():
         state = json.loads(state_path.read_text())
         if state["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ValueError(f"cannot resume: {state_path} was written with another config")
+            raise ResumeMismatch(f"cannot resume: {state_path} was written with another config")
+        if state.get("snn") != fingerprint:
+            raise ResumeMismatch(
+                f"cannot resume: {state_path} was written for another network (other weights "
+                f"or calibration; SNN fingerprint {str(state.get('snn'))[:12]}…, this one "
+                f"{fingerprint[:12]}…)"
+            )
         solver.population = np.asarray(state["population"])
         solver.population_energies = np.asarray(state["energies"])
         solver.feasible = np.ones(len(solver.population), dtype=bool)
@@ -595,7 +615,7 @@ def run_search(
         disable=None if progress else True,
     )
     try:
-        while result.generations < cfg.generations:
+        while result.generations < cfg.generations and not result.converged:
             t0 = time.perf_counter()
             best_x, best_cost = next(solver)
             population = solver._scale_parameters(solver.population)
@@ -613,14 +633,13 @@ def run_search(
             result.best, result.best_cost = [float(v) for v in best_x], float(best_cost)
             result.evaluations = gen.evaluations
             result.wall_seconds = time.perf_counter() - start
+            result.converged = bool(solver.converged())
             if state_path is not None:
-                _save_state(state_path, solver, result, cfg)
+                _save_state(state_path, solver, result, cfg, fingerprint)
             bar.update(1)
             bar.set_postfix(best_cost=f"{best_cost:.3f}")
             if on_generation is not None:
                 on_generation(gen)
-            if solver.converged():
-                break
     finally:
         bar.close()
     evaluator.apply(np.asarray(result.best))

@@ -34,7 +34,7 @@ from torch import nn
 from networks.blocks import QCFS
 from neurosnn.convert import ThresholdSource, convert, stage_activations
 from neurosnn.cost import latency_report
-from neurosnn.data import Dataset, Split
+from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
 from neurosnn.record import RunWriter, read_run, read_search, write_search
@@ -316,12 +316,13 @@ def measure_latency(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    test = data.test.random_subset(min(cfg.test_images, len(data.test)), cfg.seed)
+    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
     batches = [x for x, _ in calib.batches(256)]
     shape = (data.in_channels, data.input_size, data.input_size)
     ann = evaluate(model, test)
     meta = {**(meta or {}), "ann_accuracy": ann, "test_images": len(test)}
+    meta["test_indices"] = test_indices
     report = LatencyResult(ann, 0, None)
     snns: dict[tuple, ConvertedSNN] = {}
     trained: dict[tuple, list[float]] = {}  # thresholds at conversion (QCFS's λ where trained)

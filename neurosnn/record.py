@@ -18,8 +18,9 @@ Layout (readable with h5py or h5dump alone)::
                             (numpy.unpackbits order), gzip (level 1), one chunk per image;
                             attrs: shape, neurons
 
-The file is written as ``<path>.tmp`` and renamed when complete, so an interrupted run never
-leaves a half-written record under the final name.
+Every file is written under a temporary name unique to its writer and renamed when complete, so
+an interrupted run never leaves a half-written record under the final name, and while it is
+written the path is held (``neurosnn.output.exclusive``): a second run into it is refused.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
+
+from neurosnn.output import atomic, disk_full, ensure_space, exclusive, temporary
 
 if TYPE_CHECKING:  # importing simulate pulls in bindsnet, which readers of files never need
     import torch
@@ -59,14 +62,17 @@ class RunWriter:
 
     def __init__(self, path: str | Path, config: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = temporary(self.path)
         self.config = config
         self.file: h5py.File | None = None
         self._written = False
 
     def __enter__(self) -> RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.tmp, "w")
+        with ExitStack() as stack:
+            stack.enter_context(exclusive(self.path))
+            self.file = h5py.File(self.tmp, "w")
+            self._held = stack.pop_all()
         self.file.attrs["format"] = FORMAT
         self.file.attrs["format_version"] = FORMAT_VERSION
         self.file.attrs["config"] = json.dumps(self.config, sort_keys=True, default=str)
@@ -77,6 +83,7 @@ class RunWriter:
     ) -> None:
         """Append packed spikes ``[T, b, bytes]`` of images ``first .. first+b-1``."""
         data = packed.numpy().transpose(1, 0, 2)  # [b, T, bytes]
+        ensure_space(self.path, data.nbytes)
         group = self.file.require_group("spikes")
         if layer not in group:
             ds = group.create_dataset(
@@ -135,11 +142,17 @@ class RunWriter:
         self._written = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.file.close()
-        if exc_type is None and self._written:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            self.file.close()
+            if exc_type is None and self._written:
+                os.replace(self.tmp, self.path)
+        except OSError as err:
+            if disk_full(err):
+                raise OSError(err.errno, f"disk full while writing {self.path}") from err
+            raise
+        finally:
             self.tmp.unlink(missing_ok=True)
+            self._held.close()
 
 
 def write_run(
@@ -208,23 +221,18 @@ class RunRecord:
 
 @contextmanager
 def _writing(path: str | Path, fmt: str) -> Iterator[h5py.File]:
-    """A new HDF5 file of format ``fmt``, written as ``<path>.tmp`` and renamed to ``path`` only
-    when the block completes (an interrupted write leaves nothing under the final name)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = fmt
-            f.attrs["format_version"] = FORMAT_VERSION
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """A new HDF5 file of format ``fmt``, written under a temporary name and renamed to ``path``
+    only when the block completes (an interrupted write leaves nothing under the final name)."""
+    with atomic(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = fmt
+        f.attrs["format_version"] = FORMAT_VERSION
+        yield f
 
 
-def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
-    """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path."""
+@contextmanager
+def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
+    """Open a neurosnn HDF5 file of format ``fmt`` for reading, with errors naming the path (a
+    dataset or attribute missing from it included)."""
     kind = {
         FORMAT: "run",
         SEARCH_FORMAT: "search",
@@ -238,10 +246,13 @@ def _open(path: str | Path, fmt: str = FORMAT) -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path} is not a readable HDF5 file: {err}") from err
-    if f.attrs.get("format") != fmt:
-        f.close()
-        raise ValueError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
-    return f
+    with f:
+        if f.attrs.get("format") != fmt:
+            raise ValueError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
+        try:
+            yield f
+        except KeyError as err:
+            raise ValueError(f"{path} is an incomplete {kind} file: {err}") from err
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -289,7 +300,7 @@ def read_spikes(
     with _open(path) as f:
         if "spikes" not in f or layer not in f["spikes"]:
             have = list(f["spikes"]) if "spikes" in f else []
-            raise KeyError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
+            raise ValueError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
         ds = f["spikes"][layer]
         samples = slice(samples, samples + 1) if isinstance(samples, int) else samples
         times = slice(times, times + 1) if isinstance(times, int) else times

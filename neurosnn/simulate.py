@@ -21,6 +21,7 @@ layer, exactly. ``"always"`` is bindsnet's own schedule.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ Engine = Literal["fast", "reference"]
 # (layer, first image index, packed spikes [T, b, ceil(n/8)] uint8, layer shape)
 SpikeSink = Callable[[str, int, torch.Tensor, tuple[int, ...]], None]
 _BIT_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -189,13 +192,28 @@ def _checked_batch(snn: ConvertedSNN, x: torch.Tensor, y: torch.Tensor):
 
 
 def _progress(batches, timesteps: int, progress: bool):
-    return tqdm(
+    bar = tqdm(
         batches,
         desc=f"simulate T={timesteps}",
         disable=None if progress else True,  # None: off when not a terminal
         unit="batch",
         leave=False,
     )
+    return _plain_lines(bar, timesteps) if progress and bar.disable else bar
+
+
+def _plain_lines(batches, timesteps: int, every: float = 30.0):
+    """Where progress is asked for but no bar shows (output to a file): a log line at most
+    every ``every`` seconds with the images simulated so far."""
+    start = last = time.perf_counter()
+    images = 0
+    for item in batches:
+        yield item
+        images += len(item[0])
+        now = time.perf_counter()
+        if now - last >= every:
+            log.info("simulated %d images for T=%d (%.0f s)", images, timesteps, now - start)
+            last = now
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ can be set as values or as percentiles of the layer's calibrated ANN activations
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from neurosnn.neurons import AccumulatorNodes, SubtractiveIFNodes
 from neurosnn.synapses import OpsConnection
 
 INPUT = "input"
+MIN_THRESHOLD = float(torch.finfo(torch.float32).tiny)  # smallest normal float32
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 class SNNNetwork(Network):
@@ -132,6 +135,20 @@ class ConvertedSNN:
     def if_names(self) -> list[str]:
         return self.layer_names[:-1]
 
+    def fingerprint(self) -> str:
+        """SHA-256 of what the network computes before its thresholds are set: every
+        connection's weights and biases and each layer's calibration histogram. A saved search
+        records it so that it is never resumed on another network."""
+        h = hashlib.sha256()
+        for key in sorted(self.network.connections, key=str):
+            for p in self.network.connections[key].parameters():
+                h.update(p.detach().cpu().contiguous().numpy().tobytes())
+        for name in self.if_names:
+            hist = self.calibration[name]
+            h.update(hist.counts.cpu().numpy().tobytes())
+            h.update(torch.tensor([hist.max, hist.zeros], dtype=torch.float64).numpy().tobytes())
+        return h.hexdigest()
+
     @property
     def output_name(self) -> str:
         return self.layer_names[-1]
@@ -162,8 +179,13 @@ class ConvertedSNN:
                 f"{', '.join(self.if_names)}), got {len(values)}"
             )
         for name, v in zip(self.if_names, values, strict=True):
-            if not math.isfinite(v) or v <= 0:
-                raise ValueError(f"threshold of layer {name} must be finite and > 0, got {v}")
+            # stored in float32: a value below its smallest normal number would become 0 (or
+            # lose its precision), and a threshold of 0 fires every neuron every step
+            if not math.isfinite(v) or v < MIN_THRESHOLD or v > FLOAT32_MAX:
+                raise ValueError(
+                    f"threshold of layer {name} must be finite and in [{MIN_THRESHOLD:g}, "
+                    f"{FLOAT32_MAX:g}] (float32), got {v}"
+                )
         for name, v in zip(self.if_names, values, strict=True):
             self.layer(name).thresh.fill_(v)
         self.percentiles = None

@@ -3,8 +3,10 @@ per-epoch checkpoint from which training resumes exactly (data order is seeded p
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +16,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
-from neurosnn.data import Dataset, Split
+from neurosnn.data import Dataset, Split, fingerprint
+from neurosnn.output import ResumeMismatch
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite (the epoch is not saved)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,12 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "none"):
             raise ValueError(f"schedule must be cosine, step or none, got {self.schedule!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -115,14 +128,23 @@ def train_ann(
     if resume and ckpt_path is not None and ckpt_path.is_file():
         prev = load_checkpoint(ckpt_path, map_location=device)
         if prev.spec != model.spec:
-            raise ValueError(f"cannot resume: {ckpt_path} holds {prev.spec}, not {model.spec}")
+            raise ResumeMismatch(f"cannot resume: {ckpt_path} holds {prev.spec}, not {model.spec}")
+        changed = {
+            k: (v, asdict(cfg)[k]) for k, v in (prev.config or {}).items() if asdict(cfg)[k] != v
+        }
+        if changed:
+            said = ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changed.items())
+            raise ResumeMismatch(
+                f"cannot resume: {ckpt_path} was trained with other settings ({said}); "
+                "resume with the same ones or train into a new folder"
+            )
         model.load_state_dict(prev.state_dict)
         if prev.optimizer is not None:
             opt.load_state_dict(prev.optimizer)
         if prev.scheduler is not None:
             sched.load_state_dict(prev.scheduler)
         start_epoch, history = prev.epoch, list(prev.history)
-    ckpt = None
+    ckpt, data_print = None, fingerprint(data)
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout draws resume exactly
         model.train()
@@ -136,15 +158,26 @@ def train_ann(
             disable=None if progress else True,  # None: off when not a terminal
             leave=False,
         )
-        for x, y in bar:
+        for i, (x, y) in enumerate(bar):
             x, y = x.to(device), y.to(device)
             loss = F.cross_entropy(model(x), y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"training diverged: the loss is {float(loss.detach())} at epoch "
+                    f"{epoch + 1}, batch {i + 1} (lr {cfg.lr}); nothing of this epoch was "
+                    "saved; lower the lr"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             loss_sum += float(loss.detach()) * len(y)
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+            if bar.disable and (i + 1) % max(total // 10, 1) == 0 and i + 1 < total:
+                # no bar (not a terminal, or --no-progress): plain lines for a log file
+                log.info(
+                    "epoch %d: batch %d/%d, loss %.4f", epoch + 1, i + 1, total, loss_sum / seen
+                )
         sched.step()
         acc = evaluate(model, data.test, device=device)
         history.append(
@@ -155,11 +188,14 @@ def train_ann(
                 "seconds": time.perf_counter() - t0,
             }
         )
-        if progress:
-            print(
-                f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f}  "
-                f"test accuracy {acc:.4f}  ({history[-1]['seconds']:.0f} s)"
-            )
+        log.info(
+            "epoch %d/%d: loss %.4f  test accuracy %.4f  (%.0f s)",
+            epoch + 1,
+            cfg.epochs,
+            loss_sum / seen,
+            acc,
+            history[-1]["seconds"],
+        )
         ckpt = Checkpoint(
             spec=model.spec,
             state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -171,6 +207,8 @@ def train_ann(
             history=history,
             optimizer=opt.state_dict(),
             scheduler=sched.state_dict(),
+            config=asdict(cfg),
+            data_fingerprint=data_print,
         )
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, ckpt)

@@ -46,3 +46,14 @@ def tiny_vgg(pool: str = "avg", batch_norm: bool = True, bias: bool = True, seed
 @pytest.fixture
 def model():
     return tiny_vgg()
+
+
+class CodePayload:
+    """Pickles as a call of ``os.system`` that creates ``marker``: what a crafted file holds.
+    A safe loader refuses it, so the marker never appears."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)

@@ -1,12 +1,14 @@
 import gzip
 import pickle
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from neurosnn.data import load_dataset, random_indices, read_idx, synthetic, with_normalisation
+from tests.conftest import CodePayload
 
 
 def write_idx(path, array):
@@ -55,14 +57,44 @@ def test_missing_files_are_named(tmp_path):
         load_dataset("cifar10")
 
 
+def test_a_folder_of_the_other_mnist_is_refused(idx_root, monkeypatch):
+    from neurosnn import data as data_module
+
+    root, arrays = idx_root
+    labels = torch.from_numpy(arrays["t10k-labels-idx1-ubyte.gz"])
+    # stand-in for the real MNIST test labels' hash (the full sets are not in the tests)
+    monkeypatch.setitem(data_module.KNOWN_TEST_LABELS, "mnist", data_module._labels_hash(labels))
+    assert data_module.identify(labels) == "mnist"
+    with pytest.raises(ValueError, match="holds mnist, not fashion-mnist.*--dataset mnist"):
+        load_dataset("fashion-mnist", root)
+    assert len(load_dataset("mnist", root).test) == 12
+
+
+def test_fingerprint_follows_the_test_set_not_the_training_subset(idx_root):
+    from neurosnn.data import fingerprint
+
+    data = load_dataset("fashion-mnist", idx_root[0])
+    fewer = replace(data, train=data.train.random_subset(10, 0))
+    assert fingerprint(fewer) == fingerprint(data)
+    assert fingerprint(replace(data, test=data.test.random_subset(11, 0))) != fingerprint(data)
+
+
+def test_truncated_gzip_names_its_file(idx_root):
+    root, _ = idx_root
+    path = root / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: cannot read"):
+        load_dataset("fashion-mnist", root)
+
+
 def test_bad_idx_header(tmp_path):
     (tmp_path / "x").write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00")
     with pytest.raises(ValueError, match="magic"):
         read_idx(tmp_path / "x")
 
 
-@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
-def test_cifar_pickles(tmp_path, name):
+@pytest.mark.parametrize("name,protocol", [("cifar10", 2), ("cifar100", 5)])
+def test_cifar_pickles(tmp_path, name, protocol):
     rng = np.random.default_rng(1)
     folder = tmp_path / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
     folder.mkdir()
@@ -78,7 +110,7 @@ def test_cifar_pickles(tmp_path, name):
         y = rng.integers(0, 10 if name == "cifar10" else 100, 4).tolist()
         written[f] = (x, y)
         with open(folder / f, "wb") as fh:
-            pickle.dump({b"data": x, key: y}, fh)
+            pickle.dump({b"data": x, key: y}, fh, protocol=protocol)
     data = load_dataset(name, tmp_path)  # the parent folder works too
     n_train = 20 if name == "cifar10" else 4
     assert data.train.images.shape == (n_train, 3, 32, 32) and data.num_classes in (10, 100)
@@ -86,6 +118,21 @@ def test_cifar_pickles(tmp_path, name):
     assert torch.equal(data.test.images, torch.from_numpy(test_x.reshape(-1, 3, 32, 32)))
     assert data.test.labels.tolist() == test_y
     assert len(data.mean) == 3
+
+
+def test_crafted_cifar_pickle_is_refused_without_running_code(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    x = np.zeros((2, 3072), np.uint8)
+    for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        payload = {b"data": x, b"labels": [0, 1]}
+        if f == "data_batch_3":
+            payload[b"batch_label"] = CodePayload(marker)
+        (folder / f).write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(ValueError, match=r"data_batch_3 is not a CIFAR python pickle: .*system"):
+        load_dataset("cifar10", tmp_path)
+    assert not marker.exists()
 
 
 def test_imagenet_class_folders(tmp_path):

@@ -297,3 +297,24 @@ def test_presets_follow_table_one():
         SearchConfig(population=4)
     with pytest.raises(ValueError, match="bounds"):
         SearchConfig(lower=99.0, upper=101.0)
+
+
+def test_resume_of_a_converged_search_runs_no_more_generations(evaluator, tmp_path):
+    cfg = SearchConfig(**{**CFG.__dict__, "tol": 1e9})  # converged after the first generation
+    state = tmp_path / "state.json"
+    first = run_search(Evaluator(evaluator.snn, evaluator.train, cfg), state_path=state)
+    assert first.converged and first.generations == 1
+    again = run_search(
+        Evaluator(evaluator.snn, evaluator.train, cfg), state_path=state, resume=True
+    )
+    assert again.generations == 1 and again.best == first.best
+
+
+def test_resume_refuses_another_network(evaluator, data, tmp_path):
+    state = tmp_path / "state.json"
+    run_search(evaluator, state_path=state, progress=False)
+    other = convert(tiny_vgg(seed=1), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    with pytest.raises(ValueError, match="another network"):
+        run_search(Evaluator(other, data.train, CFG), state_path=state, resume=True)
+    same = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    assert same.fingerprint() == evaluator.snn.fingerprint() != other.fingerprint()

@@ -4,10 +4,12 @@ import json
 from importlib.util import find_spec
 
 import pytest
+import torch
 
 from analysis import inspect, plot
 from experiments import bench_sim, convert, train_ann
 from experiments.bench_sim import ENGINES
+from tests.conftest import CodePayload
 
 
 def train_synthetic(out) -> int:
@@ -50,6 +52,8 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
                 "128",
                 "--record-spikes",
                 "4",
+                "--test-images",
+                "100",
                 "--out",
                 str(h5),
                 "--no-progress",
@@ -59,6 +63,14 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "ANN accuracy" in out and h5.is_file()
+    from neurosnn.data import synthetic
+    from neurosnn.record import read_run
+
+    assert "simulating 100 test images for T=40" in h5.with_suffix(".log").read_text()
+    recorded = read_run(h5)  # every recorded image traces back to its test-set index
+    indices = recorded.metadata["test_indices"]
+    assert len(indices) == 100 == len(set(indices))
+    assert recorded.labels.tolist() == synthetic().test.labels[indices].tolist()
     assert inspect.main([str(h5)]) == 0
     report = capsys.readouterr().out
     for name in ("features.0", "features.3", "classifier.1", "accuracy vs timestep", "EE "):
@@ -67,6 +79,9 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert pngs == ["accuracy_vs_time.png", "layer_activity.png", "raster.png"]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    for sample in ("-1", "4"):  # 4 images recorded: 0 to 3
+        with pytest.raises(SystemExit, match=f"--sample must be an image .* 0 to 3, got {sample}"):
+            plot.main([str(h5), "--out", str(tmp_path / "p2"), "--sample", sample])
 
 
 def test_cli_errors(tmp_path):
@@ -121,7 +136,9 @@ def test_bench_reports_agreement(tmp_path, capsys):
         "img_steps_per_s",
         "peak_memory_bytes",
         "agreement",
+        "tf32",
     }
+    assert fast["tf32"] is False  # spike-exact float32 unless --allow-tf32
     # a generation simulates P candidates × the batch's images × T steps
     gen = next(r for r in records if r["engine"] == "generation")
     assert gen["img_steps_per_s"] == pytest.approx(5 * 4 * 8 / gen["seconds"])
@@ -166,7 +183,13 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     assert neuroevolve.main(args) == 0
     printed = capsys.readouterr().out
     assert "iso-accuracy latency" in printed and "steps to ANN - 1%" in printed
+    log = (out / "search.log").read_text()  # settings and progress, in the log and printed
+    for line in ("search: P=6 G=2 E=48 T=24 objective eq11", "generation 2/2: best cost"):
+        assert line in log and line in printed
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["search"]["images"] == 48
+    with pytest.raises(SystemExit, match="error: cannot resume: .*another config"):
+        neuroevolve.main([*args[:-1], "--images", "40", "--resume"])
     for key in (
         "latency_improvement",
         "baseline_final_accuracy",
@@ -499,6 +522,11 @@ def test_stdp_end_to_end(tmp_path, capsys):
     assert (out / "stdp2" / "stdp.pt").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="updates"):
         stdp.main(args[:-1] + ["--updates", "3"])
+    marker = tmp_path / "ran"  # a crafted cache in the output folder must not run code
+    torch.save({"state": CodePayload(marker)}, out / "stdp2" / "stdp.pt")
+    with pytest.raises(SystemExit, match=r"error: cannot read .*stdp2/stdp\.pt"):
+        stdp.main(args)
+    assert not marker.exists()
 
 
 @pytest.mark.slow

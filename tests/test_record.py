@@ -73,8 +73,16 @@ def test_unreadable_files(tmp_path, data, snn):
     with pytest.raises(ValueError, match="not a neurosnn run"):
         read_run(tmp_path / "other.h5")
     write_run(tmp_path / "run.h5", simulate(snn, data.test.batches(40), 3), {})
-    with pytest.raises(KeyError, match="no spike trains"):
+    with pytest.raises(ValueError, match="no spike trains"):
         read_spikes(tmp_path / "run.h5", "features.0")
+    with h5py.File(tmp_path / "run.h5", "a") as f:
+        del f["accuracy"]
+    with pytest.raises(ValueError, match=r"run\.h5 is an incomplete run file: .*accuracy"):
+        read_run(tmp_path / "run.h5")
+    from analysis import inspect
+
+    with pytest.raises(SystemExit, match="error: .*incomplete run file"):
+        inspect.main([str(tmp_path / "run.h5")])
 
 
 def test_search_round_trip(tmp_path):

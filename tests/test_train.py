@@ -62,6 +62,26 @@ def test_bad_checkpoints(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="missing"):
         load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*empty\.pt: \S"):
+        load_checkpoint(tmp_path / "empty.pt")  # the reason is never blank
+
+
+def test_checkpoints_that_cannot_build_their_network_are_refused(tmp_path, data):
+    from dataclasses import replace
+
+    from neurosnn.checkpoint import save_checkpoint
+
+    ckpt = train_ann(small(data), data, TrainConfig(epochs=1), progress=False)
+    save_checkpoint(tmp_path / "unknown.pt", replace(ckpt, spec=replace(ckpt.spec, name="vgg99")))
+    with pytest.raises(CheckpointError, match=r"unknown\.pt is not a usable .*vgg99"):
+        load_checkpoint(tmp_path / "unknown.pt")
+    wrong = dict(ckpt.state_dict)
+    key = next(k for k in wrong if k.endswith("weight"))
+    wrong[key] = torch.zeros(3, 3)
+    save_checkpoint(tmp_path / "shapes.pt", replace(ckpt, state_dict=wrong))
+    with pytest.raises(CheckpointError, match=r"shapes\.pt is not a usable .*size mismatch"):
+        load_checkpoint(tmp_path / "shapes.pt")
 
 
 def test_config_validation():
@@ -69,3 +89,13 @@ def test_config_validation():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="lbfgs")
+
+
+def test_a_diverged_loss_stops_training_without_saving(tmp_path, data, monkeypatch):
+    from neurosnn.train import TrainingDiverged
+
+    real = train_mod.F.cross_entropy
+    monkeypatch.setattr(train_mod.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(TrainingDiverged, match="the loss is nan at epoch 1, batch 1"):
+        train_ann(small(data), data, TrainConfig(epochs=1), out_dir=tmp_path, progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()

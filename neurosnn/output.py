@@ -1,0 +1,161 @@
+"""Output paths a run owns: an exclusive lock, so that a second run writing to the same file or
+folder is refused instead of corrupting the first, and atomic writes through a temporary file
+unique to its writer.
+
+The lock is ``fcntl.flock`` on a hidden file beside the output (``.<name>.lock``): the kernel
+releases it when its process ends, even by ``kill -9``, so a stale lock never blocks a new run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import fcntl
+import functools
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+
+class OutputInUse(ValueError):
+    """Another running process writes to this output."""
+
+
+class ResumeMismatch(ValueError):
+    """A ``--resume`` whose saved state belongs to other settings, data or another network."""
+
+
+_held: dict[Path, int] = {}  # lock files this process holds → nesting depth
+
+
+def lock_path(path: str | Path) -> Path:
+    target = Path(path).absolute()
+    return target.parent / f".{target.name}.lock"
+
+
+@contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Hold ``path`` (a file or a folder, existing or not) for the block; raise
+    :class:`OutputInUse` at once if another process holds it. Re-entrant within a process."""
+    lock = lock_path(path)
+    if lock in _held:
+        _held[lock] += 1
+        try:
+            yield
+        finally:
+            _held[lock] -= 1
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputInUse(
+                f"{path} is in use by another run (pid {holder}): wait for it to finish or "
+                f"choose another output"
+            ) from None
+        try:  # the holder may have removed the lock file between our open and flock
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held[lock] = 1
+    try:
+        yield
+    finally:
+        del _held[lock]
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+_process_holds = ExitStack()
+atexit.register(_process_holds.close)
+
+
+def hold(path: str | Path) -> None:
+    """Hold ``path`` exclusively until this process ends (a command's output folder); raise
+    :class:`OutputInUse` if another process holds it. Holding it again is a no-op."""
+    if lock_path(path) not in _held:
+        _process_holds.enter_context(exclusive(path))
+
+
+def temporary(path: str | Path) -> Path:
+    """A temporary name beside ``path`` that no other writer uses."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+# HDF5 crashes (a segfault in h5py's close) once a write has hit a full disk, so writers stop
+# while this much room is still left, and close their file cleanly.
+SPACE_MARGIN = 16 * 2**20
+
+
+def ensure_space(path: str | Path, nbytes: int) -> None:
+    """Raise the full-disk ``OSError`` unless the disk of ``path`` has room for ``nbytes``
+    more and the safety margin."""
+    free = shutil.disk_usage(Path(path).absolute().parent).free
+    if free < nbytes + SPACE_MARGIN:
+        raise OSError(
+            errno.ENOSPC,
+            f"disk full while writing {path}: {free / 2**20:.1f} MiB free, the next "
+            f"{nbytes / 2**20:.1f} MiB need {(nbytes + SPACE_MARGIN) / 2**20:.1f} MiB with the "
+            "margin; free some space and run again",
+        )
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` is a full disk (h5py's errors carry it only in their text)."""
+    if not isinstance(err, OSError):
+        return False
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(err)
+
+
+@contextmanager
+def atomic(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on any error it is
+    removed, so ``path`` is either the old file or the complete new one. Holds ``path``
+    exclusively meanwhile. A full disk becomes an ``OSError`` that says so (torch's writer,
+    for one, reports it as an unrelated ``RuntimeError``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_space(path, 0)
+    with exclusive(path):
+        tmp = temporary(path)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as err:
+            tmp.unlink(missing_ok=True)
+            if disk_full(err) or shutil.disk_usage(path.parent).free < SPACE_MARGIN:
+                raise OSError(errno.ENOSPC, f"disk full while writing {path}") from err
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """Wrap a command's ``main`` so that a full disk, an output in use or a resume that does
+    not match ends it with ``error: …`` and a non-zero exit instead of a traceback; other
+    errors (bugs) keep theirs."""
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except (OutputInUse, ResumeMismatch) as err:
+            raise SystemExit(f"error: {err}") from err
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            raise SystemExit(f"error: {err.strerror or err}") from err
+
+    return wrapped

@@ -1,0 +1,114 @@
+"""Bad input refused before any work, with one line that names the option; no nonsense saved."""
+
+import json
+
+import pytest
+
+from experiments import convert, neuroevolve, train_ann
+from tests.test_experiments import train_synthetic
+
+TRAIN = ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125", "--epochs", "1"]
+
+
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--lr", "inf", "lr must be a finite number > 0, got inf"),
+        ("--weight-decay", "nan", "weight_decay must be a finite number >= 0, got nan"),
+        ("--option", "depthh=3", "depthh"),
+    ],
+)
+def test_train_refuses_non_finite_or_unknown_settings(tmp_path, flag, value, message):
+    with pytest.raises(SystemExit, match=f"error: .*{message}"):
+        train_ann.main([*TRAIN, flag, value, "--out", str(tmp_path / "a"), "--no-progress"])
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+
+
+def test_train_refuses_a_file_as_its_folder_before_training(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SystemExit, match=r"--out .*file is a file; expected a folder"):
+        train_ann.main([*TRAIN, "--out", str(target), "--no-progress"])
+    assert target.read_text() == "x"
+
+
+def test_train_resume_with_other_settings_is_refused(tmp_path, capsys):
+    out = tmp_path / "ann"
+    assert train_ann.main([*TRAIN, "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    # the per-epoch lines are printed and logged even without progress bars
+    assert "epoch 2/2: loss" in printed and "epoch 2/2: loss" in (out / "train.log").read_text()
+    with pytest.raises(SystemExit, match=r"other settings \(lr 0\.05 → 0\.1\)"):
+        train_ann.main([*TRAIN, "--epochs", "2", "--lr", "0.1", "--out", str(out), "--resume"])
+    assert json.loads((out / "train.json").read_text())["config"]["lr"] == 0.05
+
+
+def test_convert_refuses_a_folder_as_its_file_before_simulating(tmp_path):
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    with pytest.raises(SystemExit, match=r"--out .* is a folder; expected a file name"):
+        convert.main(["--checkpoint", str(ann), "--out", str(tmp_path), "--no-progress"])
+
+
+def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, capsys, monkeypatch):
+    from experiments.common import load_checkpoint_and_data
+    from neurosnn.checkpoint import load_checkpoint, save_checkpoint
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    load_checkpoint_and_data(str(ann), None)
+    assert "WARNING" not in capsys.readouterr().err
+    ckpt = load_checkpoint(ann)
+    ckpt.data_fingerprint = "0" * 64  # as if trained on other data
+    save_checkpoint(ann / "checkpoint.pt", ckpt)
+    load_checkpoint_and_data(str(ann), None)
+    assert "WARNING: the synthetic data given are not those" in capsys.readouterr().err
+    from experiments import common
+    from neurosnn.data import synthetic
+
+    monkeypatch.setattr(common, "load_data", lambda *a: synthetic(input_size=16))
+    with pytest.raises(
+        SystemExit, match=r"takes 1×8² images, the data given \(synthetic\) are 1×16²"
+    ):
+        load_checkpoint_and_data(str(ann), None)
+
+
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--alpha", "nan", "alpha must be a finite number >= 0, got nan"),
+        ("--iso-time", "1000", "--iso-time must be <= T = 100"),
+        ("--test-images", "-1", "--test-images must be >= 1, got -1"),
+        ("--eval-timesteps", "-5", "--eval-timesteps must be >= 2, got -5"),
+    ],
+)
+def test_search_refuses_bad_settings_before_the_search(tmp_path, flag, value, message):
+    # the checkpoint does not exist: the option is refused before anything is read
+    args = ["--preset", "quick", "--checkpoint", str(tmp_path / "none"), flag, value]
+    with pytest.raises(SystemExit, match=f"error: {message}"):
+        neuroevolve.main([*args, "--out", str(tmp_path / "ne")])
+
+
+def test_thresholds_that_float32_cannot_hold_are_refused(model, data):
+    from neurosnn.convert import convert as convert_snn
+
+    snn = convert_snn(model, [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    n = len(snn.if_names)
+    with pytest.raises(ValueError, match="must be finite and in"):
+        snn.set_thresholds([1e-46] * n)
+    with pytest.raises(ValueError, match="must be finite and in"):
+        snn.set_thresholds([1e39] * n)
+
+
+def test_without_a_terminal_progress_becomes_log_lines(caplog, data):
+    import logging
+
+    from neurosnn.simulate import _plain_lines
+
+    with caplog.at_level(logging.INFO, logger="neurosnn.simulate"):
+        items = list(_plain_lines(iter([(data.test.images[:3], None)] * 2), 5, every=0.0))
+    assert len(items) == 2
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "simulated 3 images for T=5",
+        "simulated 6 images for T=5",
+    ]
