@@ -39,6 +39,7 @@ from experiments.common import (
     claim_output,
     peak_memory,
     reset_peak_memory,
+    snn_source,
     sync,
     write_json,
 )
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     from analysis.bptt import plot_bptt
     from neurosnn.record import read_search
+    from neurosnn.snnfile import save_snn
     from neurosnn.surrogate.finetune import FinetuneConfig, finetune
     from neurosnn.surrogate.network import SurrogateSNN
 
@@ -250,6 +252,14 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     fine = copy.deepcopy(snn)
     net.export_to(fine)
     runs["BPTT"] = simulate_to(out / "bptt.h5", fine, test, T, config, ecfg, {}, scfg)
+    source = snn_source(
+        args.checkpoint,
+        prepared.ckpt,
+        "experiments.bptt_vs_de",
+        bptt=dataclasses.asdict(fcfg),
+        simulation=timing(scfg),
+    )
+    save_snn(out / "bptt.snn.h5", fine, prepared.model, source)
 
     x, y = next(data.train.batches(args.cost_batch))
     cost = cost_table(

@@ -123,6 +123,22 @@ def setup_logging(log_file: Path) -> None:
         root.addHandler(handler)
 
 
+def snn_source(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, Any]:
+    """What a saved SNN records of where it came from: the checkpoint, its data set and
+    normalisation (so that ``experiments.convert --snn`` can test it without the ANN)."""
+    from neurosnn.checkpoint import resolve
+
+    return {
+        "made_by": made_by,
+        "checkpoint": str(resolve(checkpoint)),
+        "dataset": ckpt.dataset,
+        "mean": list(ckpt.mean),
+        "std": list(ckpt.std),
+        "ann_test_accuracy": ckpt.test_accuracy,
+        **extra,
+    }
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON atomically (a summary is either the old one or the new one)."""
     with atomic(path) as tmp:

@@ -1,8 +1,11 @@
 """Convert a trained ANN checkpoint to a BindsNET SNN, simulate it on the test set and write
-an HDF5 record (accuracy vs timestep, per-layer spike counts, spike trains of a few images).
+an HDF5 record (accuracy vs timestep, per-layer spike counts, spike trains of a few images);
+the converted SNN itself is saved beside it (OUT with .snn.h5), and ``--snn FILE`` simulates
+and records a saved SNN without its ANN.
 
     python -m experiments.convert --checkpoint runs/fmnist_vgg9 --percentile 99.7 \
         --timesteps 200 --out runs/fmnist_vgg9/convert.h5
+    python -m experiments.convert --snn runs/fmnist_vgg9/convert.snn.h5 --out again.h5
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from experiments.common import (
     add_device_arg,
     claim_output,
     load_checkpoint_and_data,
+    load_data,
     setup_logging,
+    snn_source,
 )
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
@@ -38,7 +43,9 @@ log = logging.getLogger("neurosnn.convert")
 class ConvertConfig:
     """Everything a conversion run depends on (saved in the HDF5 record)."""
 
-    checkpoint: str
+    checkpoint: str  # "" with snn
+    snn: str | None = None  # a saved SNN (neurosnn.snnfile) to simulate instead
+    save_snn: bool = True  # a conversion also writes <out>.snn.h5
     percentile: float = 99.7
     percentile_of: str = "all"
     channelwise: bool = False
@@ -58,12 +65,9 @@ class ConvertConfig:
     device: str = "cpu"
 
 
-def run_conversion(
-    cfg: ConvertConfig, out: Path, progress: bool = True, allow_subset: bool = False
-) -> tuple[SimResult, dict[str, Any]]:
-    """Load the checkpoint, convert, simulate on the test set and write ``out`` (HDF5)."""
+def _converted(cfg: ConvertConfig, out: Path, allow_subset: bool):
     from neurosnn.convert import convert
-    from neurosnn.simulate import simulate
+    from neurosnn.snnfile import save_snn
     from neurosnn.train import evaluate
 
     ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root, allow_subset)
@@ -96,8 +100,59 @@ def run_conversion(
         "dataset": ckpt.dataset,
         "ann_accuracy": ann_accuracy,
         "test_images": len(test),
-        "test_indices": test_indices,
     }
+    if cfg.save_snn:
+        source = snn_source(
+            cfg.checkpoint,
+            ckpt,
+            "experiments.convert",
+            simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
+        )
+        path = save_snn(snn_path(out), snn, model, source)
+        log.info("the converted SNN is in %s", path)
+    return snn, test, test_indices, metadata
+
+
+def _saved(cfg: ConvertConfig, allow_subset: bool):
+    from neurosnn.data import with_normalisation
+    from neurosnn.snnfile import load_snn
+
+    snn, saved = load_snn(cfg.snn, cfg.device)
+    source = saved["source"]
+    if "dataset" not in source:
+        raise ValueError(f"{cfg.snn} does not say which data set it was made for")
+    data = load_data(source["dataset"], cfg.data_root, allow_subset)
+    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
+    ann = source.get("ann_test_accuracy", source.get("ann_accuracy"))
+    log.info("saved SNN %s (%s); the ANN is not loaded", cfg.snn, source.get("made_by", "?"))
+    metadata = {
+        "snn": str(cfg.snn),
+        "network": saved["spec"],
+        "dataset": source["dataset"],
+        "ann_accuracy": ann,  # as recorded when the SNN was made (not on these images)
+        "test_images": len(test),
+    }
+    return snn, test, test_indices, metadata
+
+
+def snn_path(out: Path) -> Path:
+    """Where a conversion into ``out`` (a run record) saves its SNN: ``X.h5`` → ``X.snn.h5``."""
+    return out.with_suffix(".snn.h5")
+
+
+def run_conversion(
+    cfg: ConvertConfig, out: Path, progress: bool = True, allow_subset: bool = False
+) -> tuple[SimResult, dict[str, Any]]:
+    """Load the checkpoint and convert it (or load the saved SNN ``cfg.snn``), simulate on the
+    test set and write ``out`` (HDF5); a conversion also saves its SNN as ``<out>.snn.h5``."""
+    from neurosnn.simulate import simulate
+
+    if cfg.snn:
+        snn, test, test_indices, metadata = _saved(cfg, allow_subset)
+    else:
+        snn, test, test_indices, metadata = _converted(cfg, out, allow_subset)
+    metadata["test_indices"] = test_indices
     log.info("simulating %d test images for T=%d into %s", len(test), cfg.timesteps, out)
     with RunWriter(out, dataclasses.asdict(cfg)) as writer:
         result = simulate(
@@ -120,13 +175,14 @@ def run_conversion(
 
 def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
     acc = result.accuracy
+    steps = None if ann_accuracy is None else iso_accuracy_step(acc.numpy(), ann_accuracy - 0.01)
     return {
         "ann_accuracy": ann_accuracy,
         "snn_final_accuracy": float(acc[-1]),
         "snn_best_accuracy": float(acc.max()),
         "timesteps": result.timesteps,
         "test_images": result.n_images,
-        "steps_to_ann_minus_1pct": iso_accuracy_step(acc.numpy(), ann_accuracy - 0.01),
+        "steps_to_ann_minus_1pct": steps,
         "firing_rates": result.firing_rates(),
         "simulation_seconds": result.wall_seconds,
     }
@@ -139,8 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="checkpoint.pt or the run folder that holds it")
+    source.add_argument(
+        "--snn",
+        help="a saved SNN (.snn.h5, written by convert, neuroevolve or bptt_vs_de) to simulate "
+        "and record instead; the conversion options are then the file's",
+    )
     p.add_argument(
-        "--checkpoint", required=True, help="checkpoint.pt or the run folder that holds it"
+        "--no-save-snn",
+        action="store_true",
+        help="do not save the converted SNN as OUT with .snn.h5 (saved by default)",
     )
     add_data_args(p, dataset=False)
     p.add_argument(
@@ -236,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     claim_output(args.out, "file")
     setup_logging(Path(args.out).with_suffix(".log"))
     cfg = ConvertConfig(
-        checkpoint=args.checkpoint,
+        checkpoint=args.checkpoint or "",
+        snn=args.snn,
+        save_snn=not args.no_save_snn,
         percentile=args.percentile,
         percentile_of=args.percentile_of,
         channelwise=args.channelwise,
@@ -260,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
     s = summarise(result, meta["ann_accuracy"])
+    ann = "n/a" if s["ann_accuracy"] is None else f"{s['ann_accuracy']:.4f}"
     print(
-        f"ANN accuracy {s['ann_accuracy']:.4f}; SNN accuracy at T={cfg.timesteps}: "
+        f"ANN accuracy {ann}; SNN accuracy at T={cfg.timesteps}: "
         f"{s['snn_final_accuracy']:.4f} (best {s['snn_best_accuracy']:.4f}); "
         f"within 1% of the ANN from step {s['steps_to_ann_minus_1pct']}; "
         f"{s['test_images']} images in {s['simulation_seconds']:.0f} s; record: {args.out}"

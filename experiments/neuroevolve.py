@@ -6,6 +6,7 @@ result with the uniform-percentile baseline on the test set.
 
 Writes OUT/search.h5 (history, thresholds, metrics, PCA significance), OUT/baseline.h5 and
 OUT/optimized.h5 (test-set runs, readable by analysis.inspect/plot), OUT/plots/*.png,
+OUT/optimized.snn.h5 (the tuned SNN: neurosnn.snnfile.load_snn, experiments.convert --snn),
 OUT/search_state.json (for --resume), OUT/summary.json (with every setting) and OUT/search.log
 (the settings and a line per generation, also printed).
 """
@@ -28,6 +29,7 @@ from experiments.common import (
     claim_output,
     load_checkpoint_and_data,
     setup_logging,
+    snn_source,
     write_json,
 )
 from neurosnn.checkpoint import resolve
@@ -180,6 +182,7 @@ def run_neuroevolution(
     from neurosnn.evolve import Evaluator, run_search, search_images, search_training_cost
     from neurosnn.record import write_search
     from neurosnn.significance import correlation, layer_significance
+    from neurosnn.snnfile import save_snn
     from neurosnn.train import evaluate
 
     start = time.perf_counter()
@@ -255,6 +258,14 @@ def run_neuroevolution(
     base = simulate_to(out / "baseline.h5", snn, test, long_T, run_cfg, ecfg, meta, scfg)
     evaluator.apply(np.asarray(search.best))
     opt = simulate_to(out / "optimized.h5", snn, test, T, run_cfg, ecfg, meta, scfg)
+    source = snn_source(
+        ecfg.checkpoint,
+        ckpt,
+        "experiments.neuroevolve",
+        search=str(out),
+        simulation=timing(scfg),
+    )
+    save_snn(out / "optimized.snn.h5", snn, model, source)
 
     # the baseline's curve up to T is the same run's first T steps
     base_acc, opt_acc = base.accuracy.numpy()[:T], opt.accuracy.numpy()

@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds": {r.recipe: r.thresholds for r in report.results},
         "phi": {r.recipe: r.phi for r in report.results},
         "records": {k: str(v) for k, v in runs.items()},
+        "snn_files": {k: str(v.with_suffix(".snn.h5")) for k, v in runs.items()},
         "plots": [str(p) for p in plots],
         "wall_seconds": time.perf_counter() - start,
     }
@@ -182,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
             f"    {labels[name]:<48} {'> T' if steps is None else steps:>5}   "
             f"accuracy at T {100 * m['accuracy_at_T']:.2f}%"
         )
+    kept = summary["snn_files"]["phi+onset"]
+    print(
+        f"  the low-latency SNN is saved in {kept}: neurosnn.snnfile.load_snn(path), or\n"
+        f"    python -m experiments.convert --snn {kept} --bias-onset input --out X.h5"
+    )
     print(f"  total time {summary['wall_seconds']:.0f} s")
     return 0
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 import zlib
@@ -60,6 +61,8 @@ Objective = Literal["eq11", "steps-to-target", "deficit"]
 OBJECTIVES: tuple[str, ...] = ("eq11", "steps-to-target", "deficit")
 PHI_UPPER = 0.95  # upper bound of a searched φ (φ must stay below 1)
 MapFn = Callable[[Callable[[np.ndarray], float], Iterable[np.ndarray]], Iterable[float]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -590,7 +593,9 @@ def run_search(
         state = json.loads(state_path.read_text())
         if state["config"] != json.loads(json.dumps(asdict(cfg))):
             raise ResumeMismatch(f"cannot resume: {state_path} was written with another config")
-        if state.get("snn") != fingerprint:
+        if "snn" not in state:  # written before states recorded their network
+            log.warning("%s does not record its network; resuming without that check", state_path)
+        elif state["snn"] != fingerprint:
             raise ResumeMismatch(
                 f"cannot resume: {state_path} was written for another network (other weights "
                 f"or calibration; SNN fingerprint {str(state.get('snn'))[:12]}…, this one "

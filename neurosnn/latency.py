@@ -40,6 +40,7 @@ from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, 
 from neurosnn.record import RunWriter, read_run, read_search, write_search
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
+from neurosnn.snnfile import save_snn
 from neurosnn.train import evaluate
 
 log = logging.getLogger(__name__)
@@ -353,6 +354,18 @@ def measure_latency(
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
         run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress)
+        kept = out / f"{name}.snn.h5"
+        if hasattr(model, "spec") and not kept.is_file():  # the recipe's SNN, to keep
+            source = {
+                **{k: meta[k] for k in ("checkpoint", "dataset") if k in meta},
+                "made_by": "neurosnn.latency",
+                "recipe": name,
+                "mean": list(data.mean),
+                "std": list(data.std),
+                "ann_accuracy": ann,
+                "simulation": {"delay": recipe.delay, "bias_onset": recipe.bias_onset},
+            }
+            save_snn(kept, snn, model, source)
         accuracy = np.asarray(run.accuracy)
         if name == BASELINE:
             report.long_target = float(accuracy[-1])

@@ -48,6 +48,7 @@ FORMAT_VERSION = 1
 SEARCH_FORMAT = "neurosnn-search"
 IMAGES_FORMAT = "neurosnn-images"
 ARRAYS_FORMAT = "neurosnn-arrays"
+SNN_FORMAT = "neurosnn-snn"
 
 
 class RunWriter:
@@ -238,6 +239,7 @@ def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
         SEARCH_FORMAT: "search",
         IMAGES_FORMAT: "image set",
         ARRAYS_FORMAT: "arrays",
+        SNN_FORMAT: "SNN",
     }[fmt]
     path = Path(path)
     if not path.is_file():
@@ -380,14 +382,19 @@ def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any
 
 
 def write_arrays(
-    path: str | Path, arrays: dict[str, dict[str, np.ndarray]], metadata: dict[str, Any]
+    path: str | Path,
+    arrays: dict[str, dict[str, np.ndarray]],
+    metadata: dict[str, Any],
+    fmt: str = ARRAYS_FORMAT,
 ) -> Path:
     """Write named groups of arrays (e.g. the accuracy curve and spike counts of each trained
-    variant of an experiment whose networks are not BindsNET runs).
+    variant of an experiment whose networks are not BindsNET runs; a saved SNN with
+    ``fmt=SNN_FORMAT``, :mod:`neurosnn.snnfile`).
 
-    Layout: root attrs ``format="neurosnn-arrays"``, ``metadata`` (JSON); ``/<group>/<name>``.
+    Layout: root attrs ``format`` (``"neurosnn-arrays"``), ``metadata`` (JSON);
+    ``/<group>/<name>``.
     """
-    with _writing(path, ARRAYS_FORMAT) as f:
+    with _writing(path, fmt) as f:
         f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
         for group, values in arrays.items():
             g = f.create_group(group)
@@ -396,8 +403,10 @@ def write_arrays(
     return Path(path)
 
 
-def read_arrays(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+def read_arrays(
+    path: str | Path, fmt: str = ARRAYS_FORMAT
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """``(arrays, metadata)`` of a file written by :func:`write_arrays`."""
-    with _open(path, ARRAYS_FORMAT) as f:
+    with _open(path, fmt) as f:
         arrays = {g: {k: v[()] for k, v in f[g].items()} for g in f}
         return arrays, json.loads(f.attrs["metadata"])

@@ -318,3 +318,13 @@ def test_resume_refuses_another_network(evaluator, data, tmp_path):
         run_search(Evaluator(other, data.train, CFG), state_path=state, resume=True)
     same = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
     assert same.fingerprint() == evaluator.snn.fingerprint() != other.fingerprint()
+
+
+def test_a_state_from_before_fingerprints_still_resumes(evaluator, tmp_path, caplog):
+    state = tmp_path / "state.json"
+    first = run_search(evaluator, state_path=state, progress=False)
+    saved = json.loads(state.read_text())
+    del saved["snn"]
+    state.write_text(json.dumps(saved))
+    again = run_search(evaluator, state_path=state, resume=True, progress=False)
+    assert again.best == first.best and "does not record its network" in caplog.text

@@ -71,6 +71,14 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     indices = recorded.metadata["test_indices"]
     assert len(indices) == 100 == len(set(indices))
     assert recorded.labels.tolist() == synthetic().test.labels[indices].tolist()
+    # the converted SNN is saved beside the record, and simulates again without the ANN
+    again = tmp_path / "again.h5"
+    args = ["--snn", str(run / "convert.snn.h5"), "--timesteps", "40", "--test-images", "100"]
+    assert convert.main([*args, "--record-spikes", "4", "--out", str(again), "--no-progress"]) == 0
+    assert "ANN accuracy" in capsys.readouterr().out
+    rerun = read_run(again)
+    assert (rerun.accuracy == recorded.accuracy).all() and rerun.metadata["test_indices"] == indices
+    assert rerun.metadata["snn"].endswith("convert.snn.h5")
     assert inspect.main([str(h5)]) == 0
     report = capsys.readouterr().out
     for name in ("features.0", "features.3", "classifier.1", "accuracy vs timestep", "EE "):
@@ -350,6 +358,17 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
         assert r["bptt_total_seconds"] == pytest.approx(r["bptt_seconds_per_batch"] * 20 * 512 / 8)
     for name in ("conversion.h5", "optimized.h5", "bptt.h5"):
         assert (out / name).is_file()
+    from neurosnn.snnfile import load_snn
+
+    tuned, meta = load_snn(ne / "optimized.snn.h5")  # the search's SNN, kept
+    found = json.loads((ne / "summary.json").read_text())
+    assert tuned.thresholds == pytest.approx(found["thresholds"], rel=1e-6)
+    assert tuned.phi == pytest.approx(found["phi"], rel=1e-6)
+    assert meta["source"]["simulation"] == {"delay": "layer", "bias_onset": "input"}
+    fine, meta = load_snn(out / "bptt.snn.h5")  # the fine-tuned SNN, with its new weights
+    assert meta["source"]["made_by"] == "experiments.bptt_vs_de"
+    first = next(iter(fine.network.connections.values())).ops[0].weight
+    assert not torch.equal(first, next(iter(tuned.network.connections.values())).ops[0].weight)
     assert len(list((out / "plots").iterdir())) == 2
     # every run is the SNN the search tuned: its conversion, phi and timing
     from neurosnn.record import read_run
@@ -638,6 +657,11 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     assert list(summary["recipes"]) == ["all", "all+search", "phi+onset"]
     assert summary["phi"]["phi+onset"] == [0.5] * 8 and summary["phi"]["all"] == [0.0] * 8
     assert summary["thresholds"]["all+search"] != summary["thresholds"]["all"]
+    from neurosnn.snnfile import load_snn
+
+    kept, meta = load_snn(summary["snn_files"]["phi+onset"])  # the demo ends with a saved SNN
+    assert kept.phi == [0.5] * 8 and kept.thresholds == summary["thresholds"]["phi+onset"]
+    assert meta["source"]["simulation"]["bias_onset"] == "input"
     run = read_run(summary["records"]["phi+onset"])
     assert run.timesteps == 24 and run.n_images == 60
     assert run.simulation["bias_onset"] == "input" and run.simulation["percentile_of"] == "all"
