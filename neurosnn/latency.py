@@ -357,7 +357,8 @@ def measure_latency(
         kept = out / f"{name}.snn.h5"
         if hasattr(model, "spec") and not kept.is_file():  # the recipe's SNN, to keep
             source = {
-                **{k: meta[k] for k in ("checkpoint", "dataset") if k in meta},
+                "checkpoint": meta.get("checkpoint"),
+                "dataset": meta.get("dataset", data.name),
                 "made_by": "neurosnn.latency",
                 "recipe": name,
                 "mean": list(data.mean),

@@ -662,6 +662,7 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     kept, meta = load_snn(summary["snn_files"]["phi+onset"])  # the demo ends with a saved SNN
     assert kept.phi == [0.5] * 8 and kept.thresholds == summary["thresholds"]["phi+onset"]
     assert meta["source"]["simulation"]["bias_onset"] == "input"
+    assert meta["source"]["dataset"] == "fashion-mnist"  # so convert --snn can find its data
     run = read_run(summary["records"]["phi+onset"])
     assert run.timesteps == 24 and run.n_images == 60
     assert run.simulation["bias_onset"] == "input" and run.simulation["percentile_of"] == "all"
