@@ -119,6 +119,12 @@ def disk_full(err: BaseException) -> bool:
     return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(err)
 
 
+def full_disk_error(path: str | Path, err: BaseException) -> OSError:
+    """The one-line error for a write of ``path`` that the full disk stopped."""
+    code = getattr(err, "errno", None) if disk_full(err) else None
+    return OSError(code or errno.ENOSPC, f"disk full while writing {path}")
+
+
 @contextmanager
 def atomic(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``, on any error it is
@@ -134,9 +140,8 @@ def atomic(path: str | Path) -> Iterator[Path]:
             yield tmp
             os.replace(tmp, path)
         except (OSError, RuntimeError) as err:
-            tmp.unlink(missing_ok=True)
             if disk_full(err) or shutil.disk_usage(path.parent).free < SPACE_MARGIN:
-                raise OSError(errno.ENOSPC, f"disk full while writing {path}") from err
+                raise full_disk_error(path, err) from err
             raise
         finally:
             tmp.unlink(missing_ok=True)

@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from neurosnn.output import atomic, disk_full, ensure_space, exclusive, temporary
+from neurosnn.output import (
+    atomic,
+    disk_full,
+    ensure_space,
+    exclusive,
+    full_disk_error,
+    temporary,
+)
 
 if TYPE_CHECKING:  # importing simulate pulls in bindsnet, which readers of files never need
     import torch
@@ -149,7 +156,7 @@ class RunWriter:
                 os.replace(self.tmp, self.path)
         except OSError as err:
             if disk_full(err):
-                raise OSError(err.errno, f"disk full while writing {self.path}") from err
+                raise full_disk_error(self.path, err) from err
             raise
         finally:
             self.tmp.unlink(missing_ok=True)
