@@ -9,7 +9,7 @@ setup: $(VENV)/.installed data
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,distributed]'
+	$(PY) -m pip install -q -e '.[dev,distributed,nir]'
 	touch $@
 
 data:

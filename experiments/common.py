@@ -83,28 +83,28 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
         return load_dataset(name, SUBSET_ROOT)
 
 
-def claim_output(path: str, kind: str = "folder") -> Path:
-    """Check that ``path`` can be the command's output (a ``"folder"`` or a ``"file"``) and hold
-    it for the rest of the process, so that a bad location or a second run into it is refused
-    with one line before any work is done."""
+def claim_output(path: str, kind: str = "folder", option: str = "--out") -> Path:
+    """Check that ``path`` (given as ``option``) can be the command's output (a ``"folder"`` or
+    a ``"file"``) and hold it for the rest of the process, so that a bad location or a second
+    run into it is refused with one line before any work is done."""
     out = Path(path)
     if kind == "folder" and out.exists() and not out.is_dir():
-        raise SystemExit(f"error: --out {out} is a file; expected a folder")
+        raise SystemExit(f"error: {option} {out} is a file; expected a folder")
     if kind == "file" and out.is_dir():
-        raise SystemExit(f"error: --out {out} is a folder; expected a file name")
+        raise SystemExit(f"error: {option} {out} is a folder; expected a file name")
     try:
         hold(out)
     except OutputInUse as err:
-        raise SystemExit(f"error: --out {err}") from err
+        raise SystemExit(f"error: {option} {err}") from err
     except OSError as err:  # the lock beside it cannot be made
-        raise SystemExit(f"error: --out {out}: cannot write beside it: {err.strerror}") from err
+        raise SystemExit(f"error: {option} {out}: cannot write beside it: {err.strerror}") from err
     folder = out if kind == "folder" else out.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise SystemExit(f"error: --out {out}: cannot create {folder}: {err.strerror}") from err
+        raise SystemExit(f"error: {option} {out}: cannot create {folder}: {err.strerror}") from err
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise SystemExit(f"error: --out {out}: {folder} is not writable")
+        raise SystemExit(f"error: {option} {out}: {folder} is not writable")
     return out
 
 

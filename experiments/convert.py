@@ -117,7 +117,13 @@ def _saved(cfg: ConvertConfig, allow_subset: bool):
     from neurosnn.data import with_normalisation
     from neurosnn.snnfile import load_snn
 
-    snn, saved = load_snn(cfg.snn, cfg.device)
+    if Path(cfg.snn).suffix == ".nir":
+        from neurosnn.nirio import read_nir
+
+        snn, saved = read_nir(cfg.snn, cfg.device)
+        saved = {"source": saved.get("source", {}), "spec": None}
+    else:
+        snn, saved = load_snn(cfg.snn, cfg.device)
     source = saved["source"]
     if "dataset" not in source:
         raise ValueError(f"{cfg.snn} does not say which data set it was made for")
@@ -199,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--checkpoint", help="checkpoint.pt or the run folder that holds it")
     source.add_argument(
         "--snn",
-        help="a saved SNN (.snn.h5, written by convert, neuroevolve or bptt_vs_de) to simulate "
+        help="a saved SNN (.snn.h5, written by convert, neuroevolve or bptt_vs_de, or a .nir "
+        "file from experiments.export) to simulate "
         "and record instead; the conversion options are then the file's",
     )
     p.add_argument(

@@ -11,7 +11,8 @@ as the paper counts, one step of delay per layer.
 Writes OUT/ann/checkpoint.pt, OUT/latency/{all,all+search,phi+onset}.h5 (run records: accuracy
 per step, spike counts, spike trains of 4 images), OUT/latency/all+search_search/ (the
 search), OUT/plots/*.png (accuracy vs time, layer activity and a raster of the baseline; the
-latency–accuracy frontier and accuracy curves of all three) and OUT/summary.json.
+latency–accuracy frontier and accuracy curves of all three), each recipe's SNN as
+OUT/latency/RECIPE.snn.h5 and as NIR in OUT/latency/RECIPE.nir, and OUT/summary.json.
 """
 
 from __future__ import annotations
@@ -164,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [str(p) for p in plots],
         "wall_seconds": time.perf_counter() - start,
     }
+    from neurosnn.nirio import write_nir
+    from neurosnn.snnfile import load_snn
+
+    summary["nir_files"] = {}
+    for name, kept in summary["snn_files"].items():  # each recipe's SNN, in NIR too
+        snn, meta = load_snn(kept)
+        nir_path = Path(kept).with_name(f"{name}.nir")
+        write_nir(nir_path, snn, metadata=meta["source"])
+        summary["nir_files"][name] = str(nir_path)
     write_json(out / "summary.json", summary)
     print(f"[4/4] summary in {out / 'summary.json'}")
     print(f"  ANN test accuracy {100 * report.ann_accuracy:.2f}% ({cfg.test_images} images)")
@@ -183,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
             f"    {labels[name]:<48} {'> T' if steps is None else steps:>5}   "
             f"accuracy at T {100 * m['accuracy_at_T']:.2f}%"
         )
-    kept = summary["snn_files"]["phi+onset"]
+    kept, nir_file = summary["snn_files"]["phi+onset"], summary["nir_files"]["phi+onset"]
     print(
         f"  the low-latency SNN is saved in {kept}: neurosnn.snnfile.load_snn(path), or\n"
-        f"    python -m experiments.convert --snn {kept} --bias-onset input --out X.h5"
+        f"    python -m experiments.convert --snn {kept} --bias-onset input --out X.h5\n"
+        f"  and as NIR in {nir_file}: neurosnn.nirio.read_nir(path), nirtorch, or\n"
+        f"    python -m experiments.export --snn {nir_file} --nir X.nir --compare 1000"
     )
     print(f"  total time {summary['wall_seconds']:.0f} s")
     return 0

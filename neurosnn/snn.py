@@ -144,7 +144,9 @@ class ConvertedSNN:
             for p in self.network.connections[key].parameters():
                 h.update(p.detach().cpu().contiguous().numpy().tobytes())
         for name in self.if_names:
-            hist = self.calibration[name]
+            hist = self.calibration.get(name)  # an imported SNN has no calibration
+            if hist is None:
+                continue
             h.update(hist.counts.cpu().numpy().tobytes())
             h.update(torch.tensor([hist.max, hist.zeros], dtype=torch.float64).numpy().tobytes())
         return h.hexdigest()

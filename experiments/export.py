@@ -1,0 +1,129 @@
+"""Export a saved SNN as a NIR file (the format snnTorch, Norse, sinabs, Lava-DL, Rockpool and
+neuromorphic toolchains read), and check the file with another library.
+
+    python -m experiments.export --snn runs/quickstart/latency/phi+onset.snn.h5 --nir tuned.nir
+    python -m experiments.export --search runs/fmnist_vgg9/ne --nir tuned.nir --compare 2000
+
+``--snn`` takes a saved SNN (.snn.h5: experiments.convert, neuroevolve, bptt_vs_de,
+latency) or a NIR file; ``--search`` the folder of an experiments.neuroevolve run (its tuned SNN,
+OUT/optimized.snn.h5). The thresholds are folded into the next layer's weights unless
+``--no-fold`` (then ``nir.Scale`` nodes keep neurosnn's arithmetic exactly; see
+neurosnn.nirio). ``--compare N`` runs the file with nirtorch and with neurosnn on N test images
+of the SNN's data set (``delay="none"``, the timing of NIR executors) and writes the
+accuracy of both per step, and how often they agree, to NIR with .compare.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from experiments.common import add_data_args, claim_output, load_data, setup_logging, write_json
+from neurosnn.output import one_line_errors
+
+log = logging.getLogger("neurosnn.export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--snn", help="a saved SNN (.snn.h5) or a NIR file (.nir) to export")
+    source.add_argument(
+        "--search", help="an experiments.neuroevolve output folder: export its tuned SNN"
+    )
+    p.add_argument("--nir", required=True, help="the NIR file to write (e.g. tuned.nir)")
+    p.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="keep thresholds as nir.Scale nodes after each IF layer (exact round trip; not "
+        "every NIR importer maps Scale) instead of folding them into the next weights",
+    )
+    p.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the written file with nirtorch and neurosnn on N test images and report "
+        "their agreement per step (default: %(default)s, no check)",
+    )
+    p.add_argument(
+        "--timesteps", type=int, default=100, help="T of the comparison (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=100, help="comparison batch (default: %(default)s)"
+    )
+    add_data_args(p, dataset=False)
+    return p
+
+
+def _source(args) -> Path:
+    path = Path(args.snn) if args.snn else Path(args.search) / "optimized.snn.h5"
+    if not path.is_file():
+        what = "--snn" if args.snn else "--search (its optimized.snn.h5)"
+        raise SystemExit(f"error: {what}: {path} is not a file")
+    return path
+
+
+def _load(path: Path):
+    """The SNN and the metadata of where it came from (data set, normalisation)."""
+    if path.suffix == ".nir":
+        from neurosnn.nirio import read_nir
+
+        snn, info = read_nir(path)
+        return snn, info.get("source", {})
+    from neurosnn.snnfile import load_snn
+
+    snn, meta = load_snn(path)
+    return snn, meta["source"]
+
+
+def _compare(args, path: Path, out: Path, source: dict) -> dict:
+    from neurosnn.data import seeded_subset, with_normalisation
+    from neurosnn.nirconsumer import compare
+
+    if "dataset" not in source:
+        raise SystemExit(f"error: --compare: {path} does not say which data set it was made for")
+    data = load_data(source["dataset"], args.data_root, allow_subset=True)
+    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    test, indices = seeded_subset(data.test, args.compare, 0)
+    log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)
+    curves = compare(out, test.batches(args.batch_size), args.timesteps)
+    return {"file": str(out), "test_images": len(test), "test_indices": indices, **curves}
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.compare < 0 or args.timesteps < 1 or args.batch_size < 1:
+        raise SystemExit("error: --compare must be >= 0, --timesteps and --batch-size >= 1")
+    path = _source(args)
+    out = claim_output(args.nir, "file", "--nir")
+    setup_logging(out.with_suffix(".log"))
+    from neurosnn.nirio import write_nir
+
+    snn, source = _load(path)
+    write_nir(out, snn, fold=not args.no_fold, metadata={**source, "exported_from": str(path)})
+    log.info("wrote %s (%d layers, thresholds %s)", out, len(snn.layer_names), snn.thresholds)
+    print(f"NIR file: {out}  (neurosnn.nirio.read_nir, or any NIR importer)")
+    if args.compare:
+        report = _compare(args, path, out, source)
+        write_json(out.with_suffix(".compare.json"), report)
+        same = report["same"]
+        print(
+            f"nirtorch vs neurosnn on {report['test_images']} images: same prediction at "
+            f"{100 * min(same):.2f}–{100 * max(same):.2f}% of images per step; accuracy at T "
+            f"{100 * report['nirtorch'][-1]:.2f}% (nirtorch) / {100 * report['neurosnn'][-1]:.2f}% "
+            f"(neurosnn); NIR's own IF (reset to 0, fire on >): {100 * report['nir_if'][-1]:.2f}%"
+        )
+        print(f"per step: {out.with_suffix('.compare.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
