@@ -10,7 +10,8 @@ OUT/optimized.snn.h5). The thresholds are folded into the next layer's weights u
 ``--no-fold`` (then ``nir.Scale`` nodes keep neurosnn's arithmetic exactly; see
 neurosnn.nirio). ``--compare N`` runs the file with nirtorch and with neurosnn on N test images
 of the SNN's data set (``delay="none"``, the timing of NIR executors) and writes the
-accuracy of both per step, and how often they agree, to NIR with .compare.json.
+accuracy of both per step, how often they agree, and how often nirtorch agrees with the SNN
+exported, to NIR with .compare.json.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _load(path: Path):
     return snn, meta["source"]
 
 
-def _compare(args, path: Path, out: Path, source: dict) -> dict:
+def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
     from neurosnn.nirconsumer import compare
 
@@ -93,7 +94,7 @@ def _compare(args, path: Path, out: Path, source: dict) -> dict:
     data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
     test, indices = seeded_subset(data.test, args.compare, 0)
     log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)
-    curves = compare(out, test.batches(args.batch_size), args.timesteps)
+    curves = compare(out, test.batches(args.batch_size), args.timesteps, original=snn)
     return {"file": str(out), "test_images": len(test), "test_indices": indices, **curves}
 
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("wrote %s (%d layers, thresholds %s)", out, len(snn.layer_names), snn.thresholds)
     print(f"NIR file: {out}  (neurosnn.nirio.read_nir, or any NIR importer)")
     if args.compare:
-        report = _compare(args, path, out, source)
+        report = _compare(args, path, out, snn, source)
         write_json(out.with_suffix(".compare.json"), report)
         same = report["same"]
         print(
@@ -120,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * min(same):.2f}–{100 * max(same):.2f}% of images per step; accuracy at T "
             f"{100 * report['nirtorch'][-1]:.2f}% (nirtorch) / {100 * report['neurosnn'][-1]:.2f}% "
             f"(neurosnn); NIR's own IF (reset to 0, fire on >): {100 * report['nir_if'][-1]:.2f}%"
+        )
+        agree = report["same_as_original"]
+        print(
+            f"nirtorch vs the SNN exported ({path.name}): same prediction at "
+            f"{100 * min(agree):.2f}–{100 * max(agree):.2f}% of images per step; its accuracy "
+            f"at T {100 * report['original'][-1]:.2f}%"
         )
         print(f"per step: {out.with_suffix('.compare.json')}")
     return 0

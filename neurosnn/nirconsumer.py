@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from neurosnn.snn import ConvertedSNN
+
 Reset = Literal["subtract", "zero"]
 
 
@@ -109,32 +111,24 @@ def compare(
     path: str | Path,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     timesteps: int,
+    original: ConvertedSNN | None = None,
 ) -> dict[str, list[float]]:
     """neurosnn and nirtorch on the same NIR file, step by step (``delay="none"``, the timing
-    NIR executors use): each one's accuracy, the share of images both predict the same,
-    and nirtorch under NIR's own IF (reset to ``v_reset``, fire on ``>``) for contrast."""
-    from neurosnn.engine import run_blocks
+    NIR executors use): each one's accuracy (``neurosnn``, ``nirtorch``), the share of images
+    both predict the same (``same``), nirtorch under NIR's own IF (reset to ``v_reset``, fire
+    on ``>``; ``nir_if``) for contrast and, given the SNN the file was exported from, its
+    accuracy (``original``) and how often nirtorch agrees with it (``same_as_original``)."""
     from neurosnn.nirio import read_nir
 
     snn, _ = read_nir(path)
-    theta, phi = torch.tensor(snn.thresholds), torch.tensor(snn.phi)
     ours, literal = build(path), build(path, reset="zero", inclusive=False)
-    tally = {k: torch.zeros(timesteps) for k in ("neurosnn", "nirtorch", "same", "nir_if")}
+    keys = ["neurosnn", "nirtorch", "same", "nir_if"]
+    keys += ["original", "same_as_original"] if original is not None else []
+    tally = {k: torch.zeros(timesteps, dtype=torch.float64) for k in keys}
     n = 0
     for x, y in batches:
-        preds = torch.cat(
-            [
-                b.output.argmax(-1)
-                for b in run_blocks(
-                    snn,
-                    x,
-                    timesteps,
-                    theta.expand(len(y), -1),
-                    phi=phi.expand(len(y), -1),
-                    delay="none",
-                )
-            ]
-        )
+        preds = _predictions(snn, x, timesteps)
+        first = None if original is None else _predictions(original, x, timesteps)
         states: list = [None, None]
         for t in range(timesteps):
             outs = []
@@ -145,7 +139,21 @@ def compare(
             tally["nirtorch"][t] += float((outs[0] == y).sum())
             tally["same"][t] += float((outs[0] == preds[t]).sum())
             tally["nir_if"][t] += float((outs[1] == y).sum())
+            if first is not None:
+                tally["original"][t] += float((first[t] == y).sum())
+                tally["same_as_original"][t] += float((outs[0] == first[t]).sum())
         n += len(y)
     if n == 0:
         raise ValueError("no images to compare on")
     return {k: (v / n).tolist() for k, v in tally.items()}
+
+
+def _predictions(snn: ConvertedSNN, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """``[T, B]`` neurosnn's prediction at each step, ``delay="none"``."""
+    from neurosnn.engine import run_blocks
+
+    theta, phi = torch.tensor(snn.thresholds), torch.tensor(snn.phi)
+    blocks = run_blocks(
+        snn, x, timesteps, theta.expand(len(x), -1), phi=phi.expand(len(x), -1), delay="none"
+    )
+    return torch.cat([b.output.argmax(-1) for b in blocks])
