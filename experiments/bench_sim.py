@@ -183,18 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(batch, *shape, device=device)
         y = torch.zeros(batch, dtype=torch.long, device=device)
         predictions = {}
-        for engine in engines:
-            run = _runner(engine, snn, args)
-            best, peak = float("inf"), 0
-            for _ in range(args.repeats):
+        runs = {engine: _runner(engine, snn, args) for engine in engines}
+        best = dict.fromkeys(engines, float("inf"))
+        peak = dict.fromkeys(engines, 0)
+        # round robin (each repeat times every engine once), so that a drift of the machine's
+        # speed (turbo, other jobs) does not favour whichever engine runs first
+        for _ in range(args.repeats):
+            for engine in engines:
                 baseline = reset_peak_memory(device)
                 sync(device)
                 t0 = time.perf_counter()
-                pred = run(x, y)
+                predictions[engine] = runs[engine](x, y)
                 sync(device)
-                best = min(best, time.perf_counter() - t0)
-                peak = max(peak, peak_memory(device, baseline))
-            predictions[engine] = pred
+                best[engine] = min(best[engine], time.perf_counter() - t0)
+                peak[engine] = max(peak[engine], peak_memory(device, baseline))
+        for engine in engines:
+            pred = predictions[engine]
             images = batch * (args.population if engine == "generation" else 1)
             records.append(
                 {
@@ -202,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                     "device": str(device),
                     "batch": batch,
                     "timesteps": args.timesteps,
-                    "seconds": best,
-                    "img_steps_per_s": images * args.timesteps / best,
-                    "peak_memory_bytes": peak,
+                    "seconds": best[engine],
+                    "img_steps_per_s": images * args.timesteps / best[engine],
+                    "peak_memory_bytes": peak[engine],
                     "agreement": _agreement(engine, pred, predictions, snn, x, y, args),
                     "tf32": args.allow_tf32,
                 }

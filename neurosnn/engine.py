@@ -36,6 +36,10 @@ from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
+# full-width networks, whose one step already fills the budget, still run two steps a block
+# (measured faster than the step loop in 11 of 12 VGG9/11/16 shapes, README) unless the two
+# steps' buffers pass this
+CPU_TWO_STEP_BYTES = 512 * 2**20
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 Delay = Literal["layer", "none"]
@@ -75,7 +79,8 @@ class Block:
 
 def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
     """The largest τ whose per-layer buffers fit the memory budget of the SNN's device
-    (CPU: a cache-friendly 64 MiB; CUDA: a quarter of the free memory)."""
+    (CPU: a cache-friendly 64 MiB, and at least 2 steps while they fit in 512 MiB; CUDA: a
+    quarter of the free memory)."""
     device = snn.device
     if device.type == "cuda":
         budget = torch.cuda.mem_get_info(device)[0] // 4
@@ -85,7 +90,10 @@ def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
     neurons = sum(snn.layer(n).n for n in snn.if_names)
     widest = max(snn.layer(n).n for n in snn.layer_names)
     per_step = batch * 4 * (neurons + 2 * widest)
-    return max(1, min(timesteps, budget // per_step))
+    tau = budget // per_step
+    if device.type == "cpu" and 2 * per_step <= CPU_TWO_STEP_BYTES:
+        tau = max(tau, 2)
+    return max(1, min(timesteps, tau))
 
 
 class _Layer:
