@@ -186,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = {engine: _runner(engine, snn, args) for engine in engines}
         best = dict.fromkeys(engines, float("inf"))
         peak = dict.fromkeys(engines, 0)
-        # round robin (each repeat times every engine once), so that a drift of the machine's
-        # speed (turbo, other jobs) does not favour whichever engine runs first
-        for _ in range(args.repeats):
-            for engine in engines:
+        # round robin (each repeat times every engine once), every other repeat in reverse
+        # order, so that neither a drift of the machine's speed nor the engine run just
+        # before (bindsnet leaves gigabytes to free) favours or hurts one engine
+        for r in range(args.repeats):
+            for engine in engines if r % 2 == 0 else engines[::-1]:
                 baseline = reset_peak_memory(device)
                 sync(device)
                 t0 = time.perf_counter()
