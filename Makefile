@@ -33,6 +33,8 @@ bench: setup
 	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
 		--input 1,28,28 \
 		--timesteps 100 --batch 64
+	$(PY) -m experiments.bench_sim --net vgg15 --input 3,32,32 --timesteps 100 --batch 32 \
+		--engines reference,fast,step,ceiling --repeats 2
 
 # every GPU check in one run (scripts/gpu_check.sh); OUT defaults to runs/gpu_check
 gpu-check: setup
