@@ -24,22 +24,21 @@ from typing import Any
 
 import torch
 
-from experiments.common import claim_output, write_json
-from experiments.neuroevolve import (
+from experiments.common import claim_output, load_checkpoint_and_data
+from experiments.search_args import build_parser, configs
+from neurosnn.attacks import parse_epsilon
+from neurosnn.checkpoint import resolve
+from neurosnn.evolve import SearchConfig
+from neurosnn.jobs.search import (
     EvalConfig,
     Prepared,
-    build_parser,
-    configs,
     prepare,
     run_neuroevolution,
     set_baseline,
     simulate_to,
     timing,
 )
-from neurosnn.attacks import parse_epsilon
-from neurosnn.checkpoint import resolve
-from neurosnn.evolve import SearchConfig
-from neurosnn.output import ResumeMismatch, one_line_errors
+from neurosnn.output import ResumeMismatch, one_line_errors, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +117,7 @@ def run_adversarial(
 ) -> dict[str, Any]:
     """The whole experiment; returns the summary (also written to OUT/summary.json)."""
     from analysis.adversarial import plot_adversarial
+    from analysis.neuroevolution import plot_search
     from neurosnn.attacks import ann_activations, noise_sensitivity, snn_spike_totals
     from neurosnn.cost import compare_latency
     from neurosnn.significance import correlation
@@ -135,7 +135,8 @@ def run_adversarial(
                 f"cannot resume: {saved} was written with another attack (ε {before})"
             )
     write_json(saved, attack_cfg)
-    prepared: Prepared = prepare(scfg, ecfg, allow_subset)
+    ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root, allow_subset)
+    prepared: Prepared = prepare(scfg, ecfg, ckpt, data)
     model, data, snn = prepared.model, prepared.data, prepared.snn
     test = data.test
     if ecfg.test_images is not None and ecfg.test_images < len(test):
@@ -150,7 +151,7 @@ def run_adversarial(
     )
     inner = dataclasses.replace(ecfg, test_images=None)  # the test subset is already drawn
     summary = run_neuroevolution(
-        scfg, inner, out, resume, progress, prepared=prepared, splits=(adv_train, adv_test)
+        prepared, scfg, inner, out, resume, progress, splits=(adv_train, adv_test)
     )
     model = model.cpu()
 
@@ -218,7 +219,8 @@ def run_adversarial(
         threshold_snn_ans_correlation=correlation(candidate, ans["snn_baseline"]["mean"]),
     )
     write_json(out / "summary.json", summary)
-    summary["plots"] = summary.get("plots", []) + [str(p) for p in plot_adversarial(out)]
+    plots = plot_search(out, out / "plots") + plot_adversarial(out)
+    summary["plots"] = [str(p) for p in plots]
     write_json(out / "summary.json", summary)
     return summary
 

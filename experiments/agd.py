@@ -19,15 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import (
-    add_data_args,
-    add_device_arg,
-    claim_output,
-    load_data,
-    parse_options,
-    write_json,
-)
-from neurosnn.output import one_line_errors
+from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
+from neurosnn.output import one_line_errors, write_json
 
 VARIANTS = ("softmax", "stochmax", "hybrid")
 

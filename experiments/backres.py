@@ -20,15 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import (
-    add_data_args,
-    add_device_arg,
-    claim_output,
-    load_data,
-    parse_options,
-    write_json,
-)
-from neurosnn.output import one_line_errors
+from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
+from neurosnn.output import one_line_errors, write_json
 
 CHECKPOINT = "checkpoint.pt"
 

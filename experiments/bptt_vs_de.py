@@ -37,15 +37,15 @@ from experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
+    load_checkpoint_and_data,
     peak_memory,
     reset_peak_memory,
-    snn_source,
     sync,
-    write_json,
 )
-from experiments.neuroevolve import EvalConfig, prepare, simulate_to, timing
 from neurosnn.evolve import PRESETS, SearchConfig
-from neurosnn.output import one_line_errors
+from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
+from neurosnn.output import one_line_errors, write_json
+from neurosnn.snnfile import source_of
 
 BPTT_EPOCHS_FOR_COST = 20  # the paper's BPTT training cost (Rathi et al. 2020)
 
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
         test_images=args.test_images or None,
     )
     start = time.perf_counter()
-    prepared = prepare(scfg, ecfg)
+    prepared = prepare(scfg, ecfg, *load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root))
     snn, data = prepared.snn, prepared.data
     test = data.test
     if ecfg.test_images is not None and ecfg.test_images < len(test):
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     fine = copy.deepcopy(snn)
     net.export_to(fine)
     runs["BPTT"] = simulate_to(out / "bptt.h5", fine, test, T, config, ecfg, {}, scfg)
-    source = snn_source(
+    source = source_of(
         args.checkpoint,
         prepared.ckpt,
         "experiments.bptt_vs_de",

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from neurosnn.data import DATASETS, Dataset, load_dataset
-from neurosnn.output import OutputInUse, atomic, hold
+from neurosnn.output import OutputInUse, hold
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -121,28 +121,6 @@ def setup_logging(log_file: Path) -> None:
     for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(log_file)):
         handler.setFormatter(fmt)
         root.addHandler(handler)
-
-
-def snn_source(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, Any]:
-    """What a saved SNN records of where it came from: the checkpoint, its data set and
-    normalisation (so that ``experiments.convert --snn`` can test it without the ANN)."""
-    from neurosnn.checkpoint import resolve
-
-    return {
-        "made_by": made_by,
-        "checkpoint": str(resolve(checkpoint)),
-        "dataset": ckpt.dataset,
-        "mean": list(ckpt.mean),
-        "std": list(ckpt.std),
-        "ann_test_accuracy": ckpt.test_accuracy,
-        **extra,
-    }
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON atomically (a summary is either the old one or the new one)."""
-    with atomic(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):

@@ -24,7 +24,6 @@ from experiments.common import (
     load_checkpoint_and_data,
     load_data,
     setup_logging,
-    snn_source,
 )
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
@@ -35,6 +34,7 @@ from neurosnn.output import one_line_errors
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult
 from neurosnn.snn import PERCENTILE_OF
+from neurosnn.snnfile import source_of
 
 log = logging.getLogger("neurosnn.convert")
 
@@ -102,7 +102,7 @@ def _converted(cfg: ConvertConfig, out: Path, allow_subset: bool):
         "test_images": len(test),
     }
     if cfg.save_snn:
-        source = snn_source(
+        source = source_of(
             cfg.checkpoint,
             ckpt,
             "experiments.convert",

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import add_data_args, add_device_arg, claim_output, write_json
-from experiments.neuroevolve import EvalConfig, prepare
+from experiments.common import add_data_args, add_device_arg, claim_output, load_checkpoint_and_data
 from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
-from neurosnn.output import one_line_errors
+from neurosnn.jobs.search import EvalConfig, prepare
+from neurosnn.output import one_line_errors, write_json
 from neurosnn.snn import PERCENTILE_OF
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {err}") from err
     ecfg = EvalConfig(checkpoint=args.checkpoint, data_root=args.data_root, device=args.device)
     start = time.perf_counter()
-    prepared = prepare(scfg, ecfg)
+    prepared = prepare(scfg, ecfg, *load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root))
     evaluator = Evaluator(prepared.snn, prepared.data.train, scfg)
     n = len(prepared.snn.if_names)
     candidates = [np.full(n, scfg.initial_percentile)]

@@ -29,7 +29,6 @@ from experiments.common import (
     claim_output,
     load_checkpoint_and_data,
     setup_logging,
-    write_json,
 )
 from neurosnn.checkpoint import resolve
 from neurosnn.latency import (
@@ -40,7 +39,7 @@ from neurosnn.latency import (
     measure_latency,
     sized_search,
 )
-from neurosnn.output import one_line_errors
+from neurosnn.output import one_line_errors, write_json
 
 COLUMNS = (
     ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),

@@ -24,10 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_device_arg, claim_output, load_data, write_json
-from experiments.train_ann import DATASET_OPTIONS
+from experiments.common import add_device_arg, claim_output, load_data
 from neurosnn.checkpoint import CHECKPOINT_NAME
-from neurosnn.output import one_line_errors
+from neurosnn.output import one_line_errors, write_json
+from neurosnn.train import DATASET_OPTIONS
 
 RECIPES = ("all", "all+search", "phi+onset")
 

@@ -21,15 +21,8 @@ from pathlib import Path
 
 import torch
 
-from experiments.common import (
-    add_data_args,
-    add_device_arg,
-    claim_output,
-    load_data,
-    parse_options,
-    write_json,
-)
-from neurosnn.output import one_line_errors
+from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
+from neurosnn.output import one_line_errors, write_json
 
 
 def train_one(args, data, shape, options, schedule, sigma0, train, val, test) -> dict:

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, claim_output, load_data, write_json
-from neurosnn.output import one_line_errors
+from experiments.common import add_data_args, add_device_arg, claim_output, load_data
+from neurosnn.output import one_line_errors, write_json
 
 
 def network_specs() -> dict[str, list]:

@@ -20,17 +20,12 @@ from experiments.common import (
     load_data,
     parse_options,
     setup_logging,
-    write_json,
 )
 from networks import create_network, list_networks
-from neurosnn.output import one_line_errors
-from neurosnn.train import TrainConfig, TrainingDiverged, train_ann
+from neurosnn.output import one_line_errors, write_json
+from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
 
 # Options that make a network fit a 2-core CPU budget on the 28×28 datasets; --option overrides.
-DATASET_OPTIONS = {
-    "fashion-mnist": {"width": 0.25, "batch_norm": True},
-    "mnist": {"width": 0.25, "batch_norm": True},
-}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,12 +12,14 @@ import atexit
 import errno
 import fcntl
 import functools
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class OutputInUse(ValueError):
@@ -145,6 +147,12 @@ def atomic(path: str | Path) -> Iterator[Path]:
             raise
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (a summary is either the old one or the new one)."""
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:

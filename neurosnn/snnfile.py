@@ -43,6 +43,22 @@ def _key(source: str, target: str) -> str:
     return f"{source}->{target}"
 
 
+def source_of(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, Any]:
+    """What a saved SNN records of where it came from: the checkpoint, its data set and
+    normalisation (so that ``experiments.convert --snn`` can test it without the ANN)."""
+    from neurosnn.checkpoint import resolve
+
+    return {
+        "made_by": made_by,
+        "checkpoint": str(resolve(checkpoint)),
+        "dataset": ckpt.dataset,
+        "mean": list(ckpt.mean),
+        "std": list(ckpt.std),
+        "ann_test_accuracy": ckpt.test_accuracy,
+        **extra,
+    }
+
+
 def save_snn(
     path: str | Path,
     snn: ConvertedSNN,

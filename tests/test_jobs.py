@@ -1,0 +1,83 @@
+"""The workflows are library functions: the threshold search runs from Python without a
+command line and prints nothing, and no experiment module imports another (besides the
+shared CLI helpers)."""
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from neurosnn.checkpoint import load_checkpoint
+from neurosnn.data import load_dataset, with_normalisation
+from neurosnn.evolve import PRESETS
+from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
+from neurosnn.record import read_search
+from neurosnn.snnfile import load_snn
+from tests.test_experiments import train_synthetic
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+SHARED_CLI = {"experiments.common", "experiments.search_args"}
+
+
+@pytest.mark.slow
+def test_search_job_runs_from_python_and_prints_nothing(tmp_path, capsys):
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    capsys.readouterr()
+    ckpt = load_checkpoint(ann)
+    data = with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
+    scfg = dataclasses.replace(PRESETS["quick"], images=32, timesteps=16, generations=2)
+    ecfg = EvalConfig(checkpoint=str(ann), test_images=40, pca_images=32, record_spikes=0)
+    prepared = prepare(scfg, ecfg, ckpt, data)
+    summary = run_neuroevolution(prepared, scfg, ecfg, tmp_path / "ne", progress=False)
+    assert capsys.readouterr().out == ""
+    assert summary["generations"] == 2 and summary["test_images"] == 40
+    # what it returns is what it wrote, and the tuned SNN it keeps has those thresholds
+    written = json.loads((tmp_path / "ne" / "summary.json").read_text())
+    assert written["thresholds"] == pytest.approx(summary["thresholds"])
+    saved = read_search(tmp_path / "ne" / "search.h5")
+    assert saved["best"]["thresholds"].tolist() == pytest.approx(summary["thresholds"])
+    snn, meta = load_snn(tmp_path / "ne" / "optimized.snn.h5")
+    assert snn.thresholds == pytest.approx(summary["thresholds"], rel=1e-6)
+    assert meta["source"]["made_by"] == "neurosnn.jobs.search"
+    assert prepared.snn.thresholds == snn.thresholds  # left at the optimised thresholds
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.py")), ids=lambda p: p.stem)
+def test_no_experiment_imports_another(path):
+    others = {
+        f"experiments.{p.stem}" for p in EXPERIMENTS.glob("*.py") if p.stem != "__init__"
+    } - SHARED_CLI
+    found = {name for name in imported_modules(path) if name in others}
+    assert not found, f"{path.name} imports {sorted(found)}"
+
+
+def test_neurosnn_command_lists_and_dispatches(capsys):
+    import importlib
+
+    from experiments import cli
+
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for name, (module, _) in cli.COMMANDS.items():
+        assert name in text
+        assert callable(importlib.import_module(module).main)  # every subcommand resolves
+    with pytest.raises(SystemExit) as exc:  # options reach the module's own parser
+        cli.main(["export", "--help"])
+    assert exc.value.code == 0 and "--no-fold" in capsys.readouterr().out
+    assert cli.main(["nonsense"]) == 2
+    assert "unknown command 'nonsense'" in capsys.readouterr().err
