@@ -5,6 +5,7 @@ shared CLI helpers)."""
 import ast
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ def test_search_job_runs_from_python_and_prints_nothing(tmp_path, capsys):
     ann = tmp_path / "ann"
     train_synthetic(ann)
     capsys.readouterr()
+    root = logging.getLogger("neurosnn")  # as in a notebook: no handlers of a command's
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
     ckpt = load_checkpoint(ann)
     data = with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
     scfg = dataclasses.replace(PRESETS["quick"], images=32, timesteps=16, generations=2)
