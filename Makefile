@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup data demo test lint format bench gpu-check clean
+.PHONY: setup data demo test lint format bench gpu-check wheel-check clean
 
 setup: $(VENV)/.installed data
 
@@ -18,8 +18,26 @@ data:
 demo: setup
 	$(PY) -m experiments.quickstart --out runs/quickstart
 
-test: setup lint
+test: setup lint wheel-check
 	$(PY) -m pytest -q
+
+# the wheel (not the editable install) in a fresh environment that reuses .venv's installed
+# dependencies: `neurosnn --help` and a tiny job, run from outside the checkout
+WHEEL_DIR := build/wheel-check
+wheel-check: $(VENV)/.installed
+	rm -rf $(WHEEL_DIR)
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(WHEEL_DIR)/dist .
+	$(PY) -m venv --without-pip $(WHEEL_DIR)/venv
+	$(PY) -c "import site, sysconfig, pathlib; \
+		dest = pathlib.Path(sysconfig.get_path('purelib', vars={'base': '$(WHEEL_DIR)/venv'})); \
+		(dest / 'deps.pth').write_text(site.getsitepackages()[0] + '\n')"
+	$(PY) -m pip --python $(WHEEL_DIR)/venv/bin/python install -q --no-deps $(WHEEL_DIR)/dist/*.whl
+	cd /tmp && $(CURDIR)/$(WHEEL_DIR)/venv/bin/neurosnn --help > /dev/null
+	cd /tmp && $(CURDIR)/$(WHEEL_DIR)/venv/bin/python -c "import neurosnn, neurosnn.networks as n; \
+		assert all('$(WHEEL_DIR)/venv/' in m.__file__ for m in (neurosnn, n)), 'not the wheel'"
+	cd /tmp && $(CURDIR)/$(WHEEL_DIR)/venv/bin/neurosnn train --dataset synthetic --net vgg5 \
+		--option width=0.125 --epochs 1 --out $(CURDIR)/$(WHEEL_DIR)/ann --no-progress > /dev/null
+	@echo "wheel-check: the wheel installs and runs outside the checkout"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from neurosnn.experiments.common import claim_output, load_checkpoint_and_data
+from neurosnn.experiments.search_args import build_parser, configs
 
-from experiments.common import claim_output, load_checkpoint_and_data
-from experiments.search_args import build_parser, configs
 from neurosnn.attacks import parse_epsilon
 from neurosnn.checkpoint import resolve
 from neurosnn.evolve import SearchConfig
@@ -116,8 +116,9 @@ def run_adversarial(
     allow_subset: bool = False,
 ) -> dict[str, Any]:
     """The whole experiment; returns the summary (also written to OUT/summary.json)."""
-    from analysis.adversarial import plot_adversarial
-    from analysis.neuroevolution import plot_search
+    from neurosnn.analysis.adversarial import plot_adversarial
+    from neurosnn.analysis.neuroevolution import plot_search
+
     from neurosnn.attacks import ann_activations, noise_sensitivity, snn_spike_totals
     from neurosnn.cost import compare_latency
     from neurosnn.significance import correlation

@@ -19,7 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
+from neurosnn.experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_data,
+    parse_options,
+)
+
 from neurosnn.output import one_line_errors, write_json
 
 VARIANTS = ("softmax", "stochmax", "hybrid")
@@ -85,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --report-steps must lie in 1..{args.timesteps}")
 
     import torch
+    from neurosnn.networks import create_network
 
-    from networks import create_network
     from neurosnn.surrogate.agd import (
         AGDConfig,
         SpikingNet,
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         {"net": args.net, "options": options, "timesteps": args.timesteps},
     )
     write_json(out / "summary.json", summary)
-    from analysis.agd import plot_agd
+    from neurosnn.analysis.agd import plot_agd
 
     summary["plots"] = [str(p) for p in plot_agd(out)]
     write_json(out / "summary.json", summary)

@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
+from neurosnn.experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_data,
+    parse_options,
+)
+
 from neurosnn.output import one_line_errors, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -37,8 +44,8 @@ def step_thresholds(layer_names: list[str], thresholds: dict[str, float]) -> dic
 
 def run_network(name: str, args, data, options: dict, out: Path) -> dict[str, Any]:
     import torch
+    from neurosnn.networks import create_network
 
-    from networks import create_network
     from neurosnn.checkpoint import load_checkpoint
     from neurosnn.convert import convert
     from neurosnn.energy import energy_of, unique_parameters
@@ -120,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.timesteps or args.timesteps[0] < 1:
         raise SystemExit("error: --timesteps must be positive integers")
     args.progress = not args.no_progress
-    from networks import list_networks
+    from neurosnn.networks import list_networks
 
     nets = args.nets.split(",")
     unknown = [n for n in nets if n not in list_networks()]
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - start,
     }
     write_json(out / "summary.json", summary)
-    from analysis.backres import plot_backres
+    from neurosnn.analysis.backres import plot_backres
 
     summary["plots"] = [str(p) for p in plot_backres(out)]
     write_json(out / "summary.json", summary)

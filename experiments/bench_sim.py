@@ -32,15 +32,15 @@ import time
 from pathlib import Path
 
 import torch
-
-from experiments.common import (
+from neurosnn.experiments.common import (
     add_device_arg,
     parse_options,
     peak_memory,
     reset_peak_memory,
     sync,
 )
-from networks import create_network, list_networks
+from neurosnn.networks import create_network, list_networks
+
 from neurosnn.evolve import SearchConfig
 from neurosnn.output import one_line_errors
 

@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from experiments.common import (
+from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
@@ -42,6 +41,7 @@ from experiments.common import (
     reset_peak_memory,
     sync,
 )
+
 from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
 from neurosnn.output import one_line_errors, write_json
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
-    from analysis.bptt import plot_bptt
+    from neurosnn.analysis.bptt import plot_bptt
+
     from neurosnn.record import read_search
     from neurosnn.snnfile import save_snn
     from neurosnn.surrogate.finetune import FinetuneConfig, finetune

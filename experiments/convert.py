@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.common import (
+from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
@@ -25,6 +25,7 @@ from experiments.common import (
     load_data,
     setup_logging,
 )
+
 from neurosnn.checkpoint import resolve
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.data import seeded_subset

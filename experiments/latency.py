@@ -23,13 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import (
+from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
     load_checkpoint_and_data,
     setup_logging,
 )
+
 from neurosnn.checkpoint import resolve
 from neurosnn.latency import (
     RECIPES,
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in report.results
             },
         }
-        from analysis.latency import plot_latency
+        from neurosnn.analysis.latency import plot_latency
 
         plot_latency({r.recipe: r.path for r in report.results}, folder / "plots")
         print(f"\n{name}: ANN {100 * report.ann_accuracy:.2f}%, depth {report.depth}")

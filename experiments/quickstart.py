@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import add_device_arg, claim_output, load_data
+from neurosnn.experiments.common import add_device_arg, claim_output, load_data
+
 from neurosnn.checkpoint import CHECKPOINT_NAME
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS
@@ -75,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args, ann_dir: Path) -> None:
     import torch
+    from neurosnn.networks import create_network
 
-    from networks import create_network
     from neurosnn.train import TrainConfig, train_ann
 
     data = load_data("fashion-mnist", args.data_root, allow_subset=True)
@@ -108,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"[1/4] reusing the trained ANN in {ann_dir} (--retrain to train again)")
 
-    from analysis.latency import plot_latency
-    from analysis.plot import plot_run
-    from experiments.common import load_checkpoint_and_data
+    from neurosnn.analysis.latency import plot_latency
+    from neurosnn.analysis.plot import plot_run
+    from neurosnn.experiments.common import load_checkpoint_and_data
+
     from neurosnn.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)

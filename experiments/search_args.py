@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from experiments.common import add_data_args, add_device_arg
+from neurosnn.experiments.common import add_data_args, add_device_arg
+
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
 from neurosnn.jobs.search import EvalConfig

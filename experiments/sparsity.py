@@ -20,13 +20,20 @@ import time
 from pathlib import Path
 
 import torch
+from neurosnn.experiments.common import (
+    add_data_args,
+    add_device_arg,
+    claim_output,
+    load_data,
+    parse_options,
+)
 
-from experiments.common import add_data_args, add_device_arg, claim_output, load_data, parse_options
 from neurosnn.output import one_line_errors, write_json
 
 
 def train_one(args, data, shape, options, schedule, sigma0, train, val, test) -> dict:
-    from networks import create_network
+    from neurosnn.networks import create_network
+
     from neurosnn.surrogate.agd import (
         AGDConfig,
         SpikingNet,
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         {"timesteps": args.timesteps, "tolerance": args.tolerance},
     )
     write_json(out / "summary.json", summary)
-    from analysis.sparsity import plot_sparsity
+    from neurosnn.analysis.sparsity import plot_sparsity
 
     summary["plots"] = [str(p) for p in plot_sparsity(out)]
     write_json(out / "summary.json", summary)

@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import add_data_args, add_device_arg, claim_output, load_data
+from neurosnn.experiments.common import add_data_args, add_device_arg, claim_output, load_data
+
 from neurosnn.output import one_line_errors, write_json
 
 
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     write_arrays(out / "stdp.h5", arrays, config)
     summary = {"networks": results, "config": config, "wall_seconds": time.perf_counter() - start}
     write_json(out / "summary.json", summary)
-    from analysis.stdp import plot_stdp
+    from neurosnn.analysis.stdp import plot_stdp
 
     summary["plots"] = [str(p) for p in plot_stdp(out)]
     write_json(out / "summary.json", summary)

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
-
-from experiments.common import (
+from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
@@ -21,7 +20,8 @@ from experiments.common import (
     parse_options,
     setup_logging,
 )
-from networks import create_network, list_networks
+from neurosnn.networks import create_network, list_networks
+
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
 

@@ -1,6 +1,6 @@
 """Network zoo: ``create_network(name, ...)`` builds any registered architecture."""
 
-from networks import backres, lenet, vgg  # noqa: F401  (register the architectures)
-from networks.registry import NetworkSpec, create_network, list_networks, register_network
+from neurosnn.networks import backres, lenet, vgg  # noqa: F401  (register the architectures)
+from neurosnn.networks.registry import NetworkSpec, create_network, list_networks, register_network
 
 __all__ = ["NetworkSpec", "create_network", "list_networks", "register_network"]

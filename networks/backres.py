@@ -16,9 +16,9 @@ connected ones). VGG3x2-v2 is read here as Conv2 twice, then Conv3 twice. Widths
 
 from __future__ import annotations
 
-from networks.blocks import Repeat
-from networks.registry import register_network
-from networks.vgg import VGG, Cfg
+from neurosnn.networks.blocks import Repeat
+from neurosnn.networks.registry import register_network
+from neurosnn.networks.vgg import VGG, Cfg
 
 BACKRES_CFGS: dict[str, tuple[Cfg, list[int]]] = {
     "vgg7": ([128, "M", 128, 128, 128, 128, "M"], [1024]),

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from neurosnn.networks.blocks import QCFS, BackResBlock, Repeat
+from neurosnn.networks.registry import register_network
 from torch import nn
-
-from networks.blocks import QCFS, BackResBlock, Repeat
-from networks.registry import register_network
 
 # conv channels ("M" = 2×2 pool, Repeat = a BackRes block) and hidden fully connected widths
 Cfg = list[int | str | Repeat]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from networks import NetworkSpec
+from neurosnn.networks import NetworkSpec
 from neurosnn.output import atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"

@@ -22,7 +22,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from networks.blocks import QCFS
+from neurosnn.networks.blocks import QCFS
 from neurosnn.snn import (
     PERCENTILE_OF,
     ActivationHistogram,

@@ -31,12 +31,12 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from networks.blocks import QCFS
 from neurosnn.convert import ThresholdSource, convert, stage_activations
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
+from neurosnn.networks.blocks import QCFS
 from neurosnn.record import RunWriter, read_run, read_search, write_search
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi

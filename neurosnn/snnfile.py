@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from networks import NetworkSpec
 from neurosnn.convert import _as_snn_ops, _check_stages, _with_relus, ann_stages, stage_activations
+from neurosnn.networks import NetworkSpec
 from neurosnn.record import SNN_FORMAT, read_arrays, write_arrays
 from neurosnn.snn import ActivationHistogram, ConvertedSNN, build_network
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from neurosnn.networks import create_network
+from neurosnn.networks.blocks import BackResBlock
 from torch import nn
 
-from networks import create_network
-from networks.blocks import BackResBlock
 from neurosnn.convert import convert
 from neurosnn.energy import unique_parameters
 from neurosnn.simulate import simulate

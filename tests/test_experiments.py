@@ -5,10 +5,10 @@ from importlib.util import find_spec
 
 import pytest
 import torch
+from neurosnn.analysis import inspect, plot
+from neurosnn.experiments import bench_sim, convert, train_ann
+from neurosnn.experiments.bench_sim import ENGINES
 
-from analysis import inspect, plot
-from experiments import bench_sim, convert, train_ann
-from experiments.bench_sim import ENGINES
 from tests.conftest import CodePayload
 
 
@@ -154,7 +154,8 @@ def test_bench_reports_agreement(tmp_path, capsys):
 
 
 def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatch, capsys):
-    from experiments.common import load_data
+    from neurosnn.experiments.common import load_data
+
     from neurosnn import data
 
     monkeypatch.setitem(data.DEFAULT_ROOTS, "fashion-mnist", str(tmp_path / "absent"))
@@ -168,7 +169,7 @@ def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_neuroevolve_end_to_end(tmp_path, capsys):
-    from experiments import neuroevolve
+    from neurosnn.experiments import neuroevolve
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -251,7 +252,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_adversarial_end_to_end(tmp_path, capsys):
-    from experiments import adversarial
+    from neurosnn.experiments import adversarial
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -310,7 +311,7 @@ def test_adversarial_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_bptt_vs_de_end_to_end(tmp_path, capsys):
-    from experiments import bptt_vs_de, neuroevolve
+    from neurosnn.experiments import bptt_vs_de, neuroevolve
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -382,7 +383,7 @@ def test_bptt_vs_de_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_backres_end_to_end(tmp_path, capsys):
-    from experiments import backres
+    from neurosnn.experiments import backres
 
     out = tmp_path / "br"
     args = [
@@ -423,7 +424,7 @@ def test_backres_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_agd_end_to_end(tmp_path, capsys):
-    from experiments import agd
+    from neurosnn.experiments import agd
 
     out = tmp_path / "agd"
     args = [
@@ -466,8 +467,8 @@ def test_agd_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sparsity_end_to_end(tmp_path, capsys):
-    from experiments import sparsity
-    from experiments.common import SUBSET_ROOT
+    from neurosnn.experiments import sparsity
+    from neurosnn.experiments.common import SUBSET_ROOT
 
     out = tmp_path / "sp"
     args = [
@@ -512,7 +513,8 @@ def test_sparsity_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_stdp_end_to_end(tmp_path, capsys):
-    from experiments import stdp
+    from neurosnn.experiments import stdp
+
     from neurosnn.record import read_arrays
 
     out = tmp_path / "stdp"
@@ -550,7 +552,8 @@ def test_stdp_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_latency_end_to_end(tmp_path, capsys):
-    from experiments import latency
+    from neurosnn.experiments import latency
+
     from neurosnn.record import read_run
 
     ann = tmp_path / "ann"
@@ -609,7 +612,7 @@ def test_latency_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
-    from experiments import latency
+    from neurosnn.experiments import latency
 
     ann = tmp_path / "qcfs"
     assert (
@@ -643,7 +646,8 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
-    from experiments import quickstart
+    from neurosnn.experiments import quickstart
+
     from neurosnn.record import read_run
 
     out = tmp_path / "qs"
@@ -675,8 +679,7 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
 
 def test_cost_noise_spreads_by_hand():
     import numpy as np
-
-    from experiments.cost_noise import spreads
+    from neurosnn.experiments.cost_noise import spreads
 
     # two candidates, three draws: candidate 1 is candidate 0 plus 2 on every draw
     costs = np.array([[10.0, 12.0], [14.0, 16.0], [12.0, 14.0]])
@@ -690,7 +693,7 @@ def test_cost_noise_spreads_by_hand():
 
 @pytest.mark.slow
 def test_cost_noise_end_to_end(tmp_path, capsys):
-    from experiments import cost_noise
+    from neurosnn.experiments import cost_noise
 
     ann = tmp_path / "ann"
     train_synthetic(ann)

@@ -19,7 +19,7 @@ from neurosnn.snnfile import load_snn
 from tests.test_experiments import train_synthetic
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SHARED_CLI = {"experiments.common", "experiments.search_args"}
+SHARED_CLI = {"neurosnn.experiments.common", "neurosnn.experiments.search_args"}
 
 
 @pytest.mark.slow
@@ -64,7 +64,7 @@ def imported_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.py")), ids=lambda p: p.stem)
 def test_no_experiment_imports_another(path):
     others = {
-        f"experiments.{p.stem}" for p in EXPERIMENTS.glob("*.py") if p.stem != "__init__"
+        f"neurosnn.experiments.{p.stem}" for p in EXPERIMENTS.glob("*.py") if p.stem != "__init__"
     } - SHARED_CLI
     found = {name for name in imported_modules(path) if name in others}
     assert not found, f"{path.name} imports {sorted(found)}"
@@ -73,7 +73,7 @@ def test_no_experiment_imports_another(path):
 def test_neurosnn_command_lists_and_dispatches(capsys):
     import importlib
 
-    from experiments import cli
+    from neurosnn.experiments import cli
 
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out

@@ -193,7 +193,7 @@ def test_percentile_over_all_outputs_refuses_a_zero_threshold():
 def test_if_neuron_from_half_threshold_is_qcfs_after_l_steps():
     # Bu et al., Theorem 2: threshold λ, potential starting at λ/2, constant input z: after
     # L steps the rate times λ is the QCFS activation with L levels, exactly
-    from networks.blocks import QCFS
+    from neurosnn.networks.blocks import QCFS
 
     lam, levels = 2.0, 8
     z = torch.arange(-8, 40).float() / 16  # binary fractions from -0.5 to 2.4375: no float ties
@@ -208,7 +208,7 @@ def test_if_neuron_from_half_threshold_is_qcfs_after_l_steps():
 
 def with_qcfs(model, levels=4):
     """``model`` with each ReLU replaced by a QCFS of its own λ (1, 1.25, 1.5 …)."""
-    from networks.blocks import QCFS
+    from neurosnn.networks.blocks import QCFS
 
     k = 0
     for parent in list(model.modules()):

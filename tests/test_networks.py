@@ -1,8 +1,7 @@
 import pytest
 import torch
+from neurosnn.networks import NetworkSpec, create_network, list_networks, register_network
 from torch import nn
-
-from networks import NetworkSpec, create_network, list_networks, register_network
 
 
 @pytest.mark.parametrize("name", list_networks())
@@ -61,7 +60,7 @@ def test_registry_errors():
 
 
 def test_qcfs_by_hand_and_its_straight_through_gradient():
-    from networks.blocks import QCFS
+    from neurosnn.networks.blocks import QCFS
 
     act = QCFS(levels=4, threshold=2.0)
     x = torch.tensor([-1.0, 0.2, 0.3, 1.0, 2.5], requires_grad=True)
@@ -75,7 +74,7 @@ def test_qcfs_by_hand_and_its_straight_through_gradient():
 
 
 def test_qcfs_networks_train_and_refuse_backres():
-    from networks.blocks import QCFS
+    from neurosnn.networks.blocks import QCFS
 
     model = create_network("vgg5", 4, 1, 8, width=0.25, activation="qcfs", levels=4)
     acts = [m for m in model.modules() if isinstance(m, QCFS)]

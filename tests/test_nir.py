@@ -181,7 +181,8 @@ def test_graphs_neurosnn_cannot_run_are_refused(data):
 
 
 def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
-    from experiments import export
+    from neurosnn.experiments import export
+
     from neurosnn.snnfile import save_snn
 
     model = tiny_vgg()
@@ -196,7 +197,7 @@ def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
 
 
 def test_export_help_documents_every_option():
-    from experiments import export
+    from neurosnn.experiments import export
 
     parser = export.build_parser()
     text = parser.format_help()

@@ -86,7 +86,7 @@ def test_second_writer_is_refused_and_first_file_survives(tmp_path, holder, tiny
 
 
 def test_folder_in_use_is_refused_by_a_command_before_any_work(tmp_path, holder):
-    from experiments.neuroevolve import main
+    from neurosnn.experiments.neuroevolve import main
 
     out = tmp_path / "ne"
     holder(out)
@@ -148,7 +148,8 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
         open(f, "wb").write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    from networks import NetworkSpec
+    from neurosnn.networks import NetworkSpec
+
     from neurosnn.checkpoint import Checkpoint, save_checkpoint
 
     monkeypatch.setattr(torch, "save", torch_no_space)

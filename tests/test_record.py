@@ -79,7 +79,7 @@ def test_unreadable_files(tmp_path, data, snn):
         del f["accuracy"]
     with pytest.raises(ValueError, match=r"run\.h5 is an incomplete run file: .*accuracy"):
         read_run(tmp_path / "run.h5")
-    from analysis import inspect
+    from neurosnn.analysis import inspect
 
     with pytest.raises(SystemExit, match="error: .*incomplete run file"):
         inspect.main([str(tmp_path / "run.h5")])

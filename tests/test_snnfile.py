@@ -55,7 +55,7 @@ def test_saved_snn_loads_spike_for_spike(tmp_path, data, pool, kw):
 
 
 def test_qcfs_snn_keeps_its_trained_thresholds(tmp_path, data):
-    from networks import create_network
+    from neurosnn.networks import create_network
 
     torch.manual_seed(0)
     model = create_network(

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from neurosnn.networks import create_network
 
 import neurosnn.train as train_mod
-from networks import create_network
 from neurosnn.checkpoint import CheckpointError, load_checkpoint
 from neurosnn.train import TrainConfig, evaluate, train_ann
 
