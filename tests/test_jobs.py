@@ -85,3 +85,17 @@ def test_neurosnn_command_lists_and_dispatches(capsys):
     assert exc.value.code == 0 and "--no-fold" in capsys.readouterr().out
     assert cli.main(["nonsense"]) == 2
     assert "unknown command 'nonsense'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((EXPERIMENTS.parent / "neurosnn").rglob("*.py")),
+    ids=lambda p: p.stem,
+)
+def test_the_library_never_imports_the_commands_or_the_analysis(path):
+    found = {
+        name
+        for name in imported_modules(path)
+        if name.startswith(("neurosnn.experiments", "neurosnn.analysis"))
+    }
+    assert not found, f"{path.name} imports {sorted(found)}"
