@@ -2,14 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup data demo test lint format bench gpu-check wheel-check clean
+.PHONY: setup data demo test lint format docs bench gpu-check wheel-check clean
 
 setup: $(VENV)/.installed data
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,distributed,nir]'
+	$(PY) -m pip install -q -e '.[dev,distributed,nir,docs]'
 	touch $@
 
 data:
@@ -18,7 +18,7 @@ data:
 demo: setup
 	$(PY) -m experiments.quickstart --out runs/quickstart
 
-test: setup lint wheel-check
+test: setup lint docs wheel-check
 	$(PY) -m pytest -q
 
 # the wheel (not the editable install) in a fresh environment that reuses .venv's installed
@@ -38,6 +38,10 @@ wheel-check: $(VENV)/.installed
 	cd /tmp && $(CURDIR)/$(WHEEL_DIR)/venv/bin/neurosnn train --dataset synthetic --net vgg5 \
 		--option width=0.125 --epochs 1 --out $(CURDIR)/$(WHEEL_DIR)/ann --no-progress > /dev/null
 	@echo "wheel-check: the wheel installs and runs outside the checkout"
+
+# the docs (docs/, the API reference from the docstrings) into build/site; warnings are errors
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

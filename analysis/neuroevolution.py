@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
-
 from neurosnn.output import one_line_errors
 from neurosnn.record import read_run, read_search  # noqa: E402
 

@@ -15,8 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from neurosnn.analysis.plot import save  # noqa: E402
 
+from neurosnn.analysis.plot import save  # noqa: E402
 from neurosnn.output import one_line_errors
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from neurosnn.analysis.plot import save  # noqa: E402
 
+from neurosnn.analysis.plot import save  # noqa: E402
 from neurosnn.output import one_line_errors
 from neurosnn.record import read_arrays  # noqa: E402
 

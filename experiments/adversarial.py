@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from neurosnn.experiments.common import claim_output, load_checkpoint_and_data
-from neurosnn.experiments.search_args import build_parser, configs
 
 from neurosnn.attacks import parse_epsilon
 from neurosnn.checkpoint import resolve
 from neurosnn.evolve import SearchConfig
+from neurosnn.experiments.common import claim_output, load_checkpoint_and_data
+from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.search import (
     EvalConfig,
     Prepared,
@@ -118,7 +118,6 @@ def run_adversarial(
     """The whole experiment; returns the summary (also written to OUT/summary.json)."""
     from neurosnn.analysis.adversarial import plot_adversarial
     from neurosnn.analysis.neuroevolution import plot_search
-
     from neurosnn.attacks import ann_activations, noise_sensitivity, snn_spike_totals
     from neurosnn.cost import compare_latency
     from neurosnn.significance import correlation

@@ -26,7 +26,6 @@ from neurosnn.experiments.common import (
     load_data,
     parse_options,
 )
-
 from neurosnn.output import one_line_errors, write_json
 
 VARIANTS = ("softmax", "stochmax", "hybrid")
@@ -92,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --report-steps must lie in 1..{args.timesteps}")
 
     import torch
-    from neurosnn.networks import create_network
 
+    from neurosnn.networks import create_network
     from neurosnn.surrogate.agd import (
         AGDConfig,
         SpikingNet,

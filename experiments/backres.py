@@ -27,7 +27,6 @@ from neurosnn.experiments.common import (
     load_data,
     parse_options,
 )
-
 from neurosnn.output import one_line_errors, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -44,11 +43,11 @@ def step_thresholds(layer_names: list[str], thresholds: dict[str, float]) -> dic
 
 def run_network(name: str, args, data, options: dict, out: Path) -> dict[str, Any]:
     import torch
-    from neurosnn.networks import create_network
 
     from neurosnn.checkpoint import load_checkpoint
     from neurosnn.convert import convert
     from neurosnn.energy import energy_of, unique_parameters
+    from neurosnn.networks import create_network
     from neurosnn.record import RunWriter
     from neurosnn.simulate import simulate
     from neurosnn.train import TrainConfig, evaluate, train_ann

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from neurosnn.evolve import SearchConfig
 from neurosnn.experiments.common import (
     add_device_arg,
     parse_options,
@@ -40,8 +42,6 @@ from neurosnn.experiments.common import (
     sync,
 )
 from neurosnn.networks import create_network, list_networks
-
-from neurosnn.evolve import SearchConfig
 from neurosnn.output import one_line_errors
 
 ENGINES = (

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -41,8 +43,6 @@ from neurosnn.experiments.common import (
     reset_peak_memory,
     sync,
 )
-
-from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.snnfile import source_of
@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, cost_steps: list[int]) -> dict[str, Any]:
     from neurosnn.analysis.bptt import plot_bptt
-
     from neurosnn.record import read_search
     from neurosnn.snnfile import save_snn
     from neurosnn.surrogate.finetune import FinetuneConfig, finetune

@@ -17,6 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from neurosnn.checkpoint import resolve
+from neurosnn.cost import iso_accuracy_step
+from neurosnn.data import seeded_subset
+from neurosnn.encoding import ENCODINGS
+from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -25,12 +30,6 @@ from neurosnn.experiments.common import (
     load_data,
     setup_logging,
 )
-
-from neurosnn.checkpoint import resolve
-from neurosnn.cost import iso_accuracy_step
-from neurosnn.data import seeded_subset
-from neurosnn.encoding import ENCODINGS
-from neurosnn.engine import BIAS_ONSETS
 from neurosnn.output import one_line_errors
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult

@@ -20,14 +20,14 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
+
+from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     claim_output,
     load_checkpoint_and_data,
 )
-
-from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
 from neurosnn.jobs.search import EvalConfig, prepare
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.snn import PERCENTILE_OF

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 from neurosnn.experiments.common import add_data_args, claim_output, load_data, setup_logging
-
 from neurosnn.output import one_line_errors, write_json
 
 log = logging.getLogger("neurosnn.export")

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from neurosnn.checkpoint import resolve
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -30,8 +31,6 @@ from neurosnn.experiments.common import (
     load_checkpoint_and_data,
     setup_logging,
 )
-
-from neurosnn.checkpoint import resolve
 from neurosnn.latency import (
     RECIPES,
     SEARCH,

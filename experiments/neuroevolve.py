@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from neurosnn.analysis.neuroevolution import plot_search
 from neurosnn.experiments.common import claim_output, load_checkpoint_and_data, setup_logging
 from neurosnn.experiments.search_args import build_parser, configs
-
 from neurosnn.jobs.search import prepare, run_neuroevolution
 from neurosnn.output import one_line_errors, write_json
 

@@ -24,9 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from neurosnn.experiments.common import add_device_arg, claim_output, load_data
-
 from neurosnn.checkpoint import CHECKPOINT_NAME
+from neurosnn.experiments.common import add_device_arg, claim_output, load_data
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS
 
@@ -76,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args, ann_dir: Path) -> None:
     import torch
-    from neurosnn.networks import create_network
 
+    from neurosnn.networks import create_network
     from neurosnn.train import TrainConfig, train_ann
 
     data = load_data("fashion-mnist", args.data_root, allow_subset=True)
@@ -112,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     from neurosnn.analysis.latency import plot_latency
     from neurosnn.analysis.plot import plot_run
     from neurosnn.experiments.common import load_checkpoint_and_data
-
     from neurosnn.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from neurosnn.experiments.common import add_data_args, add_device_arg
-
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
+from neurosnn.experiments.common import add_data_args, add_device_arg
 from neurosnn.jobs.search import EvalConfig
 from neurosnn.snn import PERCENTILE_OF
 

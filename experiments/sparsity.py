@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -27,13 +28,11 @@ from neurosnn.experiments.common import (
     load_data,
     parse_options,
 )
-
 from neurosnn.output import one_line_errors, write_json
 
 
 def train_one(args, data, shape, options, schedule, sigma0, train, val, test) -> dict:
     from neurosnn.networks import create_network
-
     from neurosnn.surrogate.agd import (
         AGDConfig,
         SpikingNet,

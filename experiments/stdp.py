@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from neurosnn.experiments.common import add_data_args, add_device_arg, claim_output, load_data
-
 from neurosnn.output import one_line_errors, write_json
 
 

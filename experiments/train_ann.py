@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -21,7 +22,6 @@ from neurosnn.experiments.common import (
     setup_logging,
 )
 from neurosnn.networks import create_network, list_networks
-
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from neurosnn.networks.registry import register_network
 from torch import nn
+
+from neurosnn.networks.registry import register_network
 
 
 class LeNet(nn.Module):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from torch import nn
+
 from neurosnn.networks.blocks import QCFS, BackResBlock, Repeat
 from neurosnn.networks.registry import register_network
-from torch import nn
 
 # conv channels ("M" = 2×2 pool, Repeat = a BackRes block) and hidden fully connected widths
 Cfg = list[int | str | Repeat]

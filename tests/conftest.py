@@ -12,9 +12,8 @@ if not torch.cuda.is_available():
     # when the kernel is defined, so before neurosnn is imported)
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from neurosnn.networks import create_network  # noqa: E402
-
 from neurosnn.data import synthetic  # noqa: E402
+from neurosnn.networks import create_network  # noqa: E402
 
 
 @pytest.fixture

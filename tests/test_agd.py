@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from neurosnn.networks import create_network
 
+from neurosnn.networks import create_network
 from neurosnn.surrogate.agd import AGDConfig, SpikingNet, TrainAGDConfig, evaluate_agd, train_agd
 
 

@@ -1,12 +1,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from neurosnn.networks import create_network
-from neurosnn.networks.blocks import BackResBlock
 from torch import nn
 
 from neurosnn.convert import convert
 from neurosnn.energy import unique_parameters
+from neurosnn.networks import create_network
+from neurosnn.networks.blocks import BackResBlock
 from neurosnn.simulate import simulate
 
 

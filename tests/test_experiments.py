@@ -5,10 +5,10 @@ from importlib.util import find_spec
 
 import pytest
 import torch
+
 from neurosnn.analysis import inspect, plot
 from neurosnn.experiments import bench_sim, convert, train_ann
 from neurosnn.experiments.bench_sim import ENGINES
-
 from tests.conftest import CodePayload
 
 
@@ -154,9 +154,8 @@ def test_bench_reports_agreement(tmp_path, capsys):
 
 
 def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatch, capsys):
-    from neurosnn.experiments.common import load_data
-
     from neurosnn import data
+    from neurosnn.experiments.common import load_data
 
     monkeypatch.setitem(data.DEFAULT_ROOTS, "fashion-mnist", str(tmp_path / "absent"))
     subset = load_data("fashion-mnist", None, allow_subset=True)
@@ -514,7 +513,6 @@ def test_sparsity_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_stdp_end_to_end(tmp_path, capsys):
     from neurosnn.experiments import stdp
-
     from neurosnn.record import read_arrays
 
     out = tmp_path / "stdp"
@@ -553,7 +551,6 @@ def test_stdp_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_latency_end_to_end(tmp_path, capsys):
     from neurosnn.experiments import latency
-
     from neurosnn.record import read_run
 
     ann = tmp_path / "ann"
@@ -647,7 +644,6 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
 @pytest.mark.slow
 def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     from neurosnn.experiments import quickstart
-
     from neurosnn.record import read_run
 
     out = tmp_path / "qs"
@@ -679,6 +675,7 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
 
 def test_cost_noise_spreads_by_hand():
     import numpy as np
+
     from neurosnn.experiments.cost_noise import spreads
 
     # two candidates, three draws: candidate 1 is candidate 0 plus 2 on every draw

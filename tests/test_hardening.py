@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from neurosnn.experiments import convert, neuroevolve, train_ann
 
+from neurosnn.experiments import convert, neuroevolve, train_ann
 from tests.test_experiments import train_synthetic
 
 TRAIN = ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125", "--epochs", "1"]
@@ -51,9 +51,8 @@ def test_convert_refuses_a_folder_as_its_file_before_simulating(tmp_path):
 
 
 def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, capsys, monkeypatch):
-    from neurosnn.experiments.common import load_checkpoint_and_data
-
     from neurosnn.checkpoint import load_checkpoint, save_checkpoint
+    from neurosnn.experiments.common import load_checkpoint_and_data
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -64,9 +63,8 @@ def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, capsy
     save_checkpoint(ann / "checkpoint.pt", ckpt)
     load_checkpoint_and_data(str(ann), None)
     assert "WARNING: the synthetic data given are not those" in capsys.readouterr().err
-    from neurosnn.experiments import common
-
     from neurosnn.data import synthetic
+    from neurosnn.experiments import common
 
     monkeypatch.setattr(common, "load_data", lambda *a: synthetic(input_size=16))
     with pytest.raises(

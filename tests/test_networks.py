@@ -1,7 +1,8 @@
 import pytest
 import torch
-from neurosnn.networks import NetworkSpec, create_network, list_networks, register_network
 from torch import nn
+
+from neurosnn.networks import NetworkSpec, create_network, list_networks, register_network
 
 
 @pytest.mark.parametrize("name", list_networks())

@@ -182,7 +182,6 @@ def test_graphs_neurosnn_cannot_run_are_refused(data):
 
 def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
     from neurosnn.experiments import export
-
     from neurosnn.snnfile import save_snn
 
     model = tiny_vgg()

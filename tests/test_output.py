@@ -148,9 +148,8 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
         open(f, "wb").write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    from neurosnn.networks import NetworkSpec
-
     from neurosnn.checkpoint import Checkpoint, save_checkpoint
+    from neurosnn.networks import NetworkSpec
 
     monkeypatch.setattr(torch, "save", torch_no_space)
     ckpt = Checkpoint(NetworkSpec("vgg9", 10, 1, 28), {}, "mnist", (0.1,), (0.3,), 0)

@@ -1,9 +1,9 @@
 import pytest
 import torch
-from neurosnn.networks import create_network
 
 import neurosnn.train as train_mod
 from neurosnn.checkpoint import CheckpointError, load_checkpoint
+from neurosnn.networks import create_network
 from neurosnn.train import TrainConfig, evaluate, train_ann
 
 

@@ -1,0 +1,29 @@
+"""The Python example runs the main job end to end on the shipped Fashion-MNIST subset."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_main_job_example_runs_on_the_shipped_subset(tmp_path):
+    example = ROOT / "examples" / "main_job.py"
+    assert len(example.read_text().splitlines()) <= 31  # the docstring and the job
+    subset = ROOT / "data" / "fashion-mnist-subset"
+    done = subprocess.run(
+        [sys.executable, str(example), str(subset), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    rows = [line.split() for line in done.stdout.strip().splitlines()]
+    assert [r[0] for r in rows] == ["all", "all+search", "phi+onset"]
+    for _, steps, accuracy in rows:
+        assert steps == "None" or 1 <= int(steps) <= 60
+        assert 0.5 < float(accuracy) <= 1.0  # a trained network, not chance
+    assert (tmp_path / "latency" / "phi+onset.snn.h5").is_file()
