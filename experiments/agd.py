@@ -13,7 +13,6 @@ OUT/plots/agd.png.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -22,8 +21,10 @@ from pathlib import Path
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_progress_arg,
     claim_output,
     load_data,
+    new_parser,
     parse_options,
 )
 from neurosnn.output import one_line_errors, write_json
@@ -51,11 +52,7 @@ def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.agd",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.agd", __doc__)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--net", default="vgg5", help="registry network (default: %(default)s)")
     p.add_argument(
@@ -77,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     add_data_args(p)
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     args = p.parse_args(argv)
     claim_output(args.out)
     variants = args.variants.split(",")

@@ -13,7 +13,6 @@ OUT/plots/*.png and OUT/summary.json.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -23,8 +22,10 @@ from typing import Any
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_progress_arg,
     claim_output,
     load_data,
+    new_parser,
     parse_options,
 )
 from neurosnn.output import one_line_errors, write_json
@@ -91,11 +92,7 @@ def run_network(name: str, args, data, options: dict, out: Path) -> dict[str, An
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.backres",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.backres", __doc__)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--nets", default="vgg7,vgg2x4,vgg3x2-v1", help="default: %(default)s")
     p.add_argument(
@@ -116,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     add_data_args(p)
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     args = p.parse_args(argv)
     claim_output(args.out)
     try:

@@ -23,7 +23,6 @@ an earlier engine stays resident, so measure one engine per process for memory).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
@@ -36,6 +35,7 @@ import torch
 from neurosnn.evolve import SearchConfig
 from neurosnn.experiments.common import (
     add_device_arg,
+    new_parser,
     parse_options,
     peak_memory,
     reset_peak_memory,
@@ -108,11 +108,7 @@ def _spikingjelly_net(snn, timesteps: int):
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.bench_sim",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.bench_sim", __doc__)
     p.add_argument("--net", default="vgg9", choices=list_networks(), help="default: %(default)s")
     p.add_argument(
         "--option",

@@ -35,10 +35,13 @@ import torch
 
 from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.experiments.common import (
+    add_checkpoint_arg,
     add_data_args,
     add_device_arg,
+    add_progress_arg,
     claim_output,
     load_checkpoint_and_data,
+    new_parser,
     peak_memory,
     reset_peak_memory,
     sync,
@@ -130,12 +133,8 @@ def _peak_here(fn, device) -> int:
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.bptt_vs_de",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
+    p = new_parser("python -m experiments.bptt_vs_de", __doc__)
+    add_checkpoint_arg(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--search",
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_data_args(p, dataset=False)
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     args = p.parse_args(argv)
     claim_output(args.out)
     try:

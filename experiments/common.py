@@ -42,6 +42,21 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
+def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """A command's parser: ``description`` (its module docstring) shown as written."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def add_checkpoint_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
+
+
+def add_progress_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def add_data_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
     if dataset:
         parser.add_argument(

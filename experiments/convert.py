@@ -25,9 +25,11 @@ from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_progress_arg,
     claim_output,
     load_checkpoint_and_data,
     load_data,
+    new_parser,
     setup_logging,
 )
 from neurosnn.output import one_line_errors
@@ -196,11 +198,7 @@ def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = ConvertConfig(checkpoint="")
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.convert",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.convert", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="checkpoint.pt or the run folder that holds it")
     source.add_argument(
@@ -298,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets and encodings")
     add_device_arg(p)
     p.add_argument("--out", required=True, help="HDF5 file to write")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     return p
 
 

@@ -23,10 +23,12 @@ import numpy as np
 
 from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
 from neurosnn.experiments.common import (
+    add_checkpoint_arg,
     add_data_args,
     add_device_arg,
     claim_output,
     load_checkpoint_and_data,
+    new_parser,
 )
 from neurosnn.jobs.search import EvalConfig, prepare
 from neurosnn.output import one_line_errors, write_json
@@ -34,12 +36,8 @@ from neurosnn.snn import PERCENTILE_OF
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.cost_noise",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
+    p = new_parser("python -m experiments.cost_noise", __doc__)
+    add_checkpoint_arg(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--preset",

@@ -21,18 +21,20 @@ import logging
 import sys
 from pathlib import Path
 
-from neurosnn.experiments.common import add_data_args, claim_output, load_data, setup_logging
+from neurosnn.experiments.common import (
+    add_data_args,
+    claim_output,
+    load_data,
+    new_parser,
+    setup_logging,
+)
 from neurosnn.output import one_line_errors, write_json
 
 log = logging.getLogger("neurosnn.export")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.export", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--snn", help="a saved SNN (.snn.h5) or a NIR file (.nir) to export")
     source.add_argument(

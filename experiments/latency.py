@@ -29,6 +29,7 @@ from neurosnn.experiments.common import (
     add_device_arg,
     claim_output,
     load_checkpoint_and_data,
+    new_parser,
     setup_logging,
 )
 from neurosnn.latency import (
@@ -56,11 +57,7 @@ COLUMNS = (
 
 def build_parser() -> argparse.ArgumentParser:
     d = LatencyConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.latency", __doc__)
     p.add_argument(
         "--checkpoint",
         action="append",

@@ -25,7 +25,13 @@ import time
 from pathlib import Path
 
 from neurosnn.checkpoint import CHECKPOINT_NAME
-from neurosnn.experiments.common import add_device_arg, claim_output, load_data
+from neurosnn.experiments.common import (
+    add_device_arg,
+    add_progress_arg,
+    claim_output,
+    load_data,
+    new_parser,
+)
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS
 
@@ -33,11 +39,7 @@ RECIPES = ("all", "all+search", "phi+onset")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.quickstart",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.quickstart", __doc__)
     p.add_argument("--out", default="runs/quickstart", help="run folder (default: %(default)s)")
     p.add_argument(
         "--data-root",
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retrain", action="store_true", help="train again even if OUT/ann/checkpoint.pt exists"
     )
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     return p
 
 

@@ -8,18 +8,20 @@ import dataclasses
 
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
-from neurosnn.experiments.common import add_data_args, add_device_arg
+from neurosnn.experiments.common import (
+    add_checkpoint_arg,
+    add_data_args,
+    add_device_arg,
+    add_progress_arg,
+    new_parser,
+)
 from neurosnn.jobs.search import EvalConfig
 from neurosnn.snn import PERCENTILE_OF
 
 
 def build_parser(prog: str, description: str | None, preset: str) -> argparse.ArgumentParser:
     """The search's options (neuroevolve's, and those of the commands built on the search)."""
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser(prog, description)
     p.add_argument(
         "--preset",
         default=preset,
@@ -27,7 +29,7 @@ def build_parser(prog: str, description: str | None, preset: str) -> argparse.Ar
         help="hyper-parameters (Table I of the paper, or fashion-mnist / quick); "
         "the options below override single values (default: %(default)s)",
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
+    add_checkpoint_arg(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--resume",
@@ -165,7 +167,7 @@ def build_parser(prog: str, description: str | None, preset: str) -> argparse.Ar
     )
     add_data_args(p, dataset=False)
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     return p
 
 

@@ -14,7 +14,6 @@ test accuracy, spikes per image), OUT/summary.json and OUT/plots/sparsity.png.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from neurosnn.experiments.common import (
     add_device_arg,
     claim_output,
     load_data,
+    new_parser,
     parse_options,
 )
 from neurosnn.output import one_line_errors, write_json
@@ -68,11 +68,7 @@ def train_one(args, data, shape, options, schedule, sigma0, train, val, test) ->
 def main(argv: list[str] | None = None) -> int:
     from neurosnn.surrogate.sparsity import SCHEDULES
 
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.sparsity",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.sparsity", __doc__)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--schedules", default=",".join(SCHEDULES), help="default: all five")
     p.add_argument("--sigmas", default="1e-5,3e-5,1e-4,3e-4", help="σ₀ grid (default: %(default)s)")

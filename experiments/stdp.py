@@ -30,7 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosnn.experiments.common import add_data_args, add_device_arg, claim_output, load_data
+from neurosnn.experiments.common import (
+    add_data_args,
+    add_device_arg,
+    add_progress_arg,
+    claim_output,
+    load_data,
+    new_parser,
+)
 from neurosnn.output import one_line_errors, write_json
 
 
@@ -165,11 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     from neurosnn.stdp import BACKENDS, INHIBITIONS, RULES, STDPConfig
 
     d = STDPConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.stdp",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.stdp", __doc__)
     p.add_argument("--out", required=True, help="output folder (re-running resumes)")
     p.add_argument("--nets", default="stdp2,stdp3,stdp2x2", help="default: %(default)s")
     p.add_argument("--classifiers", default=",".join(CLASSIFIERS), help="default: %(default)s")
@@ -218,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     add_data_args(p)
     add_device_arg(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     return p
 
 

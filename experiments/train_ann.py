@@ -16,8 +16,10 @@ import torch
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_progress_arg,
     claim_output,
     load_data,
+    new_parser,
     parse_options,
     setup_logging,
 )
@@ -29,11 +31,7 @@ from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.train_ann",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("python -m experiments.train_ann", __doc__)
     add_data_args(p)
     p.add_argument(
         "--net", default="vgg9", choices=list_networks(), help="network name (default: %(default)s)"
@@ -84,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from OUT/checkpoint.pt after an interruption",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     return p
 
 
