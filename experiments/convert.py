@@ -11,15 +11,9 @@ and records a saved SNN without its ANN.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 import sys
 from pathlib import Path
-from typing import Any
 
-from neurosnn.checkpoint import resolve
-from neurosnn.cost import iso_accuracy_step
-from neurosnn.data import seeded_subset
 from neurosnn.encoding import ENCODINGS
 from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
@@ -32,168 +26,17 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
+from neurosnn.jobs.convert import (
+    ConvertConfig,
+    convert_checkpoint,
+    from_saved,
+    read_snn,
+    record_run,
+    saved_dataset,
+    summarise,
+)
 from neurosnn.output import one_line_errors
-from neurosnn.record import RunWriter
-from neurosnn.simulate import SimResult
 from neurosnn.snn import PERCENTILE_OF
-from neurosnn.snnfile import source_of
-
-log = logging.getLogger("neurosnn.convert")
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvertConfig:
-    """Everything a conversion run depends on (saved in the HDF5 record)."""
-
-    checkpoint: str  # "" with snn
-    snn: str | None = None  # a saved SNN (neurosnn.snnfile) to simulate instead
-    save_snn: bool = True  # a conversion also writes <out>.snn.h5
-    percentile: float = 99.7
-    percentile_of: str = "all"
-    channelwise: bool = False
-    phi: float = 0.0
-    timesteps: int = 200
-    calib_images: int = 2000
-    test_images: int | None = None
-    batch_size: int = 64
-    engine: str = "fast"
-    precision: str = "fp32"
-    delay: str = "layer"
-    bias_onset: str = "always"
-    encoding: str = "current"
-    record_spikes: int = 16
-    seed: int = 0
-    data_root: str | None = None
-    device: str = "cpu"
-
-
-def _converted(cfg: ConvertConfig, out: Path, allow_subset: bool):
-    from neurosnn.convert import convert
-    from neurosnn.snnfile import save_snn
-    from neurosnn.train import evaluate
-
-    ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root, allow_subset)
-    model = ckpt.build()
-    calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
-    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
-    ann_accuracy = evaluate(model, test)
-    log.info(
-        "ANN %.4f on %d test images; converting (calibration: %d training images, the %g "
-        "percentile of %s outputs)",
-        ann_accuracy,
-        len(test),
-        len(calib),
-        cfg.percentile,
-        cfg.percentile_of,
-    )
-    snn = convert(
-        model,
-        (x for x, _ in calib.batches(256)),
-        (data.in_channels, data.input_size, data.input_size),
-        cfg.percentile,
-        device=cfg.device,
-        percentile_of=cfg.percentile_of,
-        channelwise=cfg.channelwise,
-        phi=cfg.phi,
-    )
-    metadata = {
-        "checkpoint": str(resolve(cfg.checkpoint)),
-        "network": dataclasses.asdict(ckpt.spec),
-        "dataset": ckpt.dataset,
-        "ann_accuracy": ann_accuracy,
-        "test_images": len(test),
-    }
-    if cfg.save_snn:
-        source = source_of(
-            cfg.checkpoint,
-            ckpt,
-            "experiments.convert",
-            simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
-        )
-        path = save_snn(snn_path(out), snn, model, source)
-        log.info("the converted SNN is in %s", path)
-    return snn, test, test_indices, metadata
-
-
-def _saved(cfg: ConvertConfig, allow_subset: bool):
-    from neurosnn.data import with_normalisation
-    from neurosnn.snnfile import load_snn
-
-    if Path(cfg.snn).suffix == ".nir":
-        from neurosnn.nirio import read_nir
-
-        snn, saved = read_nir(cfg.snn, cfg.device)
-        saved = {"source": saved.get("source", {}), "spec": None}
-    else:
-        snn, saved = load_snn(cfg.snn, cfg.device)
-    source = saved["source"]
-    if "dataset" not in source:
-        raise ValueError(f"{cfg.snn} does not say which data set it was made for")
-    data = load_data(source["dataset"], cfg.data_root, allow_subset)
-    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
-    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
-    ann = source.get("ann_test_accuracy", source.get("ann_accuracy"))
-    log.info("saved SNN %s (%s); the ANN is not loaded", cfg.snn, source.get("made_by", "?"))
-    metadata = {
-        "snn": str(cfg.snn),
-        "network": saved["spec"],
-        "dataset": source["dataset"],
-        "ann_accuracy": ann,  # as recorded when the SNN was made (not on these images)
-        "test_images": len(test),
-    }
-    return snn, test, test_indices, metadata
-
-
-def snn_path(out: Path) -> Path:
-    """Where a conversion into ``out`` (a run record) saves its SNN: ``X.h5`` → ``X.snn.h5``."""
-    return out.with_suffix(".snn.h5")
-
-
-def run_conversion(
-    cfg: ConvertConfig, out: Path, progress: bool = True, allow_subset: bool = False
-) -> tuple[SimResult, dict[str, Any]]:
-    """Load the checkpoint and convert it (or load the saved SNN ``cfg.snn``), simulate on the
-    test set and write ``out`` (HDF5); a conversion also saves its SNN as ``<out>.snn.h5``."""
-    from neurosnn.simulate import simulate
-
-    if cfg.snn:
-        snn, test, test_indices, metadata = _saved(cfg, allow_subset)
-    else:
-        snn, test, test_indices, metadata = _converted(cfg, out, allow_subset)
-    metadata["test_indices"] = test_indices
-    log.info("simulating %d test images for T=%d into %s", len(test), cfg.timesteps, out)
-    with RunWriter(out, dataclasses.asdict(cfg)) as writer:
-        result = simulate(
-            snn,
-            test.batches(cfg.batch_size),
-            cfg.timesteps,
-            engine=cfg.engine,
-            precision=cfg.precision,
-            delay=cfg.delay,
-            bias_onset=cfg.bias_onset,
-            encoding=cfg.encoding,
-            seed=cfg.seed,
-            record_spikes=cfg.record_spikes,
-            spike_sink=writer.write_spikes,
-            progress=progress,
-        )
-        writer.write_result(result, snn.percentiles, metadata)
-    return result, metadata
-
-
-def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
-    acc = result.accuracy
-    steps = None if ann_accuracy is None else iso_accuracy_step(acc.numpy(), ann_accuracy - 0.01)
-    return {
-        "ann_accuracy": ann_accuracy,
-        "snn_final_accuracy": float(acc[-1]),
-        "snn_best_accuracy": float(acc.max()),
-        "timesteps": result.timesteps,
-        "test_images": result.n_images,
-        "steps_to_ann_minus_1pct": steps,
-        "firing_rates": result.firing_rates(),
-        "simulation_seconds": result.wall_seconds,
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,8 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         data_root=args.data_root,
         device=args.device,
     )
+    out = Path(args.out)
     try:
-        result, meta = run_conversion(cfg, Path(args.out), progress=not args.no_progress)
+        if cfg.snn:
+            snn, source, spec = read_snn(cfg.snn, cfg.device)
+            data = load_data(saved_dataset(cfg.snn, source), cfg.data_root)
+            run = from_saved(cfg, snn, source, spec, data)
+        else:
+            ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root)
+            run = convert_checkpoint(cfg, ckpt, data, out)
+        result, meta = record_run(cfg, run, out, progress=not args.no_progress)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
     s = summarise(result, meta["ann_accuracy"])

@@ -28,6 +28,7 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
+from neurosnn.jobs.convert import read_snn
 from neurosnn.output import one_line_errors, write_json
 
 log = logging.getLogger("neurosnn.export")
@@ -73,19 +74,6 @@ def _source(args) -> Path:
     return path
 
 
-def _load(path: Path):
-    """The SNN and the metadata of where it came from (data set, normalisation)."""
-    if path.suffix == ".nir":
-        from neurosnn.nirio import read_nir
-
-        snn, info = read_nir(path)
-        return snn, info.get("source", {})
-    from neurosnn.snnfile import load_snn
-
-    snn, meta = load_snn(path)
-    return snn, meta["source"]
-
-
 def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
     from neurosnn.nirconsumer import compare
@@ -110,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(out.with_suffix(".log"))
     from neurosnn.nirio import write_nir
 
-    snn, source = _load(path)
+    snn, source, _ = read_snn(path)
     write_nir(out, snn, fold=not args.no_fold, metadata={**source, "exported_from": str(path)})
     log.info("wrote %s (%d layers, thresholds %s)", out, len(snn.layer_names), snn.thresholds)
     print(f"NIR file: {out}  (neurosnn.nirio.read_nir, or any NIR importer)")

@@ -99,3 +99,27 @@ def test_the_library_never_imports_the_commands_or_the_analysis(path):
         if name.startswith(("neurosnn.experiments", "neurosnn.analysis"))
     }
     assert not found, f"{path.name} imports {sorted(found)}"
+
+
+@pytest.mark.slow
+def test_convert_job_from_python_writes_what_the_command_writes(tmp_path):
+    from neurosnn.experiments import convert as convert_cli
+    from neurosnn.jobs.convert import ConvertConfig, convert_checkpoint, record_run
+    from neurosnn.record import read_run
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    ckpt = load_checkpoint(ann)
+    data = with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
+    cfg = ConvertConfig(checkpoint=str(ann), timesteps=12, test_images=24, phi=0.5, save_snn=False)
+    out = tmp_path / "job.h5"
+    result, meta = record_run(cfg, convert_checkpoint(cfg, ckpt, data, out), out, progress=False)
+    args = ["--checkpoint", str(ann), "--timesteps", "12", "--test-images", "24", "--phi", "0.5"]
+    assert convert_cli.main([*args, "--no-save-snn", "--out", str(tmp_path / "cli.h5")]) == 0
+    job, cli = read_run(out), read_run(tmp_path / "cli.h5")
+    assert job.accuracy.tolist() == cli.accuracy.tolist() == result.accuracy.tolist()
+    assert job.predictions.tolist() == cli.predictions.tolist()
+    for name, counts in job.spike_counts.items():
+        assert counts.tolist() == cli.spike_counts[name].tolist()
+    assert job.simulation["phi"] == cli.simulation["phi"] == [0.5] * len(result.thresholds)
+    assert meta["test_indices"] == cli.metadata["test_indices"]

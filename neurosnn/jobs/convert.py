@@ -1,0 +1,198 @@
+"""Convert and record as a job: a checkpoint converted (or a saved SNN loaded), simulated on the
+test set and written as an HDF5 run record; the command is ``experiments.convert``.
+
+    ckpt = load_checkpoint("runs/fmnist_vgg9")
+    data = with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
+    cfg = ConvertConfig(checkpoint="runs/fmnist_vgg9", timesteps=100, test_images=2000)
+    result, meta = record_run(cfg, convert_checkpoint(cfg, ckpt, data, out), out)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from neurosnn.checkpoint import Checkpoint, resolve
+from neurosnn.cost import iso_accuracy_step
+from neurosnn.data import Dataset, Split, seeded_subset
+from neurosnn.record import RunWriter
+from neurosnn.simulate import SimResult
+from neurosnn.snn import ConvertedSNN
+from neurosnn.snnfile import source_of
+
+log = logging.getLogger("neurosnn.convert")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertConfig:
+    """Everything a conversion run depends on (saved in the HDF5 record)."""
+
+    checkpoint: str  # "" with snn
+    snn: str | None = None  # a saved SNN (neurosnn.snnfile) to simulate instead
+    save_snn: bool = True  # a conversion also writes <out>.snn.h5
+    percentile: float = 99.7
+    percentile_of: str = "all"
+    channelwise: bool = False
+    phi: float = 0.0
+    timesteps: int = 200
+    calib_images: int = 2000
+    test_images: int | None = None
+    batch_size: int = 64
+    engine: str = "fast"
+    precision: str = "fp32"
+    delay: str = "layer"
+    bias_onset: str = "always"
+    encoding: str = "current"
+    record_spikes: int = 16
+    seed: int = 0
+    data_root: str | None = None
+    device: str = "cpu"
+
+
+class Source(NamedTuple):
+    """What a run simulates: the SNN, its test images and the metadata of where it came from."""
+
+    snn: ConvertedSNN
+    test: Split
+    test_indices: list[int] | None
+    metadata: dict[str, Any]
+
+
+def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out: Path) -> Source:
+    """Convert the checkpoint's ANN as ``cfg`` says (``data`` normalised as it was trained);
+    with ``cfg.save_snn`` the SNN is saved as :func:`snn_path` of ``out``."""
+    from neurosnn.convert import convert
+    from neurosnn.snnfile import save_snn
+    from neurosnn.train import evaluate
+
+    model = ckpt.build()
+    calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
+    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
+    ann_accuracy = evaluate(model, test)
+    log.info(
+        "ANN %.4f on %d test images; converting (calibration: %d training images, the %g "
+        "percentile of %s outputs)",
+        ann_accuracy,
+        len(test),
+        len(calib),
+        cfg.percentile,
+        cfg.percentile_of,
+    )
+    snn = convert(
+        model,
+        (x for x, _ in calib.batches(256)),
+        (data.in_channels, data.input_size, data.input_size),
+        cfg.percentile,
+        device=cfg.device,
+        percentile_of=cfg.percentile_of,
+        channelwise=cfg.channelwise,
+        phi=cfg.phi,
+    )
+    metadata = {
+        "checkpoint": str(resolve(cfg.checkpoint)),
+        "network": dataclasses.asdict(ckpt.spec),
+        "dataset": ckpt.dataset,
+        "ann_accuracy": ann_accuracy,
+        "test_images": len(test),
+    }
+    if cfg.save_snn:
+        source = source_of(
+            cfg.checkpoint,
+            ckpt,
+            "experiments.convert",
+            simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
+        )
+        path = save_snn(snn_path(out), snn, model, source)
+        log.info("the converted SNN is in %s", path)
+    return Source(snn, test, test_indices, metadata)
+
+
+def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict, dict | None]:
+    """A saved SNN (``.snn.h5``, :mod:`neurosnn.snnfile`, or ``.nir``, :mod:`neurosnn.nirio`),
+    the metadata of where it came from (data set, normalisation …) and its network spec
+    (None for NIR)."""
+    if Path(path).suffix == ".nir":
+        from neurosnn.nirio import read_nir
+
+        snn, info = read_nir(path, device)
+        return snn, info.get("source", {}), None
+    from neurosnn.snnfile import load_snn
+
+    snn, meta = load_snn(path, device)
+    return snn, meta["source"], meta["spec"]
+
+
+def saved_dataset(path: str | Path, source: dict) -> str:
+    """The data set a saved SNN was made for (an error naming the file if it does not say)."""
+    if "dataset" not in source:
+        raise ValueError(f"{path} does not say which data set it was made for")
+    return source["dataset"]
+
+
+def from_saved(cfg: ConvertConfig, snn: ConvertedSNN, source: dict, spec, data: Dataset) -> Source:
+    """The saved SNN ``cfg.snn`` (read by :func:`read_snn`) on ``data``, normalised as the
+    file records."""
+    from neurosnn.data import with_normalisation
+
+    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
+    ann = source.get("ann_test_accuracy", source.get("ann_accuracy"))
+    log.info("saved SNN %s (%s); the ANN is not loaded", cfg.snn, source.get("made_by", "?"))
+    metadata = {
+        "snn": str(cfg.snn),
+        "network": spec,
+        "dataset": source["dataset"],
+        "ann_accuracy": ann,  # as recorded when the SNN was made (not on these images)
+        "test_images": len(test),
+    }
+    return Source(snn, test, test_indices, metadata)
+
+
+def snn_path(out: Path) -> Path:
+    """Where a conversion into ``out`` (a run record) saves its SNN: ``X.h5`` → ``X.snn.h5``."""
+    return out.with_suffix(".snn.h5")
+
+
+def record_run(
+    cfg: ConvertConfig, source: Source, out: Path, progress: bool = True
+) -> tuple[SimResult, dict[str, Any]]:
+    """Simulate the SNN of ``source`` on its test images and write ``out`` (HDF5)."""
+    from neurosnn.simulate import simulate
+
+    snn, test, metadata = source.snn, source.test, dict(source.metadata)
+    metadata["test_indices"] = source.test_indices
+    log.info("simulating %d test images for T=%d into %s", len(test), cfg.timesteps, out)
+    with RunWriter(out, dataclasses.asdict(cfg)) as writer:
+        result = simulate(
+            snn,
+            test.batches(cfg.batch_size),
+            cfg.timesteps,
+            engine=cfg.engine,
+            precision=cfg.precision,
+            delay=cfg.delay,
+            bias_onset=cfg.bias_onset,
+            encoding=cfg.encoding,
+            seed=cfg.seed,
+            record_spikes=cfg.record_spikes,
+            spike_sink=writer.write_spikes,
+            progress=progress,
+        )
+        writer.write_result(result, snn.percentiles, metadata)
+    return result, metadata
+
+
+def summarise(result: SimResult, ann_accuracy: float) -> dict[str, Any]:
+    acc = result.accuracy
+    steps = None if ann_accuracy is None else iso_accuracy_step(acc.numpy(), ann_accuracy - 0.01)
+    return {
+        "ann_accuracy": ann_accuracy,
+        "snn_final_accuracy": float(acc[-1]),
+        "snn_best_accuracy": float(acc.max()),
+        "timesteps": result.timesteps,
+        "test_images": result.n_images,
+        "steps_to_ann_minus_1pct": steps,
+        "firing_rates": result.firing_rates(),
+        "simulation_seconds": result.wall_seconds,
+    }
