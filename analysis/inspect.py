@@ -24,11 +24,13 @@ def report(run: RunRecord) -> str:
         f"images        {run.n_images}    timesteps {T}    simulated in {run.wall_seconds:.1f} s",
         f"simulation    {', '.join(f'{k}={v}' for k, v in sorted(run.simulation.items()))}",
     ]
-    if "network" in run.metadata:
-        net = run.metadata["network"]
+    net = run.metadata.get("network")
+    if net is not None:
         lines.append(
             f"network       {net['name']} {net.get('options', {})} on {run.metadata.get('dataset')}"
         )
+    elif "snn" in run.metadata:  # a saved SNN without a network spec (a NIR file)
+        lines.append(f"network       {run.metadata['snn']} on {run.metadata.get('dataset')}")
     lines += [
         "",
         f"{'layer':<16}{'shape':<16}{'neurons':>9}{'threshold':>11}{'pctl':>8}"
