@@ -28,7 +28,7 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
-from neurosnn.jobs.convert import read_snn
+from neurosnn.jobs.convert import read_snn, saved_dataset
 from neurosnn.output import one_line_errors, write_json
 
 log = logging.getLogger("neurosnn.export")
@@ -78,9 +78,11 @@ def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
     from neurosnn.nirconsumer import compare
 
-    if "dataset" not in source:
-        raise SystemExit(f"error: --compare: {path} does not say which data set it was made for")
-    data = load_data(source["dataset"], args.data_root, allow_subset=True)
+    try:
+        dataset = saved_dataset(path, source)
+    except ValueError as err:
+        raise SystemExit(f"error: --compare: {err}") from err
+    data = load_data(dataset, args.data_root, allow_subset=True)
     data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
     test, indices = seeded_subset(data.test, args.compare, 0)
     log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)

@@ -14,7 +14,6 @@ dimensions, which do not count the batch, to ``torch.nn.Flatten``, which does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -87,9 +86,10 @@ def build(path: str | Path, reset: Reset | None = None, inclusive: bool | None =
     import nir
     import nirtorch
 
+    from neurosnn.nirio import graph_metadata
+
     graph = nir.read(path)
-    raw = graph.metadata.get("neurosnn")
-    info = json.loads(raw) if raw else {}
+    info = graph_metadata(graph)
     ifs = [n for n in graph.nodes.values() if isinstance(n, nir.IF)]
     phi = {id(n): p for n, p in zip(ifs, info.get("phi") or [0.0] * len(ifs), strict=False)}
     if reset is None:

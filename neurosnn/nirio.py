@@ -101,8 +101,8 @@ def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | N
             nodes[f"{name}.scale"] = nir.Scale(scale=np.full(shape, scale, np.float32))
             chain.append(f"{name}.scale")
             scale = None
-        for k, module in enumerate(ops):
-            key, node, shape = _export_op(nir, name, k, module, shape, scale)
+        for module in ops:
+            key, node, shape = _export_op(nir, name, module, shape, scale)
             nodes[key] = node
             chain.append(key)
         layer_shape = tuple(snn.layer(name).shape)
@@ -132,8 +132,8 @@ def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | N
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={METADATA_KEY: json.dumps(info)})
 
 
-def _export_op(nir, layer: str, k: int, m: nn.Module, shape: tuple, scale: float | None):
-    """``(node name, NIR node, output shape)`` of the k-th operator of ``layer``'s connection;
+def _export_op(nir, layer: str, m: nn.Module, shape: tuple, scale: float | None):
+    """``(node name, NIR node, output shape)`` of an operator ``m`` of ``layer``'s connection;
     ``scale``: the source threshold to fold into its weights (None: none)."""
     out = tuple(m(torch.zeros(1, *shape)).shape[1:])
     if isinstance(m, nn.Conv2d | nn.Linear):
@@ -221,7 +221,7 @@ def read_nir(
 def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, dict[str, Any]]:
     """A converted SNN from a NIR graph (see the module docstring for what it accepts)."""
     nir = _nir()
-    info = _metadata(graph)
+    info = graph_metadata(graph)
     chain = _chain(graph)
     first = graph.nodes[chain[0]]
     if not isinstance(first, nir.Input):
@@ -272,7 +272,7 @@ def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, d
     snn.set_thresholds(thresholds)
     phi = info.get("phi")
     snn.set_phi(phi if phi is not None and len(phi) == len(thresholds) else 0.0)
-    if info.get("semantics", {}).get("reset", "").startswith("subtract") is False:
+    if not info.get("semantics", {}).get("reset", "").startswith("subtract"):
         log.warning(
             "the graph does not say its IF neurons reset by subtraction; neurosnn simulates "
             "them so (NIR's IF resets to v_reset)"
@@ -280,7 +280,8 @@ def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, d
     return snn.to(device), info
 
 
-def _metadata(graph) -> dict[str, Any]:
+def graph_metadata(graph) -> dict[str, Any]:
+    """What neurosnn wrote into a NIR graph's metadata (``{}`` for another tool's graph)."""
     raw = (graph.metadata or {}).get(METADATA_KEY)
     if raw is None:
         return {}
