@@ -12,6 +12,8 @@ from pathlib import Path
 
 import matplotlib
 
+from neurosnn.errors import UserError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --labels has {len(labels)} names for {len(args.runs)} runs")
     try:
         runs = {label: read_run(path) for label, path in zip(labels, args.runs, strict=True)}
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     ann = next(iter(runs.values())).metadata.get("ann_accuracy")
     print(plot_frontier(runs, Path(args.out), ann))

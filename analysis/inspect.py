@@ -12,6 +12,7 @@ import numpy as np
 
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.energy import energy_of
+from neurosnn.errors import UserError
 from neurosnn.output import one_line_errors
 from neurosnn.record import RunRecord, read_run
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         run = read_run(args.run)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     print(report(run))
     return 0

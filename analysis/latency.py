@@ -12,6 +12,8 @@ from pathlib import Path
 
 import matplotlib
 
+from neurosnn.errors import UserError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else folder / "plots"
         for path in plot_latency(paths, out, args.steps):
             print(path)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     return 0
 

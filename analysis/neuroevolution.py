@@ -13,6 +13,8 @@ from pathlib import Path
 
 import matplotlib
 
+from neurosnn.errors import UserError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         paths = plot_search(args.folder, args.out)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     for path in paths:
         print(path)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import matplotlib
 
+from neurosnn.errors import UserError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -104,7 +106,7 @@ def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) 
         return None
     recorded = min(run.recorded.values())
     if not 0 <= sample < recorded:
-        raise ValueError(
+        raise UserError(
             f"--sample must be an image with spike trains, 0 to {recorded - 1}, got {sample}"
         )
     fig, axes = plt.subplots(
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         paths = plot_run(args.run, args.out, args.sample)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     for path in paths:
         print(path)

@@ -17,15 +17,19 @@ the SNN, and the correlation of the optimised thresholds with the ANS).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from neurosnn.analysis.adversarial import plot_adversarial
 from neurosnn.analysis.neuroevolution import plot_search
 from neurosnn.attacks import parse_epsilon
-from neurosnn.experiments.common import claim_output, load_checkpoint_and_data
+from neurosnn.experiments.common import (
+    claim_output,
+    comma_list,
+    finish,
+    load_checkpoint_and_data,
+)
 from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.adversarial import AttackConfig, run_adversarial
-from neurosnn.output import one_line_errors, write_json
+from neurosnn.output import one_line_errors
 
 
 @one_line_errors
@@ -39,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--report-epsilons",
+        type=comma_list(parse_epsilon, "ε values"),
         default="2/255,4/255",
         help="comma-separated further ε at which ANN and baseline-SNN accuracy are reported "
         "(no search; default: %(default)s; empty for none)",
@@ -57,23 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         "BPTT over T; slow on a CPU); 0 for none (default: %(default)s)",
     )
     args = p.parse_args(argv)
-    claim_output(args.out)
+    out = claim_output(args.out)
     scfg, ecfg = configs(args)
-    try:
-        extra = tuple(parse_epsilon(e) for e in args.report_epsilons.split(",") if e.strip())
-    except ValueError as err:
-        raise SystemExit(f"error: --report-epsilons: {err}") from err
-    if args.ans_images < 1 or args.snn_attack_images < 0:
-        raise SystemExit("error: --ans-images must be >= 1 and --snn-attack-images >= 0")
-    acfg = AttackConfig(args.epsilon, extra, args.ans_images, args.snn_attack_images)
-    out = Path(args.out)
+    acfg = AttackConfig(args.epsilon, args.report_epsilons, args.ans_images, args.snn_attack_images)
     ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root)
-    try:
-        s = run_adversarial(ckpt, data, scfg, ecfg, acfg, out, args.resume, not args.no_progress)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
-    s["plots"] = [str(p) for p in plot_search(out, out / "plots") + plot_adversarial(out)]
-    write_json(out / "summary.json", s)
+    s = run_adversarial(ckpt, data, scfg, ecfg, acfg, out, args.resume, not args.no_progress)
     imp, clean_imp = s["latency_improvement"], s["clean_latency_improvement"]
 
     def pct(v):
@@ -116,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"threshold–ANS correlation: ANN {s['threshold_ann_ans_correlation']:.2f}, "
-        f"SNN {s['threshold_snn_ans_correlation']:.2f}; summary in {args.out}/summary.json"
+        f"SNN {s['threshold_snn_ans_correlation']:.2f}"
     )
+    finish(out, s, plot_search(out, out / "plots") + plot_adversarial(out))
     return 0
 
 

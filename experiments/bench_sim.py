@@ -35,12 +35,10 @@ import torch
 from neurosnn.evolve import SearchConfig
 from neurosnn.experiments.common import (
     add_device_arg,
+    add_option_arg,
     new_parser,
-    parse_options,
-    peak_memory,
-    reset_peak_memory,
-    sync,
 )
+from neurosnn.measure import peak_memory, reset_peak_memory, sync
 from neurosnn.networks import create_network, list_networks
 from neurosnn.output import one_line_errors
 
@@ -110,13 +108,7 @@ def _spikingjelly_net(snn, timesteps: int):
 def main(argv: list[str] | None = None) -> int:
     p = new_parser("python -m experiments.bench_sim", __doc__)
     p.add_argument("--net", default="vgg9", choices=list_networks(), help="default: %(default)s")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="network option, repeatable (e.g. width=0.25)",
-    )
+    add_option_arg(p, "network option, repeatable (e.g. width=0.25)")
     p.add_argument("--input", default="1,28,28", help="C,H,W of one image (default: %(default)s)")
     p.add_argument("--classes", type=int, default=10, help="default: %(default)s")
     p.add_argument("--timesteps", type=int, default=100, help="default: %(default)s")
@@ -127,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset of %(default)s (spikingjelly is skipped when it is not "
         "installed)",
     )
-    p.add_argument("--delay", choices=("layer", "none"), default="layer")
+    p.add_argument(
+        "--delay",
+        choices=("layer", "none"),
+        default="layer",
+        help="one step of delay per layer (bindsnet's timing) or none (default: %(default)s)",
+    )
     p.add_argument(
         "--time-block", type=int, default=None, help="the fast engine's τ (default: automatic)"
     )
@@ -165,14 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         print("note: spikingjelly is not installed (pip install -e '.[bench]'); skipping it")
         engines.remove("spikingjelly")
     torch.manual_seed(0)
-    model = create_network(
-        args.net, args.classes, shape[0], shape[1], **parse_options(args.option)
-    ).eval()
+    options = dict(args.option or [])
+    model = create_network(args.net, args.classes, shape[0], shape[1], **options).eval()
     calib = [torch.randn(64, *shape) for _ in range(2)]
     snn = convert(model, calib, shape, 99.7, device=device)
     records = []
     print(
-        f"{args.net} {args.option} input {shape}, T={args.timesteps}, delay {args.delay}, "
+        f"{args.net} {options} input {shape}, T={args.timesteps}, delay {args.delay}, "
         f"device {device}, torch threads {torch.get_num_threads()}"
     )
     for batch in [int(b) for b in args.batch.split(",")]:

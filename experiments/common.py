@@ -6,15 +6,15 @@ import argparse
 import json
 import logging
 import os
-import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from neurosnn.data import DATASETS, Dataset, load_dataset
-from neurosnn.output import OutputInUse, hold
+from neurosnn.output import OutputInUse, hold, write_json
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -31,15 +31,57 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """``["width=0.25", "pool=max"]`` → ``{"width": 0.25, "pool": "max"}``."""
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {item!r}")
-        options[key] = parse_value(value)
-    return options
+def option_item(text: str) -> tuple[str, Any]:
+    """An argparse type: ``"width=0.25"`` → ``("width", 0.25)``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, parse_value(value)
+
+
+def add_option_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--option KEY=VALUE`` (repeatable): the network's options, a list of pairs (``dict()``
+    of it gives the options; None when none was given)."""
+    parser.add_argument(
+        "--option", action="append", type=option_item, default=None, metavar="KEY=VALUE", help=what
+    )
+
+
+def comma_list(parse: Callable[[str], Any], what: str) -> Callable[[str], tuple]:
+    """An argparse type: ``"a,b"`` → ``(parse("a"), parse("b"))``; ``what`` names the items
+    in the error."""
+
+    def parsed(text: str) -> tuple:
+        try:
+            return tuple(parse(t.strip()) for t in text.split(",") if t.strip())
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} separated by commas, got {text!r} ({err})"
+            ) from None
+
+    parsed.__name__ = f"list of {what}"
+    return parsed
+
+
+int_list = comma_list(int, "integers")  # "5,25,50" → (5, 25, 50)
+float_list = comma_list(float, "numbers")  # "1e-5,3e-5" → (1e-05, 3e-05)
+
+
+def name_list(choices) -> Any:
+    """An argparse type: names separated by commas, each one of ``choices``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(t for t in text.split(",") if t)
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, unknown)) or 'empty list'}; expected names "
+                f"separated by commas among {', '.join(choices)}"
+            )
+        return names
+
+    parse.__name__ = "list of names"
+    return parse
 
 
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -47,6 +89,21 @@ def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+
+
+def add_out_arg(parser: argparse.ArgumentParser, what: str = "output folder") -> None:
+    parser.add_argument("--out", required=True, help=what)
+
+
+def finish(
+    out: Path, summary: dict[str, Any], plots: list[Path] | None = None, name="summary.json"
+) -> None:
+    """The end of a command: its ``plots`` (if any) join the summary the job wrote, which is
+    written again as ``out/name``, and where it is is printed."""
+    if plots is not None:
+        summary["plots"] = [str(p) for p in plots]
+    write_json(out / name, summary)
+    print(f"summary in {out / name}")
 
 
 def add_checkpoint_arg(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +143,6 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
     (saying so) when the full set is not installed."""
     try:
         return load_dataset(name, root)
-    except ValueError as err:  # corrupt files, or the other of MNIST / Fashion-MNIST
-        raise SystemExit(f"error: {err}") from err
     except FileNotFoundError as err:
         if not (allow_subset and name == "fashion-mnist" and root is None):
             raise SystemExit(f"error: {err}") from err
@@ -162,38 +217,3 @@ def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = F
             file=sys.stderr,
         )
     return ckpt, with_normalisation(data, ckpt.mean, ckpt.std)
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def reset_peak_memory(device: torch.device) -> int:
-    """Reset the peak-memory counter; returns the baseline (bytes) the peak is measured from."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        return int(torch.cuda.memory_allocated(device))
-    try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)
-        Path("/proc/self/clear_refs").write_text("5")
-        return _status_kib("VmRSS") * 1024
-    except OSError:
-        return 0
-
-
-def peak_memory(device: torch.device, baseline: int) -> int:
-    """Peak memory above ``baseline`` since the last reset (CPU: resident set size)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device)) - baseline
-    try:
-        return _status_kib("VmHWM") * 1024 - baseline
-    except OSError:  # no /proc: the whole process's peak
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -11,8 +11,9 @@ and records a saved SNN without its ANN.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from pathlib import Path
+from types import SimpleNamespace
 
 from neurosnn.encoding import ENCODINGS
 from neurosnn.engine import BIAS_ONSETS
@@ -40,7 +41,7 @@ from neurosnn.snn import PERCENTILE_OF
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = ConvertConfig(checkpoint="")
+    d = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(ConvertConfig)})
     p = new_parser("python -m experiments.convert", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="checkpoint.pt or the run folder that holds it")
@@ -146,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    claim_output(args.out, "file")
-    setup_logging(Path(args.out).with_suffix(".log"))
+    out = claim_output(args.out, "file")
+    setup_logging(out.with_suffix(".log"))
     cfg = ConvertConfig(
         checkpoint=args.checkpoint or "",
         snn=args.snn,
@@ -170,18 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         data_root=args.data_root,
         device=args.device,
     )
-    out = Path(args.out)
-    try:
-        if cfg.snn:
-            snn, source, spec = read_snn(cfg.snn, cfg.device)
-            data = load_data(saved_dataset(cfg.snn, source), cfg.data_root)
-            run = from_saved(cfg, snn, source, spec, data)
-        else:
-            ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root)
-            run = convert_checkpoint(cfg, ckpt, data, out)
-        result, meta = record_run(cfg, run, out, progress=not args.no_progress)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
+    if cfg.snn:
+        snn, source, spec = read_snn(cfg.snn, cfg.device)
+        data = load_data(saved_dataset(cfg.snn, source), cfg.data_root)
+        run = from_saved(cfg, snn, source, spec, data)
+    else:
+        ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root)
+        run = convert_checkpoint(cfg, ckpt, data, out)
+    result, meta = record_run(cfg, run, out, progress=not args.no_progress)
     s = summarise(result, meta["ann_accuracy"])
     ann = "n/a" if s["ann_accuracy"] is None else f"{s['ann_accuracy']:.4f}"
     print(

@@ -7,7 +7,8 @@ signal the search is after).
 
     python -m experiments.cost_noise --checkpoint runs/fmnist_vgg9 --out runs/fmnist_vgg9/noise
 
-Writes OUT/noise.json (every cost, the spreads and the command).
+Writes OUT/noise.json (every cost, the spreads and the command). The job is
+:func:`neurosnn.jobs.noise.run_cost_noise`.
 """
 
 from __future__ import annotations
@@ -15,30 +16,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
-from itertools import combinations
-from pathlib import Path
 
-import numpy as np
-
-from neurosnn.evolve import PRESETS, Evaluator, cost_noise, initial_population
+from neurosnn.evolve import PRESETS
 from neurosnn.experiments.common import (
     add_checkpoint_arg,
     add_data_args,
     add_device_arg,
+    add_out_arg,
     claim_output,
+    finish,
     load_checkpoint_and_data,
     new_parser,
 )
-from neurosnn.jobs.search import EvalConfig, prepare
-from neurosnn.output import one_line_errors, write_json
+from neurosnn.jobs.noise import NoiseConfig, run_cost_noise
+from neurosnn.jobs.search import EvalConfig
+from neurosnn.output import one_line_errors
 from neurosnn.snn import PERCENTILE_OF
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = new_parser("python -m experiments.cost_noise", __doc__)
     add_checkpoint_arg(p)
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_arg(p)
     p.add_argument(
         "--preset",
         default="fashion-mnist",
@@ -68,64 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def spreads(costs: np.ndarray) -> dict[str, float]:
-    """The three spreads of a ``[draws, K]`` cost matrix (standard deviations, ddof 1)."""
-    pairs = list(combinations(range(costs.shape[1]), 2))
-    paired = [np.std(costs[:, i] - costs[:, j], ddof=1) for i, j in pairs]
-    return {
-        "per_candidate_std": float(np.mean(np.std(costs, axis=0, ddof=1))),
-        "paired_difference_std": float(np.mean(paired)),
-        "unpaired_difference_std": float(np.sqrt(2) * np.mean(np.std(costs, axis=0, ddof=1))),
-        "signal_std": float(np.std(costs.mean(axis=0), ddof=1)),
-        "best_on_one_draw_is_best_on_average": float(
-            np.mean(np.argmin(costs, axis=1) == np.argmin(costs.mean(axis=0)))
-        ),
-    }
-
-
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    claim_output(args.out)
-    if args.draws < 2 or args.candidates < 2:
-        raise SystemExit("error: --draws and --candidates must be >= 2")
-    try:
-        scfg = dataclasses.replace(
-            PRESETS[args.preset],
-            images=args.images,
-            percentile_of=args.percentile_of,
-            seed=args.seed,
-            population=max(5, args.candidates),
-            **({"timesteps": args.timesteps} if args.timesteps else {}),
-        )
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
-    ecfg = EvalConfig(checkpoint=args.checkpoint, data_root=args.data_root, device=args.device)
-    start = time.perf_counter()
-    prepared = prepare(scfg, ecfg, *load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root))
-    evaluator = Evaluator(prepared.snn, prepared.data.train, scfg)
-    n = len(prepared.snn.if_names)
-    candidates = [np.full(n, scfg.initial_percentile)]
-    candidates += list(initial_population(scfg, n)[: args.candidates - 1])
-    costs = cost_noise(evaluator, candidates, args.draws)
-    result = {
-        "command": "python -m experiments.cost_noise " + " ".join(argv or sys.argv[1:]),
-        "search": dataclasses.asdict(scfg),
-        "candidates": [c.tolist() for c in candidates],
-        "costs": costs.tolist(),
-        **spreads(costs),
-        "wall_seconds": time.perf_counter() - start,
-    }
-    write_json(Path(args.out) / "noise.json", result)
-    print(
-        f"E = {scfg.images}, T = {scfg.timesteps}, {args.draws} subsets × {len(candidates)} "
-        f"candidates: one candidate's cost varies by ±{result['per_candidate_std']:.2f} across "
-        f"subsets; two candidates' difference by ±{result['unpaired_difference_std']:.2f} on "
-        f"different images and ±{result['paired_difference_std']:.2f} on the same; the "
-        f"candidates' mean costs spread by ±{result['signal_std']:.2f}; the best on one subset "
-        f"is the best on average in {100 * result['best_on_one_draw_is_best_on_average']:.0f}% "
-        f"of subsets; {args.out}/noise.json ({result['wall_seconds']:.0f} s)"
+    out = claim_output(args.out)
+    ncfg = NoiseConfig(draws=args.draws, candidates=args.candidates)
+    scfg = dataclasses.replace(
+        PRESETS[args.preset],
+        images=args.images,
+        percentile_of=args.percentile_of,
+        seed=args.seed,
+        population=max(5, args.candidates),
+        **({"timesteps": args.timesteps} if args.timesteps else {}),
     )
+    ecfg = EvalConfig(checkpoint=args.checkpoint, data_root=args.data_root, device=args.device)
+    ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root)
+    r = run_cost_noise(scfg, ecfg, ncfg, ckpt, data, out)
+    print(
+        f"E = {scfg.images}, T = {scfg.timesteps}, {ncfg.draws} subsets × {len(r['candidates'])} "
+        f"candidates: one candidate's cost varies by ±{r['per_candidate_std']:.2f} across "
+        f"subsets; two candidates' difference by ±{r['unpaired_difference_std']:.2f} on "
+        f"different images and ±{r['paired_difference_std']:.2f} on the same; the "
+        f"candidates' mean costs spread by ±{r['signal_std']:.2f}; the best on one subset "
+        f"is the best on average in {100 * r['best_on_one_draw_is_best_on_average']:.0f}% "
+        f"of subsets ({r['wall_seconds']:.0f} s)"
+    )
+    r["command"] = "python -m experiments.cost_noise " + " ".join(argv or sys.argv[1:])
+    finish(out, r, name="noise.json")
     return 0
 
 

@@ -78,11 +78,7 @@ def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
     from neurosnn.nirconsumer import compare
 
-    try:
-        dataset = saved_dataset(path, source)
-    except ValueError as err:
-        raise SystemExit(f"error: --compare: {err}") from err
-    data = load_data(dataset, args.data_root, allow_subset=True)
+    data = load_data(saved_dataset(path, source), args.data_root, allow_subset=True)
     data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
     test, indices = seeded_subset(data.test, args.compare, 0)
     log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)

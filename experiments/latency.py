@@ -21,7 +21,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 from neurosnn.checkpoint import resolve
 from neurosnn.experiments.common import (
@@ -149,26 +148,20 @@ def table(rows: dict[str, dict]) -> str:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    claim_output(args.out)
-    out = Path(args.out)
-    try:
-        cfg = LatencyConfig(
-            recipes=(
-                tuple(r.strip() for r in args.recipes.split(",") if r.strip())
-                if args.recipes
-                else None
-            ),
-            timesteps=args.timesteps,
-            long_horizon=args.long_horizon,
-            test_images=args.test_images,
-            calib_images=args.calib_images,
-            search=sized_search(args.population, args.generations, args.images),
-            eq11_timesteps=args.eq11_timesteps,
-            target_timesteps=args.target_timesteps,
-            seed=args.seed,
-        )
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
+    out = claim_output(args.out)
+    cfg = LatencyConfig(
+        recipes=(
+            tuple(r.strip() for r in args.recipes.split(",") if r.strip()) if args.recipes else None
+        ),
+        timesteps=args.timesteps,
+        long_horizon=args.long_horizon,
+        test_images=args.test_images,
+        calib_images=args.calib_images,
+        search=sized_search(args.population, args.generations, args.images),
+        eq11_timesteps=args.eq11_timesteps,
+        target_timesteps=args.target_timesteps,
+        seed=args.seed,
+    )
     setup_logging(out / "latency.log")
     log = logging.getLogger("neurosnn.latency")
     start = time.perf_counter()
@@ -183,10 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": ckpt.dataset,
         }
         folder = out / name
-        try:
-            report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)
-        except ValueError as err:
-            raise SystemExit(f"error: {err}") from err
+        report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)
         reports.append(report)
         per_checkpoint[name] = {
             "ann_accuracy": report.ann_accuracy,

@@ -14,15 +14,19 @@ OUT/search_state.json (for --resume), OUT/summary.json (with every setting) and 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from neurosnn.analysis.neuroevolution import plot_search
-from neurosnn.experiments.common import claim_output, load_checkpoint_and_data, setup_logging
+from neurosnn.experiments.common import (
+    claim_output,
+    finish,
+    load_checkpoint_and_data,
+    setup_logging,
+)
 from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.search import prepare, run_neuroevolution
-from neurosnn.output import one_line_errors, write_json
+from neurosnn.output import one_line_errors
 
 
 @one_line_errors
@@ -30,16 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser("python -m experiments.neuroevolve", __doc__, "fashion-mnist").parse_args(
         argv
     )
-    claim_output(args.out)
+    out = claim_output(args.out)
     scfg, ecfg = configs(args)
-    setup_logging(Path(args.out) / "search.log")
+    setup_logging(out / "search.log")
     ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root)
-    out = Path(args.out)
     s = run_neuroevolution(
         prepare(scfg, ecfg, ckpt, data), scfg, ecfg, out, args.resume, not args.no_progress
     )
-    s["plots"] = [str(p) for p in plot_search(out, out / "plots")]
-    write_json(out / "summary.json", s)
     imp = s["latency_improvement"]
     print(
         f"baseline (uniform {scfg.initial_percentile} percentile): final accuracy "
@@ -67,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         f"nfe {s['nfe']}, training cost {s['training_cost']:.3f}, search "
         f"{s['search_seconds']:.0f} s (median generation "
         f"{np.median(s['seconds_per_generation']):.1f} s); threshold-PCA correlation "
-        f"{s['threshold_pca_correlation']:.2f}; summary in {args.out}/summary.json"
+        f"{s['threshold_pca_correlation']:.2f}"
     )
+    finish(out, s, plot_search(out, out / "plots"))
     return 0
 
 

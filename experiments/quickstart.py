@@ -101,8 +101,7 @@ def _train(args, ann_dir: Path) -> None:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    claim_output(args.out)
-    out = Path(args.out)
+    out = claim_output(args.out)
     start = time.perf_counter()
     ann_dir = out / "ann"
     if args.retrain or not (ann_dir / CHECKPOINT_NAME).is_file():
@@ -116,16 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     from neurosnn.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)
-    try:
-        cfg = LatencyConfig(
-            recipes=RECIPES,
-            timesteps=args.timesteps,
-            long_horizon=1,
-            test_images=args.test_images,
-            search=sized_search(args.population, args.generations, args.images),
-        )
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
+    cfg = LatencyConfig(
+        recipes=RECIPES,
+        timesteps=args.timesteps,
+        long_horizon=1,
+        test_images=args.test_images,
+        search=sized_search(args.population, args.generations, args.images),
+    )
     s = cfg.search
     print(
         "[2/4] converting at the 99.7 percentile of all outputs; threshold search "

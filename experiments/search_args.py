@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 
 from neurosnn.engine import BIAS_ONSETS, DELAYS
+from neurosnn.errors import UserError
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
 from neurosnn.experiments.common import (
     add_checkpoint_arg,
@@ -178,10 +179,7 @@ def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
         for f in dataclasses.fields(SearchConfig)
         if getattr(args, f.name, None) is not None
     }
-    try:
-        scfg = dataclasses.replace(PRESETS[args.preset], **overrides)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
+    scfg = dataclasses.replace(PRESETS[args.preset], **overrides)
     try:
         ecfg = EvalConfig(
             checkpoint=args.checkpoint,
@@ -195,7 +193,7 @@ def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
             data_root=args.data_root,
             device=args.device,
         )
-    except ValueError as err:  # named as the command line names it
+    except UserError as err:  # named as the command line names it
         field, _, rest = str(err).partition(" ")
         flag = "eval-timesteps" if field == "timesteps" else field.replace("_", "-")
         raise SystemExit(f"error: --{flag} {rest}") from err

@@ -16,18 +16,16 @@ import torch
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_option_arg,
     add_progress_arg,
     claim_output,
     load_data,
     new_parser,
-    parse_options,
     setup_logging,
 )
 from neurosnn.networks import create_network, list_networks
 from neurosnn.output import one_line_errors, write_json
 from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
-
-# Options that make a network fit a 2-core CPU budget on the 28×28 datasets; --option overrides.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,12 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--net", default="vgg9", choices=list_networks(), help="network name (default: %(default)s)"
     )
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="network option, repeatable: width=0.25, pool=avg|max, bias=true, "
+    add_option_arg(
+        p,
+        "network option, repeatable: width=0.25, pool=avg|max, bias=true, "
         "dropout=0.2, batch_norm=true (defaults for 28x28 datasets: "
         f"{DATASET_OPTIONS['fashion-mnist']})",
     )
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         data = dataclasses.replace(
             data, train=data.train.random_subset(args.train_images, args.seed)
         )
-    options = {**DATASET_OPTIONS.get(args.dataset, {}), **parse_options(args.option)}
+    options = {**DATASET_OPTIONS.get(args.dataset, {}), **dict(args.option or [])}
     try:
         cfg = TrainConfig(
             epochs=args.epochs,

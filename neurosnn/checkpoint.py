@@ -14,13 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from neurosnn.errors import UserError
 from neurosnn.networks import NetworkSpec
 from neurosnn.output import atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint is missing, unreadable or incomplete."""
 
 

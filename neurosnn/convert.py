@@ -22,6 +22,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from neurosnn.errors import UserError
 from neurosnn.networks.blocks import QCFS
 from neurosnn.snn import (
     PERCENTILE_OF,
@@ -207,7 +208,7 @@ def calibrate(
     """
     batches = list(batches)
     if not batches:
-        raise ValueError("calibration needs at least one batch of data")
+        raise UserError("calibration needs at least one batch of data")
 
     acts = list(activations) if activations is not None else [nn.ReLU()] * (len(stages) - 1)
 
@@ -240,7 +241,7 @@ def calibrate(
                 _add_channel_counts(a, channel_max[name], *per_channel[name])
     for name, m in maxima.items():
         if m <= 0:
-            raise ValueError(
+            raise UserError(
                 f"layer {name} never activated on the calibration data; use more calibration images"
             )
     layers = {n: ActivationHistogram(counts[n], maxima[n], zeros[n]) for n in names[:-1]}
@@ -311,9 +312,9 @@ def _channelwise_layers(
         channelwise = [channelwise]
     for name in channelwise:
         if name not in hidden:
-            raise ValueError(f"channelwise: {name!r} is not an IF layer; IF layers: {names[:-1]}")
+            raise UserError(f"channelwise: {name!r} is not an IF layer; IF layers: {names[:-1]}")
         if len(hidden[name]) != 3:
-            raise ValueError(
+            raise UserError(
                 f"channelwise: layer {name} has no channels (shape {hidden[name]}); only "
                 "convolutional layers can have channel-wise thresholds"
             )
@@ -361,30 +362,30 @@ def convert(
         The converted SNN with thresholds set to ``percentile`` (or to the trained λ).
     """
     if percentile_of not in PERCENTILE_OF:
-        raise ValueError(f"percentile_of must be one of {PERCENTILE_OF}, got {percentile_of!r}")
+        raise UserError(f"percentile_of must be one of {PERCENTILE_OF}, got {percentile_of!r}")
     if thresholds not in ("percentile", "trained"):
-        raise ValueError(f"thresholds must be 'percentile' or 'trained', got {thresholds!r}")
+        raise UserError(f"thresholds must be 'percentile' or 'trained', got {thresholds!r}")
     ann = copy.deepcopy(model).cpu().eval()
     names, stages = zip(*ann_stages(ann), strict=True)
     names, stages = list(names), list(stages)
     acts = stage_activations(ann)
     lambdas = _trained_thresholds(names, acts) if thresholds == "trained" else None
     if lambdas is not None and channelwise:
-        raise ValueError("channelwise: trained thresholds are one per layer (QCFS's λ)")
+        raise UserError("channelwise: trained thresholds are one per layer (QCFS's λ)")
 
     probe = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     relu_ann = _with_relus(ann)  # folding is checked exactly; QCFS's floor would amplify ulps
     try:
         reference = relu_ann(probe)
     except RuntimeError as err:
-        raise ValueError(
+        raise UserError(
             f"input_shape {tuple(input_shape)} does not fit the network: {err}"
         ) from err
     shapes = _check_stages(stages, probe, reference)
     channel_layers = _channelwise_layers(channelwise, names, shapes)
     for name, act in zip(names, acts, strict=False):
         if name in channel_layers and isinstance(act, QCFS):
-            raise ValueError(
+            raise UserError(
                 f"channelwise: layer {name} ends in a QCFS activation, which one scale per "
                 "channel does not commute with"
             )
@@ -429,12 +430,12 @@ def _trained_thresholds(names: list[str], acts: list[nn.Module]) -> list[float]:
     values = []
     for name, act in zip(names, acts, strict=False):
         if not isinstance(act, QCFS):
-            raise ValueError(
+            raise UserError(
                 f"thresholds='trained': layer {name} ends in {type(act).__name__}, not a QCFS "
                 "activation with a trained threshold (train with --option activation=qcfs)"
             )
         if not float(act.threshold) > 0:
-            raise ValueError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")
+            raise UserError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")
         values.append(float(act.threshold))
     return values
 

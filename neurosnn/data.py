@@ -21,6 +21,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from neurosnn.errors import UserError
+
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "synthetic")
 DEFAULT_ROOTS = {
     "fashion-mnist": "/usr/share/datasets/fashion-mnist",
@@ -158,14 +160,14 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as err:  # truncated or corrupt gzip
-        raise ValueError(f"{path}: cannot read ({err or type(err).__name__})") from err
+        raise UserError(f"{path}: cannot read ({err or type(err).__name__})") from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = data[3]
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {body.size} bytes")
+        raise UserError(f"{path}: header says {dims} but holds {body.size} bytes")
     return body.reshape(dims)
 
 
@@ -189,10 +191,10 @@ def _load_idx(name: str, root: Path) -> Dataset:
     labels = {k: torch.from_numpy(arrays[k].astype(np.int64)) for k in ("train_y", "test_y")}
     for split in ("train", "test"):
         if len(images[f"{split}_x"]) != len(labels[f"{split}_y"]):
-            raise ValueError(f"{name} in {root}: {split} images and labels differ in count")
+            raise UserError(f"{name} in {root}: {split} images and labels differ in count")
     held = identify(labels["test_y"])
     if held is not None and held != name:  # the two sets share their file names
-        raise ValueError(
+        raise UserError(
             f"{root} holds {held}, not {name} (its test labels are {held}'s): pass "
             f"--dataset {held}, or a folder of {name}"
         )
@@ -259,9 +261,9 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as f:
             data = _ArrayUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise ValueError(f"{path} is not a CIFAR python pickle: {err}") from err
+        raise UserError(f"{path} is not a CIFAR python pickle: {err}") from err
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a CIFAR python pickle: holds {type(data).__name__}")
+        raise UserError(f"{path} is not a CIFAR python pickle: holds {type(data).__name__}")
     return data
 
 
@@ -398,12 +400,12 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
         Both splits, normalised with the training set's per-channel statistics.
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "synthetic":
         return synthetic()
     if root is None:
         if name not in DEFAULT_ROOTS:
-            raise ValueError(f"dataset {name!r} needs a root folder: {_HOW_TO_GET[name]}")
+            raise UserError(f"dataset {name!r} needs a root folder: {_HOW_TO_GET[name]}")
         root = DEFAULT_ROOTS[name]
     root = Path(root)
     if not root.is_dir():

@@ -50,6 +50,7 @@ from neurosnn.cost import (
 )
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
+from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch, atomic
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
@@ -111,30 +112,30 @@ class SearchConfig:
         for name in ("alpha", "beta", "gamma", "std", "initial_percentile", "crossover", "tol"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+                raise UserError(f"{name} must be a finite number >= 0, got {value}")
         if not all(math.isfinite(m) and m >= 0 for m in self.mutation):
-            raise ValueError(f"mutation must be finite numbers >= 0, got {self.mutation}")
+            raise UserError(f"mutation must be finite numbers >= 0, got {self.mutation}")
         for name in ("lower", "upper"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
+                raise UserError(f"{name} must be finite, got {value}")
         if self.population < 5:
-            raise ValueError(f"population must be >= 5 (SciPy's minimum), got {self.population}")
+            raise UserError(f"population must be >= 5 (SciPy's minimum), got {self.population}")
         if self.generations < 1 or self.images < 1 or self.timesteps < 2:
-            raise ValueError("generations and images must be >= 1 and timesteps >= 2")
+            raise UserError("generations and images must be >= 1 and timesteps >= 2")
         if self.parameterisation not in ("percentile", "scale"):
-            raise ValueError(
+            raise UserError(
                 f"parameterisation must be 'percentile' or 'scale', got {self.parameterisation!r}"
             )
         if not 0 < self.initial_percentile <= 100:
-            raise ValueError(
+            raise UserError(
                 f"initial_percentile must be in (0, 100], got {self.initial_percentile}"
             )
         lo, hi = self.bounds
         if not lo < hi:
-            raise ValueError(f"bounds must satisfy lower < upper, got ({lo}, {hi})")
+            raise UserError(f"bounds must satisfy lower < upper, got ({lo}, {hi})")
         if self.parameterisation == "percentile" and not (0 < lo and hi <= 100):
-            raise ValueError(f"percentile bounds must lie in (0, 100], got ({lo}, {hi})")
+            raise UserError(f"percentile bounds must lie in (0, 100], got ({lo}, {hi})")
         for name, value, allowed in (
             ("subset", self.subset, SUBSETS),
             ("percentile_of", self.percentile_of, PERCENTILE_OF),
@@ -143,12 +144,12 @@ class SearchConfig:
             ("objective", self.objective, OBJECTIVES),
         ):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+                raise UserError(f"{name} must be one of {allowed}, got {value!r}")
         check_phi(self.phi)
         if not 0 <= self.target_drop < 1:
-            raise ValueError(f"target_drop must be in [0, 1), got {self.target_drop}")
+            raise UserError(f"target_drop must be in [0, 1), got {self.target_drop}")
         if not self.phi_std >= 0:
-            raise ValueError(f"phi_std must be >= 0, got {self.phi_std}")
+            raise UserError(f"phi_std must be >= 0, got {self.phi_std}")
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -35,6 +35,7 @@ from neurosnn.convert import ThresholdSource, convert, stage_activations
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
+from neurosnn.errors import UserError
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
 from neurosnn.networks.blocks import QCFS
 from neurosnn.record import RunWriter, read_run, read_search, write_search
@@ -71,7 +72,7 @@ class Recipe:
             ("thresholds", self.thresholds, ("percentile", "trained")),
         ):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+                raise UserError(f"{name} must be one of {allowed}, got {value!r}")
         check_phi(self.phi)
 
     def convert(
@@ -187,9 +188,9 @@ class LatencyConfig:
     def __post_init__(self) -> None:
         unknown = [r for r in self.recipes or () if r not in RECIPES]
         if unknown:
-            raise ValueError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
+            raise UserError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
         if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
-            raise ValueError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
+            raise UserError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
 
 
 @dataclass
@@ -224,7 +225,7 @@ def _simulate_to(
         record = read_run(path)
         same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
         if not same_network:
-            raise ValueError(
+            raise UserError(
                 f"{path} records another network ({record.metadata.get('checkpoint')}, ANN "
                 f"{record.metadata.get('ann_accuracy')}); use another output folder"
             )
@@ -269,7 +270,7 @@ def _search(
     if (out / "search.h5").is_file():
         before = read_search(out / "search.h5")["metrics"].get("ann_accuracy_on_search_images")
         if before != ann_on_s:
-            raise ValueError(
+            raise UserError(
                 f"{out} holds a search of another network (ANN {before} on its images, "
                 f"{ann_on_s} here); use another output folder"
             )
@@ -330,7 +331,7 @@ def measure_latency(
     names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(model))
     for name in names:
         if not RECIPES[name].applies_to(model):
-            raise ValueError(
+            raise UserError(
                 f"recipe {name}: trained thresholds need a QCFS network, channel-wise ones a "
                 "ReLU network"
             )

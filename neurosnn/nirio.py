@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from neurosnn import __version__
+from neurosnn.errors import UserError
 from neurosnn.snn import INPUT, ConvertedSNN, build_network
 from neurosnn.synapses import SpikeMaxPool2d
 
@@ -57,7 +58,7 @@ SEMANTICS = {
 }
 
 
-class NIRError(ValueError):
+class NIRError(UserError):
     """A network NIR cannot hold, or a NIR graph neurosnn cannot run."""
 
 

@@ -21,12 +21,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from neurosnn.errors import UserError
 
-class OutputInUse(ValueError):
+
+class OutputInUse(UserError):
     """Another running process writes to this output."""
 
 
-class ResumeMismatch(ValueError):
+class ResumeMismatch(UserError):
     """A ``--resume`` whose saved state belongs to other settings, data or another network."""
 
 
@@ -156,15 +158,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main`` so that a full disk, an output in use or a resume that does
-    not match ends it with ``error: …`` and a non-zero exit instead of a traceback; other
-    errors (bugs) keep theirs."""
+    """Wrap a command's ``main`` so that a :class:`~neurosnn.errors.UserError` (a bad value or
+    file, an output in use, a resume that does not match) or a full disk ends it with
+    ``error: …`` and a non-zero exit instead of a traceback; other errors (bugs) keep theirs."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs) -> int:
         try:
             return main(*args, **kwargs)
-        except (OutputInUse, ResumeMismatch) as err:
+        except UserError as err:
             raise SystemExit(f"error: {err}") from err
         except OSError as err:
             if not disk_full(err):

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from neurosnn.errors import UserError
+
 Classifier = Literal["fc", "convnn"]
 CLASSIFIERS: tuple[str, ...] = ("fc", "convnn")
 
@@ -62,7 +64,7 @@ class ReadoutConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ValueError(
+            raise UserError(
                 f"need epochs >= 1, batch_size >= 1, lr > 0, got {self.epochs}, "
                 f"{self.batch_size}, {self.lr}"
             )

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from neurosnn.errors import UserError
 from neurosnn.output import (
     atomic,
     disk_full,
@@ -254,14 +255,14 @@ def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise ValueError(f"{path} is not a readable HDF5 file: {err}") from err
+        raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
     with f:
         if f.attrs.get("format") != fmt:
-            raise ValueError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
+            raise UserError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
         try:
             yield f
         except KeyError as err:
-            raise ValueError(f"{path} is an incomplete {kind} file: {err}") from err
+            raise UserError(f"{path} is an incomplete {kind} file: {err}") from err
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -309,7 +310,7 @@ def read_spikes(
     with _open(path) as f:
         if "spikes" not in f or layer not in f["spikes"]:
             have = list(f["spikes"]) if "spikes" in f else []
-            raise ValueError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
+            raise UserError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
         ds = f["spikes"][layer]
         samples = slice(samples, samples + 1) if isinstance(samples, int) else samples
         times = slice(times, times + 1) if isinstance(times, int) else times

@@ -17,6 +17,7 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input, Nodes
 from bindsnet.network.topology import AbstractConnection
 
+from neurosnn.errors import UserError
 from neurosnn.neurons import AccumulatorNodes, SubtractiveIFNodes
 from neurosnn.synapses import OpsConnection
 
@@ -76,12 +77,12 @@ class ActivationHistogram:
 
     def percentile(self, p: float, of: PercentileOf = "positive") -> float:
         if not 0 < p <= 100:
-            raise ValueError(f"percentile must be in (0, 100], got {p}")
+            raise UserError(f"percentile must be in (0, 100], got {p}")
         if of not in PERCENTILE_OF:
-            raise ValueError(f"percentile_of must be one of {PERCENTILE_OF}, got {of!r}")
+            raise UserError(f"percentile_of must be one of {PERCENTILE_OF}, got {of!r}")
         positive = float(self.counts.sum())
         if positive == 0 or self.max <= 0:
-            raise ValueError("layer never activated on the calibration data")
+            raise UserError("layer never activated on the calibration data")
         target = p / 100.0
         if of == "all":
             # the same rank among all outputs, counted among the positive ones
@@ -176,7 +177,7 @@ class ConvertedSNN:
         """Set one threshold per IF layer, in ANN activation units; nothing is rebuilt."""
         values = [float(v) for v in values]
         if len(values) != len(self.if_names):
-            raise ValueError(
+            raise UserError(
                 f"expected {len(self.if_names)} thresholds (one per IF layer: "
                 f"{', '.join(self.if_names)}), got {len(values)}"
             )
@@ -184,7 +185,7 @@ class ConvertedSNN:
             # stored in float32: a value below its smallest normal number would become 0 (or
             # lose its precision), and a threshold of 0 fires every neuron every step
             if not math.isfinite(v) or v < MIN_THRESHOLD or v > FLOAT32_MAX:
-                raise ValueError(
+                raise UserError(
                     f"threshold of layer {name} must be finite and in [{MIN_THRESHOLD:g}, "
                     f"{FLOAT32_MAX:g}] (float32), got {v}"
                 )
@@ -199,11 +200,11 @@ class ConvertedSNN:
         values = []
         for name, p in zip(self.if_names, percentiles, strict=True):
             if not (math.isfinite(p) and 0 < p <= 100):
-                raise ValueError(f"percentile of layer {name} must be in (0, 100], got {p}")
+                raise UserError(f"percentile of layer {name} must be in (0, 100], got {p}")
             hist = self.calibration[name]
             value = hist.percentile(p, self.percentile_of)
             if value <= 0:
-                raise ValueError(
+                raise UserError(
                     f"layer {name}: the {p} percentile of all its outputs is 0 "
                     f"({100 * hist.zero_fraction:.2f}% of them are zero); use a higher "
                     "percentile or percentile_of='positive'"
@@ -217,7 +218,7 @@ class ConvertedSNN:
             return [float(values)] * len(self.if_names)
         values = [float(v) for v in values]
         if len(values) != len(self.if_names):
-            raise ValueError(
+            raise UserError(
                 f"expected {len(self.if_names)} {what} (one per IF layer), got {len(values)}"
             )
         return values
@@ -251,7 +252,7 @@ class ConvertedSNN:
 def check_phi(value: float, what: str = "phi") -> float:
     """φ must lie in [0, 1): at φ ≥ 1 a neuron would fire before any input arrives."""
     if not (math.isfinite(value) and 0 <= value < 1):
-        raise ValueError(f"{what} must be in [0, 1), got {value}")
+        raise UserError(f"{what} must be in [0, 1), got {value}")
     return value
 
 

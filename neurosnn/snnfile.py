@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from neurosnn.convert import _as_snn_ops, _check_stages, _with_relus, ann_stages, stage_activations
+from neurosnn.errors import UserError
 from neurosnn.networks import NetworkSpec
 from neurosnn.record import SNN_FORMAT, read_arrays, write_arrays
 from neurosnn.snn import ActivationHistogram, ConvertedSNN, build_network
@@ -105,13 +106,13 @@ def load_snn(
     try:
         snn = _rebuild(arrays, meta)
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
-        raise ValueError(f"{path} is not a complete neurosnn SNN file: {err}") from err
+        raise UserError(f"{path} is not a complete neurosnn SNN file: {err}") from err
     return snn.to(device), meta
 
 
 def _rebuild(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> ConvertedSNN:
     if meta.get("version") != FILE_VERSION:
-        raise ValueError(f"file version {meta.get('version')}, this neurosnn reads {FILE_VERSION}")
+        raise UserError(f"file version {meta.get('version')}, this neurosnn reads {FILE_VERSION}")
     ann = NetworkSpec(**meta["spec"]).build()
     ann.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays["ann"].items()})
     ann.eval()
@@ -126,7 +127,7 @@ def _rebuild(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> 
     ]
     network, layer_names = build_network(shape, segments)
     if layer_names != meta["layer_names"]:
-        raise ValueError(f"layers {layer_names} rebuilt, {meta['layer_names']} saved")
+        raise UserError(f"layers {layer_names} rebuilt, {meta['layer_names']} saved")
     with torch.no_grad():
         for (source, target), conn in network.connections.items():
             saved = arrays[f"connections:{_key(source, target)}"]

@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 
 from neurosnn.data import Split
 from neurosnn.energy import Energy, connection_macs, energy
+from neurosnn.errors import UserError
 
 Rule = Literal["postpre", "weight-dependent"]
 Inhibition = Literal["off", "learning", "always"]
@@ -79,9 +80,9 @@ class ConvSpec:
     def __post_init__(self) -> None:
         for field in ("channels", "kernel", "repeat", "pool"):
             if getattr(self, field) < 1:
-                raise ValueError(f"ConvSpec.{field} must be >= 1, got {getattr(self, field)}")
+                raise UserError(f"ConvSpec.{field} must be >= 1, got {getattr(self, field)}")
         if self.kernel % 2 == 0:
-            raise ValueError(f"ConvSpec.kernel must be odd ('same' padding), got {self.kernel}")
+            raise UserError(f"ConvSpec.kernel must be odd ('same' padding), got {self.kernel}")
 
 
 @dataclass(frozen=True)
@@ -108,32 +109,32 @@ class STDPConfig:
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
-            raise ValueError(f"rule must be one of {tuple(RULES)}, got {self.rule!r}")
+            raise UserError(f"rule must be one of {tuple(RULES)}, got {self.rule!r}")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+            raise UserError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+            raise UserError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
         if len(self.nu) != 2 or min(self.nu) < 0:
-            raise ValueError(f"nu must be two learning rates >= 0, got {self.nu}")
+            raise UserError(f"nu must be two learning rates >= 0, got {self.nu}")
         if self.timesteps < 1 or not 1 <= self.updates <= self.timesteps:
-            raise ValueError(
+            raise UserError(
                 f"need timesteps >= 1 and 1 <= updates <= timesteps, got {self.timesteps}, "
                 f"{self.updates}"
             )
         if self.timesteps % self.updates:
-            raise ValueError(f"updates ({self.updates}) must divide timesteps ({self.timesteps})")
+            raise UserError(f"updates ({self.updates}) must divide timesteps ({self.timesteps})")
         if self.inhibition not in INHIBITIONS:
-            raise ValueError(f"inhibition must be one of {INHIBITIONS}, got {self.inhibition!r}")
+            raise UserError(f"inhibition must be one of {INHIBITIONS}, got {self.inhibition!r}")
         if not 0 < self.input_rate <= 1:
-            raise ValueError(f"input_rate must be in (0, 1], got {self.input_rate}")
+            raise UserError(f"input_rate must be in (0, 1], got {self.input_rate}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.target_rate < 1:
-            raise ValueError(f"target_rate must be in (0, 1), got {self.target_rate}")
+            raise UserError(f"target_rate must be in (0, 1), got {self.target_rate}")
         if min(self.tc_decay, self.tc_trace, self.theta0, self.kernel_norm) <= 0:
-            raise ValueError("tc_decay, tc_trace, theta0 and kernel_norm must be > 0")
+            raise UserError("tc_decay, tc_trace, theta0 and kernel_norm must be > 0")
         if not self.wmin < 0 < self.wmax:
-            raise ValueError(f"need wmin < 0 < wmax, got {self.wmin}, {self.wmax}")
+            raise UserError(f"need wmin < 0 < wmax, got {self.wmin}, {self.wmax}")
 
     @property
     def window(self) -> int:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from neurosnn.data import Dataset, Split, fingerprint
+from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ DATASET_OPTIONS = {
 }
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(UserError):
     """The loss became NaN or infinite (the epoch is not saved)."""
 
 
@@ -46,19 +47,19 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise UserError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise UserError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+            raise UserError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "none"):
-            raise ValueError(f"schedule must be cosine, step or none, got {self.schedule!r}")
+            raise UserError(f"schedule must be cosine, step or none, got {self.schedule!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+            raise UserError(f"lr must be a finite number > 0, got {self.lr}")
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+                raise UserError(f"{name} must be a finite number >= 0, got {value}")
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

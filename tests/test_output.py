@@ -191,3 +191,26 @@ def test_a_full_disk_ends_a_command_with_one_line(tmp_path, monkeypatch):
 
     with pytest.raises(OSError, match="real I/O"):  # other errors keep their traceback
         bug()
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback():
+    from neurosnn.checkpoint import CheckpointError
+    from neurosnn.errors import UserError
+    from neurosnn.jobs.agd import AGDJobConfig
+    from neurosnn.output import OutputInUse, ResumeMismatch, one_line_errors
+
+    assert all(issubclass(e, UserError) for e in (OutputInUse, ResumeMismatch, CheckpointError))
+
+    @one_line_errors
+    def main(config):
+        config()
+        return 0
+
+    with pytest.raises(SystemExit, match=r"^error: report_steps must lie in 1\.\.4, got \[5\]$"):
+        main(lambda: AGDJobConfig(timesteps=4, report_steps=(5,)))
+
+    def bug():
+        raise ValueError("an internal mistake")
+
+    with pytest.raises(ValueError, match="internal mistake"):  # not a SystemExit
+        main(bug)

@@ -15,6 +15,7 @@ import torch
 
 from neurosnn.checkpoint import Checkpoint, resolve
 from neurosnn.data import Dataset
+from neurosnn.errors import UserError
 from neurosnn.evolve import SearchConfig
 from neurosnn.jobs.search import (
     EvalConfig,
@@ -36,6 +37,13 @@ class AttackConfig:
     report_epsilons: tuple[float, ...] = (2 / 255, 4 / 255)  # ANN/SNN accuracy only
     ans_images: int = 500
     snn_attack_images: int = 500  # FGSM through the SNN's surrogate gradients (0: none)
+
+    def __post_init__(self) -> None:
+        if self.ans_images < 1 or self.snn_attack_images < 0:
+            raise UserError(
+                f"ans_images must be >= 1 and snn_attack_images >= 0, got {self.ans_images} "
+                f"and {self.snn_attack_images}"
+            )
 
 
 def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, progress: bool):

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from neurosnn.checkpoint import Checkpoint, resolve
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.data import Dataset, Split, seeded_subset
+from neurosnn.errors import UserError
 from neurosnn.record import RunWriter
 from neurosnn.simulate import SimResult
 from neurosnn.snn import ConvertedSNN
@@ -49,6 +50,30 @@ class ConvertConfig:
     seed: int = 0
     data_root: str | None = None
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        from neurosnn.snn import PERCENTILE_OF
+
+        if not (self.checkpoint or self.snn):
+            raise UserError("a conversion needs a checkpoint or a saved snn, got neither")
+        if not 0 < self.percentile <= 100:
+            raise UserError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.percentile_of not in PERCENTILE_OF:
+            raise UserError(
+                f"percentile_of must be one of {PERCENTILE_OF}, got {self.percentile_of!r}"
+            )
+        if not 0 <= self.phi < 1:
+            raise UserError(f"phi must be in [0, 1), got {self.phi}")
+        for name, least in (
+            ("timesteps", 1),
+            ("calib_images", 1),
+            ("batch_size", 1),
+            ("record_spikes", 0),
+        ):
+            if getattr(self, name) < least:
+                raise UserError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.test_images is not None and self.test_images < 1:
+            raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
 
 
 class Source(NamedTuple):
@@ -101,7 +126,7 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
         source = source_of(
             cfg.checkpoint,
             ckpt,
-            "experiments.convert",
+            __name__,
             simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
         )
         path = save_snn(snn_path(out), snn, model, source)
@@ -127,7 +152,7 @@ def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict,
 def saved_dataset(path: str | Path, source: dict) -> str:
     """The data set a saved SNN was made for (an error naming the file if it does not say)."""
     if "dataset" not in source:
-        raise ValueError(f"{path} does not say which data set it was made for")
+        raise UserError(f"{path} does not say which data set it was made for")
     return source["dataset"]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from neurosnn.checkpoint import Checkpoint, resolve
 from neurosnn.cost import compare_latency, iso_time_gain
 from neurosnn.data import Dataset, seeded_subset
+from neurosnn.errors import UserError
 from neurosnn.evolve import SearchConfig
 from neurosnn.output import write_json
 from neurosnn.snnfile import source_of
@@ -64,9 +65,9 @@ class EvalConfig:
         ):
             value = getattr(self, name)
             if value is not None and value < least:
-                raise ValueError(f"{name} must be >= {least}, got {value}")
+                raise UserError(f"{name} must be >= {least}, got {value}")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+            raise UserError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
 
 
 def _map_fn(evaluator, ecfg: EvalConfig):

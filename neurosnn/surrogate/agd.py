@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from neurosnn.convert import split_at_relus, trace
 from neurosnn.data import Split
+from neurosnn.errors import UserError
 from neurosnn.surrogate.network import Unrolled
 from neurosnn.surrogate.neurons import lif_step
 from neurosnn.surrogate.sparsity import Schedule, sparsity_loss
@@ -46,9 +47,9 @@ class AGDConfig:
 
     def __post_init__(self) -> None:
         if self.timesteps < 1:
-            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+            raise UserError(f"timesteps must be >= 1, got {self.timesteps}")
         if self.relu_layers < 0:
-            raise ValueError(f"relu_layers must be >= 0, got {self.relu_layers}")
+            raise UserError(f"relu_layers must be >= 0, got {self.relu_layers}")
 
 
 class SpikingNet(nn.Module):

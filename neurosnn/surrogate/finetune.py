@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from neurosnn.data import Split
+from neurosnn.errors import UserError
 from neurosnn.surrogate.network import SurrogateSNN
 
 
@@ -31,9 +32,9 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.timesteps < 1:
-            raise ValueError("epochs, batch_size and timesteps must be >= 1")
+            raise UserError("epochs, batch_size and timesteps must be >= 1")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise UserError(f"lr must be > 0, got {self.lr}")
 
 
 def bptt_step(net: SurrogateSNN, x: torch.Tensor, y: torch.Tensor, timesteps: int, opt) -> float:

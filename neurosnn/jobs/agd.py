@@ -1,0 +1,134 @@
+"""AGD training from scratch as a job (Panda, Aketi & Roy 2020 §3.2, §5, §6): one network as
+an LIF SNN with a softmax or a stochmax classifier and as a hybrid with its first layers ReLU,
+each trained end to end with surrogate gradients and evaluated per step, with its energy
+against the ANN. The command is ``experiments.agd``.
+
+    data = load_dataset("fashion-mnist")
+    summary = run_agd(AGDJobConfig(epochs=1), data, Path("runs/agd"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from neurosnn.data import Dataset
+from neurosnn.errors import UserError
+from neurosnn.output import write_json
+
+log = logging.getLogger("neurosnn.agd")
+
+VARIANTS = ("softmax", "stochmax", "hybrid")
+
+
+@dataclasses.dataclass(frozen=True)
+class AGDJobConfig:
+    """The network, the variants and their training."""
+
+    net: str = "vgg5"  # a registry network
+    options: dict[str, Any] = dataclasses.field(default_factory=lambda: {"width": 0.25})
+    variants: tuple[str, ...] = VARIANTS
+    timesteps: int = 25
+    report_steps: tuple[int, ...] = (5, 10, 25)  # accuracy printed at these steps
+    hybrid_relu_layers: int = 2
+    leak: float = 0.99  # LIF leak per step
+    epochs: int = 2
+    lr: float = 1e-3  # Adam
+    train_images: int = 10000
+    test_images: int = 2000
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.variants) - set(VARIANTS)
+        if unknown or not self.variants:
+            raise UserError(f"variants must be among {', '.join(VARIANTS)}, got {self.variants}")
+        if any(not 1 <= t <= self.timesteps for t in self.report_steps):
+            raise UserError(
+                f"report_steps must lie in 1..{self.timesteps}, got {list(self.report_steps)}"
+            )
+
+
+def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int) -> dict:
+    """Energy of a :class:`SpikingNet` from its per-image spikes per layer."""
+    import torch
+
+    from neurosnn.energy import connection_macs, energy
+
+    shapes, macs, x = {}, {}, torch.zeros(1, *images_shape)
+    with torch.no_grad():
+        for name, stage in zip(net.names, net.stages, strict=True):
+            macs[name] = connection_macs(stage, tuple(x.shape[1:]))
+            x = stage(x)
+            shapes[name] = tuple(x.shape[1:])
+    analog = net.names[: net.cfg.relu_layers]
+    return energy(
+        net.names, shapes, images_shape, macs, layer_spikes, 1, timesteps, analog
+    ).as_dict()
+
+
+def run_agd(cfg: AGDJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Train and test every variant of ``cfg`` on ``data``; writes out/agd.h5 (each variant's
+    accuracy per step and input activity per layer) and out/summary.json, which it returns."""
+    import torch
+
+    from neurosnn.networks import create_network
+    from neurosnn.record import write_arrays
+    from neurosnn.surrogate.agd import (
+        AGDConfig,
+        SpikingNet,
+        TrainAGDConfig,
+        evaluate_agd,
+        train_agd,
+    )
+
+    start = time.perf_counter()
+    train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
+    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    shape = (data.in_channels, data.input_size, data.input_size)
+    results = {}
+    for variant in cfg.variants:
+        torch.manual_seed(cfg.seed)
+        model = create_network(cfg.net, data.num_classes, shape[0], shape[1], **cfg.options)
+        net_cfg = AGDConfig(
+            timesteps=cfg.timesteps,
+            leak=cfg.leak,
+            stochmax=variant == "stochmax",
+            relu_layers=cfg.hybrid_relu_layers if variant == "hybrid" else 0,
+        )
+        net = SpikingNet(model, net_cfg, shape)
+        tcfg = TrainAGDConfig(epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed)
+        history = train_agd(net, train, tcfg, cfg.device, progress)
+        ev = evaluate_agd(net, test, cfg.device)
+        results[variant] = {
+            "config": dataclasses.asdict(net_cfg),
+            "history": history,
+            "accuracy": ev["accuracy"],
+            "accuracy_at": {str(t): ev["accuracy"][t - 1] for t in cfg.report_steps},
+            "spikes_per_image": ev["spikes_per_image"],
+            "energy": snn_energy(net.cpu(), shape, ev["layer_spikes"], cfg.timesteps),
+        }
+        log.info("%s: accuracy at T %.4f", variant, ev["accuracy"][-1])
+    summary = {
+        "net": cfg.net,
+        "options": cfg.options,
+        "variants": results,
+        "train_images": len(train),
+        "test_images": len(test),
+        "timesteps": cfg.timesteps,
+        "report_steps": list(cfg.report_steps),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    write_arrays(
+        out / "agd.h5",
+        {
+            v: {"accuracy": r["accuracy"], "energy_activity": r["energy"]["activity"]}
+            for v, r in results.items()
+        },
+        {"net": cfg.net, "options": cfg.options, "timesteps": cfg.timesteps},
+    )
+    write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,92 @@
+"""How noisy is the threshold search's cost? As a job: the same candidates (the uniform
+baseline and draws of the initial population) scored on several random training subsets of E
+images, and three spreads compared: one candidate's cost across subsets, the difference of two
+candidates on shared images, and the spread of the candidates' mean costs (the signal). The
+command is ``experiments.cost_noise``.
+
+    ckpt = load_checkpoint("runs/fmnist_vgg9")
+    data = with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
+    scfg, ecfg = PRESETS["fashion-mnist"], EvalConfig(checkpoint="runs/fmnist_vgg9")
+    result = run_cost_noise(scfg, ecfg, NoiseConfig(), ckpt, data, Path("runs/noise"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosnn.checkpoint import Checkpoint
+from neurosnn.data import Dataset
+from neurosnn.errors import UserError
+from neurosnn.evolve import SearchConfig
+from neurosnn.jobs.search import EvalConfig, prepare
+from neurosnn.output import write_json
+
+log = logging.getLogger("neurosnn.noise")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig:
+    """How many subsets and candidates the spreads are measured over."""
+
+    draws: int = 8  # random subsets of E images
+    candidates: int = 10  # the baseline and draws of the initial population
+
+    def __post_init__(self) -> None:
+        if self.draws < 2 or self.candidates < 2:
+            raise UserError(
+                f"draws and candidates must be >= 2, got {self.draws} and {self.candidates}"
+            )
+
+
+def spreads(costs: np.ndarray) -> dict[str, float]:
+    """The three spreads of a ``[draws, K]`` cost matrix (standard deviations, ddof 1)."""
+    pairs = list(combinations(range(costs.shape[1]), 2))
+    paired = [np.std(costs[:, i] - costs[:, j], ddof=1) for i, j in pairs]
+    return {
+        "per_candidate_std": float(np.mean(np.std(costs, axis=0, ddof=1))),
+        "paired_difference_std": float(np.mean(paired)),
+        "unpaired_difference_std": float(np.sqrt(2) * np.mean(np.std(costs, axis=0, ddof=1))),
+        "signal_std": float(np.std(costs.mean(axis=0), ddof=1)),
+        "best_on_one_draw_is_best_on_average": float(
+            np.mean(np.argmin(costs, axis=1) == np.argmin(costs.mean(axis=0)))
+        ),
+    }
+
+
+def run_cost_noise(
+    scfg: SearchConfig,
+    ecfg: EvalConfig,
+    ncfg: NoiseConfig,
+    ckpt: Checkpoint,
+    data: Dataset,
+    out: Path,
+) -> dict[str, Any]:
+    """Score ``ncfg.candidates`` candidates of ``scfg``'s search on ``ncfg.draws`` subsets;
+    writes out/noise.json (every cost and the spreads), which it returns."""
+    from neurosnn.evolve import Evaluator, cost_noise, initial_population
+
+    start = time.perf_counter()
+    prepared = prepare(scfg, ecfg, ckpt, data)
+    evaluator = Evaluator(prepared.snn, prepared.data.train, scfg)
+    n = len(prepared.snn.if_names)
+    candidates = [np.full(n, scfg.initial_percentile)]
+    candidates += list(initial_population(scfg, n)[: ncfg.candidates - 1])
+    log.info("%d candidates on %d subsets of %d images", len(candidates), ncfg.draws, scfg.images)
+    costs = cost_noise(evaluator, candidates, ncfg.draws)
+    result = {
+        "search": dataclasses.asdict(scfg),
+        "draws": ncfg.draws,
+        "candidates": [c.tolist() for c in candidates],
+        "costs": costs.tolist(),
+        **spreads(costs),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    write_json(out / "noise.json", result)
+    return result

@@ -1,0 +1,192 @@
+"""Layer-wise STDP and a ReLU classifier against the same classifier on random frozen features
+as a job (Panda, Aketi & Roy 2020, §4.3, Tables 6 and 12), with and without BackRes. Every
+stage is cached in the output folder as it completes, so an interrupted run resumes. The
+command is ``experiments.stdp`` (its docstring describes the networks and files).
+
+    data = load_dataset("fashion-mnist")
+    summary = run_stdp(STDPJobConfig(nets=("stdp2",)), data, Path("runs/stdp"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from neurosnn.data import Dataset
+from neurosnn.errors import UserError
+from neurosnn.output import write_json
+from neurosnn.readout import CLASSIFIERS
+from neurosnn.stdp import ConvSpec, STDPConfig
+
+log = logging.getLogger("neurosnn.stdp")
+
+# 32 maps per convolution, 2×2 OR-pooling (the paper's Fashion-MNIST networks)
+NETWORKS = {
+    "stdp2": (ConvSpec(32, 5), ConvSpec(32, 3)),
+    "stdp3": (ConvSpec(32, 5), ConvSpec(32, 3, pool=1), ConvSpec(32, 3)),
+    "stdp2x2": (ConvSpec(32, 5), ConvSpec(32, 3, repeat=2)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class STDPJobConfig:
+    """The networks, the STDP rule and the sizes of every stage."""
+
+    nets: tuple[str, ...] = ("stdp2", "stdp3", "stdp2x2")
+    classifiers: tuple[str, ...] = CLASSIFIERS
+    stdp: STDPConfig = STDPConfig()
+    stdp_images: int = 5000  # unlabelled images STDP learns from (the paper: 5,000)
+    control_images: int = 1000  # images on which the random control's thresholds adapt
+    stdp_batch: int = 16
+    train_images: int = 5000  # labelled, for the classifier
+    test_images: int = 2000
+    classifier_epochs: int = 30
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name, known in (("nets", NETWORKS), ("classifiers", CLASSIFIERS)):
+            given = getattr(self, name)
+            if not given or set(given) - set(known):
+                raise UserError(f"{name} must be among {', '.join(known)}, got {given}")
+        for name in ("stdp_images", "control_images", "stdp_batch", "train_images"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.test_images < 1:
+            raise UserError(f"test_images must be >= 1, got {self.test_images}")
+
+
+def load_cache(path: Path) -> dict:
+    """A cached network or feature file of an earlier run, loaded without running pickled
+    code (tensors and plain containers only)."""
+    import torch
+
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for foreign files
+        raise UserError(f"cannot read {path} (delete it to recompute): {err}") from err
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} is not a cache of neurosnn.jobs.stdp (delete it to recompute)")
+    return saved
+
+
+def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Path, progress):
+    """The network ``name`` trained with STDP (``kind = "stdp"``) or with its thresholds only
+    adapted (``"random"``), loaded from ``folder`` when an earlier run saved it."""
+    import torch
+
+    from neurosnn.stdp import STDPNet, train_layerwise
+
+    shape = (data.in_channels, data.input_size, data.input_size)
+    net = STDPNet(list(NETWORKS[name]), shape, cfg.stdp, seed=cfg.seed, device=cfg.device)
+    path = folder / f"{kind}.pt"
+    if path.is_file():
+        saved = load_cache(path)
+        net.load_state_dict(saved["state"])
+        log.info("%s %s: reusing %s", name, kind, path)
+        return net, saved["history"], saved["seconds"]
+    n = cfg.stdp_images if kind == "stdp" else cfg.control_images
+    subset = data.train.random_subset(min(n, len(data.train)), cfg.seed + 1)
+    start = time.perf_counter()
+    history = train_layerwise(
+        net,
+        subset,
+        data.mean,
+        data.std,
+        batch_size=cfg.stdp_batch,
+        seed=cfg.seed,
+        learn_weights=kind == "stdp",
+        progress=progress,
+    )
+    seconds = time.perf_counter() - start
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": net.state_dict(), "history": history, "seconds": seconds}, path)
+    return net, history, seconds
+
+
+def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, folder, progress):
+    """Spike counts of the frozen network's last layer on ``split`` (cached in ``folder``)."""
+    import torch
+
+    from neurosnn.stdp import Features, spike_features
+
+    path = folder / f"features-{kind}-{split_name}.pt"
+    if path.is_file():
+        return Features(**load_cache(path))
+    f = spike_features(net, split, data.mean, data.std, seed=cfg.seed, progress=progress)
+    torch.save(dataclasses.asdict(f), path)
+    return f
+
+
+def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool):
+    """Both kinds (STDP, random control) of one network and their classifiers; returns its
+    summary and the arrays it records (kernels, firing-rate histories)."""
+    import torch
+
+    from neurosnn.readout import ReadoutConfig, accuracy, build_classifier, rates, train_classifier
+    from neurosnn.stdp import kernel_similarity
+
+    folder, specs, T = out / name, NETWORKS[name], cfg.stdp.timesteps
+    train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
+    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    result: dict[str, Any] = {}
+    arrays: dict[str, Any] = {}
+    for kind in ("stdp", "random"):
+        net, history, seconds = trained(name, kind, cfg, data, folder, progress)
+        f_train = features(net, kind, "train", train, cfg, data, folder, progress)
+        f_test = features(net, kind, "test", test, cfg, data, folder, progress)
+        x_train, x_test = rates(f_train.counts, T), rates(f_test.counts, T)
+        entry: dict[str, Any] = {
+            "training_seconds": seconds,
+            "thresholds": {layer.name: layer.thresholds for layer in net.layers},
+            "kernel_similarity": {
+                layer.name: kernel_similarity(layer.weight.cpu()) for layer in net.layers
+            },
+            "final_rate": {n: h[-1] for n, h in history.items()},
+            "spikes_per_image": {
+                n: float(s.sum()) / len(test) for n, s in f_test.step_spikes.items()
+            },
+            "classifiers": {},
+        }
+        for clf in cfg.classifiers:
+            torch.manual_seed(cfg.seed)
+            model = build_classifier(clf, net.output_shape, data.num_classes)
+            rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
+            losses = train_classifier(model, x_train, f_train.labels, rcfg, cfg.device, progress)
+            acc = accuracy(model, x_test, f_test.labels, cfg.device)
+            e = net.energy(f_test.step_spikes, len(test), model.cpu())
+            entry["classifiers"][clf] = {
+                "accuracy": acc,
+                "train_accuracy": accuracy(model, x_train, f_train.labels),
+                "final_loss": losses[-1],
+                "energy": e.as_dict(),
+            }
+            log.info("%s %s %s: test accuracy %.4f, EE %.2f", name, kind, clf, acc, e.efficiency)
+        result[kind] = entry
+        arrays[f"{name}.{kind}"] = {
+            **{f"{layer.name}.weight": layer.weight.cpu().numpy() for layer in net.layers},
+            **{f"rate.{n}": torch.tensor(h).numpy() for n, h in history.items()},
+        }
+    result["unique_convolutions"] = len(specs)
+    result["logical_depth"] = sum(s.repeat for s in specs)
+    return result, arrays
+
+
+def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:
+    """Every network of ``cfg``; writes out/<net>/*.pt (the caches), out/stdp.h5 (kernels,
+    thresholds, firing-rate histories) and out/summary.json, which it returns."""
+    from neurosnn.record import write_arrays
+
+    start = time.perf_counter()
+    results, arrays = {}, {}
+    for name in cfg.nets:
+        results[name], a = run_network(name, cfg, data, out, progress)
+        arrays.update(a)
+    config = dataclasses.asdict(cfg)
+    write_arrays(out / "stdp.h5", arrays, config)
+    summary = {"networks": results, "config": config, "wall_seconds": time.perf_counter() - start}
+    write_json(out / "summary.json", summary)
+    return summary
