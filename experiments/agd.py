@@ -22,9 +22,10 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    config_from,
+    data_of,
     finish,
     int_list,
-    load_data,
     name_list,
     new_parser,
 )
@@ -59,21 +60,8 @@ def build_parser():
 
 
 def config(args) -> AGDJobConfig:
-    return AGDJobConfig(
-        net=args.net,
-        options=dict(args.option) if args.option else {"width": 0.25},
-        variants=args.variants,
-        timesteps=args.timesteps,
-        report_steps=args.report_steps,
-        hybrid_relu_layers=args.hybrid_relu_layers,
-        leak=args.leak,
-        epochs=args.epochs,
-        lr=args.lr,
-        train_images=args.train_images,
-        test_images=args.test_images,
-        seed=args.seed,
-        device=args.device,
-    )
+    options = dict(args.option) if args.option else {"width": 0.25}
+    return config_from(args, AGDJobConfig, options=options)
 
 
 @one_line_errors
@@ -83,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
     cfg = config(args)
-    data = load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
+    data = data_of(args)
     s = run_agd(cfg, data, out, not args.no_progress)
     for variant, r in s["variants"].items():
         acc = ", ".join(f"T={t}: {a:.4f}" for t, a in r["accuracy_at"].items())

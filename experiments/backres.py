@@ -22,9 +22,10 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    config_from,
+    data_of,
     finish,
     int_list,
-    load_data,
     new_parser,
 )
 from neurosnn.jobs.backres import BackResConfig, run_backres
@@ -60,16 +61,8 @@ def build_parser():
 
 
 def config(args) -> BackResConfig:
-    return BackResConfig(
-        nets=args.nets,
-        options=dict(args.option) if args.option else {"width": 0.25, "batch_norm": True},
-        epochs=args.epochs,
-        train_images=args.train_images,
-        test_images=args.test_images,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        device=args.device,
-    )
+    options = dict(args.option) if args.option else {"width": 0.25, "batch_norm": True}
+    return config_from(args, BackResConfig, options=options)
 
 
 @one_line_errors
@@ -79,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
     cfg = config(args)
-    data = load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
+    data = data_of(args)
     s = run_backres(cfg, data, out, not args.no_progress)
     T = s["timesteps"]
     print(

@@ -33,6 +33,7 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    config_from,
     finish,
     int_list,
     load_checkpoint_and_data,
@@ -90,25 +91,14 @@ def build_parser():
 
 
 def config(args) -> BPTTConfig:
-    return BPTTConfig(
-        checkpoint=args.checkpoint,
-        search=args.search,
-        preset=args.preset,
-        timesteps=args.timesteps,
-        test_images=args.test_images or None,
-        finetune=FinetuneConfig(
-            epochs=args.bptt_epochs,
-            batch_size=args.bptt_batch_size,
-            lr=args.bptt_lr,
-            timesteps=args.bptt_timesteps,
-            max_batches=args.bptt_batches,
-        ),
-        cost_timesteps=args.cost_timesteps,
-        cost_batch=args.cost_batch,
-        repeats=args.repeats,
-        data_root=args.data_root,
-        device=args.device,
+    finetune = FinetuneConfig(
+        epochs=args.bptt_epochs,
+        batch_size=args.bptt_batch_size,
+        lr=args.bptt_lr,
+        timesteps=args.bptt_timesteps,
+        max_batches=args.bptt_batches,
     )
+    return config_from(args, BPTTConfig, test_images=args.test_images or None, finetune=finetune)
 
 
 @one_line_errors

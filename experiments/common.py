@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -91,8 +92,13 @@ def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     )
 
 
-def add_out_arg(parser: argparse.ArgumentParser, what: str = "output folder") -> None:
-    parser.add_argument("--out", required=True, help=what)
+def add_out_arg(
+    parser: argparse.ArgumentParser, what: str = "output folder", default: str | None = None
+) -> None:
+    """``--out``: required unless it has a ``default``."""
+    if default is not None:
+        what += " (default: %(default)s)"
+    parser.add_argument("--out", required=default is None, default=default, help=what)
 
 
 def finish(
@@ -104,6 +110,15 @@ def finish(
         summary["plots"] = [str(p) for p in plots]
     write_json(out / name, summary)
     print(f"summary in {out / name}")
+
+
+def config_from(args: argparse.Namespace, cls: type, **given: Any) -> Any:
+    """The config dataclass ``cls`` with each field an option of the same name was parsed
+    into (``--test-images`` → ``test_images``), then ``given``; other fields keep their
+    defaults."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    parsed = {name: value for name, value in vars(args).items() if name in fields}
+    return cls(**{**parsed, **given})
 
 
 def add_checkpoint_arg(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +166,12 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
             "(4,000 training and 1,000 test images)"
         )
         return load_dataset(name, SUBSET_ROOT)
+
+
+def data_of(args: argparse.Namespace) -> Dataset:
+    """The data set of ``--dataset`` and ``--data-root`` (Fashion-MNIST: the shipped subset
+    when the full set is not installed)."""
+    return load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
 
 
 def claim_output(path: str, kind: str = "folder", option: str = "--out") -> Path:

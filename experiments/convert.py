@@ -20,6 +20,7 @@ from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_out_arg,
     add_progress_arg,
     claim_output,
     load_checkpoint_and_data,
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets and encodings")
     add_device_arg(p)
-    p.add_argument("--out", required=True, help="HDF5 file to write")
+    add_out_arg(p, "HDF5 file to write")
     add_progress_arg(p)
     return p
 

@@ -26,6 +26,7 @@ from neurosnn.checkpoint import resolve
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
+    add_out_arg,
     claim_output,
     load_checkpoint_and_data,
     new_parser,
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="checkpoint.pt or its run folder; repeat for several seeds",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_arg(p)
     p.add_argument(
         "--recipes",
         default=None,

@@ -27,8 +27,10 @@ from pathlib import Path
 from neurosnn.checkpoint import CHECKPOINT_NAME
 from neurosnn.experiments.common import (
     add_device_arg,
+    add_out_arg,
     add_progress_arg,
     claim_output,
+    load_checkpoint_and_data,
     load_data,
     new_parser,
 )
@@ -40,7 +42,7 @@ RECIPES = ("all", "all+search", "phi+onset")
 
 def build_parser() -> argparse.ArgumentParser:
     p = new_parser("python -m experiments.quickstart", __doc__)
-    p.add_argument("--out", default="runs/quickstart", help="run folder (default: %(default)s)")
+    add_out_arg(p, "run folder", "runs/quickstart")
     p.add_argument(
         "--data-root",
         default=None,
@@ -111,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from neurosnn.analysis.latency import plot_latency
     from neurosnn.analysis.plot import plot_run
-    from neurosnn.experiments.common import load_checkpoint_and_data
     from neurosnn.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)

@@ -13,6 +13,7 @@ from neurosnn.experiments.common import (
     add_checkpoint_arg,
     add_data_args,
     add_device_arg,
+    add_out_arg,
     add_progress_arg,
     new_parser,
 )
@@ -31,7 +32,7 @@ def build_parser(prog: str, description: str | None, preset: str) -> argparse.Ar
         "the options below override single values (default: %(default)s)",
     )
     add_checkpoint_arg(p)
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_arg(p)
     p.add_argument(
         "--resume",
         action="store_true",

@@ -23,9 +23,10 @@ from neurosnn.experiments.common import (
     add_option_arg,
     add_out_arg,
     claim_output,
+    config_from,
+    data_of,
     finish,
     float_list,
-    load_data,
     name_list,
     new_parser,
 )
@@ -69,20 +70,7 @@ def build_parser():
 
 
 def config(args) -> SparsityConfig:
-    return SparsityConfig(
-        schedules=args.schedules,
-        sigmas=args.sigmas,
-        tolerance=args.tolerance,
-        options=dict(args.option or []),
-        timesteps=args.timesteps,
-        leak=args.leak,
-        epochs=args.epochs,
-        lr=args.lr,
-        train_images=args.train_images,
-        test_images=args.test_images,
-        seed=args.seed,
-        device=args.device,
-    )
+    return config_from(args, SparsityConfig, options=dict(args.option or []))
 
 
 @one_line_errors
@@ -92,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
     cfg = config(args)
-    data = load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
+    data = data_of(args)
     s = run_sparsity(cfg, data, out)
     print(
         f"{'loss':<26}{'σ0':>9}{'epochs':>8}{'accuracy':>10}{'spikes/image':>14}{'reduction':>11}"

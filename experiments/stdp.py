@@ -32,9 +32,10 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    config_from,
+    data_of,
     finish,
     float_list,
-    load_data,
     name_list,
     new_parser,
 )
@@ -111,30 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config(args: argparse.Namespace) -> STDPJobConfig:
-    stdp = STDPConfig(
-        rule=args.rule,
-        nu=args.nu,
-        reduction=args.reduction,
-        backend=args.backend,
-        timesteps=args.timesteps,
-        updates=args.updates,
-        dropout=args.dropout,
-        inhibition=args.inhibition,
-        target_rate=args.target_rate,
-    )
-    return STDPJobConfig(
-        nets=args.nets,
-        classifiers=args.classifiers,
-        stdp=stdp,
-        stdp_images=args.stdp_images,
-        control_images=args.control_images,
-        stdp_batch=args.stdp_batch,
-        train_images=args.train_images,
-        test_images=args.test_images,
-        classifier_epochs=args.classifier_epochs,
-        seed=args.seed,
-        device=args.device,
-    )
+    return config_from(args, STDPJobConfig, stdp=config_from(args, STDPConfig))
 
 
 @one_line_errors
@@ -144,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
     cfg = config(args)
-    data = load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
+    data = data_of(args)
     s = run_stdp(cfg, data, out, not args.no_progress)
     print(f"{'network':<9}{'classifier':<11}{'STDP':>8}{'random':>8}{'EE':>7}{'EE conv':>9}")
     for name, r in s["networks"].items():

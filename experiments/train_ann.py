@@ -17,6 +17,7 @@ from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     add_option_arg,
+    add_out_arg,
     add_progress_arg,
     claim_output,
     load_data,
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of init and data order")
     add_device_arg(p)
-    p.add_argument("--out", required=True, help="run folder: checkpoint.pt and train.json")
+    add_out_arg(p, "run folder: checkpoint.pt and train.json")
     p.add_argument(
         "--resume",
         action="store_true",

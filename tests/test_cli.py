@@ -13,7 +13,7 @@ class Called(Exception):
     """Raised in place of a workflow: what the command passed it."""
 
 
-def intercept(monkeypatch, module, job: str, loaders=("load_data",)):
+def intercept(monkeypatch, module, job: str, loaders=("data_of",)):
     """Replace ``module.job`` with a stub that raises :class:`Called` with its arguments,
     and the module's data loaders with stubs."""
 
