@@ -153,3 +153,37 @@ def test_help_documents_every_option(name, parser):
         assert action.help, f"neurosnn {name}: {action.option_strings or action.dest} has no help"
         for option in action.option_strings:
             assert option in text, f"neurosnn {name} --help does not show {option}"
+
+
+def test_search_options_reach_the_job(tmp_path, monkeypatch):
+    from neurosnn.experiments import neuroevolve
+
+    intercept(monkeypatch, neuroevolve, "prepare", ("load_checkpoint_and_data",))
+    monkeypatch.setattr(neuroevolve, "load_checkpoint_and_data", lambda *a: ("ckpt", "data"))
+    args = ["--checkpoint", "ann", "--out", str(tmp_path), "--preset", "quick", "--alpha", "2"]
+    args += ["--generations", "3", "--phi", "0.5", "--bias-onset", "input", "--search-phi"]
+    args += ["--test-images", "0", "--eval-timesteps", "30", "--long-horizon", "2"]
+    scfg, ecfg, ckpt, data = called(neuroevolve.main, args)
+    assert (scfg.alpha, scfg.generations, scfg.phi, scfg.bias_onset) == (2.0, 3, 0.5, "input")
+    assert scfg.search_phi and scfg.images == 200  # the rest from the preset
+    assert (ecfg.checkpoint, ecfg.test_images, ecfg.timesteps, ecfg.long_horizon) == (
+        "ann",
+        None,
+        30,
+        2,
+    )
+
+
+def test_attack_options_reach_the_job(tmp_path, monkeypatch):
+    from neurosnn.experiments import adversarial
+
+    intercept(monkeypatch, adversarial, "run_adversarial", ("load_checkpoint_and_data",))
+    args = ["--checkpoint", "ann", "--out", str(tmp_path), "--epsilon", "4/255"]
+    args += ["--report-epsilons", "1/255,0.5", "--ans-images", "7", "--snn-attack-images", "0"]
+    _, _, scfg, ecfg, acfg, out, resume, progress = called(adversarial.main, args)
+    assert acfg.epsilon == pytest.approx(4 / 255) and acfg.report_epsilons == (1 / 255, 0.5)
+    assert (acfg.ans_images, acfg.snn_attack_images, out, resume) == (7, 0, tmp_path, False)
+    with pytest.raises(SystemExit, match="ans_images must be >= 1"):
+        adversarial.main(args[:4] + ["--ans-images", "0"])
+    with pytest.raises(SystemExit):  # argparse: ε beyond [0, 1]
+        adversarial.main(args[:4] + ["--report-epsilons", "2"])

@@ -3,6 +3,7 @@ Fashion-MNIST subset: what they return, what they write, what they reuse."""
 
 import dataclasses
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -20,8 +21,26 @@ from tests.test_experiments import train_synthetic
 SUBSET = "data/fashion-mnist-subset"
 
 
-def checkpoint_and_data(folder):
+def without_command_logging() -> None:
+    """As in a notebook: none of the handlers a command's logging set up."""
+    root = logging.getLogger("neurosnn")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def prints_nothing(capsys):
+    """A job prints nothing."""
+    without_command_logging()
+    yield
+    assert capsys.readouterr().out == ""
+
+
+def checkpoint_and_data(folder, capsys):
+    """A trained tiny VGG5 (through the train command, whose output is dropped)."""
     train_synthetic(folder)
+    without_command_logging()
+    capsys.readouterr()
     ckpt = load_checkpoint(folder)
     return ckpt, with_normalisation(load_dataset(ckpt.dataset), ckpt.mean, ckpt.std)
 
@@ -34,7 +53,7 @@ def test_bptt_against_the_search(tmp_path, capsys, monkeypatch):
     from neurosnn.surrogate.finetune import FinetuneConfig
 
     ann, ne = tmp_path / "ann", tmp_path / "ne"
-    ckpt, data = checkpoint_and_data(ann)
+    ckpt, data = checkpoint_and_data(ann, capsys)
     scfg = dataclasses.replace(
         PRESETS["quick"], images=32, timesteps=12, generations=1, phi=0.5, bias_onset="input"
     )
@@ -83,7 +102,7 @@ def test_bptt_against_the_search(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(bptt_vs_de, "run_bptt_vs_search", lambda *a: s)
     monkeypatch.setattr(bptt_vs_de, "load_checkpoint_and_data", lambda *a: (ckpt, data))
-    capsys.readouterr()
+    assert capsys.readouterr().out == ""  # the job printed nothing
     assert bptt_vs_de.main(["--checkpoint", str(ann), "--out", str(out)]) == 0
     assert "Eq. 19 totals" in capsys.readouterr().out
     plots = json.loads((out / "summary.json").read_text())["plots"]
@@ -237,12 +256,12 @@ def test_cost_noise_spreads_by_hand():
 
 
 @pytest.mark.slow
-def test_cost_noise_of_the_search(tmp_path):
+def test_cost_noise_of_the_search(tmp_path, capsys):
     from neurosnn.jobs.noise import NoiseConfig, run_cost_noise, spreads
     from neurosnn.jobs.search import EvalConfig
 
     ann = tmp_path / "ann"
-    ckpt, data = checkpoint_and_data(ann)
+    ckpt, data = checkpoint_and_data(ann, capsys)
     scfg = dataclasses.replace(PRESETS["quick"], images=32, timesteps=16)
     ecfg = EvalConfig(checkpoint=str(ann))
     out = tmp_path / "noise"
