@@ -59,18 +59,13 @@ def build_parser():
     return p
 
 
-def config(args) -> AGDJobConfig:
-    options = dict(args.option) if args.option else {"width": 0.25}
-    return config_from(args, AGDJobConfig, options=options)
-
-
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     from neurosnn.analysis.agd import plot_agd
 
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
-    cfg = config(args)
+    cfg = config_from(args, AGDJobConfig)
     data = data_of(args)
     s = run_agd(cfg, data, out, not args.no_progress)
     for variant, r in s["variants"].items():

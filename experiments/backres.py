@@ -60,18 +60,13 @@ def build_parser():
     return p
 
 
-def config(args) -> BackResConfig:
-    options = dict(args.option) if args.option else {"width": 0.25, "batch_norm": True}
-    return config_from(args, BackResConfig, options=options)
-
-
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     from neurosnn.analysis.backres import plot_backres
 
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
-    cfg = config(args)
+    cfg = config_from(args, BackResConfig)
     data = data_of(args)
     s = run_backres(cfg, data, out, not args.no_progress)
     T = s["timesteps"]

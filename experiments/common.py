@@ -114,10 +114,12 @@ def finish(
 
 def config_from(args: argparse.Namespace, cls: type, **given: Any) -> Any:
     """The config dataclass ``cls`` with each field an option of the same name was parsed
-    into (``--test-images`` → ``test_images``), then ``given``; other fields keep their
-    defaults."""
+    into (``--test-images`` → ``test_images``; the pairs of ``--option``, when given, as the
+    dict ``options``), then ``given``; other fields keep their defaults."""
     fields = {f.name for f in dataclasses.fields(cls)}
     parsed = {name: value for name, value in vars(args).items() if name in fields}
+    if "options" in fields and getattr(args, "option", None):
+        parsed["options"] = dict(args.option)
     return cls(**{**parsed, **given})
 
 

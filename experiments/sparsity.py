@@ -69,17 +69,13 @@ def build_parser():
     return p
 
 
-def config(args) -> SparsityConfig:
-    return config_from(args, SparsityConfig, options=dict(args.option or []))
-
-
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     from neurosnn.analysis.sparsity import plot_sparsity
 
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
-    cfg = config(args)
+    cfg = config_from(args, SparsityConfig)
     data = data_of(args)
     s = run_sparsity(cfg, data, out)
     print(
