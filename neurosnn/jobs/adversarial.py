@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from neurosnn.checkpoint import Checkpoint, resolve
-from neurosnn.data import Dataset
+from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
 from neurosnn.evolve import SearchConfig
 from neurosnn.jobs.search import (
@@ -132,9 +132,7 @@ def run_adversarial(
     write_json(saved, attack_cfg)
     prepared: Prepared = prepare(scfg, ecfg, ckpt, data)
     model, data, snn = prepared.model, prepared.data, prepared.snn
-    test = data.test
-    if ecfg.test_images is not None and ecfg.test_images < len(test):
-        test = test.random_subset(ecfg.test_images, 0)
+    test, _ = seeded_subset(data.test, ecfg.test_images, 0)
     source = {"checkpoint": str(resolve(ecfg.checkpoint)), "dataset": prepared.ckpt.dataset}
     attack = dict(epsilon=acfg.epsilon, device=ecfg.device, progress=progress)
     adv_train = cached_fgsm(

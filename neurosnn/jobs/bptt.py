@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from neurosnn.checkpoint import Checkpoint
-from neurosnn.data import Dataset
+from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
 from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
@@ -160,9 +160,7 @@ def run_bptt_vs_search(
     start = time.perf_counter()
     prepared = prepare(scfg, ecfg, ckpt, data)
     snn, data = prepared.snn, prepared.data
-    test = data.test
-    if cfg.test_images is not None and cfg.test_images < len(test):
-        test = test.random_subset(cfg.test_images, 0)
+    test, _ = seeded_subset(data.test, cfg.test_images, 0)
     T, config = cfg.timesteps, {"bptt_vs_search": dataclasses.asdict(cfg)}
 
     def record(name: str, net):
