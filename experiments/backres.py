@@ -22,6 +22,7 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    comma_list,
     config_from,
     data_of,
     finish,
@@ -37,7 +38,7 @@ def build_parser():
     add_out_arg(p)
     p.add_argument(
         "--nets",
-        type=lambda text: tuple(text.split(",")),
+        type=comma_list(str, "network names"),
         default="vgg7,vgg2x4,vgg3x2-v1",
         help="default: %(default)s",
     )

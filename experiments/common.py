@@ -68,21 +68,15 @@ int_list = comma_list(int, "integers")  # "5,25,50" → (5, 25, 50)
 float_list = comma_list(float, "numbers")  # "1e-5,3e-5" → (1e-05, 3e-05)
 
 
-def name_list(choices) -> Any:
+def name_list(choices) -> Callable[[str], tuple]:
     """An argparse type: names separated by commas, each one of ``choices``."""
 
-    def parse(text: str) -> tuple[str, ...]:
-        names = tuple(t for t in text.split(",") if t)
-        unknown = [n for n in names if n not in choices]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {', '.join(map(repr, unknown)) or 'empty list'}; expected names "
-                f"separated by commas among {', '.join(choices)}"
-            )
-        return names
+    def name(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"unknown {text!r}")
+        return text
 
-    parse.__name__ = "list of names"
-    return parse
+    return comma_list(name, f"names among {', '.join(choices)}")
 
 
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -218,13 +212,10 @@ def setup_logging(log_file: Path) -> None:
 
 def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):
     """A checkpoint and its dataset, normalised with the checkpoint's statistics."""
-    from neurosnn.checkpoint import CheckpointError, load_checkpoint
+    from neurosnn.checkpoint import load_checkpoint
     from neurosnn.data import fingerprint, with_normalisation
 
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from err
+    ckpt = load_checkpoint(path)  # a CheckpointError: the command's one line
     data = load_data(ckpt.dataset, root, allow_subset)
     spec = ckpt.spec
     if (spec.in_channels, spec.input_size) != (data.in_channels, data.input_size):

@@ -23,6 +23,7 @@ from neurosnn.experiments.common import (
     add_out_arg,
     add_progress_arg,
     claim_output,
+    config_from,
     load_checkpoint_and_data,
     load_data,
     new_parser,
@@ -150,27 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out, "file")
     setup_logging(out.with_suffix(".log"))
-    cfg = ConvertConfig(
-        checkpoint=args.checkpoint or "",
-        snn=args.snn,
-        save_snn=not args.no_save_snn,
-        percentile=args.percentile,
-        percentile_of=args.percentile_of,
-        channelwise=args.channelwise,
-        phi=args.phi,
-        timesteps=args.timesteps,
-        calib_images=args.calib_images,
-        test_images=args.test_images,
-        batch_size=args.batch_size,
-        engine=args.engine,
-        precision=args.precision,
-        delay=args.delay,
-        bias_onset=args.bias_onset,
-        encoding=args.encoding,
-        record_spikes=args.record_spikes,
-        seed=args.seed,
-        data_root=args.data_root,
-        device=args.device,
+    cfg = config_from(
+        args, ConvertConfig, checkpoint=args.checkpoint or "", save_snn=not args.no_save_snn
     )
     if cfg.snn:
         snn, source, spec = read_snn(cfg.snn, cfg.device)

@@ -28,6 +28,7 @@ from neurosnn.experiments.common import (
     add_device_arg,
     add_out_arg,
     claim_output,
+    comma_list,
     load_checkpoint_and_data,
     new_parser,
     setup_logging,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_out_arg(p)
     p.add_argument(
         "--recipes",
+        type=comma_list(str, "recipe names"),
         default=None,
         help="comma-separated recipes (default: every one that applies; the 'trained' ones "
         "need a network trained with --option activation=qcfs): " + ", ".join(RECIPES),
@@ -151,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out)
     cfg = LatencyConfig(
-        recipes=(
-            tuple(r.strip() for r in args.recipes.split(",") if r.strip()) if args.recipes else None
-        ),
+        recipes=args.recipes or None,
         timesteps=args.timesteps,
         long_horizon=args.long_horizon,
         test_images=args.test_images,
