@@ -270,5 +270,7 @@ def test_cost_noise_of_the_search(tmp_path, capsys):
     assert r["candidates"][0] == [99.7] * 4  # the uniform baseline first
     assert r["signal_std"] == pytest.approx(spreads(np.array(r["costs"]))["signal_std"])
     assert json.loads((out / "noise.json").read_text())["costs"] == r["costs"]
+    more = run_cost_noise(scfg, ecfg, NoiseConfig(draws=2, candidates=8), ckpt, data, out)
+    assert len(more["candidates"]) == 8 > scfg.population  # the population grows to hold them
     with pytest.raises(UserError, match="draws"):
         NoiseConfig(draws=1)

@@ -73,6 +73,8 @@ def run_cost_noise(
     from neurosnn.evolve import Evaluator, cost_noise, initial_population
 
     start = time.perf_counter()
+    # the initial population must hold the candidates drawn from it
+    scfg = dataclasses.replace(scfg, population=max(scfg.population, ncfg.candidates))
     prepared = prepare(scfg, ecfg, ckpt, data)
     evaluator = Evaluator(prepared.snn, prepared.data.train, scfg)
     n = len(prepared.snn.if_names)

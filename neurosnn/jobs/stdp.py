@@ -52,11 +52,9 @@ class STDPJobConfig:
             given = getattr(self, name)
             if not given or set(given) - set(known):
                 raise UserError(f"{name} must be among {', '.join(known)}, got {given}")
-        for name in ("stdp_images", "control_images", "stdp_batch", "train_images"):
+        for name in ("stdp_images", "control_images", "stdp_batch", "train_images", "test_images"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.test_images < 1:
-            raise UserError(f"test_images must be >= 1, got {self.test_images}")
 
 
 def load_cache(path: Path) -> dict:
