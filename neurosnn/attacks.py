@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurosnn.convert import ann_stages, stage_activations
+from neurosnn.convert import ann_graph
 from neurosnn.data import TensorSplit
 from neurosnn.engine import run_blocks
 from neurosnn.snn import ConvertedSNN
@@ -162,18 +162,13 @@ def noise_sensitivity(
     return NoiseSensitivity(layers, mean, std, images)
 
 
-def ann_activations(model: nn.Module) -> Activations:
+def ann_activations(model: nn.Module, input_shape: tuple[int, ...]) -> Activations:
     """Each hidden layer's activation (ReLU or QCFS), named like the converted SNN's IF
-    layers."""
-    stages = ann_stages(model)
-    acts = stage_activations(model)
+    layers (at a residual sum, the activation after it)."""
+    graph = ann_graph(model, input_shape)
 
     def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {}
-        for (name, stage), act in zip(stages[:-1], acts, strict=True):
-            x = act(stage(x.cpu()))
-            out[name] = x
-        return out
+        return {n: a for n, _, a in graph.ann_forward(x.cpu().float()) if n != graph.output}
 
     return activations
 

@@ -13,12 +13,14 @@ access is not counted (the same for both, so EE is unaffected).
 
 Layers fed by real values rather than spikes (the first layer under constant-current input, the
 ReLU layers of a hybrid network) count MACs, once per image: the current is the same at every
-step. ``EE`` over the spiking layers only leaves those layers out of both energies.
+step. ``EE`` over the spiking layers only leaves those layers out of both energies. In a graph
+each connection counts apart, with its own source's activity (a residual layer's identity
+shortcut has no MACs: its spikes are added as they are).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,8 @@ def connection_macs(ops: nn.Sequential, input_shape: tuple[int, ...]) -> int:
         shapes[module] = tuple(output.shape[1:])
 
     weighted = [m for m in ops if isinstance(m, nn.Conv2d | nn.Linear)]
+    if not weighted:  # an identity or pooling-only connection: no multiplications
+        return 0
     handles = [m.register_forward_hook(hook) for m in weighted]
     try:
         x = torch.zeros(1, *input_shape, device=weighted[0].weight.device)
@@ -70,13 +74,29 @@ def connection_macs(ops: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     return sum(weighted_macs(m, shapes[m]) for m in weighted)
 
 
-def layer_macs(snn) -> dict[str, int]:
-    """Dense MACs per image of the connection into each layer of a converted SNN."""
-    macs, source = {}, tuple(snn.input_shape)
-    for name in snn.layer_names:
-        macs[name] = connection_macs(snn.connection(name).ops, source)
-        source = tuple(snn.layer(name).shape)
-    return macs
+# per layer: (source, dense MACs per image); source None: fed by nothing the network counts
+Inputs = Mapping[str, Sequence[tuple[str | None, int]]]
+
+
+def layer_inputs(snn) -> dict[str, list[tuple[str, int]]]:
+    """Per layer of a converted SNN, ``(source, dense MACs per image)`` of each connection into
+    it (the source ``"input"`` is the image)."""
+    shapes = {"input": tuple(snn.input_shape)}
+    shapes.update({n: tuple(snn.layer(n).shape) for n in snn.layer_names})
+    return {
+        n: [(s, connection_macs(c.ops, shapes[s])) for s, c in snn.incoming(n)]
+        for n in snn.layer_names
+    }
+
+
+def chain_inputs(layer_names: Sequence[str], macs: Mapping[str, int]) -> dict:
+    """:data:`Inputs` of a chain: layer i is fed by layer i − 1 (the first by a real-valued
+    input, the image)."""
+    missing = [n for n in layer_names if n not in macs]
+    if missing:
+        raise ValueError(f"no MAC count for layers {missing}")
+    sources = [None, *layer_names[:-1]]
+    return {n: [(s, int(macs[n]))] for n, s in zip(layer_names, sources, strict=True)}
 
 
 @dataclass
@@ -90,6 +110,7 @@ class Energy:
             real-valued input).
         snn_ops: operations of each layer in the SNN over all T steps.
         spiking: whether the layer's input is spikes (AC) or real values (MAC, once).
+        snn_macs: the part of ``snn_ops`` that are MACs (real-valued input).
     """
 
     layers: list[str]
@@ -97,14 +118,17 @@ class Energy:
     activity: list[float]
     snn_ops: list[float]
     spiking: list[bool]
+    snn_macs: list[float]
 
     def _energies(self, only_spiking: bool) -> tuple[float, float]:
         ann = snn = 0.0
-        for macs, ops, spiking in zip(self.ann_macs, self.snn_ops, self.spiking, strict=True):
+        for macs, ops, spiking, real in zip(
+            self.ann_macs, self.snn_ops, self.spiking, self.snn_macs, strict=True
+        ):
             if only_spiking and not spiking:
                 continue
             ann += macs * E_MAC_PJ
-            snn += ops * (E_AC_PJ if spiking else E_MAC_PJ)
+            snn += (ops - real) * E_AC_PJ + real * E_MAC_PJ
         return ann, snn
 
     @property
@@ -136,6 +160,7 @@ class Energy:
             "activity": self.activity,
             "snn_ops": self.snn_ops,
             "spiking": self.spiking,
+            "snn_macs": self.snn_macs,
             "ann_pj": self.ann_pj,
             "snn_pj": self.snn_pj,
             "efficiency": self.efficiency,
@@ -146,65 +171,70 @@ class Energy:
 def energy(
     layer_names: list[str],
     layer_shapes: Mapping[str, tuple[int, ...]],
-    input_shape: tuple[int, ...],
-    macs: Mapping[str, int],
+    inputs: Inputs,
     spike_counts: Mapping[str, np.ndarray | torch.Tensor],
     n_images: int,
     timesteps: int,
     analog: Iterable[str] = (),
 ) -> Energy:
-    """Energy of a feed-forward SNN whose layer i is fed by layer i − 1 (layer 0: the input).
+    """Energy of an SNN whose layers are fed as ``inputs`` says.
 
     Args:
         layer_names: layers in forward order (spiking layers, then the output).
         layer_shapes: shape of each layer (one sample).
-        input_shape: shape of one input sample.
-        macs: dense MACs per image of the operator into each layer.
+        inputs: per layer, ``(source, dense MACs per image)`` of each connection into it
+            (:func:`layer_inputs`; :func:`chain_inputs` for a chain).
         spike_counts: per spiking layer, spikes at each step (summed over images) or in total.
         n_images: images the counts are summed over.
         timesteps: T.
-        analog: further layers whose output is real-valued (ReLU layers of a hybrid network);
-            the first layer's input, the image, always is.
+        analog: sources whose output is real-valued (the image ``"input"`` of a converted
+            SNN run with current input, the ReLU layers of a hybrid network); a source None
+            always is.
     """
     if n_images < 1 or timesteps < 1:
         raise ValueError("n_images and timesteps must be >= 1")
-    missing = [n for n in layer_names if n not in macs]
+    missing = [n for n in layer_names if n not in inputs]
     if missing:
         raise ValueError(f"no MAC count for layers {missing}")
-    analog = set(analog)
-    result = Energy([], [], [], [], [])
-    for i, name in enumerate(layer_names):
-        source = layer_names[i - 1] if i else None
-        spiking = source is not None and source not in analog
-        if spiking:
+    analog = {None, *analog}
+    result = Energy([], [], [], [], [], [])
+    for name in layer_names:
+        dense = ops = real = weighted = 0.0
+        for source, macs in inputs[name]:
+            dense += macs
+            if source in analog:  # real-valued input: MACs, once per image
+                ops, real = ops + macs, real + macs
+                continue
             if source not in spike_counts:
                 raise ValueError(f"no spike counts for layer {source} (feeding {name})")
             neurons = int(np.prod(layer_shapes[source]))
             total = float(np.asarray(spike_counts[source], dtype=np.float64).sum())
             activity = total / (neurons * n_images * timesteps)
-            ops = macs[name] * activity * timesteps
-        else:
-            activity, ops = 1.0, float(macs[name])  # real-valued input: MACs, once per image
+            ops += macs * activity * timesteps
+            weighted += macs * activity
+        spiking_macs = dense - real
+        spiking = spiking_macs > 0 or all(s not in analog for s, _ in inputs[name])
         result.layers.append(name)
-        result.ann_macs.append(int(macs[name]))
-        result.activity.append(activity)
+        result.ann_macs.append(int(dense))
+        result.activity.append(weighted / spiking_macs if spiking_macs > 0 else 1.0)
         result.snn_ops.append(ops)
         result.spiking.append(spiking)
+        result.snn_macs.append(real)
     return result
 
 
 def energy_of(run, analog: Iterable[str] = ()) -> Energy:
     """:func:`energy` of a :class:`~neurosnn.simulate.SimResult` or a
-    :class:`~neurosnn.record.RunRecord` (both carry the layers, MACs and spike counts)."""
+    :class:`~neurosnn.record.RunRecord` (both carry the layers, MACs and spike counts); the
+    image is a real-valued input (MACs once per image)."""
     return energy(
         list(run.layer_names),
         run.layer_shapes,
-        tuple(run.input_shape),
-        run.macs,
+        run.inputs,
         run.spike_counts,
         run.n_images,
         run.timesteps,
-        analog,
+        ["input", *analog],
     )
 
 

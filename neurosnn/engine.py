@@ -32,7 +32,7 @@ import torch
 from neurosnn.encoding import Encoding, encode
 from neurosnn.ifscan import if_scan_
 from neurosnn.pooling import avg_pool, gated_max_pool
-from neurosnn.snn import ConvertedSNN
+from neurosnn.snn import INPUT, ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
@@ -48,16 +48,21 @@ BiasOnset = Literal["always", "input"]
 BIAS_ONSETS: tuple[str, ...] = ("always", "input")
 
 
-def onsets(n_layers: int, delay: Delay, bias_onset: BiasOnset) -> list[int]:
-    """Leading steps whose current is withheld, per layer (input side first): with the layer
-    delay layer n's input (0-based) can first arrive at step n + 1, so ``"input"`` withholds
-    n + 1 steps; otherwise none."""
+def check_timing(delay: str, bias_onset: str) -> None:
+    """Raise naming a bad ``delay`` or ``bias_onset``."""
     if delay not in DELAYS:
         raise ValueError(f"delay must be one of {DELAYS}, got {delay!r}")
     if bias_onset not in BIAS_ONSETS:
         raise ValueError(f"bias_onset must be one of {BIAS_ONSETS}, got {bias_onset!r}")
+
+
+def onsets(snn: ConvertedSNN, delay: Delay, bias_onset: BiasOnset) -> dict[str, int]:
+    """Leading steps whose current is withheld, per layer: with the layer delay a layer's
+    input can first arrive at the step after the shortest path from the input (step n for a
+    layer n connections away), so ``"input"`` withholds n steps; otherwise none."""
+    check_timing(delay, bias_onset)
     gated = delay == "layer" and bias_onset == "input"
-    return [i + 1 if gated else 0 for i in range(n_layers)]
+    return {n: d if gated else 0 for n, d in snn.shortest_paths.items()}
 
 
 @dataclass
@@ -96,18 +101,22 @@ def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
     return max(1, min(timesteps, tau))
 
 
-class _Layer:
-    """One layer's state across blocks: potential, spike buffer, delayed current, pool counts."""
+class _Edge:
+    """One connection's operators applied to a block of its source's output, with the spike
+    max pooling's counts carried across blocks."""
 
-    def __init__(
-        self, conn: OpsConnection, v: torch.Tensor, shape, rows: int | None, bf16: bool = False
-    ) -> None:
-        self.conn, self.v, self.bf16 = conn, v, bf16
-        # IF layers: [τ, B, *shape] spikes, reused by every block (allocating fresh buffers
-        # costs more in page faults than the scan itself)
-        self.spikes = None if rows is None else v.new_zeros(rows, len(v), *shape)
-        self.carry: torch.Tensor | None = None  # [B, N] current of the step before the block
+    def __init__(self, source: str, conn: OpsConnection, bf16: bool) -> None:
+        self.source, self.conn, self.bf16 = source, conn, bf16
         self.pool_counts: dict[int, torch.Tensor] = {}
+        self.stateful = any(isinstance(m, SpikeMaxPool2d) for m in conn.ops)
+        self.constant_input = False
+        self.constant: torch.Tensor | None = None  # [1, B, N] of a constant input current
+
+    def constant_current(self, x: torch.Tensor) -> torch.Tensor:
+        """``[1, B, N]``: the current of a constant input ``x``, computed on first use."""
+        if self.constant is None:
+            self.constant = self.currents(x.unsqueeze(0))
+        return self.constant
 
     def currents(self, src: torch.Tensor) -> torch.Tensor:
         """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, N]``."""
@@ -130,6 +139,17 @@ class _Layer:
         return x
 
 
+class _Layer:
+    """One layer's state across blocks: potential, spike buffer, delayed current."""
+
+    def __init__(self, edges: list[_Edge], v: torch.Tensor, shape, rows: int | None) -> None:
+        self.edges, self.v = edges, v
+        # IF layers: [τ, B, *shape] spikes, reused by every block (allocating fresh buffers
+        # costs more in page faults than the scan itself)
+        self.spikes = None if rows is None else v.new_zeros(rows, len(v), *shape)
+        self.carry: torch.Tensor | None = None  # [B, N] current of the step before the block
+
+
 def run_blocks(
     snn: ConvertedSNN,
     x: torch.Tensor,
@@ -146,8 +166,9 @@ def run_blocks(
 ) -> Iterator[Block]:
     """Simulate one batch, yielding a :class:`Block` per τ timesteps.
 
-    A block's tensors are views of buffers the next block overwrites: use (or copy) them
-    before asking for the next.
+    Layers run in topological order; each sums the currents of its incoming connections in
+    BindsNET's order. A block's tensors are views of buffers the next block overwrites: use
+    (or copy) them before asking for the next.
 
     Args:
         snn: the converted network (its weights; its thresholds are not read).
@@ -156,7 +177,7 @@ def run_blocks(
         theta: ``[B, IF layers]`` threshold of each sample in each IF layer.
         phi: ``[B, IF layers]`` initial potential of each sample's IF layers as a fraction of
             the threshold (the potential starts at ``φ·θ``); default 0.
-        delay: ``"layer"`` (one step per layer) or ``"none"``.
+        delay: ``"layer"`` (one step per connection) or ``"none"``.
         bias_onset: ``"always"`` (bindsnet's: every connection's bias acts from step 1) or
             ``"input"`` (withheld until the layer's input can arrive; :func:`onsets`).
         encoding: input encoding (:mod:`neurosnn.encoding`).
@@ -169,61 +190,79 @@ def run_blocks(
     batch, names = x.shape[0], snn.layer_names
     tau = min(time_block or auto_time_block(snn, batch, timesteps), timesteps)
     shift = delay == "layer"
-    withheld = onsets(len(names), delay, bias_onset)
+    withheld = onsets(snn, delay, bias_onset)
     theta = theta.to(x.device, torch.float32).T.contiguous()  # [layers, B]
     # φ·θ in float32, the product bindsnet's nodes start from
     v0 = None if phi is None else phi.to(x.device, torch.float32).T * theta
-    layers = [
-        _Layer(
-            snn.connection(n),
+    bf16 = precision == "bf16"
+    layers = {
+        n: _Layer(
+            [_Edge(s, c, bf16) for s, c in snn.incoming(n)],
             _initial(v0, i, batch, snn.layer(n).n, x.device),
             snn.layer(n).shape,
             None if n == snn.output_name else tau,
-            precision == "bf16",
         )
         for i, n in enumerate(names)
-    ]
+    }
     # drawn up front, in the order bindsnet's run draws them
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
-    # constant current: the first connection's output is the same every step; compute it once
-    constant = encoding == "current" and not any(
-        isinstance(m, SpikeMaxPool2d) for m in layers[0].conn.ops
-    )
-    c0 = layers[0].currents(x.unsqueeze(0)) if constant else None  # [1, B, N]
-    src = x.unsqueeze(0)  # what the first layer reads: the input
+    for layer in layers.values():
+        for e in layer.edges:  # a constant input current: computed once, the same every step
+            e.constant_input = e.source == INPUT and encoding == "current" and not e.stateful
+
+    def rows(name: str, start: int, n: int) -> torch.Tensor:
+        """What a connection from ``name`` reads during steps ``start … start + n − 1``."""
+        if name != INPUT:
+            return layers[name].spikes[:n]
+        if inputs is not None:
+            return inputs[start : start + n]
+        return x.unsqueeze(0).expand(n, *x.shape)
+
     for start in range(0, timesteps, tau):
         n_steps = min(tau, timesteps - start)
+
         spikes, counts = {}, {}
-        for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
+        for i, name in enumerate(names):
+            layer = layers[name]
             if shift and layer.carry is None:  # bindsnet: every source is silent before step 0
-                layer.carry = layer.currents(torch.zeros_like(src[:1]))[0]
-                if withheld[i]:
+                layer.carry = _sum(
+                    e.currents(torch.zeros_like(rows(e.source, start, 1))[:1])[0]
+                    for e in layer.edges
+                )
+                if withheld[name]:
                     layer.carry.zero_()
-            if i == 0 and constant:
-                cur = c0
-            elif i == 0 and inputs is not None:
-                cur = layer.currents(inputs[start : start + n_steps])
-            elif i == 0:  # a max pool right on the input keeps state: apply it step by step
-                cur = layer.currents(x.unsqueeze(0).expand(n_steps, *x.shape))
-            else:
-                cur = layer.currents(src)
+            cur = _sum(
+                e.constant_current(x)
+                if e.constant_input
+                else e.currents(rows(e.source, start, n_steps))
+                for e in layer.edges
+            )
             # with the layer delay, step t reads the current of step t − 1 (carried across
-            # blocks); row r is read at step start + r + 1, so rows before the onset are silenced
-            silent = min(len(cur), withheld[i] - start - 1)
+            # blocks); row r is read at step start + r + 1, so rows before the onset are
+            # silenced (a layer fed by the input alone is withheld one step: never a row)
+            silent = min(len(cur), withheld[name] - start - 1)
             if silent > 0:
                 cur[:silent] = 0
             first = layer.carry
             if shift:
                 layer.carry = cur[-1]
-            if i == len(names) - 1:
+            if name == snn.output_name:
                 out = _accumulate(cur, layer, first, shift, n_steps)
             else:
-                src = layer.spikes[:n_steps]
+                buf = layer.spikes[:n_steps]
                 counts[name] = if_scan_(
-                    cur, layer.v, theta[i], src.view(n_steps, batch, -1), first, shift
+                    cur, layer.v, theta[i], buf.view(n_steps, batch, -1), first, shift
                 )
-                spikes[name] = src
+                spikes[name] = buf
         yield Block(start, spikes, counts, out)
+
+
+def _sum(tensors) -> torch.Tensor:
+    """The sum in order (BindsNET's: each connection added to the running total)."""
+    total = None
+    for t in tensors:
+        total = t if total is None else total + t
+    return total
 
 
 def _initial(v0, i: int, batch: int, n: int, device) -> torch.Tensor:

@@ -9,13 +9,17 @@ A :class:`Recipe` is the set of options that turn an ANN into an SNN and run it:
 * ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
 * ``channelwise``: one threshold per channel (folded into the weights);
 * ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
-  layer delay, step n for layer n; the run is then the undelayed one shifted by the depth);
+  layer delay, step n for a layer n connections from the input by its shortest path; for a
+  chain the run is then the undelayed one shifted by the depth);
 * ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
   search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost.
 
 :func:`measure_latency` runs recipes on the test set and reports, per recipe, the steps to
 ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
-and the spikes per image; each run is an ordinary HDF5 run record.
+and the spikes per image; each run is an ordinary HDF5 run record. The steps are counted with
+the layer delay (Lu & Sengupta's counting) and without it (the field's): for a chain the second
+is exact arithmetic on the first where the onset gates the bias; for a graph, whose shortcuts
+arrive before the main path, every recipe is simulated once more without the delay.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from neurosnn.convert import ThresholdSource, convert, stage_activations
+from neurosnn.convert import ThresholdSource, ann_graph, convert
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
@@ -90,9 +94,9 @@ class Recipe:
             thresholds=self.thresholds,
         )
 
-    def applies_to(self, model: nn.Module) -> bool:
-        """Trained thresholds need a QCFS network, channel-wise ones a ReLU network."""
-        qcfs = [isinstance(a, QCFS) for a in stage_activations(model)]
+    def applies_to(self, qcfs: list[bool]) -> bool:
+        """Trained thresholds need a QCFS network, channel-wise ones a ReLU network (``qcfs``:
+        whether each IF layer's activation is QCFS)."""
         if self.thresholds == "trained":
             return all(qcfs)
         return not (self.channelwise and any(qcfs))
@@ -207,7 +211,7 @@ class RecipeResult:
 @dataclass
 class LatencyResult:
     ann_accuracy: float
-    depth: int  # IF layers + the output: the steps the layer delay adds
+    depth: int  # connections on the longest path input → output: the steps the delay adds
     long_target: float | None
     results: list[RecipeResult] = field(default_factory=list)
     zero_fractions: dict[str, float] = field(default_factory=dict)  # of each layer's outputs
@@ -328,9 +332,10 @@ def measure_latency(
     report = LatencyResult(ann, 0, None)
     snns: dict[tuple, ConvertedSNN] = {}
     trained: dict[tuple, list[float]] = {}  # thresholds at conversion (QCFS's λ where trained)
-    names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(model))
+    qcfs = [isinstance(n.activation, QCFS) for n in ann_graph(model, shape).nodes[:-1]]
+    names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(qcfs))
     for name in names:
-        if not RECIPES[name].applies_to(model):
+        if not RECIPES[name].applies_to(qcfs):
             raise UserError(
                 f"recipe {name}: trained thresholds need a QCFS network, channel-wise ones a "
                 "ReLU network"
@@ -348,7 +353,7 @@ def measure_latency(
                 }
         snn = snns[key]
         recipe.set_on(snn, trained[key])
-        report.depth = len(snn.layer_names)
+        report.depth = snn.depth
         if recipe.search != "none":
             search_out = out / f"{name}_search"
             _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
@@ -356,7 +361,7 @@ def measure_latency(
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
         run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress)
         kept = out / f"{name}.snn.h5"
-        if hasattr(model, "spec") and not kept.is_file():  # the recipe's SNN, to keep
+        if not kept.is_file():  # the recipe's SNN, to keep
             source = {
                 "checkpoint": meta.get("checkpoint"),
                 "dataset": meta.get("dataset", data.name),
@@ -367,7 +372,9 @@ def measure_latency(
                 "ann_accuracy": ann,
                 "simulation": {"delay": recipe.delay, "bias_onset": recipe.bias_onset},
             }
-            save_snn(kept, snn, model, source)
+            if hasattr(model, "spec"):
+                source["network"] = dataclasses.asdict(model.spec)
+            save_snn(kept, snn, source)
         accuracy = np.asarray(run.accuracy)
         if name == BASELINE:
             report.long_target = float(accuracy[-1])
@@ -379,12 +386,26 @@ def measure_latency(
             for key, value in latency_report(accuracy, ann).items():
                 if key.startswith("steps_to"):
                     metrics[f"{key}_within_long_horizon"] = value
-        if recipe.delay == "layer" and recipe.bias_onset == "input":
+        if recipe.delay == "layer" and snn.is_chain and recipe.bias_onset == "input":
             # the undelayed run shifted by the depth, exactly (tests/test_latency_modes.py)
             steps = metrics["steps_to_ann_minus_1pct"]
             metrics["steps_to_ann_minus_1pct_delay_none"] = (
                 None if steps is None else steps - report.depth
             )
+        elif recipe.delay == "layer" and not snn.is_chain:
+            # in a graph a shortcut arrives before the main path: no shift gives the field's
+            # count (no delay), so it is simulated
+            undelayed = dataclasses.replace(recipe, delay="none", bias_onset="always")
+            path = out / f"{name}.delay-none.h5"
+            log.info(
+                "%s: simulating %d test images for T=%d without the layer delay",
+                name,
+                len(test),
+                cfg.timesteps,
+            )
+            plain = _simulate_to(path, snn, test, cfg.timesteps, undelayed, meta, cfg, progress)
+            steps = latency_report(np.asarray(plain.accuracy)[: cfg.timesteps], ann)
+            metrics["steps_to_ann_minus_1pct_delay_none"] = steps["steps_to_ann_minus_1pct"]
         report.results.append(
             RecipeResult(name, metrics, list(snn.thresholds), list(snn.phi), out / f"{name}.h5")
         )

@@ -90,8 +90,8 @@ def build(path: str | Path, reset: Reset | None = None, inclusive: bool | None =
 
     graph = nir.read(path)
     info = graph_metadata(graph)
-    ifs = [n for n in graph.nodes.values() if isinstance(n, nir.IF)]
-    phi = {id(n): p for n, p in zip(ifs, info.get("phi") or [0.0] * len(ifs), strict=False)}
+    by_name = dict(zip(info.get("layer_names") or [], info.get("phi") or [], strict=False))
+    phi = {id(n): by_name.get(k, 0.0) for k, n in graph.nodes.items() if isinstance(n, nir.IF)}
     if reset is None:
         reset = "subtract" if info else "zero"
     if inclusive is None:

@@ -25,13 +25,18 @@ executors run ``delay="none"``: all layers within one step; neurosnn's default a
 per layer) and the caller's metadata. Spike max pooling (gated by spike counts) has no NIR node:
 exporting it raises an error naming the layer.
 
-Import accepts graphs of these node types in a chain from input to output; an IF layer not
-followed by a ``Scale`` of its threshold emits unit spikes (:class:`UnitSpikes` opens the next
-connection), so a folded file runs as written.
+A graph is exported as it is: each connection a chain of operator nodes from its source's neuron
+node to its target's, a layer where several connections meet (a residual sum) a neuron node
+with several inputs (NIR sums them), a connection whose threshold cannot go into weights (an
+identity shortcut) a ``Scale`` node. Import accepts graphs of these node types in which only
+neuron nodes sum inputs; an IF layer not followed by a ``Scale`` of its threshold emits unit
+spikes (:class:`~neurosnn.synapses.UnitSpikes` opens the next connection), so a folded file
+runs as written.
 """
 
 from __future__ import annotations
 
+import graphlib
 import json
 import logging
 from pathlib import Path
@@ -43,8 +48,9 @@ from torch import nn
 
 from neurosnn import __version__
 from neurosnn.errors import UserError
-from neurosnn.snn import INPUT, ConvertedSNN, build_network
-from neurosnn.synapses import SpikeMaxPool2d
+from neurosnn.graph import INPUT, Edge, Node, SNNGraph
+from neurosnn.snn import ConvertedSNN, build_network
+from neurosnn.synapses import WEIGHTED, ChannelPad, ScaleShift, SpikeMaxPool2d, UnitSpikes
 
 log = logging.getLogger(__name__)
 METADATA_KEY = "neurosnn"
@@ -60,14 +66,6 @@ SEMANTICS = {
 
 class NIRError(UserError):
     """A network NIR cannot hold, or a NIR graph neurosnn cannot run."""
-
-
-class UnitSpikes(nn.Module):
-    """Opens a connection whose weights expect spikes of 1 (imported from a folded NIR graph):
-    neurosnn hands a connection threshold-valued spikes ``s·θ``; this gives back ``s``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.ne(0).to(x.dtype)
 
 
 def _nir():
@@ -89,37 +87,40 @@ def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | N
     nodes; see the module docstring); ``metadata`` (plain JSON) goes into the graph's."""
     nir = _nir()
     nodes: dict[str, Any] = {INPUT: nir.Input(input_type={"input": np.array(snn.input_shape)})}
-    chain = [INPUT]
-    shape = tuple(snn.input_shape)
-    theta: float | None = None  # the threshold of the layer feeding this connection
+    edges: list[tuple[str, str]] = []
+    shapes = {INPUT: tuple(snn.input_shape)}
+    shapes.update({n: tuple(snn.layer(n).shape) for n in snn.layer_names})
+    theta = dict(zip(snn.if_names, snn.thresholds, strict=True))
     for name in snn.layer_names:
-        ops = list(snn.connection(name).ops)
-        unit = bool(ops) and isinstance(ops[0], UnitSpikes)
-        if unit:
-            ops = ops[1:]
-        scale = None if theta is None or unit else theta
-        if scale is not None and not fold:
-            nodes[f"{name}.scale"] = nir.Scale(scale=np.full(shape, scale, np.float32))
-            chain.append(f"{name}.scale")
-            scale = None
-        for module in ops:
-            key, node, shape = _export_op(nir, name, module, shape, scale)
-            nodes[key] = node
-            chain.append(key)
-        layer_shape = tuple(snn.layer(name).shape)
+        incoming = snn.incoming(name)
+        for j, (source, conn) in enumerate(incoming):
+            # a layer's one connection is named after it; several after their sources too
+            prefix = name if len(incoming) == 1 else f"{name}.from.{source}"
+            if sum(s == source for s, _ in incoming[:j]):
+                prefix += f".{sum(s == source for s, _ in incoming[:j])}"
+            last = _export_edge(
+                nir,
+                nodes,
+                edges,
+                prefix,
+                source,
+                list(conn.ops),
+                shapes[source],
+                theta.get(source),
+                fold,
+            )
+            edges.append((last, name))
+        layer_shape = shapes[name]
         if name == snn.output_name:
             nodes[name] = nir.I(r=np.ones(layer_shape, np.float32))
         else:
-            theta = float(snn.layer(name).thresh)
             nodes[name] = nir.IF(
                 r=np.ones(layer_shape, np.float32),
-                v_threshold=np.full(layer_shape, theta, np.float32),
+                v_threshold=np.full(layer_shape, theta[name], np.float32),
                 v_reset=np.zeros(layer_shape, np.float32),
             )
-        chain.append(name)
-        shape = layer_shape
-    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
-    chain.append("output")
+    nodes["output"] = nir.Output(output_type={"output": np.array(shapes[snn.output_name])})
+    edges.append((snn.output_name, "output"))
     info = {
         "producer": f"neurosnn {__version__}",
         "semantics": SEMANTICS,
@@ -129,8 +130,38 @@ def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | N
         "channelwise": sorted(snn.channel_scales),
         "source": metadata or {},
     }
-    edges = list(zip(chain[:-1], chain[1:], strict=True))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={METADATA_KEY: json.dumps(info)})
+
+
+def _export_edge(nir, nodes, edges, prefix, source, ops, shape, theta, fold) -> str:
+    """Add the NIR nodes of one connection from ``source``; returns the last one's name.
+    ``theta``: the source's threshold (None for the input), folded into the connection's first
+    Conv2d/Linear where only pooling and flatten come before it, else a ``Scale`` node."""
+    unit = bool(ops) and isinstance(ops[0], UnitSpikes)
+    if unit:
+        ops = ops[1:]
+    scale = None if theta is None or unit else theta
+    first = next((i for i, m in enumerate(ops) if isinstance(m, WEIGHTED)), None)
+    foldable = first is not None and all(
+        isinstance(m, nn.AvgPool2d | nn.Flatten) for m in ops[:first]
+    )
+    prev = source
+    if scale is not None and not (fold and foldable):
+        nodes[f"{prefix}.scale"] = nir.Scale(scale=np.full(shape, scale, np.float32))
+        edges.append((prev, f"{prefix}.scale"))
+        prev, scale = f"{prefix}.scale", None
+    for module in ops:
+        key, node, shape = _export_op(nir, prefix, module, shape, scale)
+        if isinstance(module, WEIGHTED):
+            scale = None  # folded into the first weighted operator only
+        base, k = key, 1
+        while key in nodes:
+            k += 1
+            key = f"{base}{k}"
+        nodes[key] = node
+        edges.append((prev, key))
+        prev = key
+    return prev
 
 
 def _export_op(nir, layer: str, m: nn.Module, shape: tuple, scale: float | None):
@@ -174,6 +205,19 @@ def _export_op(nir, layer: str, m: nn.Module, shape: tuple, scale: float | None)
         raise NIRError(
             f"layer {layer}: spike max pooling (each window gated by spike counts) has no NIR "
             "node; convert a network with average pooling (pool='avg')"
+        )
+    if isinstance(m, ScaleShift) and m.shift is None:
+        return f"{layer}.scale", nir.Scale(scale=_np(m.scale.expand(shape))), out
+    if isinstance(m, ScaleShift):
+        raise NIRError(
+            f"layer {layer}: a constant shift (an input normalisation inside the model, or a "
+            "BatchNorm no convolution precedes) has no NIR node; normalise the data outside "
+            "the model"
+        )
+    if isinstance(m, ChannelPad):
+        raise NIRError(
+            f"layer {layer}: a concatenation along channels that no Conv2d or Linear follows "
+            "has no NIR node"
         )
     raise NIRError(f"layer {layer}: {type(m).__name__} has no NIR export")
 
@@ -223,62 +267,128 @@ def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, d
     """A converted SNN from a NIR graph (see the module docstring for what it accepts)."""
     nir = _nir()
     info = graph_metadata(graph)
-    chain = _chain(graph)
-    first = graph.nodes[chain[0]]
-    if not isinstance(first, nir.Input):
-        raise NIRError(f"the graph starts at {chain[0]} ({type(first).__name__}), not an Input")
-    input_shape = tuple(int(d) for d in first.input_type["input"])
-    segments, thresholds, shape = [], [], input_shape
-    ops: list[nn.Module] = []
-    opened = False  # the connection being read has its first node (a Scale or an operator)
-    for key in chain[1:]:
-        node = graph.nodes[key]
-        if isinstance(node, nir.Output):
-            break
-        if isinstance(node, nir.IF | nir.I):
-            layer_shape = tuple(int(d) for d in node.r.shape)
-            _check_ones(node.r, key, "r")
-            if isinstance(node, nir.IF):
-                thresholds.append(_uniform(node.v_threshold, key, "v_threshold"))
-                if np.any(np.asarray(node.v_reset) != 0):
-                    raise NIRError(f"node {key}: v_reset must be 0")
-            if layer_shape != shape:
-                raise NIRError(f"node {key}: neuron shape {layer_shape}, its input is {shape}")
-            name = INPUT + "_" if key == INPUT else key
-            segments.append((name, nn.Sequential(*ops).eval(), layer_shape, node))
-            ops, opened = [], False
-            continue
-        after_if = bool(segments) and isinstance(segments[-1][3], nir.IF)
-        if isinstance(node, nir.Scale) and after_if and not opened:
-            if _uniform(node.scale, key, "scale") != thresholds[-1]:
-                raise NIRError(f"node {key}: a Scale after an IF layer must equal its threshold")
-            opened = True  # the spikes stay threshold-valued, neurosnn's own
-            continue
-        if after_if and not opened:
-            ops.append(UnitSpikes())
-        opened = True
-        module = _import_op(nir, key, node)
-        ops.append(module)
-        with torch.no_grad():
-            shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
-    kinds = [isinstance(node, nir.I) for *_, node in segments]
-    if not kinds or not kinds[-1] or any(kinds[:-1]):
-        raise NIRError("the last neuron node, and only it, must be the output integrator (nir.I)")
-    built = [(name, ops, s) for name, ops, s, _ in segments]
+    nodes = graph.nodes
+    preds: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in graph.edges:
+        if a not in nodes or b not in nodes:
+            raise NIRError(f"the edge {a} -> {b} names a node the graph does not have")
+        preds[b].append(a)
+    inputs = [k for k, n in nodes.items() if isinstance(n, nir.Input)]
+    if len(inputs) != 1:
+        raise NIRError(f"the graph must have one Input node, found {inputs}")
+    neurons = [k for k, n in nodes.items() if isinstance(n, nir.IF | nir.I)]
+    outputs = [k for k in neurons if isinstance(nodes[k], nir.I)]
+    if len(outputs) != 1:
+        raise NIRError(f"the graph must have one output integrator (nir.I), found {outputs}")
+    for key, node in nodes.items():
+        if isinstance(node, nir.Output) and preds[key] != outputs:
+            raise NIRError(f"node {key}: the Output must be fed by the output integrator alone")
+        if key not in neurons and not isinstance(node, nir.Input) and len(preds[key]) != 1:
+            raise NIRError(
+                f"node {key} has {len(preds[key])} inputs; in a graph neurosnn runs only "
+                "neuron nodes (IF, I) sum their inputs (the graph branches or merges there)"
+            )
+    rename = {inputs[0]: INPUT, **{k: INPUT + "_" if k == INPUT else k for k in neurons}}
+    paths = {
+        t: [_path_to(nir, nodes, preds, p, neurons + inputs) for p in preds[t]] for t in neurons
+    }
+    order = _file_order(
+        neurons, {t: {src for src, _ in paths[t] if src in neurons} for t in neurons}
+    )
+    order.remove(outputs[0])
+    order.append(outputs[0])
+    shapes = {inputs[0]: tuple(int(d) for d in nodes[inputs[0]].input_type["input"])}
+    thresholds, graph_nodes, graph_edges = [], [], []
+    for key in order:
+        node = nodes[key]
+        shape = tuple(int(d) for d in node.r.shape)
+        _check_ones(node.r, key, "r")
+        if isinstance(node, nir.IF):
+            thresholds.append(_uniform(node.v_threshold, key, "v_threshold"))
+            if np.any(np.asarray(node.v_reset) != 0):
+                raise NIRError(f"node {key}: v_reset must be 0")
+        for source, chain in paths[key]:
+            ops = _import_edge(nir, nodes, source, chain, shapes, key, shape)
+            graph_edges.append(Edge(rename[source], rename[key], ops))
+        shapes[key] = shape
+        activation = nn.ReLU() if isinstance(node, nir.IF) else None
+        graph_nodes.append(Node(rename[key], shape, activation))
     try:
-        network, names = build_network(input_shape, built)
-    except ValueError as err:  # a connection without exactly one weighted operator
+        snn_graph = SNNGraph(shapes[inputs[0]], graph_nodes, graph_edges)
+    except UserError as err:
         raise NIRError(str(err)) from err
-    snn = ConvertedSNN(network, names, input_shape, calibration={})
+    snn = ConvertedSNN(build_network(snn_graph), snn_graph.names, snn_graph.input_shape, {})
     snn.set_thresholds(thresholds)
-    phi = info.get("phi")
-    snn.set_phi(phi if phi is not None and len(phi) == len(thresholds) else 0.0)
+    phi = dict(zip(info.get("layer_names") or [], info.get("phi") or [], strict=False))
+    snn.set_phi([phi[n] for n in snn.if_names] if all(n in phi for n in snn.if_names) else 0.0)
     if not info.get("semantics", {}).get("reset", "").startswith("subtract"):
         log.warning(
             "the graph does not say its IF neurons reset by subtraction; neurosnn simulates "
             "them so (NIR's IF resets to v_reset)"
         )
     return snn.to(device), info
+
+
+def _file_order(neurons: list[str], sources: dict[str, set[str]]) -> list[str]:
+    """A topological order of the neurons that keeps the file's order where it can."""
+    position = {k: i for i, k in enumerate(neurons)}
+    sorter = graphlib.TopologicalSorter(sources)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as err:
+        raise NIRError(f"the graph has a loop through {err.args[1]}") from err
+    order: list[str] = []
+    ready: set[str] = set()
+    while sorter.is_active():
+        ready.update(sorter.get_ready())
+        key = min(ready, key=position.__getitem__)
+        ready.remove(key)
+        order.append(key)
+        sorter.done(key)
+    return order
+
+
+def _path_to(nir, nodes, preds, key: str, ends: list[str]) -> tuple[str, list[str]]:
+    """``(source, operator nodes in order)`` of the path that ends in ``key``, back to the
+    neuron or input node it starts from."""
+    chain = []
+    while key not in ends:
+        if isinstance(nodes[key], nir.Output) or key in chain:
+            raise NIRError(f"node {key}: a path into a neuron node passes an Output or a loop")
+        chain.insert(0, key)
+        key = preds[key][0]
+    if isinstance(nodes[key], nir.I):
+        raise NIRError(f"node {key}: the output integrator feeds another node")
+    return key, chain
+
+
+def _import_edge(nir, nodes, source, chain, shapes, target, target_shape) -> nn.Sequential:
+    """The operators of one connection: the path's nodes as modules, opened with
+    :class:`UnitSpikes` when the source is an IF layer whose spikes no Scale of its threshold
+    turns back into neurosnn's threshold-valued spikes."""
+    ops: list[nn.Module] = []
+    shape = shapes[source]
+    rest = list(chain)
+    if isinstance(nodes[source], nir.IF):
+        theta = _uniform(nodes[source].v_threshold, source, "v_threshold")
+        if rest and isinstance(nodes[rest[0]], nir.Scale):
+            if _uniform(nodes[rest[0]].scale, rest[0], "scale") != theta:
+                raise NIRError(
+                    f"node {rest[0]}: a Scale after an IF layer must equal its threshold"
+                )
+            rest = rest[1:]  # the spikes stay threshold-valued, neurosnn's own
+        else:
+            ops.append(UnitSpikes())
+    for key in rest:
+        module = _import_op(nir, key, nodes[key])
+        ops.append(module)
+        with torch.no_grad():
+            shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
+    if shape != target_shape:
+        raise NIRError(
+            f"node {target}: neuron shape {target_shape}, its input from {source} is {shape}"
+        )
+    return nn.Sequential(*ops).eval().requires_grad_(False)
 
 
 def graph_metadata(graph) -> dict[str, Any]:
@@ -290,26 +400,6 @@ def graph_metadata(graph) -> dict[str, Any]:
         return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise NIRError(f"the graph's {METADATA_KEY!r} metadata is not JSON: {err}") from err
-
-
-def _chain(graph) -> list[str]:
-    """The graph's nodes from input to output; anything but a chain is an error."""
-    nxt: dict[str, str] = {}
-    targets = set()
-    for a, b in graph.edges:
-        if a in nxt or b in targets:
-            raise NIRError(f"the graph branches at {a if a in nxt else b}; only chains import")
-        nxt[a] = b
-        targets.add(b)
-    starts = [k for k in graph.nodes if k not in targets]
-    if len(starts) != 1:
-        raise NIRError(f"the graph must have one input node, found {starts}")
-    chain = [starts[0]]
-    while chain[-1] in nxt:
-        chain.append(nxt[chain[-1]])
-    if len(chain) != len(graph.nodes):
-        raise NIRError("the graph is not one chain from input to output")
-    return chain
 
 
 def _uniform(values, key: str, what: str) -> float:
@@ -347,6 +437,8 @@ def _import_op(nir, key: str, node) -> nn.Module:
     if isinstance(node, nir.Flatten):
         end = int(node.end_dim)
         return nn.Flatten(int(node.start_dim) + 1, end + 1 if end >= 0 else end)
+    if isinstance(node, nir.Scale):
+        return ScaleShift(torch.from_numpy(np.array(node.scale, np.float32)))
     raise NIRError(f"node {key}: {type(node).__name__} is not one neurosnn can run")
 
 

@@ -11,7 +11,8 @@ Layout (readable with h5py or h5dump alone)::
     /labels, /predictions   [N] int64 (prediction at the final step)
     /layers/<name>          group per layer, forward order in /layers attr "order";
                             attrs: shape, kind ("if" | "output"), threshold, percentile,
-                            macs (dense MACs per image of the connection into the layer)
+                            macs (dense MACs per image of the connections into the layer),
+                            inputs (JSON: [source, MACs] of each connection into it)
     /spike_counts/<name>    [T] int64, spikes at step t summed over images and neurons
     /spikes/<name>          [n, T, ceil(neurons/8)] uint8, spike trains of the first n images,
                             packed 8 neurons per byte, first neuron in the highest bit
@@ -139,8 +140,9 @@ class RunWriter:
             g = layers.create_group(name)
             g.attrs["shape"] = result.layer_shapes[name]
             g.attrs["kind"] = "if" if name in result.thresholds else "output"
-            if name in result.macs:
-                g.attrs["macs"] = result.macs[name]
+            if name in result.inputs:
+                g.attrs["macs"] = sum(m for _, m in result.inputs[name])
+                g.attrs["inputs"] = json.dumps(result.inputs[name])
             if name in result.thresholds:
                 g.attrs["threshold"] = result.thresholds[name]
                 if percentiles is not None:
@@ -184,7 +186,8 @@ class LayerRecord:
     kind: str
     threshold: float | None
     percentile: float | None
-    macs: int | None = None  # dense MACs per image of the connection into the layer
+    macs: int | None = None  # dense MACs per image of the connections into the layer
+    inputs: list[tuple[str, int]] | None = None  # (source, MACs) of each connection into it
 
 
 @dataclass
@@ -217,6 +220,16 @@ class RunRecord:
     @property
     def macs(self) -> dict[str, int]:
         return {l.name: l.macs for l in self.layers if l.macs is not None}
+
+    @property
+    def inputs(self) -> dict[str, list[tuple[str, int]]]:
+        """Per layer, ``(source, MACs)`` of each connection into it (a record written before
+        graphs is a chain)."""
+        if all(l.inputs is not None for l in self.layers):
+            return {l.name: l.inputs for l in self.layers}
+        from neurosnn.energy import chain_inputs
+
+        return chain_inputs(self.layer_names, self.macs)
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spikes per neuron per timestep of each spiking layer."""
@@ -279,6 +292,7 @@ def read_run(path: str | Path) -> RunRecord:
                     float(a["threshold"]) if "threshold" in a else None,
                     float(a["percentile"]) if "percentile" in a else None,
                     int(a["macs"]) if "macs" in a else None,
+                    [(s, int(m)) for s, m in json.loads(a["inputs"])] if "inputs" in a else None,
                 )
             )
         spikes = f.get("spikes")

@@ -64,11 +64,13 @@ class Significance:
     components: list[int]  # k per layer
     input_components: int
     ratio: float
+    previous: list[int] | None = None  # per layer, the index of the one before (-1: input)
 
     @property
     def percent_change(self) -> list[float]:
         """% change of k from the previous layer (the input for the first layer)."""
-        prev = [self.input_components] + self.components[:-1]
+        previous = self.previous or list(range(-1, len(self.layers) - 1))
+        prev = [self.input_components if i < 0 else self.components[i] for i in previous]
         return [
             100.0 * (k - p) / p if p else float("nan")
             for k, p in zip(self.components, prev, strict=True)
@@ -92,17 +94,18 @@ def layer_significance(
     for x in batches:
         h = x.to(snn.device, torch.float32)
         inputs.add(_rows(h))
-        for name in names:
-            pre = snn.connection(name).ops(h)  # the ANN stage: unscaled weights
-            grams[name].add(_rows(pre))
-            h = snn.activations.get(name, torch.relu)(pre)  # the ANN's own (ReLU or QCFS)
+        for name, pre, _ in snn.ann_forward(h):  # the ANN's stages: unscaled weights
+            if name in grams:
+                grams[name].add(_rows(pre))
     if inputs.n == 0:
         raise ValueError("layer_significance needs at least one batch")
+    index = {n: i for i, n in enumerate(names)}
     return Significance(
         layers=list(names),
         components=[components_for_ratio(grams[n].eigenvalues(), ratio) for n in names],
         input_components=components_for_ratio(inputs.eigenvalues(), ratio),
         ratio=ratio,
+        previous=[max(index.get(s, -1) for s in snn.sources(n)) for n in names],
     )
 
 

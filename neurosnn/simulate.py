@@ -13,10 +13,12 @@ image with its candidate's thresholds (the threshold search's vectorised evaluat
 Timing (``delay``): ``"layer"`` (default) is bindsnet's synchronous mode, where each layer sees
 the previous step's spikes of the layer below (one step of latency per layer, the latency Lu &
 Sengupta count); ``"none"`` propagates through all layers within one step (``one_step=True``).
-``bias_onset="input"`` withholds each layer's current until its input can first arrive (with
-the layer delay: step n for layer n), so a layer does not integrate its bias alone while the
-spikes are still on their way; the run is then the ``delay="none"`` run shifted by one step per
-layer, exactly. ``"always"`` is bindsnet's own schedule.
+In a graph every connection takes one step under ``"layer"``, so a shortcut delivers before the
+main path it joins, as in BindsNET. ``bias_onset="input"`` withholds each layer's current until
+its input can first arrive (with the layer delay: the step after the shortest path from the
+input), so a layer does not integrate its bias alone while the spikes are still on their way;
+for a chain the run is then the ``delay="none"`` run shifted by one step per layer, exactly.
+``"always"`` is bindsnet's own schedule.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from bindsnet.network.monitors import Monitor
 from tqdm.auto import tqdm
 
 from neurosnn.encoding import Encoding, encode
-from neurosnn.energy import layer_macs
-from neurosnn.engine import BiasOnset, Block, Delay, Precision, onsets, run_blocks
+from neurosnn.energy import layer_inputs
+from neurosnn.engine import BiasOnset, Block, Delay, Precision, check_timing, onsets, run_blocks
 from neurosnn.snn import INPUT, ConvertedSNN
 
 Engine = Literal["fast", "reference"]
@@ -61,7 +63,7 @@ class SimResult:
         labels: ``[N]``.
         wall_seconds: time spent simulating.
         input_shape: shape of one input sample.
-        macs: dense MACs per image of the connection into each layer (for
+        inputs: per layer, ``(source, dense MACs per image)`` of each connection into it (for
             :func:`neurosnn.energy.energy_of`).
     """
 
@@ -76,7 +78,7 @@ class SimResult:
     config: dict = field(default_factory=dict)
     wall_seconds: float = 0.0
     input_shape: tuple[int, ...] = ()
-    macs: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     @property
     def n_images(self) -> int:
@@ -155,9 +157,10 @@ def _reference_block(
     monitors[snn.output_name] = Monitor(snn.layer(snn.output_name), ["v"])
     for name, m in monitors.items():
         net.add_monitor(m, name)
-    conns = [snn.connection(n) for n in snn.layer_names]
-    for conn, onset in zip(conns, onsets(len(conns), delay, bias_onset), strict=True):
-        conn.onset = onset
+    conns = snn.network.connections
+    withheld = onsets(snn, delay, bias_onset)
+    for key, conn in conns.items():
+        conn.onset = withheld[key[1]]
     try:
         net.reset_state_variables()
         # bindsnet zeroes the input layer's tensor in place on reset: give it its own copy
@@ -168,14 +171,14 @@ def _reference_block(
     finally:
         for name in monitors:
             net.monitors.pop(name)
-        for conn in conns:
+        for conn in conns.values():
             conn.onset = 0
     counts = {n: s.flatten(2).sum(-1) for n, s in spikes.items()}
     return Block(0, spikes, counts, out_v)
 
 
 def _check(snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block) -> None:
-    onsets(1, delay, bias_onset)  # names a bad delay or onset
+    check_timing(delay, bias_onset)
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     if time_block is not None and time_block < 1:
@@ -329,7 +332,7 @@ def simulate(
         },
         wall_seconds=wall,
         input_shape=tuple(snn.input_shape),
-        macs=layer_macs(snn),
+        inputs=layer_inputs(snn),
     )
 
 

@@ -2,26 +2,31 @@
 
 Layer names are the ANN's module paths (``features.3``), thresholds are one per IF layer and
 can be set as values or as percentiles of the layer's calibrated ANN activations, in place.
+The network's layers are a graph (:mod:`neurosnn.graph`): each layer sums the currents of its
+incoming connections, in the order they were added (BindsNET's own order).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input, Nodes
 from bindsnet.network.topology import AbstractConnection
+from torch import nn
 
 from neurosnn.errors import UserError
+from neurosnn.graph import INPUT, Edge, Node, SNNGraph, longest_paths, shortest_paths
 from neurosnn.neurons import AccumulatorNodes, SubtractiveIFNodes
-from neurosnn.synapses import OpsConnection
+from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
-INPUT = "input"
 MIN_THRESHOLD = float(torch.finfo(torch.float32).tiny)  # smallest normal float32
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -45,8 +50,13 @@ class SNNNetwork(Network):
         layer.set_batch_size(self.batch_size)
 
     def add_connection(self, connection: AbstractConnection, source: str, target: str) -> None:
-        self.connections[(source, target)] = connection
-        self.add_module(self._module_name(f"{source}_to_{target}"), connection)
+        """Add a connection under ``(source, target)``, or ``(source, target, k)`` for the
+        k-th further one between the same layers (BindsNET reads only the key's target)."""
+        k = sum(1 for key in self.connections if key[:2] == (source, target))
+        key = (source, target) if k == 0 else (source, target, k)
+        self.connections[key] = connection
+        suffix = f"_{k}" if k else ""
+        self.add_module(self._module_name(f"{source}_to_{target}{suffix}"), connection)
         connection.dt = self.dt
         connection.train(self.learning)
 
@@ -163,11 +173,61 @@ class ConvertedSNN:
     def layer(self, name: str) -> Nodes:
         return self.network.layers[name]
 
-    def connection(self, target: str) -> OpsConnection:
-        """The connection into layer ``target``."""
-        index = self.layer_names.index(target)
-        source = INPUT if index == 0 else self.layer_names[index - 1]
-        return self.network.connections[(source, target)]
+    def incoming(self, target: str) -> list[tuple[str, OpsConnection]]:
+        """``(source, connection)`` of every connection into ``target``, in the order BindsNET
+        sums them."""
+        return [(key[0], c) for key, c in self.network.connections.items() if key[1] == target]
+
+    def sources(self, target: str) -> list[str]:
+        return [s for s, _ in self.incoming(target)]
+
+    def connection(self, target: str, source: str | None = None) -> OpsConnection:
+        """The connection into layer ``target`` (from ``source``, where it has several)."""
+        found = self.incoming(target)
+        if source is not None:
+            found = [(s, c) for s, c in found if s == source]
+        if len(found) != 1:
+            sources = ", ".join(self.sources(target)) or "none"
+            raise UserError(
+                f"layer {target} has {len(found)} connections"
+                + (f" from {source}" if source else "")
+                + f" (its sources: {sources}); name the source"
+            )
+        return found[0][1]
+
+    @cached_property
+    def shortest_paths(self) -> dict[str, int]:
+        """Per layer, the connections on the shortest path from the input (with the layer
+        delay, the step its input can first arrive)."""
+        return shortest_paths(self.layer_names, {n: self.sources(n) for n in self.layer_names})
+
+    @cached_property
+    def depth(self) -> int:
+        """Connections on the longest path from the input to the output: the steps the layer
+        delay adds before the output can hear every path."""
+        paths = longest_paths(self.layer_names, {n: self.sources(n) for n in self.layer_names})
+        return paths[self.output_name]
+
+    @property
+    def is_chain(self) -> bool:
+        previous = [INPUT, *self.layer_names[:-1]]
+        return all(self.sources(n) == [p] for n, p in zip(self.layer_names, previous, strict=True))
+
+    def to_graph(self) -> SNNGraph:
+        """The SNN as a graph value with the ANN's operators (spike max pooling as max pooling)
+        and activations; shares the connections' modules."""
+        nodes = [
+            Node(n, tuple(self.layer(n).shape), self.activations.get(n, nn.ReLU()))
+            for n in self.if_names
+        ]
+        nodes.append(Node(self.output_name, tuple(self.layer(self.output_name).shape), None))
+        edges = [Edge(s, t, ann_ops(c.ops)) for (s, t), c in self.network.connections.items()]
+        return SNNGraph(self.input_shape, nodes, edges)
+
+    def ann_forward(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+        """The ANN this SNN stands for (its current weights, unscaled by thresholds), node by
+        node: ``(name, pre-activation, activation)`` (:meth:`SNNGraph.ann_forward`)."""
+        yield from self.to_graph().ann_forward(x)
 
     @property
     def thresholds(self) -> list[float]:
@@ -256,20 +316,42 @@ def check_phi(value: float, what: str = "phi") -> float:
     return value
 
 
-def build_network(
-    input_shape: tuple[int, ...],
-    segments: list[tuple[str, torch.nn.Sequential, tuple[int, ...]]],
-) -> tuple[SNNNetwork, list[str]]:
-    """BindsNET network from ``(name, ops, output_shape)`` segments; the last is the output."""
+def ann_ops(ops: nn.Sequential) -> nn.Sequential:
+    """A connection's operators with ANN semantics (spike max pooling as max pooling); shares
+    the other modules."""
+    return nn.Sequential(
+        *[
+            nn.MaxPool2d(m.kernel_size, m.stride, m.padding) if isinstance(m, SpikeMaxPool2d) else m
+            for m in ops
+        ]
+    )
+
+
+def snn_ops(ops: nn.Sequential) -> nn.Sequential:
+    """Copies of an edge's operators for a connection (max pooling as spike max pooling)."""
+    mods = [
+        SpikeMaxPool2d(m.kernel_size, m.stride, m.padding)
+        if isinstance(m, nn.MaxPool2d)
+        else copy.deepcopy(m)
+        for m in ops
+    ]
+    return nn.Sequential(*mods).eval().requires_grad_(False)
+
+
+def build_network(graph: SNNGraph) -> SNNNetwork:
+    """The BindsNET network of ``graph``: an Input layer, an IF layer per hidden node, an
+    integrator for the output, a connection per edge (added in the graph's order, so each
+    layer sums its currents in it)."""
     net = SNNNetwork(dt=1.0, batch_size=1, learning=False)
-    net.add_layer(Input(shape=list(input_shape)), name=INPUT)
-    source = INPUT
-    names = []
-    for i, (name, ops, shape) in enumerate(segments):
-        last = i == len(segments) - 1
-        nodes = AccumulatorNodes(shape) if last else SubtractiveIFNodes(shape)
-        net.add_layer(nodes, name=name)
-        net.add_connection(OpsConnection(net.layers[source], nodes, ops), source, name)
-        source = name
-        names.append(name)
-    return net, names
+    net.add_layer(Input(shape=list(graph.input_shape)), name=INPUT)
+    for node in graph.nodes:
+        if node.activation is None:
+            net.add_layer(AccumulatorNodes(node.shape), name=node.name)
+        else:
+            net.add_layer(SubtractiveIFNodes(node.shape), name=node.name)
+    for edge in graph.edges:
+        source, target = net.layers[edge.source], net.layers[edge.target]
+        net.add_connection(
+            OpsConnection(source, target, snn_ops(edge.ops)), edge.source, edge.target
+        )
+    return net

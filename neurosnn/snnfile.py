@@ -1,29 +1,29 @@
-"""A converted SNN as a file to keep: weights, thresholds and every conversion option, loaded
-without pickled code and without the ANN checkpoint it came from.
+"""A converted SNN as a file to keep: its graph (layers, connections, operators, shapes),
+weights, thresholds and every conversion option, loaded without pickled code, without the ANN
+it came from and without the network registry: any converted model saves and loads.
 
-    save_snn("tuned.snn.h5", snn, model, {"search": "runs/fmnist_vgg9/ne"})
+    save_snn("tuned.snn.h5", snn, {"dataset": "fashion-mnist", "mean": [...], "std": [...]})
     snn, metadata = load_snn("tuned.snn.h5")
 
 The file is HDF5 (``neurosnn.record``'s arrays layout, format ``"neurosnn-snn"``):
 
-    /ann/<parameter>                the ANN's state (its structure and QCFS λ rebuild the SNN)
-    /connections:<source>-><target> every connection's parameters as the SNN holds them (the
-                                    folded, channel-rescaled or fine-tuned weights)
+    /connections:<source>-><target> every connection's operator tensors as the SNN holds them
+                                    (folded, channel-rescaled or fine-tuned weights), keyed
+                                    like the operators' ``state_dict``
+    /activation:<layer>/threshold   the trained λ of a QCFS layer
     /calibration:<layer>/counts     the activation histogram (max and zeros in metadata)
     /channel_scales:<layer>/scales  the channel thresholds of channel-wise layers
-    attrs metadata (JSON)           network spec, input shape, layer names, thresholds, φ,
-                                    percentiles, percentile_of, channel-wise layers, and the
-                                    caller's metadata (checkpoint, dataset, normalisation, search)
+    attrs metadata (JSON)           the graph (input shape; nodes with shape and activation;
+                                    edges with each operator's type and settings), thresholds,
+                                    φ, percentiles, percentile_of, channel-wise layers, and the
+                                    caller's metadata ("source": checkpoint, data set,
+                                    normalisation, network, search …)
 
-Loading rebuilds the network from the ANN exactly as :func:`neurosnn.convert.convert` does,
-then puts back the saved connection weights, thresholds, φ and calibration: the loaded SNN
-gives the saved one's spikes exactly (tested).
+The loaded SNN gives the saved one's spikes exactly (tested).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +31,59 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurosnn.convert import _as_snn_ops, _check_stages, _with_relus, ann_stages, stage_activations
 from neurosnn.errors import UserError
-from neurosnn.networks import NetworkSpec
+from neurosnn.graph import Edge, Node, SNNGraph
+from neurosnn.networks.blocks import QCFS
 from neurosnn.record import SNN_FORMAT, read_arrays, write_arrays
 from neurosnn.snn import ActivationHistogram, ConvertedSNN, build_network
+from neurosnn.synapses import ChannelPad, ScaleShift, UnitSpikes
 
-FILE_VERSION = 1
+FILE_VERSION = 2
+
+# operator type → (class, the settings that rebuild it; tensors come from its state_dict)
+_OPS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "Conv2d": (
+        nn.Conv2d,
+        (
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "groups",
+            "padding_mode",
+        ),
+    ),
+    "Linear": (nn.Linear, ("in_features", "out_features")),
+    "AvgPool2d": (
+        nn.AvgPool2d,
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    ),
+    "MaxPool2d": (nn.MaxPool2d, ("kernel_size", "stride", "padding")),
+    "Flatten": (nn.Flatten, ("start_dim", "end_dim")),
+    "ChannelPad": (ChannelPad, ("before", "after")),
+    "ScaleShift": (ScaleShift, ()),
+    "UnitSpikes": (UnitSpikes, ()),
+}
 
 
-def _key(source: str, target: str) -> str:
-    return f"{source}->{target}"
+def _key(source: str, target: str, k: int = 0) -> str:
+    """The group of a connection (the k-th further one between the same layers: ``#k``)."""
+    return f"{source}->{target}" + (f"#{k}" if k else "")
 
 
 def source_of(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, Any]:
-    """What a saved SNN records of where it came from: the checkpoint, its data set and
-    normalisation (so that ``experiments.convert --snn`` can test it without the ANN)."""
+    """What a saved SNN records of where it came from: the checkpoint, its network, data set
+    and normalisation (so that ``experiments.convert --snn`` can test it without the ANN)."""
+    import dataclasses
+
     from neurosnn.checkpoint import resolve
 
     return {
         "made_by": made_by,
         "checkpoint": str(resolve(checkpoint)),
+        "network": dataclasses.asdict(ckpt.spec),
         "dataset": ckpt.dataset,
         "mean": list(ckpt.mean),
         "std": list(ckpt.std),
@@ -60,31 +92,81 @@ def source_of(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, An
     }
 
 
-def save_snn(
-    path: str | Path,
-    snn: ConvertedSNN,
-    model: nn.Module,
-    metadata: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``snn`` (converted from ``model``, a registry network) and ``metadata`` (plain
-    JSON: where it came from) to ``path``."""
-    if not hasattr(model, "spec"):
-        raise ValueError("model must come from networks.create_network (it needs a spec)")
-    arrays: dict[str, dict[str, np.ndarray]] = {
-        "ann": {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    }
-    for (source, target), conn in snn.network.connections.items():
-        arrays[f"connections:{_key(source, target)}"] = {
-            k: v.detach().cpu().numpy() for k, v in conn.ops.named_parameters()
+def _op_spec(m: nn.Module) -> dict[str, Any]:
+    kind = type(m).__name__
+    if kind not in _OPS:
+        raise UserError(f"an SNN with a {kind} operator cannot be saved")
+    spec: dict[str, Any] = {"type": kind}
+    for name in _OPS[kind][1]:
+        value = getattr(m, name)
+        spec[name] = list(value) if isinstance(value, tuple) else value
+    if isinstance(m, nn.Conv2d | nn.Linear):
+        spec["bias"] = m.bias is not None
+    if isinstance(m, ScaleShift):
+        spec["scale_shape"] = list(m.scale.shape)
+        spec["shift_shape"] = None if m.shift is None else list(m.shift.shape)
+    return spec
+
+
+def _build_op(spec: dict[str, Any]) -> nn.Module:
+    kind = spec["type"]
+    if kind not in _OPS:
+        raise UserError(f"unknown operator type {kind!r}")
+    cls, names = _OPS[kind]
+    kw = {n: tuple(spec[n]) if isinstance(spec[n], list) else spec[n] for n in names}
+    if kind in ("Conv2d", "Linear"):
+        kw["bias"] = spec["bias"]
+    if kind == "ScaleShift":
+        shift = spec["shift_shape"]
+        return ScaleShift(
+            torch.ones(spec["scale_shape"]), None if shift is None else torch.zeros(shift)
+        )
+    return cls(**kw)
+
+
+def _activation_spec(act: nn.Module | None) -> dict[str, Any] | None:
+    if act is None:
+        return None
+    if isinstance(act, QCFS):
+        return {"type": "qcfs", "levels": act.levels}
+    if isinstance(act, nn.ReLU):
+        return {"type": "relu"}
+    raise UserError(f"an SNN whose layers replace {type(act).__name__} cannot be saved")
+
+
+def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``snn`` and ``metadata`` (plain JSON: where it came from) to ``path``."""
+    graph = snn.to_graph()
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    edges = []
+    for edge in graph.edges:
+        edges.append(
+            {"source": edge.source, "target": edge.target, "ops": [_op_spec(m) for m in edge.ops]}
+        )
+        conn = snn.connection(edge.target, edge.source)
+        arrays[f"connections:{_key(edge.source, edge.target)}"] = {
+            k: v.detach().cpu().numpy() for k, v in conn.ops.state_dict().items()
         }
+    nodes = []
+    for node in graph.nodes:
+        nodes.append(
+            {
+                "name": node.name,
+                "shape": list(node.shape),
+                "activation": _activation_spec(node.activation),
+            }
+        )
+        if isinstance(node.activation, QCFS):
+            arrays[f"activation:{node.name}"] = {
+                "threshold": node.activation.threshold.detach().cpu().numpy()
+            }
     for name, hist in snn.calibration.items():
         arrays[f"calibration:{name}"] = {"counts": hist.counts.cpu().numpy()}
     for name, scales in snn.channel_scales.items():
         arrays[f"channel_scales:{name}"] = {"scales": scales.cpu().numpy()}
     meta = {
         "version": FILE_VERSION,
-        "spec": dataclasses.asdict(model.spec),
-        "input_shape": list(snn.input_shape),
+        "graph": {"input_shape": list(snn.input_shape), "nodes": nodes, "edges": edges},
         "layer_names": snn.layer_names,
         "thresholds": snn.thresholds,
         "phi": snn.phi,
@@ -103,6 +185,11 @@ def load_snn(
     """The SNN saved in ``path`` and the metadata saved with it (``"source"``: the caller's)."""
     path = Path(path)
     arrays, meta = read_arrays(path, fmt=SNN_FORMAT)
+    if meta.get("version") != FILE_VERSION:
+        raise UserError(
+            f"{path} is an SNN file of version {meta.get('version')}; this neurosnn reads "
+            f"version {FILE_VERSION} (convert the checkpoint again to save it anew)"
+        )
     try:
         snn = _rebuild(arrays, meta)
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
@@ -110,29 +197,34 @@ def load_snn(
     return snn.to(device), meta
 
 
+def _activation(spec: dict[str, Any] | None, arrays, name: str) -> nn.Module | None:
+    if spec is None:
+        return None
+    if spec["type"] == "relu":
+        return nn.ReLU()
+    if spec["type"] == "qcfs":
+        threshold = float(np.asarray(arrays[f"activation:{name}"]["threshold"]))
+        return QCFS(int(spec["levels"]), threshold).eval().requires_grad_(False)
+    raise UserError(f"layer {name}: unknown activation {spec['type']!r}")
+
+
 def _rebuild(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> ConvertedSNN:
-    if meta.get("version") != FILE_VERSION:
-        raise UserError(f"file version {meta.get('version')}, this neurosnn reads {FILE_VERSION}")
-    ann = NetworkSpec(**meta["spec"]).build()
-    ann.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays["ann"].items()})
-    ann.eval()
-    shape = tuple(meta["input_shape"])
-    names, stages = (list(t) for t in zip(*ann_stages(ann), strict=True))
-    if meta["channelwise"]:  # as convert: each stage its own modules, rescaled apart
-        stages = [copy.deepcopy(stage) for stage in stages]
-    probe = torch.zeros(1, *shape)
-    shapes = _check_stages(stages, probe, _with_relus(ann)(probe))
-    segments = [
-        (name, _as_snn_ops(stage), s) for name, stage, s in zip(names, stages, shapes, strict=True)
+    spec = meta["graph"]
+    nodes = [
+        Node(n["name"], tuple(n["shape"]), _activation(n["activation"], arrays, n["name"]))
+        for n in spec["nodes"]
     ]
-    network, layer_names = build_network(shape, segments)
-    if layer_names != meta["layer_names"]:
-        raise UserError(f"layers {layer_names} rebuilt, {meta['layer_names']} saved")
-    with torch.no_grad():
-        for (source, target), conn in network.connections.items():
-            saved = arrays[f"connections:{_key(source, target)}"]
-            for k, p in conn.ops.named_parameters():
-                p.copy_(torch.from_numpy(np.array(saved[k])))
+    edges, seen = [], {}
+    for e in spec["edges"]:
+        ops = nn.Sequential(*[_build_op(op) for op in e["ops"]])
+        pair = (e["source"], e["target"])
+        seen[pair] = seen.get(pair, -1) + 1
+        state = arrays[f"connections:{_key(*pair, seen[pair])}"]
+        ops.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        edges.append(Edge(e["source"], e["target"], ops.eval().requires_grad_(False)))
+    graph = SNNGraph(tuple(spec["input_shape"]), nodes, edges)
+    if graph.names != meta["layer_names"]:
+        raise UserError(f"layers {graph.names} in the graph, {meta['layer_names']} saved")
     calibration = {
         name: ActivationHistogram(
             torch.from_numpy(np.array(arrays[f"calibration:{name}"]["counts"])), peak, zeros
@@ -140,16 +232,16 @@ def _rebuild(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> 
         for name, (peak, zeros) in meta["calibration"].items()
     }
     snn = ConvertedSNN(
-        network,
-        layer_names,
-        shape,
+        build_network(graph),
+        graph.names,
+        graph.input_shape,
         calibration,
         percentile_of=meta["percentile_of"],
         channel_scales={
             n: torch.from_numpy(np.array(arrays[f"channel_scales:{n}"]["scales"]))
             for n in meta["channelwise"]
         },
-        activations=dict(zip(names, stage_activations(ann), strict=False)),
+        activations={n.name: n.activation for n in nodes if n.activation is not None},
     )
     snn.set_thresholds(meta["thresholds"])
     snn.percentiles = meta["percentiles"]

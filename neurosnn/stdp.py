@@ -56,7 +56,7 @@ from torch.nn.grad import conv2d_weight
 from tqdm.auto import tqdm
 
 from neurosnn.data import Split
-from neurosnn.energy import Energy, connection_macs, energy
+from neurosnn.energy import Energy, chain_inputs, connection_macs, energy
 from neurosnn.errors import UserError
 
 Rule = Literal["postpre", "weight-dependent"]
@@ -462,9 +462,8 @@ class STDPNet:
             shapes[name], counts[name] = layer.pooled_shape, step_spikes[f"{layer.name}:pool"]
         names.append("classifier")
         macs["classifier"] = connection_macs(classifier, self.output_shape)
-        return energy(
-            names, shapes, self.input_shape, macs, counts, n_images, self.cfg.timesteps, [name]
-        )
+        inputs = chain_inputs(names, macs)
+        return energy(names, shapes, inputs, counts, n_images, self.cfg.timesteps, [name])
 
     def state_dict(self) -> dict:
         return {layer.name: layer.state_dict() for layer in self.layers}

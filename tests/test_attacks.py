@@ -106,11 +106,11 @@ def test_noise_sensitivity_of_a_two_layer_toy():
 
 def test_ann_activations_follow_the_snn_layers(trained, data):
     x, _ = next(data.test.batches(8))
-    acts = ann_activations(trained)(x)
+    acts = ann_activations(trained, (1, 8, 8))(x)
     snn = convert(trained, [x], (1, 8, 8))
     assert list(acts) == snn.if_names
     assert all(tuple(a.shape[1:]) == tuple(snn.layer(n).shape) for n, a in acts.items())
-    zero = noise_sensitivity(ann_activations(trained), [(x, x.clone())])
+    zero = noise_sensitivity(ann_activations(trained, (1, 8, 8)), [(x, x.clone())])
     assert all(m == 0 for m in zero.mean)
 
 

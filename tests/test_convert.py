@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import convert, fold_batchnorm, split_at_relus, trace
+from neurosnn.convert import ConversionError, ann_graph, convert
 from neurosnn.simulate import simulate
 from tests.conftest import tiny_vgg
 
@@ -12,19 +12,18 @@ def calib_batches(data):
     return [x for x, _ in data.train.batches(64)]
 
 
-def folded_stages(model):
-    groups = split_at_relus(fold_batchnorm(trace(model)))
-    return [nn.Sequential(*[m for _, m in g]) for _, g in groups]
+def ann_acts(model, x, shape=(1, 8, 8)):
+    """Each layer's activation in the folded ANN graph (the output's value last)."""
+    return {name: act.detach() for name, _, act in ann_graph(model, shape).ann_forward(x)}
 
 
 def test_batchnorm_folding_keeps_outputs(model, data):
     x, _ = next(data.test.batches(40))
-    stages = folded_stages(model)
-    h = x
-    for i, stage in enumerate(stages):
-        h = stage(h) if i == len(stages) - 1 else torch.relu(stage(h))
-    torch.testing.assert_close(h, model(x), rtol=1e-5, atol=1e-5)
-    assert not any(isinstance(m, nn.BatchNorm2d) for s in stages for m in s)
+    graph = ann_graph(model, (1, 8, 8))
+    *_, (_, out, _) = graph.ann_forward(x)
+    torch.testing.assert_close(out, model(x), rtol=1e-5, atol=1e-5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for e in graph.edges for m in e.ops)
+    assert graph.is_chain
 
 
 def test_layer_names_follow_module_paths(model, data):
@@ -57,39 +56,23 @@ class WithGelu(nn.Module):
         return self.head(self.features(x))
 
 
-class Doubling(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(x * 2)
+def test_unsupported_modules_are_named_in_one_line():
+    with pytest.raises(ConversionError, match=r"^features\.1 \(GELU\): GELU is not supported") as e:
+        convert(WithGelu(), [torch.rand(4, 1, 8, 8)], (1, 8, 8))
+    assert "\n" not in str(e.value) and isinstance(e.value, NotImplementedError)
 
 
-class Residual(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return x + self.fc(x)
-
-
-def test_unsupported_modules_are_named():
-    with pytest.raises(NotImplementedError, match=r"features\.1: GELU"):
-        trace(WithGelu())
-    with pytest.raises(NotImplementedError, match="mul"):
-        trace(Doubling())
-    with pytest.raises(NotImplementedError, match="feed-forward"):
-        trace(Residual())
-
-
-def test_maxpool_must_follow_relu():
-    net = nn.Sequential(
+def test_maxpool_before_the_relu_is_the_same_network():
+    torch.manual_seed(0)
+    before = nn.Sequential(
         nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(18, 2)
     )
-    with pytest.raises(NotImplementedError, match="1: MaxPool2d must directly follow a ReLU"):
-        split_at_relus(trace(net))
+    after = nn.Sequential(*[before[i] for i in (0, 2, 1, 3, 4)])
+    x = torch.rand(16, 1, 8, 8)
+    a, b = convert(before, [x], (1, 8, 8)), convert(after, [x], (1, 8, 8))
+    assert a.layer_names == b.layer_names == ["0", "4"]
+    assert a.thresholds == b.thresholds
+    assert str(a.connection("4").ops) == str(b.connection("4").ops)  # spike max pool first
 
 
 def test_wrong_input_shape(model, data):
@@ -100,7 +83,7 @@ def test_wrong_input_shape(model, data):
 def test_histogram_percentiles_match_quantiles(model, data):
     snn = convert(model, calib_batches(data), (1, 8, 8))
     x = torch.cat(calib_batches(data))
-    a = torch.relu(folded_stages(model)[0](x))
+    a = ann_acts(model, x)["features.0"]
     pos = a[a > 0]
     hist = snn.calibration["features.0"]
     width = hist.max / len(hist.counts)
@@ -148,14 +131,10 @@ def test_bad_percentiles_raise(model, data):
 
 def _clipped_ann(model, x, thresholds):
     """Eq. 6: every hidden activation clipped at its layer's threshold."""
-    acts, h = [], x
-    stages = folded_stages(model)
-    for i, stage in enumerate(stages):
-        h = stage(h)
-        if i < len(stages) - 1:
-            h = h.clamp(0, thresholds[i])
-        acts.append(h)
-    return acts
+    graph = ann_graph(model, tuple(x.shape[1:]))
+    for node, theta in zip(graph.nodes, thresholds, strict=False):
+        node.activation = nn.Hardtanh(0.0, theta)
+    return [act.detach() for _, _, act in graph.ann_forward(x)]
 
 
 def _rates(snn, x, T):

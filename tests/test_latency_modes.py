@@ -10,7 +10,7 @@ from neurosnn.convert import convert
 from neurosnn.neurons import SubtractiveIFNodes
 from neurosnn.simulate import simulate, simulate_groups
 from tests.conftest import tiny_vgg
-from tests.test_convert import calib_batches, folded_stages
+from tests.test_convert import ann_acts, calib_batches
 
 PHI = (0.5, 0.25, 0.75, 0.5)
 
@@ -117,10 +117,9 @@ def assert_within_a_bin(value, outputs, p, width):
 def test_percentile_of_all_is_numpys_percentile_over_every_output(model, data):
     snn = convert(model, calib_batches(data), (1, 8, 8), percentile_of="all")
     x = torch.cat(calib_batches(data))
-    h = x
-    for name, stage in zip(snn.if_names, folded_stages(model), strict=False):
-        h = torch.relu(stage(h)).detach()
-        outputs = h.flatten().numpy()
+    acts = ann_acts(model, x)
+    for name in snn.if_names:
+        outputs = acts[name].flatten().numpy()
         hist = snn.calibration[name]
         width = hist.max / len(hist.counts)
         assert hist.zeros == int((outputs == 0).sum()) > 0
@@ -139,7 +138,7 @@ def test_channelwise_thresholds_are_each_channels_percentile(model, data):
     snn = convert(model, calib_batches(data), (1, 8, 8), channelwise=True)
     assert sorted(snn.channel_scales) == ["features.0", "features.4", "features.7"]
     x = torch.cat(calib_batches(data))
-    a = torch.relu(folded_stages(model)[0](x)).detach()  # [B, C, H, W] features.0 in the ANN
+    a = ann_acts(model, x)["features.0"]  # [B, C, H, W] features.0 in the ANN
     scales = snn.channel_scales["features.0"]
     for c in range(a.shape[1]):
         channel = a[:, c].flatten().numpy()

@@ -13,8 +13,9 @@ pytest.importorskip("nirtorch")
 
 from neurosnn.convert import convert  # noqa: E402
 from neurosnn.nirconsumer import build, compare  # noqa: E402
-from neurosnn.nirio import NIRError, UnitSpikes, from_nir, read_nir, to_nir, write_nir  # noqa: E402
+from neurosnn.nirio import NIRError, from_nir, read_nir, to_nir, write_nir  # noqa: E402
 from neurosnn.simulate import simulate  # noqa: E402
+from neurosnn.synapses import UnitSpikes  # noqa: E402
 from tests.conftest import tiny_vgg  # noqa: E402
 
 T = 20
@@ -176,7 +177,12 @@ def test_graphs_neurosnn_cannot_run_are_refused(data):
         from_nir(graph)
     graph = to_nir(converted(data))
     graph.edges.append(("input", graph.edges[-1][1]))
-    with pytest.raises(NIRError, match="branches"):
+    with pytest.raises(NIRError, match="Output must be fed by the output integrator alone"):
+        from_nir(graph)
+    graph = to_nir(converted(data))
+    conv = next(k for k in graph.nodes if k.endswith(".conv"))
+    graph.edges.append(("input", conv))
+    with pytest.raises(NIRError, match=f"node {conv} has 2 inputs; .* only neuron nodes"):
         from_nir(graph)
 
 
@@ -186,7 +192,7 @@ def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
 
     model = tiny_vgg()
     snn = convert(model, [x for x, _ in data.train.batches(64)], (1, 8, 8), phi=0.5)
-    saved = save_snn(tmp_path / "a.snn.h5", snn, model, {"dataset": "synthetic"})
+    saved = save_snn(tmp_path / "a.snn.h5", snn, {"dataset": "synthetic"})
     assert export.main(["--snn", str(saved), "--nir", str(tmp_path / "a.nir"), "--no-fold"]) == 0
     back, info = read_nir(tmp_path / "a.nir")
     assert back.thresholds == snn.thresholds and back.phi == snn.phi

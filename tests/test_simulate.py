@@ -190,14 +190,13 @@ def test_no_answer_before_the_output_receives_input(data):
 def test_bf16_connections_stay_close_to_fp32(data, pool):
     """Reduced precision: bf16 connections, float32 membranes. Not spike-identical, but the
     currents are within bf16 rounding and the predictions nearly all agree."""
-    from neurosnn.engine import _Layer
+    from neurosnn.engine import _Edge
 
     snn = converted(data, pool)
     x = next(iter(data.test.batches(16)))[0]
     first = snn.connection(snn.layer_names[0])
-    v = torch.zeros(16, snn.layer(snn.layer_names[0]).n)
-    exact = _Layer(first, v, None, None).currents(x.unsqueeze(0))
-    low = _Layer(first, v, None, None, bf16=True).currents(x.unsqueeze(0))
+    exact = _Edge("input", first, bf16=False).currents(x.unsqueeze(0))
+    low = _Edge("input", first, bf16=True).currents(x.unsqueeze(0))
     assert low.dtype == torch.float32 and not torch.equal(low, exact)
     torch.testing.assert_close(low, exact, rtol=0, atol=2**-6 * float(exact.abs().max()))
     fp32 = simulate(snn, data.test.batches(20), 40)

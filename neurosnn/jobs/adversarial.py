@@ -185,7 +185,7 @@ def run_adversarial(
             strict=True,
         )
 
-    ans = {"ann": noise_sensitivity(ann_activations(model), pairs()).as_dict()}
+    ans = {"ann": noise_sensitivity(ann_activations(model, snn.input_shape), pairs()).as_dict()}
     totals = snn_spike_totals(snn, T, scfg.delay, scfg.bias_onset)
     ans["snn_baseline"] = noise_sensitivity(totals, pairs()).as_dict()
     use(snn, optimized)

@@ -56,7 +56,7 @@ def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int
     """Energy of a :class:`SpikingNet` from its per-image spikes per layer."""
     import torch
 
-    from neurosnn.energy import connection_macs, energy
+    from neurosnn.energy import chain_inputs, connection_macs, energy
 
     shapes, macs, x = {}, {}, torch.zeros(1, *images_shape)
     with torch.no_grad():
@@ -65,9 +65,8 @@ def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int
             x = stage(x)
             shapes[name] = tuple(x.shape[1:])
     analog = net.names[: net.cfg.relu_layers]
-    return energy(
-        net.names, shapes, images_shape, macs, layer_spikes, 1, timesteps, analog
-    ).as_dict()
+    inputs = chain_inputs(net.names, macs)
+    return energy(net.names, shapes, inputs, layer_spikes, 1, timesteps, analog).as_dict()
 
 
 def run_agd(cfg: AGDJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def run_bptt_vs_search(
         bptt=dataclasses.asdict(cfg.finetune),
         simulation=timing(scfg),
     )
-    save_snn(out / "bptt.snn.h5", fine, prepared.model, source)
+    save_snn(out / "bptt.snn.h5", fine, source)
 
     log.info("the cost table (Fig. 5) for T = %s", list(cfg.cost_timesteps))
     x, y = next(data.train.batches(cfg.cost_batch))

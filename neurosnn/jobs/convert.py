@@ -129,7 +129,7 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
             __name__,
             simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
         )
-        path = save_snn(snn_path(out), snn, model, source)
+        path = save_snn(snn_path(out), snn, source)
         log.info("the converted SNN is in %s", path)
     return Source(snn, test, test_indices, metadata)
 
@@ -146,7 +146,7 @@ def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict,
     from neurosnn.snnfile import load_snn
 
     snn, meta = load_snn(path, device)
-    return snn, meta["source"], meta["spec"]
+    return snn, meta["source"], meta["source"].get("network")
 
 
 def saved_dataset(path: str | Path, source: dict) -> str:

@@ -253,7 +253,7 @@ def run_neuroevolution(
         search=str(out),
         simulation=timing(scfg),
     )
-    save_snn(out / "optimized.snn.h5", snn, model, source)
+    save_snn(out / "optimized.snn.h5", snn, source)
 
     # the baseline's curve up to T is the same run's first T steps
     base_acc, opt_acc = base.accuracy.numpy()[:T], opt.accuracy.numpy()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurosnn.convert import split_at_relus, trace
+from neurosnn.convert import chain_stages
 from neurosnn.data import Split
 from neurosnn.errors import UserError
 from neurosnn.surrogate.network import Unrolled
@@ -57,14 +57,14 @@ class SpikingNet(nn.Module):
 
     def __init__(self, model: nn.Module, cfg: AGDConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__()
-        groups = split_at_relus(trace(model))
+        groups = chain_stages(model, input_shape)
         if cfg.relu_layers >= len(groups):
             raise ValueError(
                 f"relu_layers must leave at least the output layer, got {cfg.relu_layers} of "
                 f"{len(groups) - 1} hidden layers"
             )
         self.names = [name for name, _ in groups]
-        self.stages = nn.ModuleList(nn.Sequential(*[m for _, m in g]) for _, g in groups)
+        self.stages = nn.ModuleList(stage for _, stage in groups)
         self.cfg, self.input_shape = cfg, tuple(input_shape)
         kw = {"gamma": cfg.gamma} if cfg.surrogate == "linear" else {}
         self.fn = surrogate(cfg.surrogate, **kw)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from neurosnn.engine import BiasOnset, Delay, onsets
-from neurosnn.snn import ConvertedSNN
+from neurosnn.snn import INPUT, ConvertedSNN
 from neurosnn.surrogate.neurons import if_step
 from neurosnn.surrogate.spike import Surrogate, surrogate
 from neurosnn.synapses import SpikeMaxPool2d
@@ -46,7 +46,8 @@ class Unrolled:
 
 
 class SurrogateSNN(nn.Module):
-    """The converted SNN as a recurrent torch module of subtractive-reset IF layers."""
+    """The converted SNN as a recurrent torch module of subtractive-reset IF layers: layers in
+    topological order, each summing its incoming connections (trainable copies)."""
 
     def __init__(
         self,
@@ -56,46 +57,50 @@ class SurrogateSNN(nn.Module):
         bias_onset: BiasOnset = "always",
     ) -> None:
         super().__init__()
-        self.withheld = onsets(len(snn.layer_names), delay, bias_onset)  # checks both
+        withheld = onsets(snn, delay, bias_onset)  # checks both
         self.layer_names = list(snn.layer_names)
-        self.shapes = [tuple(snn.layer(n).shape) for n in self.layer_names]
+        self.shapes = {n: tuple(snn.layer(n).shape) for n in snn.if_names}
+        self.withheld = [withheld[n] for n in self.layer_names]
+        self.edges = list(snn.network.connections)  # (source, target[, k]) in summation order
         self.stages = nn.ModuleList(
-            copy.deepcopy(snn.connection(n).ops).requires_grad_(True) for n in self.layer_names
+            copy.deepcopy(c.ops).requires_grad_(True) for c in snn.network.connections.values()
         )
         self.register_buffer("thresholds", torch.tensor(snn.thresholds, dtype=torch.float32))
         self.register_buffer("phi", torch.tensor(snn.phi, dtype=torch.float32))
         self.fn = surrogate(fn) if isinstance(fn, str) else fn
         self.delay = delay
 
-    def _stage(self, i: int, x: torch.Tensor, pool_counts: dict) -> torch.Tensor:
-        for k, m in enumerate(self.stages[i]):
+    def _stage(self, k: int, x: torch.Tensor, pool_counts: dict) -> torch.Tensor:
+        for j, m in enumerate(self.stages[k]):
             if isinstance(m, SpikeMaxPool2d):
                 fired = x.detach().ne(0).to(x.dtype)
-                counts = pool_counts.get((i, k))
-                pool_counts[(i, k)] = fired if counts is None else counts + fired
-                x = m.gate(x, pool_counts[(i, k)])
+                counts = pool_counts.get((k, j))
+                pool_counts[(k, j)] = fired if counts is None else counts + fired
+                x = m.gate(x, pool_counts[(k, j)])
             else:
                 x = m(x)
         return x
 
     def forward(self, x: torch.Tensor, timesteps: int) -> Unrolled:
         """Run ``x [B, C, H, W]`` (constant-current input) for ``timesteps`` steps."""
-        batch, last = len(x), len(self.stages) - 1
+        last = len(self.layer_names) - 1
         v: list[torch.Tensor | None] = [None] * last
-        prev = [x.new_zeros(batch, *shape) for shape in self.shapes[:-1]]  # θ-valued spikes
-        source, pool_counts, outputs = torch.zeros_like(x), {}, []
-        total = x.new_zeros(batch)
+        # θ-valued spikes of the step before (every source silent before step 0)
+        prev = {n: x.new_zeros(len(x), *shape) for n, shape in self.shapes.items()}
+        prev[INPUT] = torch.zeros_like(x)
+        pool_counts, outputs = {}, []
+        total = x.new_zeros(len(x))
         out = None
         for t in range(timesteps):
-            if self.delay == "none":
-                source = x
-            new = []
-            for i in range(last + 1):
-                if i == 0:
-                    inp = source
-                else:
-                    inp = prev[i - 1] if self.delay == "layer" else new[i - 1]
-                cur = self._stage(i, inp, pool_counts)
+            new: dict[str, torch.Tensor] = {INPUT: x}
+            read = prev if self.delay == "layer" else new
+            for i, name in enumerate(self.layer_names):
+                cur = None
+                for k, key in enumerate(self.edges):
+                    if key[1] != name:
+                        continue
+                    c = self._stage(k, read[key[0]], pool_counts)
+                    cur = c if cur is None else cur + c
                 if t < self.withheld[i]:
                     cur = torch.zeros_like(cur)
                 if i < last:
@@ -104,24 +109,20 @@ class SurrogateSNN(nn.Module):
                         v[i] = (self.phi[i] * theta).expand_as(cur)
                     s, v[i] = if_step(cur, v[i], theta, self.fn)
                     total = total + s.flatten(1).sum(1)
-                    new.append(s * theta)
+                    new[name] = s * theta
                 else:
                     out = cur if out is None else out + cur
                     outputs.append(out)
-            prev, source = new, x
+            prev = new
         return Unrolled(torch.stack(outputs), total)
 
     @torch.no_grad()
     def export_to(self, snn: ConvertedSNN) -> None:
         """Copy the (trained) weights into the BindsNET network's connections."""
-        if list(snn.layer_names) != self.layer_names:
+        if list(snn.layer_names) != self.layer_names or list(snn.network.connections) != self.edges:
             raise ValueError("the SNN's layers differ from this network's")
-        for name, stage in zip(self.layer_names, self.stages, strict=True):
-            target = snn.connection(name).weighted
-            source = next(m for m in stage if isinstance(m, nn.Conv2d | nn.Linear))
-            target.weight.copy_(source.weight)
-            if target.bias is not None:
-                target.bias.copy_(source.bias)
+        for key, stage in zip(self.edges, self.stages, strict=True):
+            snn.network.connections[key].ops.load_state_dict(stage.state_dict())
 
 
 class SNNClassifier(nn.Module):

@@ -1,0 +1,133 @@
+"""Graph SNNs in every engine, file and format: the fast engine equals BindsNET's
+``Network.run`` spike for spike on residual networks and on every registered network, under
+both delays, φ, the bias onset, channel-wise thresholds and max pooling; a residual SNN saves,
+loads and goes through NIR unchanged."""
+
+import pytest
+import torch
+
+from neurosnn.convert import convert
+from neurosnn.networks import create_network, list_networks
+from neurosnn.simulate import simulate
+from neurosnn.snnfile import load_snn, save_snn
+from tests.test_graph_convert import SHAPE, TinyResNet, init
+
+
+def same_run(snn, x, T, **kw):
+    y = torch.zeros(len(x), dtype=torch.long)
+    a = simulate(snn, [(x, y)], T, **kw)
+    b = simulate(snn, [(x, y)], T, engine="reference", **kw)
+    assert torch.equal(a.correct, b.correct) and torch.equal(a.predictions, b.predictions)
+    for name in snn.if_names:
+        assert torch.equal(a.spike_counts[name], b.spike_counts[name]), name
+    return a
+
+
+def resnet_snn(**options):
+    torch.manual_seed(0)
+    x = torch.rand(64, *SHAPE)
+    snn = convert(init(TinyResNet()), [x], SHAPE, **options)
+    return snn, x[:12]
+
+
+@pytest.mark.parametrize("delay", ["layer", "none"])
+@pytest.mark.parametrize("onset", ["always", "input"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"phi": [0.5, 0.25, 0.75, 0.5, 0.1]}, {"channelwise": True}],
+    ids=["plain", "phi", "channelwise"],
+)
+def test_fast_engine_is_bindsnet_on_a_resnet(delay, onset, options):
+    snn, x = resnet_snn(**options)
+    snn.set_thresholds(
+        [t * f for t, f in zip(snn.thresholds, (0.5, 0.8, 1.3, 0.7, 0.9), strict=True)]
+    )
+    run = same_run(snn, x, 24, delay=delay, bias_onset=onset)
+    assert all(c.sum() > 0 for c in run.spike_counts.values())  # no silent layer compared
+    for tau in (1, 5):  # any time block
+        again = simulate(
+            snn,
+            [(x, torch.zeros(len(x), dtype=torch.long))],
+            24,
+            delay=delay,
+            bias_onset=onset,
+            time_block=tau,
+        )
+        assert all(torch.equal(again.spike_counts[n], run.spike_counts[n]) for n in snn.if_names)
+
+
+@pytest.mark.parametrize("name", list_networks())
+def test_fast_engine_is_bindsnet_on_every_registered_network(name):
+    torch.manual_seed(0)
+    options = {"width": 0.0625} if name.startswith(("vgg", "resnet")) else {}
+    model = create_network(name, 4, 1, 16, **options).eval()
+    x = torch.rand(32, 1, 16, 16)
+    snn = convert(model, [x], (1, 16, 16), percentile=99.0, percentile_of="positive")
+    for delay, onset in (("layer", "input"), ("none", "always")):
+        same_run(snn, x[:4], 12, delay=delay, bias_onset=onset)
+
+
+def test_the_bias_onset_waits_for_the_shortest_path():
+    """With the layer delay each layer's input first arrives after the shortest path from
+    the input (a shortcut's), and with bias_onset="input" nothing fires before it."""
+    snn, x = resnet_snn()
+    assert snn.shortest_paths == {
+        "stem.0": 1,
+        "block1.conv1": 2,
+        "block1.conv2": 2,
+        "block2.conv1": 3,
+        "block2.conv2": 3,
+        "fc": 4,
+    }
+    assert snn.depth == 6  # the longest path: stem, 2 × 2 convolutions, fc
+    spikes = {}
+
+    def sink(layer, first, packed, shape):
+        spikes[layer] = packed.sum((1, 2))  # [T]: bytes with a spike at each step
+
+    run = simulate(
+        snn,
+        [(x, torch.zeros(len(x), dtype=torch.long))],
+        10,
+        bias_onset="input",
+        record_spikes=len(x),
+        spike_sink=sink,
+    )
+    for name, d in snn.shortest_paths.items():
+        if name != "fc":
+            assert spikes[name][:d].sum() == 0 and spikes[name].sum() > 0, name
+    assert run.correct[:3].sum() == 0  # the output hears nothing before step 4
+
+
+def test_a_residual_snn_saves_and_loads_spike_for_spike(tmp_path):
+    snn, x = resnet_snn(phi=0.5, channelwise=True)
+    path = save_snn(tmp_path / "res.snn.h5", snn, {"dataset": "synthetic"})
+    loaded, meta = load_snn(path)
+    assert loaded.layer_names == snn.layer_names and loaded.sources("block2.conv2") == [
+        "block2.conv1",
+        "block1.conv2",
+    ]
+    assert loaded.thresholds == snn.thresholds and meta["source"] == {"dataset": "synthetic"}
+    for delay in ("layer", "none"):
+        a = simulate(loaded, [(x, torch.zeros(len(x), dtype=torch.long))], 20, delay=delay)
+        b = simulate(snn, [(x, torch.zeros(len(x), dtype=torch.long))], 20, delay=delay)
+        assert all(torch.equal(a.spike_counts[n], b.spike_counts[n]) for n in snn.if_names)
+
+
+def test_a_residual_snn_goes_through_nir_and_nirtorch(tmp_path):
+    pytest.importorskip("nirtorch")
+    from neurosnn.nirio import read_nir, write_nir
+    from tests.test_nir import neurosnn_outputs, nirtorch_outputs
+
+    snn, x = resnet_snn(phi=0.5)
+    exact = write_nir(tmp_path / "exact.nir", snn, fold=False)
+    back, _ = read_nir(exact)
+    assert back.layer_names == snn.layer_names and back.sources("fc") == snn.sources("fc")
+    for delay in ("layer", "none"):
+        a = simulate(back, [(x, torch.zeros(len(x), dtype=torch.long))], 20, delay=delay)
+        b = simulate(snn, [(x, torch.zeros(len(x), dtype=torch.long))], 20, delay=delay)
+        assert all(torch.equal(a.spike_counts[n], b.spike_counts[n]) for n in snn.if_names)
+    for fold in (False, True):
+        path = write_nir(tmp_path / f"{fold}.nir", snn, fold=fold)
+        ours = neurosnn_outputs(read_nir(path)[0], x, 20)
+        torch.testing.assert_close(nirtorch_outputs(path, x, 20), ours, rtol=1e-5, atol=1e-5)
