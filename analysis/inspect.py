@@ -13,8 +13,8 @@ import numpy as np
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.energy import energy_of
 from neurosnn.errors import UserError
+from neurosnn.files.record import RunRecord, read_run
 from neurosnn.output import one_line_errors
-from neurosnn.record import RunRecord, read_run
 
 
 def report(run: RunRecord) -> str:

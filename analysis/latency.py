@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
+from neurosnn.files.record import read_run  # noqa: E402
 from neurosnn.output import one_line_errors
-from neurosnn.record import read_run  # noqa: E402
 
 
 def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Path]:
@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=64, help="timesteps of the accuracy plot")
     args = p.parse_args(argv)
     folder = Path(args.folder)
-    paths = {path.stem: path for path in sorted(folder.glob("*.h5"))}
+    # run records only (the recipes' saved SNNs, RECIPE.snn.h5, lie beside them); a graph's
+    # runs without the layer delay are RECIPE.delay-none.h5
+    paths = {p.stem: p for p in sorted(folder.glob("*.h5")) if not p.name.endswith(".snn.h5")}
     if not paths:
         raise SystemExit(f"error: no run records (*.h5) in {folder}")
     try:

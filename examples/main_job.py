@@ -9,7 +9,7 @@ import sys
 import torch
 
 from neurosnn.data import load_dataset
-from neurosnn.latency import LatencyConfig, measure_latency, sized_search
+from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
 from neurosnn.networks import create_network
 from neurosnn.train import DATASET_OPTIONS, TrainConfig, train_ann
 

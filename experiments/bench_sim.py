@@ -55,51 +55,49 @@ ENGINES = (
 )
 
 
-def _ann_ops(snn, name: str) -> torch.nn.Sequential:
-    """A copy of a connection's operators with the ANN's stateless max pooling in place of the
-    SNN's spike-count-gated one (whose state belongs to the engines' runs)."""
+def _spikingjelly_net(snn, timesteps: int):
+    """The converted SNN as SpikingJelly multi-step IF layers (soft reset, v >= θ fires), layer
+    by layer in topological order, each summing its connections; its spikes are 0/1, so each
+    connection's first weights are scaled by the source threshold (a connection without
+    weights, an identity shortcut, scales the spikes). Max pooling is SpikingJelly's usual one
+    on the spikes themselves, not neurosnn's count-gated pool, so on max-pool networks its
+    predictions may differ from the other engines'."""
     import copy
 
-    from neurosnn.synapses import SpikeMaxPool2d
-
-    ops = copy.deepcopy(snn.connection(name).ops)
-    for i, m in enumerate(ops):
-        if isinstance(m, SpikeMaxPool2d):
-            ops[i] = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
-    return ops
-
-
-def _spikingjelly_net(snn, timesteps: int):
-    """The converted SNN as SpikingJelly multi-step IF layers (soft reset, v >= θ fires);
-    its spikes are 0/1, so each connection's weights are scaled by the source threshold. Max
-    pooling is SpikingJelly's usual one on the spikes themselves, not neurosnn's count-gated
-    pool, so on max-pool networks its predictions may differ from the other engines'."""
     from spikingjelly.activation_based import functional, neuron
 
     thresholds = dict(zip(snn.if_names, snn.thresholds, strict=True))
-    stages = []
-    for i, name in enumerate(snn.layer_names):
-        ops = _ann_ops(snn, name)
-        if i > 0:
-            w = snn.connection(name).weighted.weight
-            next(m for m in ops if hasattr(m, "weight")).weight.data = (
-                w * thresholds[snn.layer_names[i - 1]]
-            )
-        node = None
-        if name in thresholds:
-            node = neuron.IFNode(v_threshold=thresholds[name], v_reset=None, step_mode="m")
-        stages.append((ops, node))
+    graph = snn.to_graph()
+    nodes = {
+        n: neuron.IFNode(v_threshold=thresholds[n], v_reset=None, step_mode="m")
+        for n in snn.if_names
+    }
+    edges = []
+    for e in graph.edges:
+        ops, scale = copy.deepcopy(e.ops), thresholds.get(e.source)
+        k = 0
+        while k < len(ops) and isinstance(
+            ops[k], torch.nn.MaxPool2d | torch.nn.AvgPool2d | torch.nn.Flatten
+        ):
+            k += 1
+        if scale is not None and k < len(ops) and hasattr(ops[k], "weight"):
+            ops[k].weight.data = ops[k].weight.data * scale
+            scale = None
+        edges.append((e.source, e.target, ops, scale))
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(0).expand(timesteps, *x.shape).flatten(0, 1)
-        for ops, node in stages:
-            h = ops(h)
-            if node is not None:
-                h = node(h.view(timesteps, len(x), *h.shape[1:])).flatten(0, 1)
-        for _, node in stages:
-            if node is not None:
-                functional.reset_net(node)
-        return h.view(timesteps, len(x), -1).sum(0).argmax(1)
+        h = {"input": x.unsqueeze(0).expand(timesteps, *x.shape).flatten(0, 1)}
+        for name in snn.layer_names:
+            cur = None
+            for source, target, ops, scale in edges:
+                if target == name:
+                    c = ops(h[source] if scale is None else h[source] * scale)
+                    cur = c if cur is None else cur + c
+            if name in nodes:
+                h[name] = nodes[name](cur.view(timesteps, len(x), *cur.shape[1:])).flatten(0, 1)
+        for node in nodes.values():
+            functional.reset_net(node)
+        return cur.view(timesteps, len(x), -1).sum(0).argmax(1)
 
     return run
 
@@ -221,20 +219,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _runner(engine: str, snn, args):
     """A callable ``(x, y) -> predictions [B]`` (None for the ceiling) timing one engine."""
-    from neurosnn.record import RunWriter
+    from neurosnn.files.record import RunWriter
     from neurosnn.simulate import simulate, simulate_groups
 
     T, delay, tb = args.timesteps, args.delay, args.time_block
     if engine == "ceiling":  # the ANN the SNN runs: BatchNorm folded, T forward passes
-        stages = [_ann_ops(snn, n) for n in snn.layer_names]
+        graph = snn.to_graph()
 
         @torch.no_grad()
         def ceiling(x, y):
             for _ in range(T):
-                h = x
-                for stage in stages[:-1]:
-                    h = torch.relu(stage(h))
-                stages[-1](h)
+                for _ in graph.ann_forward(x):
+                    pass
 
         return ceiling
     if engine == "spikingjelly":

@@ -8,8 +8,8 @@ neuromorphic toolchains read), and check the file with another library.
 latency) or a NIR file; ``--search`` the folder of an experiments.neuroevolve run (its tuned SNN,
 OUT/optimized.snn.h5). The thresholds are folded into the next layer's weights unless
 ``--no-fold`` (then ``nir.Scale`` nodes keep neurosnn's arithmetic exactly; see
-neurosnn.nirio). ``--compare N`` runs the file with nirtorch and with neurosnn on N test images
-of the SNN's data set (``delay="none"``, the timing of NIR executors) and writes the
+neurosnn.files.nirio). ``--compare N`` runs the file with nirtorch and with neurosnn on N test
+images of the SNN's data set (``delay="none"``, the timing of NIR executors) and writes the
 accuracy of both per step, how often they agree, and how often nirtorch agrees with the SNN
 exported, to NIR with .compare.json.
 """
@@ -76,7 +76,7 @@ def _source(args) -> Path:
 
 def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
-    from neurosnn.nirconsumer import compare
+    from neurosnn.files.nirconsumer import compare
 
     data = load_data(saved_dataset(path, source), args.data_root, allow_subset=True)
     data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     path = _source(args)
     out = claim_output(args.nir, "file", "--nir")
     setup_logging(out.with_suffix(".log"))
-    from neurosnn.nirio import write_nir
+    from neurosnn.files.nirio import write_nir
 
     snn, source, _ = read_snn(path)
     write_nir(out, snn, fold=not args.no_fold, metadata={**source, "exported_from": str(path)})
     log.info("wrote %s (%d layers, thresholds %s)", out, len(snn.layer_names), snn.thresholds)
-    print(f"NIR file: {out}  (neurosnn.nirio.read_nir, or any NIR importer)")
+    print(f"NIR file: {out}  (neurosnn.files.nirio.read_nir, or any NIR importer)")
     if args.compare:
         report = _compare(args, path, out, snn, source)
         write_json(out.with_suffix(".compare.json"), report)

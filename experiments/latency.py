@@ -33,7 +33,7 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
-from neurosnn.latency import (
+from neurosnn.jobs.latency import (
     RECIPES,
     SEARCH,
     LatencyConfig,
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     setup_logging(out / "latency.log")
-    log = logging.getLogger("neurosnn.latency")
+    log = logging.getLogger("neurosnn.jobs.latency")
     start = time.perf_counter()
     reports, per_checkpoint = [], {}
     for path in args.checkpoint:

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from neurosnn.analysis.latency import plot_latency
     from neurosnn.analysis.plot import plot_run
-    from neurosnn.latency import LatencyConfig, measure_latency, sized_search
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
 
     ckpt, data = load_checkpoint_and_data(str(ann_dir), args.data_root, allow_subset=True)
     cfg = LatencyConfig(
@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [str(p) for p in plots],
         "wall_seconds": time.perf_counter() - start,
     }
-    from neurosnn.nirio import write_nir
-    from neurosnn.snnfile import load_snn
+    from neurosnn.files.nirio import write_nir
+    from neurosnn.files.snnfile import load_snn
 
     summary["nir_files"] = {}
     for name, kept in summary["snn_files"].items():  # each recipe's SNN, in NIR too
@@ -194,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     kept, nir_file = summary["snn_files"]["phi+onset"], summary["nir_files"]["phi+onset"]
     print(
-        f"  the low-latency SNN is saved in {kept}: neurosnn.snnfile.load_snn(path), or\n"
+        f"  the low-latency SNN is saved in {kept}: neurosnn.files.snnfile.load_snn(path), or\n"
         f"    python -m experiments.convert --snn {kept} --bias-onset input --out X.h5\n"
-        f"  and as NIR in {nir_file}: neurosnn.nirio.read_nir(path), nirtorch, or\n"
+        f"  and as NIR in {nir_file}: neurosnn.files.nirio.read_nir(path), nirtorch, or\n"
         f"    python -m experiments.export --snn {nir_file} --nir X.nir --compare 1000"
     )
     print(f"  total time {summary['wall_seconds']:.0f} s")

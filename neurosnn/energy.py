@@ -225,7 +225,7 @@ def energy(
 
 def energy_of(run, analog: Iterable[str] = ()) -> Energy:
     """:func:`energy` of a :class:`~neurosnn.simulate.SimResult` or a
-    :class:`~neurosnn.record.RunRecord` (both carry the layers, MACs and spike counts); the
+    :class:`~neurosnn.files.record.RunRecord` (both carry the layers, MACs and spike counts); the
     image is a real-valued input (MACs once per image)."""
     return energy(
         list(run.layer_names),

@@ -8,7 +8,6 @@ incoming connections, in the order they were added (BindsNET's own order).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -18,13 +17,12 @@ from typing import Literal
 
 import torch
 from bindsnet.network import Network
-from bindsnet.network.nodes import Input, Nodes
+from bindsnet.network.nodes import Nodes
 from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
 from neurosnn.errors import UserError
 from neurosnn.graph import INPUT, Edge, Node, SNNGraph, longest_paths, shortest_paths
-from neurosnn.neurons import AccumulatorNodes, SubtractiveIFNodes
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 MIN_THRESHOLD = float(torch.finfo(torch.float32).tiny)  # smallest normal float32
@@ -325,33 +323,3 @@ def ann_ops(ops: nn.Sequential) -> nn.Sequential:
             for m in ops
         ]
     )
-
-
-def snn_ops(ops: nn.Sequential) -> nn.Sequential:
-    """Copies of an edge's operators for a connection (max pooling as spike max pooling)."""
-    mods = [
-        SpikeMaxPool2d(m.kernel_size, m.stride, m.padding)
-        if isinstance(m, nn.MaxPool2d)
-        else copy.deepcopy(m)
-        for m in ops
-    ]
-    return nn.Sequential(*mods).eval().requires_grad_(False)
-
-
-def build_network(graph: SNNGraph) -> SNNNetwork:
-    """The BindsNET network of ``graph``: an Input layer, an IF layer per hidden node, an
-    integrator for the output, a connection per edge (added in the graph's order, so each
-    layer sums its currents in it)."""
-    net = SNNNetwork(dt=1.0, batch_size=1, learning=False)
-    net.add_layer(Input(shape=list(graph.input_shape)), name=INPUT)
-    for node in graph.nodes:
-        if node.activation is None:
-            net.add_layer(AccumulatorNodes(node.shape), name=node.name)
-        else:
-            net.add_layer(SubtractiveIFNodes(node.shape), name=node.name)
-    for edge in graph.edges:
-        source, target = net.layers[edge.source], net.layers[edge.target]
-        net.add_connection(
-            OpsConnection(source, target, snn_ops(edge.ops)), edge.source, edge.target
-        )
-    return net

@@ -15,7 +15,7 @@ from neurosnn.attacks import (
     snn_spike_totals,
 )
 from neurosnn.convert import convert
-from neurosnn.record import read_images, write_images
+from neurosnn.files.record import read_images, write_images
 from neurosnn.simulate import simulate
 from neurosnn.train import TrainConfig, evaluate, train_ann
 from tests.conftest import tiny_vgg

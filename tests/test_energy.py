@@ -13,7 +13,7 @@ from neurosnn.energy import (
     layer_inputs,
     unique_parameters,
 )
-from neurosnn.record import read_run, write_run
+from neurosnn.files.record import read_run, write_run
 from neurosnn.simulate import simulate
 
 

@@ -27,3 +27,26 @@ def test_main_job_example_runs_on_the_shipped_subset(tmp_path):
         assert steps == "None" or 1 <= int(steps) <= 60
         assert 0.5 < float(accuracy) <= 1.0  # a trained network, not chance
     assert (tmp_path / "latency" / "phi+onset.snn.h5").is_file()
+
+
+@pytest.mark.slow
+def test_resnet_example_converts_a_users_residual_network(tmp_path):
+    example = ROOT / "examples" / "resnet.py"
+    subset = ROOT / "data" / "fashion-mnist-subset"
+    done = subprocess.run(
+        [sys.executable, str(example), str(subset), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    lines = done.stdout.strip().splitlines()
+    ann = float(lines[0].split()[1].rstrip(";"))
+    assert ann > 0.6  # trained, not chance
+    assert lines[1] == "the last block sums ['blocks.2.conv1', 'blocks.1.conv2']"
+    for line, delay in zip(lines[2:4], ("layer", "none"), strict=True):
+        words = line.split()
+        assert words[:2] == ["delay", delay]
+        assert float(words[3]) >= ann - 0.02  # the SNN at T = 100 near its ANN
+    assert lines[4] == "saved and loaded: True True"
+    assert (tmp_path / "resnet.nir").is_file()

@@ -63,7 +63,7 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ANN accuracy" in out and h5.is_file()
     from neurosnn.data import synthetic
-    from neurosnn.record import read_run
+    from neurosnn.files.record import read_run
 
     assert "simulating 100 test images for T=40" in h5.with_suffix(".log").read_text()
     recorded = read_run(h5)  # every recorded image traces back to its test-set index
@@ -218,7 +218,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
         "frontier.png",
         "thresholds_vs_pca.png",
     ]
-    from neurosnn.record import read_run
+    from neurosnn.files.record import read_run
 
     base = read_run(out / "baseline.h5")
     assert base.timesteps == 3 * 24  # the long horizon: its accuracy is the third target
@@ -357,7 +357,7 @@ def test_backres_agd_sparsity_stdp_commands_print_and_plot(tmp_path, capsys):
 @pytest.mark.slow
 def test_latency_end_to_end(tmp_path, capsys):
     from neurosnn.experiments import latency
-    from neurosnn.record import read_run
+    from neurosnn.files.record import read_run
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -450,7 +450,7 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
 @pytest.mark.slow
 def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     from neurosnn.experiments import quickstart
-    from neurosnn.record import read_run
+    from neurosnn.files.record import read_run
 
     out = tmp_path / "qs"
     args = ["--out", str(out), "--data-root", "data/fashion-mnist-subset", "--epochs", "1"]
@@ -463,7 +463,7 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     assert list(summary["recipes"]) == ["all", "all+search", "phi+onset"]
     assert summary["phi"]["phi+onset"] == [0.5] * 8 and summary["phi"]["all"] == [0.0] * 8
     assert summary["thresholds"]["all+search"] != summary["thresholds"]["all"]
-    from neurosnn.snnfile import load_snn
+    from neurosnn.files.snnfile import load_snn
 
     kept, meta = load_snn(summary["snn_files"]["phi+onset"])  # the demo ends with a saved SNN
     assert kept.phi == [0.5] * 8 and kept.thresholds == summary["thresholds"]["phi+onset"]

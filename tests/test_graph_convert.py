@@ -370,3 +370,14 @@ def test_the_ann_graph_reproduces_the_model():
     *_, (name, out, _) = ann_graph(model, SHAPE).ann_forward(x)
     assert name == "fc"
     torch.testing.assert_close(out, model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_two_paths_from_one_layer_are_two_connections():
+    torch.manual_seed(0)
+    snn = convert(SameSource().eval(), [torch.rand(32, *SHAPE)], SHAPE)
+    assert snn.layer_names == ["fc1", "fc2", "out"]  # named after the path with weights
+    assert snn.sources("fc2") == ["fc1", "fc1"]
+    assert [len(c.ops) for _, c in snn.incoming("fc2")] == [0, 1]  # h, then fc2(h)
+    assert list(snn.network.connections)[1:3] == [("fc1", "fc2"), ("fc1", "fc2", 1)]
+    with pytest.raises(ValueError, match="layer fc2 has 2 connections from fc1"):
+        snn.connection("fc2", "fc1")

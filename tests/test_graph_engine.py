@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from neurosnn.convert import convert
+from neurosnn.files.snnfile import load_snn, save_snn
 from neurosnn.networks import create_network, list_networks
 from neurosnn.simulate import simulate
-from neurosnn.snnfile import load_snn, save_snn
 from tests.test_graph_convert import SHAPE, TinyResNet, init
 
 
@@ -116,7 +116,7 @@ def test_a_residual_snn_saves_and_loads_spike_for_spike(tmp_path):
 
 def test_a_residual_snn_goes_through_nir_and_nirtorch(tmp_path):
     pytest.importorskip("nirtorch")
-    from neurosnn.nirio import read_nir, write_nir
+    from neurosnn.files.nirio import read_nir, write_nir
     from tests.test_nir import neurosnn_outputs, nirtorch_outputs
 
     snn, x = resnet_snn(phi=0.5)
@@ -131,3 +131,33 @@ def test_a_residual_snn_goes_through_nir_and_nirtorch(tmp_path):
         path = write_nir(tmp_path / f"{fold}.nir", snn, fold=fold)
         ours = neurosnn_outputs(read_nir(path)[0], x, 20)
         torch.testing.assert_close(nirtorch_outputs(path, x, 20), ours, rtol=1e-5, atol=1e-5)
+
+
+def test_latency_counts_a_graph_both_ways(tmp_path):
+    """A residual network's steps without the layer delay come from a run without it (no
+    shift of the delayed run is exact when shortcuts arrive early), and the depth the job
+    reports is the longest path."""
+    from neurosnn.analysis import latency as latency_plots
+    from neurosnn.cost import iso_accuracy_step
+    from neurosnn.data import synthetic
+    from neurosnn.files.record import read_run
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency
+
+    data = synthetic(n_train=128, n_test=64, num_classes=5, in_channels=2, input_size=8, seed=0)
+    torch.manual_seed(0)
+    cfg = LatencyConfig(
+        recipes=("all", "phi+onset"),
+        timesteps=24,
+        long_horizon=1,
+        test_images=64,
+        calib_images=128,
+    )
+    report = measure_latency(init(TinyResNet()), data, cfg, tmp_path, progress=False)
+    assert report.depth == 6
+    for result in report.results:
+        plain = read_run(tmp_path / f"{result.recipe}.delay-none.h5")
+        assert plain.simulation["delay"] == "none"
+        expected = iso_accuracy_step(plain.accuracy, report.ann_accuracy - 0.01)
+        assert result.metrics["steps_to_ann_minus_1pct_delay_none"] == expected
+    assert latency_plots.main([str(tmp_path)]) == 0  # the saved SNNs beside are not runs
+    assert (tmp_path / "plots" / "frontier.png").is_file()

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from neurosnn import ifscan_triton
-from neurosnn.ifscan import if_scan
+from neurosnn.engine import ifscan_triton
+from neurosnn.engine.ifscan import if_scan
 from neurosnn.neurons import IFState, if_step
 
 # without a GPU the Triton kernel runs on CPU tensors in Triton's interpreter (conftest.py): the

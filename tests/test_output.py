@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from neurosnn.files.record import RunWriter, read_run, write_arrays
 from neurosnn.output import OutputInUse, atomic, exclusive, hold, lock_path, temporary
-from neurosnn.record import RunWriter, read_run, write_arrays
 
 HOLDER = textwrap.dedent(
     """
@@ -70,7 +70,7 @@ def test_second_writer_is_refused_and_first_file_survives(tmp_path, holder, tiny
             [
                 sys.executable,
                 "-c",
-                "import sys; from neurosnn.record import RunWriter\n"
+                "import sys; from neurosnn.files.record import RunWriter\n"
                 "with RunWriter(sys.argv[1], {'who': 'second'}): pass",
                 str(out),
             ],

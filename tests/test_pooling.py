@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from neurosnn.pooling import _window, avg_pool, gated_max_pool
+from neurosnn.engine.pooling import _window, avg_pool, gated_max_pool
 from neurosnn.synapses import SpikeMaxPool2d
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neurosnn.convert import convert
-from neurosnn.record import RunWriter, read_run, read_spikes, write_run
+from neurosnn.files.record import RunWriter, read_run, read_spikes, write_run
 from neurosnn.simulate import simulate
 from tests.conftest import tiny_vgg
 
@@ -86,7 +86,7 @@ def test_unreadable_files(tmp_path, data, snn):
 
 
 def test_search_round_trip(tmp_path):
-    from neurosnn.record import read_search, write_search
+    from neurosnn.files.record import read_search, write_search
 
     history = [
         {

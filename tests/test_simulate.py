@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn import engine as fast_engine
-from neurosnn import ifscan_triton
 from neurosnn.convert import convert
-from neurosnn.ifscan import IMPLS
+from neurosnn.engine import fast as fast_engine
+from neurosnn.engine import ifscan_triton
+from neurosnn.engine.ifscan import IMPLS
 from neurosnn.simulate import pack_spikes, pack_spikes_torch, simulate, simulate_groups
 from tests.conftest import tiny_vgg
 
@@ -190,7 +190,7 @@ def test_no_answer_before_the_output_receives_input(data):
 def test_bf16_connections_stay_close_to_fp32(data, pool):
     """Reduced precision: bf16 connections, float32 membranes. Not spike-identical, but the
     currents are within bf16 rounding and the predictions nearly all agree."""
-    from neurosnn.engine import _Edge
+    from neurosnn.engine.fast import _Edge
 
     snn = converted(data, pool)
     x = next(iter(data.test.batches(16)))[0]

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from neurosnn.convert import convert
-from neurosnn.record import write_arrays
+from neurosnn.files.record import write_arrays
+from neurosnn.files.snnfile import load_snn, save_snn
 from neurosnn.simulate import simulate
-from neurosnn.snnfile import load_snn, save_snn
 from tests.conftest import tiny_vgg
 
 

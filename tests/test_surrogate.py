@@ -86,6 +86,21 @@ def test_unrolled_network_spikes_like_bindsnet(data, delay, pool, onset, phi):
     assert torch.equal(correct, ref.correct)
 
 
+@pytest.mark.parametrize("delay", ["layer", "none"])
+@pytest.mark.parametrize("onset", ["always", "input"])
+def test_unrolled_residual_network_spikes_like_bindsnet(delay, onset):
+    from tests.test_graph_engine import resnet_snn
+
+    snn, x = resnet_snn(phi=0.5)
+    y = torch.zeros(len(x), dtype=torch.long)
+    with torch.no_grad():
+        out = SurrogateSNN(snn, delay=delay, bias_onset=onset)(x, 18)
+    ref = simulate(snn, [(x, y)], 18, engine="reference", delay=delay, bias_onset=onset)
+    total = sum(int(c.sum()) for c in ref.spike_counts.values())
+    assert int(out.spikes.sum()) == total > 0
+    assert torch.equal(out.output[-1].argmax(1), ref.predictions)
+
+
 def test_weights_round_trip_and_gradients_reach_every_layer(data):
     snn = converted(data)
     net = SurrogateSNN(snn)

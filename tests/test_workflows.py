@@ -13,8 +13,8 @@ from neurosnn.checkpoint import load_checkpoint
 from neurosnn.data import load_dataset, with_normalisation
 from neurosnn.errors import UserError
 from neurosnn.evolve import PRESETS
-from neurosnn.record import read_arrays, read_run
-from neurosnn.snnfile import load_snn
+from neurosnn.files.record import read_arrays, read_run
+from neurosnn.files.snnfile import load_snn
 from tests.conftest import CodePayload
 from tests.test_experiments import train_synthetic
 

@@ -1,7 +1,11 @@
-"""ANN → SNN conversion: trace, read the graph, fold, calibrate, build (see
-:mod:`neurosnn.convert.pipeline`)."""
+"""ANN → SNN conversion in named steps (:mod:`~neurosnn.convert.pipeline`): trace the model
+(:mod:`~neurosnn.convert.trace`), read its graph (:mod:`~neurosnn.convert.linear`), fold
+(:mod:`~neurosnn.convert.fold`), calibrate (:mod:`~neurosnn.convert.calibrate`), the recipes
+that change thresholds (:mod:`~neurosnn.convert.recipes`), build the BindsNET network
+(:mod:`~neurosnn.convert.build`)."""
 
-from neurosnn.convert.calibrate import CHANNEL_BINS, HISTOGRAM_BINS, calibrate, channel_thresholds
+from neurosnn.convert.build import build_network
+from neurosnn.convert.calibrate import CHANNEL_BINS, HISTOGRAM_BINS, calibrate
 from neurosnn.convert.pipeline import (
     ThresholdSource,
     ann_graph,
@@ -9,6 +13,7 @@ from neurosnn.convert.pipeline import (
     check_graph,
     convert,
 )
+from neurosnn.convert.recipes import channel_thresholds
 from neurosnn.convert.trace import ConversionError
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "ConversionError",
     "ThresholdSource",
     "ann_graph",
+    "build_network",
     "calibrate",
     "chain_stages",
     "channel_thresholds",

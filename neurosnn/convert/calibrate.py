@@ -15,7 +15,7 @@ import torch
 
 from neurosnn.errors import UserError
 from neurosnn.graph import SNNGraph
-from neurosnn.snn import ActivationHistogram, PercentileOf
+from neurosnn.snn import ActivationHistogram
 
 HISTOGRAM_BINS = 8192
 CHANNEL_BINS = 2048  # per channel: 512 channels × 2,048 bins × 8 bytes = 8 MiB a layer
@@ -93,22 +93,6 @@ def _add_channel_counts(a, maxima, counts, zeros) -> None:
     positive = a > 0
     counts += torch.bincount(index[positive], minlength=c * bins).view(c, bins).double()
     zeros += (~positive).sum(1).double()
-
-
-def channel_thresholds(
-    hists: list[ActivationHistogram], percentile: float, of: PercentileOf
-) -> torch.Tensor:
-    """``[C]`` each channel's threshold: its own ``percentile`` (over ``of``). A channel whose
-    percentile over all outputs is 0 (it is silent almost everywhere) takes the percentile of
-    its positive values; a channel that never fired keeps 1 (its weights stay as they are)."""
-    out = []
-    for h in hists:
-        if h.max <= 0:
-            out.append(1.0)
-            continue
-        value = h.percentile(percentile, of)
-        out.append(value if value > 0 else h.percentile(percentile, "positive"))
-    return torch.tensor(out, dtype=torch.float64)
 
 
 def batches_of(data: Iterable) -> list[torch.Tensor]:

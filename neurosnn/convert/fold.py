@@ -1,5 +1,4 @@
-"""Folding the operators of each edge into as few as compute the same function, and rescaling
-a node's channels (channel-wise thresholds).
+"""Folding the operators of each edge into as few as compute the same function.
 
 * A BatchNorm right after a Conv2d/Linear goes into its weights and bias; any other BatchNorm
   becomes a per-channel :class:`~neurosnn.synapses.ScaleShift`.
@@ -179,47 +178,3 @@ def fold_graph(graph: SNNGraph) -> None:
     shapes = {INPUT: graph.input_shape, **{n.name: n.shape for n in graph.nodes}}
     for edge in graph.edges:
         edge.ops = fold_ops(edge.ops, shapes[edge.source])
-
-
-def rescale_channels(graph: SNNGraph, name: str, scales: torch.Tensor) -> None:
-    """Divide node ``name``'s channels by ``scales [C]`` and multiply what its spikes feed by
-    them, in place: the same function (ReLU, pooling and spike max pooling commute with a
-    positive per-channel scale), with each channel in its own units. Where an edge has no
-    Conv2d/Linear to take the factor (an identity shortcut), it gets a ScaleShift."""
-    node_shape = graph.node(name).shape
-    for edge in graph.incoming(name):
-        ops = list(edge.ops)
-        k = _last_weighted(ops)
-        if k is not None and all(isinstance(m, nn.AvgPool2d) for m in ops[k + 1 :]):
-            layer = ops[k]
-            s = scales.to(layer.weight.dtype)
-            layer.weight.div_(s.view(-1, *(1,) * (layer.weight.dim() - 1)))
-            if layer.bias is not None:
-                layer.bias.div_(s)
-        else:
-            ops.append(ScaleShift(channel_view(1.0 / scales.float(), node_shape)))
-        edge.ops = nn.Sequential(*ops)
-    for edge in graph.edges:
-        if edge.source != name:
-            continue
-        ops = list(edge.ops)
-        start = 1 if ops and isinstance(ops[0], nn.MaxPool2d | SpikeMaxPool2d) else 0
-        k = start
-        while k < len(ops) and isinstance(ops[k], nn.AvgPool2d | nn.Flatten):
-            k += 1
-        layer = ops[k] if k < len(ops) else None
-        flat = any(isinstance(m, nn.Flatten) for m in ops[start:k])
-        s = scales.to(torch.float32)
-        if isinstance(layer, nn.Conv2d) and layer.groups == 1 and not flat:
-            layer.weight.mul_(s.view(1, -1, 1, 1))
-        elif isinstance(layer, nn.Linear) and flat and layer.in_features % len(s) == 0:
-            # a Linear after Flatten: channel-major features
-            layer.weight.mul_(s.repeat_interleave(layer.in_features // len(s)).view(1, -1))
-        else:
-            ops.insert(start, ScaleShift(channel_view(s, node_shape)))
-        edge.ops = nn.Sequential(*ops)
-
-
-def _last_weighted(ops: list[nn.Module]) -> int | None:
-    found = [i for i, m in enumerate(ops) if isinstance(m, WEIGHTED)]
-    return found[-1] if found else None

@@ -437,13 +437,17 @@ class _Reader:
 def _merge_name(sink: _Sink, order: dict[str, int]) -> str:
     """The node's name: the last Conv2d/Linear on its edge from the latest source, else its
     activation's name."""
-    main = max(sink.terms, key=lambda t: order[t.source])
-    weighted = [
-        label
-        for op, label in zip(main.ops, main.labels, strict=True)
-        if isinstance(op, WEIGHTED) and label
-    ]
-    return weighted[-1] if weighted else sink.act_name
+
+    def weighted(term: _Term) -> list[str]:
+        return [
+            label
+            for op, label in zip(term.ops, term.labels, strict=True)
+            if isinstance(op, WEIGHTED) and label
+        ]
+
+    # the latest source's path; where it has several, one with weights
+    main = max(sink.terms, key=lambda t: (order[t.source], bool(weighted(t))))
+    return weighted(main)[-1] if weighted(main) else sink.act_name
 
 
 def read_graph(traced: Traced, copy_ops: bool = True) -> SNNGraph:

@@ -25,14 +25,21 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neurosnn.convert.calibrate import batches_of, calibrate, channel_thresholds
-from neurosnn.convert.fold import fold_graph, rescale_channels
+from neurosnn.convert.build import build_network
+from neurosnn.convert.calibrate import batches_of, calibrate
+from neurosnn.convert.fold import fold_graph
 from neurosnn.convert.linear import read_graph
+from neurosnn.convert.recipes import (
+    channel_thresholds,
+    channelwise_layers,
+    rescale_channels,
+    trained_thresholds,
+)
 from neurosnn.convert.trace import float32_copy, trace
 from neurosnn.errors import UserError
 from neurosnn.graph import Node, SNNGraph
 from neurosnn.networks.blocks import QCFS
-from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, build_network
+from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf
 
 ThresholdSource = Literal["percentile", "trained"]
 
@@ -104,25 +111,6 @@ def check_graph(graph: SNNGraph, ann: nn.Module) -> None:
         )
 
 
-def _channelwise_layers(channelwise: bool | Sequence[str], graph: SNNGraph) -> list[str]:
-    hidden = {n.name: n.shape for n in graph.nodes[:-1]}
-    if channelwise is True:
-        return [n for n, shape in hidden.items() if len(shape) == 3]
-    if channelwise is False:
-        return []
-    if isinstance(channelwise, str):
-        channelwise = [channelwise]
-    for name in channelwise:
-        if name not in hidden:
-            raise UserError(f"channelwise: {name!r} is not an IF layer; IF layers: {list(hidden)}")
-        if len(hidden[name]) != 3:
-            raise UserError(
-                f"channelwise: layer {name} has no channels (shape {hidden[name]}); only "
-                "convolutional layers can have channel-wise thresholds"
-            )
-    return list(channelwise)
-
-
 @torch.no_grad()
 def convert(
     model: nn.Module,
@@ -172,10 +160,10 @@ def convert(
     ann = float32_copy(model)
     graph = _graph_of(ann, input_shape)
     acts = {n.name: n.activation for n in graph.nodes[:-1]}
-    lambdas = _trained_thresholds(acts) if thresholds == "trained" else None
+    lambdas = trained_thresholds(acts) if thresholds == "trained" else None
     if lambdas is not None and channelwise:
         raise UserError("channelwise: trained thresholds are one per layer (QCFS's λ)")
-    channel_layers = _channelwise_layers(channelwise, graph)
+    channel_layers = channelwise_layers(channelwise, graph)
     for name in channel_layers:
         if isinstance(acts[name], QCFS):
             raise UserError(
@@ -206,18 +194,3 @@ def convert(
         snn.set_thresholds(lambdas)
     snn.set_phi(phi)
     return snn.to(device)
-
-
-def _trained_thresholds(acts: dict[str, nn.Module]) -> list[float]:
-    """Each hidden layer's QCFS λ; raises naming a layer without one."""
-    values = []
-    for name, act in acts.items():
-        if not isinstance(act, QCFS):
-            raise UserError(
-                f"thresholds='trained': layer {name} ends in {type(act).__name__}, not a QCFS "
-                "activation with a trained threshold (train with --option activation=qcfs)"
-            )
-        if not float(act.threshold) > 0:
-            raise UserError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")
-        values.append(float(act.threshold))
-    return values

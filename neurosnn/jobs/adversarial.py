@@ -50,7 +50,7 @@ def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, 
     """FGSM of ``split``, read from ``path`` when it was made with the same ε and source."""
     from neurosnn.attacks import fgsm_split
     from neurosnn.data import TensorSplit
-    from neurosnn.record import read_images, write_images
+    from neurosnn.files.record import read_images, write_images
 
     meta = {"epsilon": epsilon, "images": len(split), **source}
     if path.is_file():

@@ -74,8 +74,8 @@ def run_agd(cfg: AGDJobConfig, data: Dataset, out: Path, progress: bool = True) 
     accuracy per step and input activity per layer) and out/summary.json, which it returns."""
     import torch
 
+    from neurosnn.files.record import write_arrays
     from neurosnn.networks import create_network
-    from neurosnn.record import write_arrays
     from neurosnn.surrogate.agd import (
         AGDConfig,
         SpikingNet,

@@ -83,7 +83,7 @@ def run_network(name: str, cfg: BackResConfig, data, out: Path, progress: bool) 
     """Train (or reuse), convert and simulate one network into ``out/name``."""
     from neurosnn.convert import convert
     from neurosnn.energy import energy_of, unique_parameters
-    from neurosnn.record import RunWriter
+    from neurosnn.files.record import RunWriter
     from neurosnn.simulate import simulate
     from neurosnn.train import evaluate
 

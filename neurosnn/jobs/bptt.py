@@ -24,10 +24,10 @@ from neurosnn.checkpoint import Checkpoint
 from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
 from neurosnn.evolve import PRESETS, SearchConfig
+from neurosnn.files.snnfile import source_of
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
 from neurosnn.measure import mean_seconds, peak_of
 from neurosnn.output import write_json
-from neurosnn.snnfile import source_of
 from neurosnn.surrogate.finetune import FinetuneConfig
 
 log = logging.getLogger("neurosnn.bptt")
@@ -126,7 +126,7 @@ def cost_table(snn, x, y, timesteps, device, repeats: int, search: dict, n_train
 def searched(folder: str | Path) -> tuple[SearchConfig, tuple[list[float], list[float]]]:
     """The search config of an ``experiments.neuroevolve`` folder and its best thresholds
     and φ."""
-    from neurosnn.record import read_search
+    from neurosnn.files.record import read_search
 
     found = read_search(Path(folder) / "search.h5")
     saved = found["config"]["search"]
@@ -143,7 +143,7 @@ def run_bptt_vs_search(
     Fig. 5 into ``out``; ``data`` is normalised as the checkpoint was trained. Writes
     out/conversion.h5, optimized.h5, bptt.h5, bptt.snn.h5 and summary.json; returns the
     summary."""
-    from neurosnn.snnfile import save_snn
+    from neurosnn.files.snnfile import save_snn
     from neurosnn.surrogate.finetune import finetune
     from neurosnn.surrogate.network import SurrogateSNN
 

@@ -18,10 +18,10 @@ from neurosnn.checkpoint import Checkpoint, resolve
 from neurosnn.cost import iso_accuracy_step
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.errors import UserError
-from neurosnn.record import RunWriter
+from neurosnn.files.record import RunWriter
+from neurosnn.files.snnfile import source_of
 from neurosnn.simulate import SimResult
 from neurosnn.snn import ConvertedSNN
-from neurosnn.snnfile import source_of
 
 log = logging.getLogger("neurosnn.convert")
 
@@ -31,7 +31,7 @@ class ConvertConfig:
     """Everything a conversion run depends on (saved in the HDF5 record)."""
 
     checkpoint: str  # "" with snn
-    snn: str | None = None  # a saved SNN (neurosnn.snnfile) to simulate instead
+    snn: str | None = None  # a saved SNN (neurosnn.files.snnfile) to simulate instead
     save_snn: bool = True  # a conversion also writes <out>.snn.h5
     percentile: float = 99.7
     percentile_of: str = "all"
@@ -89,7 +89,7 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
     """Convert the checkpoint's ANN as ``cfg`` says (``data`` normalised as it was trained);
     with ``cfg.save_snn`` the SNN is saved as :func:`snn_path` of ``out``."""
     from neurosnn.convert import convert
-    from neurosnn.snnfile import save_snn
+    from neurosnn.files.snnfile import save_snn
     from neurosnn.train import evaluate
 
     model = ckpt.build()
@@ -135,15 +135,15 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
 
 
 def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict, dict | None]:
-    """A saved SNN (``.snn.h5``, :mod:`neurosnn.snnfile`, or ``.nir``, :mod:`neurosnn.nirio`),
-    the metadata of where it came from (data set, normalisation …) and its network spec
-    (None for NIR)."""
+    """A saved SNN (``.snn.h5``, :mod:`neurosnn.files.snnfile`, or ``.nir``,
+    :mod:`neurosnn.files.nirio`), the metadata of where it came from (data set, normalisation …)
+    and its network spec (None where the file does not say)."""
     if Path(path).suffix == ".nir":
-        from neurosnn.nirio import read_nir
+        from neurosnn.files.nirio import read_nir
 
         snn, info = read_nir(path, device)
         return snn, info.get("source", {}), None
-    from neurosnn.snnfile import load_snn
+    from neurosnn.files.snnfile import load_snn
 
     snn, meta = load_snn(path, device)
     return snn, meta["source"], meta["source"].get("network")

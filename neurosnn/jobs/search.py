@@ -28,8 +28,8 @@ from neurosnn.cost import compare_latency, iso_time_gain
 from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
 from neurosnn.evolve import SearchConfig
+from neurosnn.files.snnfile import source_of
 from neurosnn.output import write_json
-from neurosnn.snnfile import source_of
 
 log = logging.getLogger("neurosnn.neuroevolve")
 
@@ -105,7 +105,7 @@ def simulate_to(
     scfg: SearchConfig | None = None,
 ):
     """Simulate ``test`` for T steps (with the timing of ``scfg``) and record it at ``path``."""
-    from neurosnn.record import RunWriter
+    from neurosnn.files.record import RunWriter
     from neurosnn.simulate import simulate
 
     with RunWriter(path, cfg) as writer:
@@ -169,9 +169,9 @@ def run_neuroevolution(
     """
     from neurosnn.cost import latency_report
     from neurosnn.evolve import Evaluator, run_search, search_images, search_training_cost
-    from neurosnn.record import write_search
+    from neurosnn.files.record import write_search
+    from neurosnn.files.snnfile import save_snn
     from neurosnn.significance import correlation, layer_significance
-    from neurosnn.snnfile import save_snn
     from neurosnn.train import evaluate
 
     start = time.perf_counter()

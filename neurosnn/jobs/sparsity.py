@@ -100,7 +100,7 @@ def run_sparsity(cfg: SparsityConfig, data: Dataset, out: Path) -> dict[str, Any
     """The grid of ``cfg`` on ``data`` and the table of kept σ₀; writes out/sparsity.h5 (per
     schedule: σ₀, validation and test accuracy, spikes per image) and out/summary.json, which
     it returns."""
-    from neurosnn.record import write_arrays
+    from neurosnn.files.record import write_arrays
 
     start = time.perf_counter()
     subset = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)

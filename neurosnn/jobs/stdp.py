@@ -176,7 +176,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
 def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:
     """Every network of ``cfg``; writes out/<net>/*.pt (the caches), out/stdp.h5 (kernels,
     thresholds, firing-rate histories) and out/summary.json, which it returns."""
-    from neurosnn.record import write_arrays
+    from neurosnn.files.record import write_arrays
 
     start = time.perf_counter()
     results, arrays = {}, {}

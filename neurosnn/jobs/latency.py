@@ -41,11 +41,11 @@ from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.errors import UserError
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
+from neurosnn.files.record import RunWriter, read_run, read_search, write_search
+from neurosnn.files.snnfile import save_snn
 from neurosnn.networks.blocks import QCFS
-from neurosnn.record import RunWriter, read_run, read_search, write_search
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
-from neurosnn.snnfile import save_snn
 from neurosnn.train import evaluate
 
 log = logging.getLogger(__name__)
@@ -365,7 +365,7 @@ def measure_latency(
             source = {
                 "checkpoint": meta.get("checkpoint"),
                 "dataset": meta.get("dataset", data.name),
-                "made_by": "neurosnn.latency",
+                "made_by": "neurosnn.jobs.latency",
                 "recipe": name,
                 "mean": list(data.mean),
                 "std": list(data.std),

@@ -86,7 +86,7 @@ def build(path: str | Path, reset: Reset | None = None, inclusive: bool | None =
     import nir
     import nirtorch
 
-    from neurosnn.nirio import graph_metadata
+    from neurosnn.files.nirio import graph_metadata
 
     graph = nir.read(path)
     info = graph_metadata(graph)
@@ -118,7 +118,7 @@ def compare(
     both predict the same (``same``), nirtorch under NIR's own IF (reset to ``v_reset``, fire
     on ``>``; ``nir_if``) for contrast and, given the SNN the file was exported from, its
     accuracy (``original``) and how often nirtorch agrees with it (``same_as_original``)."""
-    from neurosnn.nirio import read_nir
+    from neurosnn.files.nirio import read_nir
 
     snn, _ = read_nir(path)
     ours, literal = build(path), build(path, reset="zero", inclusive=False)

@@ -411,7 +411,7 @@ def write_arrays(
 ) -> Path:
     """Write named groups of arrays (e.g. the accuracy curve and spike counts of each trained
     variant of an experiment whose networks are not BindsNET runs; a saved SNN with
-    ``fmt=SNN_FORMAT``, :mod:`neurosnn.snnfile`).
+    ``fmt=SNN_FORMAT``, :mod:`neurosnn.files.snnfile`).
 
     Layout: root attrs ``format`` (``"neurosnn-arrays"``), ``metadata`` (JSON);
     ``/<group>/<name>``.

@@ -3,7 +3,7 @@
 The network is feed-forward, so for a block of τ timesteps each layer can be computed for the
 whole block before the next: one call of its connection over τ·B spike maps (one convolution
 instead of τ), then the IF recurrence over the block in one fused scan
-(:mod:`neurosnn.ifscan`). The per-layer delay of bindsnet's synchronous ``Network.run`` is a
+(:mod:`neurosnn.engine.ifscan`). The per-layer delay of bindsnet's synchronous ``Network.run`` is a
 one-step shift of each layer's currents, carried across blocks. τ = 1 is the classic step loop;
 τ = T is fully time-batched. Every τ gives bindsnet's spikes exactly: a convolution's result for
 one sample does not depend on the batch around it, and the scan's float32 arithmetic is the
@@ -30,8 +30,8 @@ from typing import Literal
 import torch
 
 from neurosnn.encoding import Encoding, encode
-from neurosnn.ifscan import if_scan_
-from neurosnn.pooling import avg_pool, gated_max_pool
+from neurosnn.engine.ifscan import if_scan_
+from neurosnn.engine.pooling import avg_pool, gated_max_pool
 from neurosnn.snn import INPUT, ConvertedSNN
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 

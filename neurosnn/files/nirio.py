@@ -47,9 +47,10 @@ import torch
 from torch import nn
 
 from neurosnn import __version__
+from neurosnn.convert.build import build_network
 from neurosnn.errors import UserError
 from neurosnn.graph import INPUT, Edge, Node, SNNGraph
-from neurosnn.snn import ConvertedSNN, build_network
+from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import WEIGHTED, ChannelPad, ScaleShift, SpikeMaxPool2d, UnitSpikes
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ synchronous ``Network.run``. A current block of length 1 is held constant over t
 (constant-current input).
 
 Three implementations with the same float32 arithmetic (so the same spikes): a torch loop, on
-any device; a numba kernel on CPU and a Triton kernel on CUDA (:mod:`neurosnn.ifscan_triton`),
-each keeping a neuron's potential in a register over the block and touching the currents once
-(the torch loop makes four passes a step).
+any device; a numba kernel on CPU and a Triton kernel on CUDA
+(:mod:`neurosnn.engine.ifscan_triton`), each keeping a neuron's potential in a register over
+the block and touching the currents once (the torch loop makes four passes a step).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from neurosnn import ifscan_triton
+from neurosnn.engine import ifscan_triton
 
 try:
     import numba

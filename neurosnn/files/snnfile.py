@@ -5,7 +5,7 @@ it came from and without the network registry: any converted model saves and loa
     save_snn("tuned.snn.h5", snn, {"dataset": "fashion-mnist", "mean": [...], "std": [...]})
     snn, metadata = load_snn("tuned.snn.h5")
 
-The file is HDF5 (``neurosnn.record``'s arrays layout, format ``"neurosnn-snn"``):
+The file is HDF5 (``neurosnn.files.record``'s arrays layout, format ``"neurosnn-snn"``):
 
     /connections:<source>-><target> every connection's operator tensors as the SNN holds them
                                     (folded, channel-rescaled or fine-tuned weights), keyed
@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurosnn.convert.build import build_network
 from neurosnn.errors import UserError
+from neurosnn.files.record import SNN_FORMAT, read_arrays, write_arrays
 from neurosnn.graph import Edge, Node, SNNGraph
 from neurosnn.networks.blocks import QCFS
-from neurosnn.record import SNN_FORMAT, read_arrays, write_arrays
-from neurosnn.snn import ActivationHistogram, ConvertedSNN, build_network
+from neurosnn.snn import ActivationHistogram, ConvertedSNN
 from neurosnn.synapses import ChannelPad, ScaleShift, UnitSpikes
 
 FILE_VERSION = 2

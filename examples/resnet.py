@@ -1,0 +1,88 @@
+"""Your own residual network, converted: a small ResNet in plain PyTorch, trained briefly on
+Fashion-MNIST with a plain loop, converted from its DataLoader, simulated with and without the
+one-step-per-connection delay, saved and loaded back, and exported to NIR.
+
+    python examples/resnet.py [DATA_ROOT] [OUT]   # DATA_ROOT: a Fashion-MNIST IDX folder
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from neurosnn.convert import convert
+from neurosnn.data import load_dataset
+from neurosnn.files.nirio import write_nir
+from neurosnn.files.snnfile import load_snn, save_snn
+from neurosnn.simulate import simulate
+
+
+class Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                                  nn.ReLU())
+        self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 32, 2))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def loader(split, n: int, shuffle: bool) -> DataLoader:
+    """``n`` seeded images of ``split``, normalised (NIR has no node for a normalisation
+    inside the model: keep it in the data to export)."""
+    part = split.random_subset(min(n, len(split)), 0)
+    images = part.normalise(part.images)
+    return DataLoader(TensorDataset(images, part.labels), batch_size=128, shuffle=shuffle)
+
+
+root = sys.argv[1] if len(sys.argv) > 1 else None  # None: Debian's dataset-fashion-mnist
+out = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/example_resnet")
+data = load_dataset("fashion-mnist", root)
+train, test = loader(data.train, 20000, True), loader(data.test, 1000, False)
+torch.manual_seed(0)
+model = SmallResNet()
+optimiser = torch.optim.Adam(model.parameters(), 2e-3)
+for _ in range(2):
+    for x, y in train:
+        optimiser.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimiser.step()
+model.eval()
+with torch.no_grad():
+    ann = sum(int((model(x).argmax(1) == y).sum()) for x, y in test) / len(test.dataset)
+
+snn = convert(model, loader(data.train, 2000, False), (1, 28, 28))  # (x, y) batches
+print(f"ANN {ann:.4f}; layers {len(snn.layer_names)}, longest path {snn.depth}")
+print("the last block sums", snn.sources("blocks.2.conv2"))
+for delay in ("layer", "none"):
+    run = simulate(snn, test, 100, delay=delay, bias_onset="input")
+    near = (run.accuracy >= ann - 0.01).nonzero()
+    steps = int(near[0]) + 1 if len(near) else None
+    print(f"delay {delay}: SNN {float(run.accuracy[-1]):.4f} at T=100, ANN-1% from step {steps}")
+
+out.mkdir(parents=True, exist_ok=True)
+back, _ = load_snn(save_snn(out / "resnet.snn.h5", snn, {"model": "examples/resnet.py"}))
+print("saved and loaded:", back.layer_names == snn.layer_names, back.thresholds == snn.thresholds)
+write_nir(out / "resnet.nir", snn)
