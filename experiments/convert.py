@@ -15,6 +15,7 @@ import dataclasses
 import sys
 from types import SimpleNamespace
 
+from neurosnn.data import DATASETS
 from neurosnn.encoding import ENCODINGS
 from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not save the converted SNN as OUT with .snn.h5 (saved by default)",
     )
     add_data_args(p, dataset=False)
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="with --snn: the data set to test it on, where the file does not say which "
+        "(an SNN saved from your own model, a NIR file); a checkpoint records its own",
+    )
     p.add_argument(
         "--percentile",
         type=float,
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if cfg.snn:
         snn, source, spec = read_snn(cfg.snn, cfg.device)
-        data = load_data(saved_dataset(cfg.snn, source), cfg.data_root)
+        data = load_data(saved_dataset(cfg.snn, source, cfg.dataset), cfg.data_root)
         run = from_saved(cfg, snn, source, spec, data)
     else:
         ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root)

@@ -21,6 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
+from neurosnn.data import DATASETS
 from neurosnn.experiments.common import (
     add_data_args,
     claim_output,
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=100, help="comparison batch (default: %(default)s)"
     )
     add_data_args(p, dataset=False)
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="with --compare: the data set, where the file does not say which",
+    )
     return p
 
 
@@ -78,8 +85,9 @@ def _compare(args, path: Path, out: Path, snn, source: dict) -> dict:
     from neurosnn.data import seeded_subset, with_normalisation
     from neurosnn.files.nirconsumer import compare
 
-    data = load_data(saved_dataset(path, source), args.data_root, allow_subset=True)
-    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    data = load_data(saved_dataset(path, source, args.dataset), args.data_root, allow_subset=True)
+    if "mean" in source and "std" in source:
+        data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
     test, indices = seeded_subset(data.test, args.compare, 0)
     log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)
     curves = compare(out, test.batches(args.batch_size), args.timesteps, original=snn)

@@ -9,6 +9,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_options(width: float, pool: str, activation: str = "relu") -> None:
+    """Raise naming a bad ``width``, ``pool`` or ``activation``, the options the families
+    share."""
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    if pool not in ("avg", "max"):
+        raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+    if activation not in ("relu", "qcfs"):
+        raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
+
+
+def activation_layer(activation: str, levels: int, qcfs_threshold: float):
+    """A factory of the activation modules: ``nn.ReLU`` or :class:`QCFS` (L ``levels``, initial
+    λ ``qcfs_threshold``)."""
+
+    def act() -> nn.Module:
+        return nn.ReLU() if activation == "relu" else QCFS(levels, qcfs_threshold)
+
+    return act
+
+
 @dataclass(frozen=True)
 class Repeat:
     """Configuration item: a BackRes block of ``depth`` 3×3 convolutions that keep the current

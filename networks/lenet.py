@@ -9,6 +9,7 @@ from typing import Literal
 
 from torch import nn
 
+from neurosnn.networks.blocks import check_options
 from neurosnn.networks.registry import register_network
 
 
@@ -25,10 +26,7 @@ class LeNet(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be > 0, got {width}")
-        if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+        check_options(width, pool)
         c1, c2 = max(1, round(6 * width)), max(1, round(16 * width))
         f1, f2 = max(1, round(120 * width)), max(1, round(84 * width))
         pool_layer = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neurosnn.networks.blocks import QCFS
+from neurosnn.networks.blocks import activation_layer, check_options
 from neurosnn.networks.registry import register_network
 
 
@@ -69,15 +69,8 @@ class ResNet(nn.Module):
         bias: bool = False,
     ) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be > 0, got {width}")
-        if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
-        if activation not in ("relu", "qcfs"):
-            raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
-
-        def act() -> nn.Module:
-            return nn.ReLU() if activation == "relu" else QCFS(levels, qcfs_threshold)
+        check_options(width, pool, activation)
+        act = activation_layer(activation, levels, qcfs_threshold)
 
         def norm(c: int) -> nn.Module:
             return nn.BatchNorm2d(c) if batch_norm else nn.Identity()

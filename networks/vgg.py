@@ -14,7 +14,7 @@ from typing import Literal
 
 from torch import nn
 
-from neurosnn.networks.blocks import QCFS, BackResBlock, Repeat
+from neurosnn.networks.blocks import BackResBlock, Repeat, activation_layer, check_options
 from neurosnn.networks.registry import register_network
 
 # conv channels ("M" = 2×2 pool, Repeat = a BackRes block) and hidden fully connected widths
@@ -56,17 +56,10 @@ class VGG(nn.Module):
         qcfs_threshold: float = 8.0,
     ) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be > 0, got {width}")
-        if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+        check_options(width, pool, activation)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if activation not in ("relu", "qcfs"):
-            raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
-
-        def act() -> nn.Module:
-            return nn.ReLU() if activation == "relu" else QCFS(levels, qcfs_threshold)
+        act = activation_layer(activation, levels, qcfs_threshold)
 
         pool_layer = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d
         layers: list[nn.Module] = []

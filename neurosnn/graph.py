@@ -165,19 +165,11 @@ def ann_forward(
         yield node.name, pre, act
 
 
-def shortest_paths(names: list[str], sources: dict[str, list[str]]) -> dict[str, int]:
-    """Edges on the shortest path from the input to each node (nodes in topological order)."""
+def path_lengths(names: list[str], sources: dict[str, list[str]], pick=min) -> dict[str, int]:
+    """Connections on the shortest (``pick=min``) or longest (``max``) path from the input to
+    each node (nodes in topological order)."""
     dist = {INPUT: 0}
     for name in names:
-        dist[name] = 1 + min(dist[s] for s in sources[name])
-    del dist[INPUT]
-    return dist
-
-
-def longest_paths(names: list[str], sources: dict[str, list[str]]) -> dict[str, int]:
-    """Edges on the longest path from the input to each node (nodes in topological order)."""
-    dist = {INPUT: 0}
-    for name in names:
-        dist[name] = 1 + max(dist[s] for s in sources[name])
+        dist[name] = 1 + pick(dist[s] for s in sources[name])
     del dist[INPUT]
     return dist

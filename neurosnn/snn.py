@@ -22,7 +22,7 @@ from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
 from neurosnn.errors import UserError
-from neurosnn.graph import INPUT, Edge, Node, SNNGraph, longest_paths, shortest_paths
+from neurosnn.graph import INPUT, Edge, Node, SNNGraph, path_lengths
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 MIN_THRESHOLD = float(torch.finfo(torch.float32).tiny)  # smallest normal float32
@@ -197,13 +197,14 @@ class ConvertedSNN:
     def shortest_paths(self) -> dict[str, int]:
         """Per layer, the connections on the shortest path from the input (with the layer
         delay, the step its input can first arrive)."""
-        return shortest_paths(self.layer_names, {n: self.sources(n) for n in self.layer_names})
+        return path_lengths(self.layer_names, {n: self.sources(n) for n in self.layer_names})
 
     @cached_property
     def depth(self) -> int:
         """Connections on the longest path from the input to the output: the steps the layer
         delay adds before the output can hear every path."""
-        paths = longest_paths(self.layer_names, {n: self.sources(n) for n in self.layer_names})
+        sources = {n: self.sources(n) for n in self.layer_names}
+        paths = path_lengths(self.layer_names, sources, max)
         return paths[self.output_name]
 
     @property
@@ -299,6 +300,13 @@ class ConvertedSNN:
             check_phi(v, f"phi of layer {name}")
         for name, v in zip(self.if_names, values, strict=True):
             self.layer(name).phi.fill_(v)
+
+    def as_module(self, delay: str = "layer", bias_onset: str = "always"):
+        """This SNN as a ``torch.nn.Module`` (:class:`neurosnn.module.SNNModule`): ``m(x)`` one
+        timestep, ``m.run(x, T)`` T steps; it shares the weights and thresholds."""
+        from neurosnn.module import SNNModule
+
+        return SNNModule(self, delay, bias_onset)
 
     def to(self, device: torch.device | str) -> ConvertedSNN:
         self.network.to(device)

@@ -9,19 +9,24 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_example(name: str, out: Path) -> list[str]:
+    """The lines the example prints, run on the shipped subset into ``out``."""
+    subset = ROOT / "data" / "fashion-mnist-subset"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), str(subset), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()
+
+
 @pytest.mark.slow
 def test_main_job_example_runs_on_the_shipped_subset(tmp_path):
     example = ROOT / "examples" / "main_job.py"
     assert len(example.read_text().splitlines()) <= 31  # the docstring and the job
-    subset = ROOT / "data" / "fashion-mnist-subset"
-    done = subprocess.run(
-        [sys.executable, str(example), str(subset), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    rows = [line.split() for line in done.stdout.strip().splitlines()]
+    rows = [line.split() for line in run_example("main_job.py", tmp_path)]
     assert [r[0] for r in rows] == ["all", "all+search", "phi+onset"]
     for _, steps, accuracy in rows:
         assert steps == "None" or 1 <= int(steps) <= 60
@@ -31,16 +36,7 @@ def test_main_job_example_runs_on_the_shipped_subset(tmp_path):
 
 @pytest.mark.slow
 def test_resnet_example_converts_a_users_residual_network(tmp_path):
-    example = ROOT / "examples" / "resnet.py"
-    subset = ROOT / "data" / "fashion-mnist-subset"
-    done = subprocess.run(
-        [sys.executable, str(example), str(subset), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    lines = done.stdout.strip().splitlines()
+    lines = run_example("resnet.py", tmp_path)
     ann = float(lines[0].split()[1].rstrip(";"))
     assert ann > 0.6  # trained, not chance
     assert lines[1] == "the last block sums ['blocks.2.conv1', 'blocks.1.conv2']"

@@ -1,10 +1,12 @@
 """Layer-major simulation of a converted SNN (the ``fast`` engine of :mod:`neurosnn.simulate`).
 
-The network is feed-forward, so for a block of τ timesteps each layer can be computed for the
-whole block before the next: one call of its connection over τ·B spike maps (one convolution
-instead of τ), then the IF recurrence over the block in one fused scan
-(:mod:`neurosnn.engine.ifscan`). The per-layer delay of bindsnet's synchronous ``Network.run`` is a
-one-step shift of each layer's currents, carried across blocks. τ = 1 is the classic step loop;
+The network is a directed acyclic graph, so for a block of τ timesteps each layer can be
+computed for the whole block once the layers it reads are: in topological order, each of its
+connections is applied once to τ·B spike maps (one convolution instead of τ), the currents are
+summed in bindsnet's order, then the IF recurrence runs over the block in one fused scan
+(:mod:`neurosnn.engine.ifscan`). The per-connection delay of bindsnet's synchronous
+``Network.run`` is a one-step shift of each layer's summed currents, carried across blocks (every
+connection into a layer takes the same one step). τ = 1 is the classic step loop;
 τ = T is fully time-batched. Every τ gives bindsnet's spikes exactly: a convolution's result for
 one sample does not depend on the batch around it, and the scan's float32 arithmetic is the
 step function's.
@@ -12,8 +14,8 @@ step function's.
 Thresholds and initial potentials may differ per sample (``theta, phi [B, layers]``), so P
 candidates × E images run as one batch. With ``bias_onset="input"`` (and the layer delay) each
 layer's current — its bias, until then the only thing it carries — is withheld until the step
-its input can first arrive (step n for layer n); the network is then exactly the
-``delay="none"`` network run one step later per layer.
+its input can first arrive (after the shortest path from the input); a chain is then exactly
+the ``delay="none"`` network run one step later per layer.
 
 ``precision="bf16"`` runs the connections (convolutions, pooling, linear layers) in bfloat16
 under autocast while the membrane potentials, the scan and the output integrator stay float32:
@@ -109,7 +111,6 @@ class _Edge:
         self.source, self.conn, self.bf16 = source, conn, bf16
         self.pool_counts: dict[int, torch.Tensor] = {}
         self.stateful = any(isinstance(m, SpikeMaxPool2d) for m in conn.ops)
-        self.constant_input = False
         self.constant: torch.Tensor | None = None  # [1, B, N] of a constant input current
 
     def constant_current(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +151,97 @@ class _Layer:
         self.carry: torch.Tensor | None = None  # [B, N] current of the step before the block
 
 
+class Simulation:
+    """One batch's state across blocks of timesteps: every layer's potential, spike buffer,
+    delayed current and pooling counts. :meth:`block` advances it by the rows of input it is
+    given; :func:`run_blocks` and :class:`neurosnn.module.SNNModule` both drive it.
+
+    Args:
+        snn: the converted network (its weights; its thresholds are not read).
+        batch: images in the batch.
+        theta: ``[B, IF layers]`` threshold of each sample in each IF layer.
+        phi: ``[B, IF layers]`` initial potential of each sample's IF layers as a fraction of
+            the threshold (the potential starts at ``φ·θ``); None for 0.
+        delay: ``"layer"`` (one step per connection) or ``"none"``.
+        bias_onset: ``"always"`` or ``"input"`` (:func:`onsets`).
+        rows: the longest block (τ) it will be given.
+        precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
+    """
+
+    def __init__(
+        self,
+        snn: ConvertedSNN,
+        batch: int,
+        theta: torch.Tensor,
+        phi: torch.Tensor | None,
+        delay: Delay,
+        bias_onset: BiasOnset,
+        rows: int,
+        precision: Precision = "fp32",
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        device = snn.device
+        self.snn, self.batch, self.shift = snn, batch, delay == "layer"
+        self.withheld = onsets(snn, delay, bias_onset)
+        self.theta = theta.to(device, torch.float32).T.contiguous()  # [layers, B]
+        # φ·θ in float32, the product bindsnet's nodes start from
+        v0 = None if phi is None else phi.to(device, torch.float32).T * self.theta
+        bf16 = precision == "bf16"
+        self.layers = {
+            n: _Layer(
+                [_Edge(s, c, bf16) for s, c in snn.incoming(n)],
+                _initial(v0, i, batch, snn.layer(n).n, device),
+                snn.layer(n).shape,
+                None if n == snn.output_name else rows,
+            )
+            for i, n in enumerate(snn.layer_names)
+        }
+        self.steps = 0  # timesteps done
+
+    def block(self, inputs: torch.Tensor, constant: bool = False) -> Block:
+        """Advance by ``len(inputs)`` steps; ``inputs [n, B, C, H, W]``: the input current of
+        each step (``constant``: the same every step, so a connection from the input that
+        keeps no state computes its current once)."""
+        start, n_steps, batch = self.steps, len(inputs), self.batch
+        spikes, counts, out = {}, {}, None
+
+        def rows(e: _Edge, n: int) -> torch.Tensor:  # what a connection reads
+            return inputs[:n] if e.source == INPUT else self.layers[e.source].spikes[:n]
+
+        for i, name in enumerate(self.snn.layer_names):
+            layer = self.layers[name]
+            if self.shift and layer.carry is None:  # bindsnet: every source silent before step 0
+                layer.carry = _sum(e.currents(torch.zeros_like(rows(e, 1)))[0] for e in layer.edges)
+                if self.withheld[name]:
+                    layer.carry.zero_()
+            cur = _sum(
+                e.constant_current(inputs[0])
+                if constant and e.source == INPUT and not e.stateful
+                else e.currents(rows(e, n_steps))
+                for e in layer.edges
+            )
+            # with the layer delay, step t reads the current of step t − 1 (carried across
+            # blocks); row r is read at step start + r + 1, so rows before the onset are
+            # silenced (a layer fed by the input alone is withheld one step: never a row)
+            silent = min(len(cur), self.withheld[name] - start - 1)
+            if silent > 0:
+                cur[:silent] = 0
+            first = layer.carry
+            if self.shift:
+                layer.carry = cur[-1]
+            if name == self.snn.output_name:
+                out = _accumulate(cur, layer, first, self.shift, n_steps)
+            else:
+                buf = layer.spikes[:n_steps]
+                counts[name] = if_scan_(
+                    cur, layer.v, self.theta[i], buf.view(n_steps, batch, -1), first, self.shift
+                )
+                spikes[name] = buf
+        self.steps += n_steps
+        return Block(start, spikes, counts, out)
+
+
 def run_blocks(
     snn: ConvertedSNN,
     x: torch.Tensor,
@@ -185,76 +277,16 @@ def run_blocks(
         time_block: τ; default :func:`auto_time_block`.
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    batch, names = x.shape[0], snn.layer_names
-    tau = min(time_block or auto_time_block(snn, batch, timesteps), timesteps)
-    shift = delay == "layer"
-    withheld = onsets(snn, delay, bias_onset)
-    theta = theta.to(x.device, torch.float32).T.contiguous()  # [layers, B]
-    # φ·θ in float32, the product bindsnet's nodes start from
-    v0 = None if phi is None else phi.to(x.device, torch.float32).T * theta
-    bf16 = precision == "bf16"
-    layers = {
-        n: _Layer(
-            [_Edge(s, c, bf16) for s, c in snn.incoming(n)],
-            _initial(v0, i, batch, snn.layer(n).n, x.device),
-            snn.layer(n).shape,
-            None if n == snn.output_name else tau,
-        )
-        for i, n in enumerate(names)
-    }
+    tau = min(time_block or auto_time_block(snn, len(x), timesteps), timesteps)
+    sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, tau, precision)
     # drawn up front, in the order bindsnet's run draws them
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
-    for layer in layers.values():
-        for e in layer.edges:  # a constant input current: computed once, the same every step
-            e.constant_input = e.source == INPUT and encoding == "current" and not e.stateful
-
-    def rows(name: str, start: int, n: int) -> torch.Tensor:
-        """What a connection from ``name`` reads during steps ``start … start + n − 1``."""
-        if name != INPUT:
-            return layers[name].spikes[:n]
-        if inputs is not None:
-            return inputs[start : start + n]
-        return x.unsqueeze(0).expand(n, *x.shape)
-
     for start in range(0, timesteps, tau):
         n_steps = min(tau, timesteps - start)
-
-        spikes, counts = {}, {}
-        for i, name in enumerate(names):
-            layer = layers[name]
-            if shift and layer.carry is None:  # bindsnet: every source is silent before step 0
-                layer.carry = _sum(
-                    e.currents(torch.zeros_like(rows(e.source, start, 1))[:1])[0]
-                    for e in layer.edges
-                )
-                if withheld[name]:
-                    layer.carry.zero_()
-            cur = _sum(
-                e.constant_current(x)
-                if e.constant_input
-                else e.currents(rows(e.source, start, n_steps))
-                for e in layer.edges
-            )
-            # with the layer delay, step t reads the current of step t − 1 (carried across
-            # blocks); row r is read at step start + r + 1, so rows before the onset are
-            # silenced (a layer fed by the input alone is withheld one step: never a row)
-            silent = min(len(cur), withheld[name] - start - 1)
-            if silent > 0:
-                cur[:silent] = 0
-            first = layer.carry
-            if shift:
-                layer.carry = cur[-1]
-            if name == snn.output_name:
-                out = _accumulate(cur, layer, first, shift, n_steps)
-            else:
-                buf = layer.spikes[:n_steps]
-                counts[name] = if_scan_(
-                    cur, layer.v, theta[i], buf.view(n_steps, batch, -1), first, shift
-                )
-                spikes[name] = buf
-        yield Block(start, spikes, counts, out)
+        if inputs is None:
+            yield sim.block(x.unsqueeze(0).expand(n_steps, *x.shape), constant=True)
+        else:
+            yield sim.block(inputs[start : start + n_steps])
 
 
 def _sum(tensors) -> torch.Tensor:

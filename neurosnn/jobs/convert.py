@@ -48,6 +48,7 @@ class ConvertConfig:
     encoding: str = "current"
     record_spikes: int = 16
     seed: int = 0
+    dataset: str | None = None  # with snn: the data set where the file does not say which
     data_root: str | None = None
     device: str = "cpu"
 
@@ -74,6 +75,8 @@ class ConvertConfig:
                 raise UserError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.test_images is not None and self.test_images < 1:
             raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
+        if self.dataset is not None and not self.snn:
+            raise UserError("dataset: a checkpoint records its data set; it is for a saved snn")
 
 
 class Source(NamedTuple):
@@ -149,10 +152,13 @@ def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict,
     return snn, meta["source"], meta["source"].get("network")
 
 
-def saved_dataset(path: str | Path, source: dict) -> str:
-    """The data set a saved SNN was made for (an error naming the file if it does not say)."""
+def saved_dataset(path: str | Path, source: dict, dataset: str | None = None) -> str:
+    """The data set to test a saved SNN on: ``dataset`` where given, else the one the file
+    says it was made for (an error naming the file and the option where it says none)."""
+    if dataset is not None:
+        return dataset
     if "dataset" not in source:
-        raise UserError(f"{path} does not say which data set it was made for")
+        raise UserError(f"{path} does not say which data set it was made for; add --dataset NAME")
     return source["dataset"]
 
 
@@ -161,14 +167,17 @@ def from_saved(cfg: ConvertConfig, snn: ConvertedSNN, source: dict, spec, data: 
     file records."""
     from neurosnn.data import with_normalisation
 
-    data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    if "mean" in source and "std" in source:
+        data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
+    else:
+        log.info("%s records no normalisation: the data set's own statistics", cfg.snn)
     test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
     ann = source.get("ann_test_accuracy", source.get("ann_accuracy"))
     log.info("saved SNN %s (%s); the ANN is not loaded", cfg.snn, source.get("made_by", "?"))
     metadata = {
         "snn": str(cfg.snn),
         "network": spec,
-        "dataset": source["dataset"],
+        "dataset": data.name,
         "ann_accuracy": ann,  # as recorded when the SNN was made (not on these images)
         "test_images": len(test),
     }

@@ -1,0 +1,121 @@
+"""The converted SNN as a ``torch.nn.Module``, for a user's own loop.
+
+    net = snn.as_module()                # or SNNModule(snn, delay="none")
+    net.reset()
+    for t in range(T):
+        out = net(x)                     # one timestep: the output layer's potential [B, classes]
+    outputs = net.run(x, T)              # [T, B, classes]
+
+The module shares the SNN's connections, thresholds and initial potentials (so ``.to()`` moves
+the SNN and ``snn.set_thresholds`` retunes the module; a change takes effect at the next
+:meth:`SNNModule.reset`), and steps through the same engine as :func:`neurosnn.simulate.simulate`
+(:class:`neurosnn.engine.fast.Simulation`): its spikes are exactly simulate()'s (tested).
+``state_dict()`` holds the connections' weights and, as extra state, the thresholds and φ.
+Its steps are not differentiable (a spike is a step function); to fine-tune a converted SNN
+with surrogate gradients, unroll it with :class:`neurosnn.surrogate.network.SurrogateSNN`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from neurosnn.engine.fast import BiasOnset, Delay, Simulation, check_timing, run_blocks
+from neurosnn.errors import UserError
+from neurosnn.snn import ConvertedSNN
+
+
+class SNNModule(nn.Module):
+    """A converted SNN stepped one timestep per call (stateful) or run for T steps.
+
+    Args:
+        snn: the converted SNN (shared, not copied).
+        delay: ``"layer"`` (one step per connection, bindsnet's) or ``"none"``.
+        bias_onset: ``"always"`` or ``"input"`` (:func:`neurosnn.engine.onsets`).
+    """
+
+    def __init__(self, snn: ConvertedSNN, delay: Delay = "layer", bias_onset: BiasOnset = "always"):
+        super().__init__()
+        check_timing(delay, bias_onset)
+        self.snn, self.delay, self.bias_onset = snn, delay, bias_onset
+        self.connections = nn.ModuleList(c.ops for c in snn.network.connections.values())
+        self._sim: Simulation | None = None
+        self.spikes: dict[str, torch.Tensor] = {}  # each IF layer's spikes at the last step
+
+    def _thresholds(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.snn.device
+        theta = torch.tensor(self.snn.thresholds, dtype=torch.float32, device=device)
+        phi = torch.tensor(self.snn.phi, dtype=torch.float32, device=device)
+        return theta.expand(batch, -1), phi.expand(batch, -1)
+
+    def reset(self) -> None:
+        """Start again from the initial potentials ``φ·θ`` (the next call is step 1)."""
+        self._sim, self.spikes = None, {}
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Advance one timestep with input current ``x [B, C, H, W]``; returns the output
+        layer's potential ``[B, classes]`` (its argmax is the prediction so far)."""
+        x = self._checked(x)
+        if self._sim is None:
+            theta, phi = self._thresholds(len(x))
+            self._sim = Simulation(self.snn, len(x), theta, phi, self.delay, self.bias_onset, 1)
+        elif self._sim.batch != len(x):
+            raise UserError(
+                f"a batch of {len(x)} images after {self._sim.batch}; call reset() first"
+            )
+        block = self._sim.block(x.unsqueeze(0))
+        self.spikes = {name: s[0].ne(0) for name, s in block.spikes.items()}
+        return block.output[0].clone()
+
+    @torch.no_grad()
+    def run(
+        self, x: torch.Tensor, timesteps: int, spike_counts: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run ``x`` (a constant input current) for ``timesteps`` steps from the initial
+        potentials, apart from the stepping state.
+
+        Returns:
+            ``[T, B, classes]`` the output potential after each step; with ``spike_counts``
+            also, per IF layer, ``[T, B]`` the spikes of each image at each step.
+        """
+        x = self._checked(x)
+        if timesteps < 1:
+            raise UserError(f"timesteps must be >= 1, got {timesteps}")
+        theta, phi = self._thresholds(len(x))
+        outputs, counts = [], {n: [] for n in self.snn.if_names}
+        blocks = run_blocks(
+            self.snn, x, timesteps, theta, phi=phi, delay=self.delay, bias_onset=self.bias_onset
+        )
+        for block in blocks:
+            outputs.append(block.output.clone())
+            for name, c in block.counts.items():
+                counts[name].append(c.clone())
+        out = torch.cat(outputs)
+        if not spike_counts:
+            return out
+        return out, {name: torch.cat(c) for name, c in counts.items()}
+
+    def _checked(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != tuple(self.snn.input_shape):
+            raise UserError(
+                f"input has sample shape {tuple(x.shape[1:])}, the SNN expects "
+                f"{tuple(self.snn.input_shape)}"
+            )
+        return x.to(self.snn.device, torch.float32)
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self.snn.network._apply(fn)  # the layers' thresholds and state move with the weights
+        self.reset()
+        return self
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"thresholds": self.snn.thresholds, "phi": self.snn.phi}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.snn.set_thresholds(state["thresholds"])
+        self.snn.set_phi(state["phi"])
+        self.reset()

@@ -1,0 +1,53 @@
+"""The converted SNN as a torch module: its steps are simulate()'s spikes, it moves and saves
+like a module, and its thresholds stay the SNN's."""
+
+import pytest
+import torch
+
+from neurosnn.simulate import simulate
+from tests.test_graph_engine import resnet_snn
+
+
+@pytest.mark.parametrize("delay", ["layer", "none"])
+@pytest.mark.parametrize("onset", ["always", "input"])
+def test_stepping_and_running_give_simulates_spikes(delay, onset):
+    snn, x = resnet_snn(phi=0.5)
+    y = torch.zeros(len(x), dtype=torch.long)
+    ref = simulate(snn, [(x, y)], 16, delay=delay, bias_onset=onset, engine="reference")
+    net = snn.as_module(delay, onset)
+    outputs, counts = net.run(x, 16, spike_counts=True)
+    assert outputs.shape == (16, len(x), 5)
+    assert torch.equal(outputs[-1].argmax(1), ref.predictions)
+    for name in snn.if_names:
+        assert torch.equal(counts[name].sum(1), ref.spike_counts[name])
+    net.reset()
+    stepped = torch.stack([net(x) for _ in range(16)])  # the user's own loop
+    assert torch.equal(stepped, outputs)
+    assert set(net.spikes) == set(snn.if_names) and net.spikes["stem.0"].dtype == torch.bool
+
+
+def test_thresholds_are_the_snns_and_the_state_dict_keeps_them():
+    snn, x = resnet_snn()
+    net = snn.as_module()
+    before = net.run(x, 12)
+    snn.set_thresholds([0.5 * t for t in snn.thresholds])  # in place, nothing rebuilt
+    assert not torch.equal(net.run(x, 12), before)
+    state = net.state_dict()
+    assert state["_extra_state"]["thresholds"] == snn.thresholds
+    other, _ = resnet_snn()
+    clone = other.as_module()
+    clone.load_state_dict(state)
+    assert other.thresholds == snn.thresholds
+    assert torch.equal(clone.run(x, 12), net.run(x, 12))
+
+
+def test_moves_with_to_and_refuses_wrong_inputs():
+    snn, x = resnet_snn()
+    net = snn.as_module().to(torch.float32).to("cpu")
+    assert all(p.device.type == "cpu" for p in net.parameters())
+    assert len(list(net.parameters())) > 0  # the connections' weights are the module's
+    net(x)
+    with pytest.raises(ValueError, match="call reset"):
+        net(x[:3])
+    with pytest.raises(ValueError, match="sample shape"):
+        net.run(torch.zeros(2, 1, 8, 8), 4)
