@@ -25,7 +25,7 @@ from neurosnn.experiments.common import (
     claim_output,
     comma_list,
     finish,
-    load_checkpoint_and_data,
+    load_source,
 )
 from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.adversarial import AttackConfig, run_adversarial
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     out = claim_output(args.out)
     scfg, ecfg = configs(args)
     acfg = AttackConfig(args.epsilon, args.report_epsilons, args.ans_images, args.snn_attack_images)
-    ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root)
+    ckpt, data, _ = load_source(args)
     s = run_adversarial(ckpt, data, scfg, ecfg, acfg, out, args.resume, not args.no_progress)
     imp, clean_imp = s["latency_improvement"], s["clean_latency_improvement"]
 

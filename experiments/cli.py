@@ -21,7 +21,7 @@ COMMANDS = {
     "train": ("neurosnn.experiments.train_ann", "train an ANN and save its checkpoint"),
     "convert": (
         "neurosnn.experiments.convert",
-        "convert a checkpoint to an SNN, simulate and record",
+        "convert a checkpoint or your own model to an SNN, simulate and record",
     ),
     "search": (
         "neurosnn.experiments.neuroevolve",
@@ -50,7 +50,11 @@ COMMANDS = {
 
 
 def usage() -> str:
-    lines = ["usage: neurosnn COMMAND [OPTIONS]   (neurosnn COMMAND --help: its options)", ""]
+    lines = [
+        "usage: neurosnn COMMAND [OPTIONS]   (neurosnn COMMAND --help: its options; "
+        "neurosnn --version)",
+        "",
+    ]
     lines += [f"  {name:<12} {what}" for name, (_, what) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -59,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
+        return 0
+    if argv[0] == "--version":
+        from neurosnn import __version__
+
+        print(f"neurosnn {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -121,6 +121,75 @@ def add_checkpoint_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
 
 
+def add_source_args(
+    parser: argparse.ArgumentParser, group=None, repeat: bool = False, dataset: bool = True
+) -> None:
+    """``--checkpoint`` (neurosnn's training), or ``--model`` with ``--weights`` and
+    ``--dataset`` (a network of the user's own); ``group``: a mutually exclusive group to join
+    (default: a new required one); ``repeat``: checkpoints and weights may be given several
+    times (seeds); ``dataset``: add ``--dataset`` (a command that has one already: False)."""
+    group = group or parser.add_mutually_exclusive_group(required=True)
+    action = "append" if repeat else "store"
+    more = "; repeat for several seeds" if repeat else ""
+    group.add_argument("--checkpoint", action=action, help=f"checkpoint.pt or its run folder{more}")
+    group.add_argument(
+        "--model",
+        help="MODULE.PATH:FACTORY, a network of your own: FACTORY() builds it (your code, "
+        "imported from MODULE.PATH, the current folder included); with --weights and --dataset",
+    )
+    parser.add_argument(
+        "--weights",
+        action=action,
+        help="with --model: its state dict, saved by torch.save(model.state_dict(), PATH) "
+        f"(loaded without running pickled code){more}",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=comma_list(int, "sizes"),
+        default=None,
+        help="with --model: C,H,W of one input (default: the data set's; checked against it)",
+    )
+    if dataset:
+        parser.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            default=None,
+            help="with --model: the data set to calibrate and test on (a checkpoint records "
+            "its own)",
+        )
+
+
+def load_source(args: argparse.Namespace, which: int = 0) -> tuple[Any, Dataset, str]:
+    """``(checkpoint, data normalised as the network expects, the file it came from)`` of
+    ``--checkpoint`` or ``--model``/``--weights`` (the ``which``-th where repeatable); a user's
+    model is normalised with its data set's own statistics."""
+    from neurosnn.checkpoint import resolve, user_checkpoint
+
+    weights = args.weights[which] if isinstance(args.weights, list) else args.weights
+    if not args.model:
+        if weights or args.input_shape or getattr(args, "dataset", None):
+            raise SystemExit(
+                "error: --weights, --input-shape and --dataset go with --model (a checkpoint "
+                "records its network and data set)"
+            )
+        path = args.checkpoint[which] if isinstance(args.checkpoint, list) else args.checkpoint
+        ckpt, data = load_checkpoint_and_data(path, args.data_root)
+        return ckpt, data, str(resolve(path))
+    if not weights:
+        raise SystemExit("error: --model needs --weights FILE (the model's state dict)")
+    if not getattr(args, "dataset", None):
+        raise SystemExit("error: --model needs --dataset NAME (the data to calibrate and test on)")
+    data = load_data(args.dataset, args.data_root)
+    shape = (data.in_channels, data.input_size, data.input_size)
+    if args.input_shape is not None and tuple(args.input_shape) != shape:
+        raise SystemExit(
+            f"error: --input-shape {','.join(map(str, args.input_shape))} does not match "
+            f"{data.name}'s images, {','.join(map(str, shape))}"
+        )
+    ckpt = user_checkpoint(args.model, weights, data.name, data.mean, data.std, shape)
+    return ckpt, data, str(Path(weights).resolve())
+
+
 def add_progress_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -6,6 +6,8 @@ and records a saved SNN without its ANN.
     python -m experiments.convert --checkpoint runs/fmnist_vgg9 --percentile 99.7 \
         --timesteps 200 --out runs/fmnist_vgg9/convert.h5
     python -m experiments.convert --snn runs/fmnist_vgg9/convert.snn.h5 --out again.h5
+    python -m experiments.convert --model mymodels:resnet --weights resnet.pt \
+        --dataset fashion-mnist --out runs/mine/convert.h5   # your own network
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from neurosnn.experiments.common import (
     add_device_arg,
     add_out_arg,
     add_progress_arg,
+    add_source_args,
     claim_output,
     config_from,
-    load_checkpoint_and_data,
     load_data,
+    load_source,
     new_parser,
     setup_logging,
 )
@@ -47,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(ConvertConfig)})
     p = new_parser("python -m experiments.convert", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="checkpoint.pt or the run folder that holds it")
+    add_source_args(p, source, dataset=False)
     source.add_argument(
         "--snn",
         help="a saved SNN (.snn.h5, written by convert, neuroevolve or bptt_vs_de, or a .nir "
@@ -64,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=DATASETS,
         default=None,
-        help="with --snn: the data set to test it on, where the file does not say which "
-        "(an SNN saved from your own model, a NIR file); a checkpoint records its own",
+        help="with --model: the data set to calibrate and test on; with --snn: the one to test "
+        "it on, where the file does not say which (a NIR file); a checkpoint records its own",
     )
     p.add_argument(
         "--percentile",
@@ -159,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = claim_output(args.out, "file")
     setup_logging(out.with_suffix(".log"))
-    cfg = config_from(
-        args, ConvertConfig, checkpoint=args.checkpoint or "", save_snn=not args.no_save_snn
-    )
-    if cfg.snn:
+    if args.snn:
+        cfg = config_from(args, ConvertConfig, checkpoint="", save_snn=not args.no_save_snn)
         snn, source, spec = read_snn(cfg.snn, cfg.device)
         data = load_data(saved_dataset(cfg.snn, source, cfg.dataset), cfg.data_root)
         run = from_saved(cfg, snn, source, spec, data)
     else:
-        ckpt, data = load_checkpoint_and_data(cfg.checkpoint, cfg.data_root)
+        ckpt, data, path = load_source(args)
+        cfg = config_from(
+            args, ConvertConfig, checkpoint=path, dataset=None, save_snn=not args.no_save_snn
+        )
         run = convert_checkpoint(cfg, ckpt, data, out)
     result, meta = record_run(cfg, run, out, progress=not args.no_progress)
     s = summarise(result, meta["ann_accuracy"])

@@ -21,15 +21,16 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
-from neurosnn.checkpoint import resolve
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     add_out_arg,
+    add_source_args,
     claim_output,
     comma_list,
-    load_checkpoint_and_data,
+    load_source,
     new_parser,
     setup_logging,
 )
@@ -59,12 +60,7 @@ COLUMNS = (
 def build_parser() -> argparse.ArgumentParser:
     d = LatencyConfig()
     p = new_parser("python -m experiments.latency", __doc__)
-    p.add_argument(
-        "--checkpoint",
-        action="append",
-        required=True,
-        help="checkpoint.pt or its run folder; repeat for several seeds",
-    )
+    add_source_args(p, repeat=True)
     add_out_arg(p)
     p.add_argument(
         "--recipes",
@@ -167,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("neurosnn.jobs.latency")
     start = time.perf_counter()
     reports, per_checkpoint = [], {}
-    for path in args.checkpoint:
-        ckpt, data = load_checkpoint_and_data(path, args.data_root)
-        name = resolve(path).parent.name
+    for which in range(len(args.checkpoint or args.weights or [None])):
+        ckpt, data, path = load_source(args, which)
+        # a checkpoint's run folder, or the weights file's name
+        name = Path(path).parent.name if not args.model else Path(path).stem
         log.info("checkpoint %s (%s, %s)", name, ckpt.spec.name, ckpt.dataset)
         meta = {
-            "checkpoint": str(resolve(path)),
+            "checkpoint": path,
             "network": dataclasses.asdict(ckpt.spec),
             "dataset": ckpt.dataset,
         }

@@ -21,7 +21,7 @@ from neurosnn.analysis.neuroevolution import plot_search
 from neurosnn.experiments.common import (
     claim_output,
     finish,
-    load_checkpoint_and_data,
+    load_source,
     setup_logging,
 )
 from neurosnn.experiments.search_args import build_parser, configs
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     out = claim_output(args.out)
     scfg, ecfg = configs(args)
     setup_logging(out / "search.log")
-    ckpt, data = load_checkpoint_and_data(ecfg.checkpoint, ecfg.data_root)
+    ckpt, data, _ = load_source(args)
     s = run_neuroevolution(
         prepare(scfg, ecfg, ckpt, data), scfg, ecfg, out, args.resume, not args.no_progress
     )

@@ -10,11 +10,11 @@ from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.errors import UserError
 from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
 from neurosnn.experiments.common import (
-    add_checkpoint_arg,
     add_data_args,
     add_device_arg,
     add_out_arg,
     add_progress_arg,
+    add_source_args,
     new_parser,
 )
 from neurosnn.jobs.search import EvalConfig
@@ -31,7 +31,7 @@ def build_parser(prog: str, description: str | None, preset: str) -> argparse.Ar
         help="hyper-parameters (Table I of the paper, or fashion-mnist / quick); "
         "the options below override single values (default: %(default)s)",
     )
-    add_checkpoint_arg(p)
+    add_source_args(p)
     add_out_arg(p)
     p.add_argument(
         "--resume",
@@ -183,7 +183,7 @@ def configs(args: argparse.Namespace) -> tuple[SearchConfig, EvalConfig]:
     scfg = dataclasses.replace(PRESETS[args.preset], **overrides)
     try:
         ecfg = EvalConfig(
-            checkpoint=args.checkpoint,
+            checkpoint=args.checkpoint or args.weights or "",
             test_images=None if args.test_images == 0 else args.test_images,
             timesteps=args.eval_timesteps,
             target_accuracy=args.target_accuracy,

@@ -1,3 +1,3 @@
 """neurosnn: convert, simulate, tune and analyse spiking neural networks on BindsNET."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

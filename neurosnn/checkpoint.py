@@ -7,6 +7,9 @@ A checkpoint is a dict of tensors and primitives, so it loads with ``weights_onl
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,44 @@ class CheckpointError(UserError):
     """A checkpoint is missing, unreadable or incomplete."""
 
 
+@dataclass(frozen=True)
+class FactorySpec:
+    """A network built by the user's own code: ``module.path:factory``, called with no
+    arguments (imported because the user named it; the current folder is searched too)."""
+
+    factory: str
+    in_channels: int
+    input_size: int
+
+    @property
+    def name(self) -> str:
+        return self.factory
+
+    def build(self) -> nn.Module:
+        module_name, sep, attr = self.factory.partition(":")
+        if not (sep and module_name and attr):
+            raise UserError(f"--model must be module.path:factory, got {self.factory!r}")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise UserError(f"--model {self.factory}: cannot import {module_name}: {err}") from err
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise UserError(f"--model {self.factory}: {module_name} has no callable {attr!r}")
+        model = factory()
+        if not isinstance(model, nn.Module):
+            raise UserError(f"--model {self.factory} returned {type(model).__name__}, not a module")
+        return model
+
+
 @dataclass
 class Checkpoint:
-    """Contents of a checkpoint file."""
+    """Contents of a checkpoint file (or a user's model and its weights: ``spec`` a
+    :class:`FactorySpec`)."""
 
-    spec: NetworkSpec
+    spec: NetworkSpec | FactorySpec
     state_dict: dict[str, torch.Tensor]
     dataset: str
     mean: tuple[float, ...]
@@ -65,16 +101,71 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     return path
 
 
+def _safe_load(file: Path, map_location) -> Any:
+    """``torch.load`` with ``weights_only=True``; a file of pickled objects (a whole model) or
+    an unreadable one gives one line that says what to save instead."""
+    try:
+        return torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for such files
+        said = str(err).strip()
+        if "weights_only" in said or "Unsupported global" in said:
+            raise CheckpointError(
+                f"{file} holds pickled objects (a whole model?), which neurosnn does not load: "
+                "save the weights with torch.save(model.state_dict(), PATH) and pass "
+                "--model module.path:factory --weights PATH"
+            ) from err
+        first = said.splitlines()[0] if said else type(err).__name__
+        raise CheckpointError(f"cannot read {file}: {first}") from err
+
+
+def _is_state_dict(payload: Any) -> bool:
+    return isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values())
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict saved by ``torch.save(model.state_dict(), path)`` (or a dict holding one
+    under ``"state_dict"``, as many training scripts save), loaded without running code."""
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"--weights: no file at {file}")
+    payload = _safe_load(file, "cpu")
+    if isinstance(payload, dict) and _is_state_dict(payload.get("state_dict")):
+        payload = payload["state_dict"]
+    if not _is_state_dict(payload) or not payload:
+        raise CheckpointError(f"--weights: {file} is not a state dict (a dict of tensors)")
+    return payload
+
+
+def user_checkpoint(
+    factory: str, weights: str | Path, dataset: str, mean, std, input_shape: tuple[int, ...]
+) -> Checkpoint:
+    """A user's model (``module.path:factory``) with its weights, as a checkpoint of the data
+    set it is used on (normalised with ``mean``/``std``)."""
+    spec = FactorySpec(factory, int(input_shape[0]), int(input_shape[-1]))
+    ckpt = Checkpoint(spec, load_weights(weights), dataset, tuple(mean), tuple(std), epoch=0)
+    try:
+        ckpt.build()
+    except RuntimeError as err:  # the weights do not fit the model
+        said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise CheckpointError(f"--weights {weights} do not fit {factory}(): {said[:300]}") from err
+    return ckpt
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint file or ``<folder>/checkpoint.pt`` without running pickled code."""
     file = resolve(path)
     if not file.is_file():
         raise CheckpointError(f"no checkpoint at {file}")
-    try:
-        payload = torch.load(file, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several unrelated types for corrupt files
-        said = str(err).strip() or type(err).__name__
-        raise CheckpointError(f"cannot read checkpoint {file}: {said}") from err
+    payload = _safe_load(file, map_location)
+    if _is_state_dict(payload) or (
+        isinstance(payload, dict)
+        and "spec" not in payload
+        and _is_state_dict(payload.get("state_dict"))
+    ):
+        raise CheckpointError(
+            f"{file} holds weights only, not a neurosnn checkpoint: pass --model "
+            f"module.path:factory --weights {file} --dataset NAME"
+        )
     required = {"spec", "state_dict", "dataset", "mean", "std", "epoch"}
     if not isinstance(payload, dict) or not required <= payload.keys():
         missing = required - (payload.keys() if isinstance(payload, dict) else set())

@@ -40,6 +40,12 @@ class SNNNetwork(Network):
     def _module_name(name: str) -> str:
         return name.replace(".", "_")
 
+    def forward(self, *args, **kwargs):
+        raise TypeError(
+            "a BindsNET network is run with network.run(inputs, time); to call the SNN as a "
+            "torch module, use snn.as_module(): net(x) one step, net.run(x, T) T steps"
+        )
+
     def add_layer(self, layer: Nodes, name: str) -> None:
         self.layers[name] = layer
         self.add_module(self._module_name(name), layer)
@@ -220,7 +226,7 @@ class ConvertedSNN:
             for n in self.if_names
         ]
         nodes.append(Node(self.output_name, tuple(self.layer(self.output_name).shape), None))
-        edges = [Edge(s, t, ann_ops(c.ops)) for (s, t), c in self.network.connections.items()]
+        edges = [Edge(k[0], k[1], ann_ops(c.ops)) for k, c in self.network.connections.items()]
         return SNNGraph(self.input_shape, nodes, edges)
 
     def ann_forward(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -300,6 +306,12 @@ class ConvertedSNN:
             check_phi(v, f"phi of layer {name}")
         for name, v in zip(self.if_names, values, strict=True):
             self.layer(name).phi.fill_(v)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "a ConvertedSNN is not called itself: net = snn.as_module() is its torch module "
+            "(net(x) one step, net.run(x, T) T steps); simulate(snn, batches, T) runs data sets"
+        )
 
     def as_module(self, delay: str = "layer", bias_onset: str = "always"):
         """This SNN as a ``torch.nn.Module`` (:class:`neurosnn.module.SNNModule`): ``m(x)`` one

@@ -158,8 +158,8 @@ def test_help_documents_every_option(name, parser):
 def test_search_options_reach_the_job(tmp_path, monkeypatch):
     from neurosnn.experiments import neuroevolve
 
-    intercept(monkeypatch, neuroevolve, "prepare", ("load_checkpoint_and_data",))
-    monkeypatch.setattr(neuroevolve, "load_checkpoint_and_data", lambda *a: ("ckpt", "data"))
+    intercept(monkeypatch, neuroevolve, "prepare", ())
+    monkeypatch.setattr(neuroevolve, "load_source", lambda *a: ("ckpt", "data", "ann"))
     args = ["--checkpoint", "ann", "--out", str(tmp_path), "--preset", "quick", "--alpha", "2"]
     args += ["--generations", "3", "--phi", "0.5", "--bias-onset", "input", "--search-phi"]
     args += ["--test-images", "0", "--eval-timesteps", "30", "--long-horizon", "2"]
@@ -177,7 +177,8 @@ def test_search_options_reach_the_job(tmp_path, monkeypatch):
 def test_attack_options_reach_the_job(tmp_path, monkeypatch):
     from neurosnn.experiments import adversarial
 
-    intercept(monkeypatch, adversarial, "run_adversarial", ("load_checkpoint_and_data",))
+    intercept(monkeypatch, adversarial, "run_adversarial", ())
+    monkeypatch.setattr(adversarial, "load_source", lambda *a: ("ckpt", "data", "ann"))
     args = ["--checkpoint", "ann", "--out", str(tmp_path), "--epsilon", "4/255"]
     args += ["--report-epsilons", "1/255,0.5", "--ans-images", "7", "--snn-attack-images", "0"]
     _, _, scfg, ecfg, acfg, out, resume, progress = called(adversarial.main, args)

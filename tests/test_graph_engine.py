@@ -161,3 +161,20 @@ def test_latency_counts_a_graph_both_ways(tmp_path):
         assert result.metrics["steps_to_ann_minus_1pct_delay_none"] == expected
     assert latency_plots.main([str(tmp_path)]) == 0  # the saved SNNs beside are not runs
     assert (tmp_path / "plots" / "frontier.png").is_file()
+
+
+def test_two_connections_from_one_source_save_and_go_through_nir(tmp_path):
+    pytest.importorskip("nir")
+    from neurosnn.files.nirio import read_nir, write_nir
+    from tests.test_graph_convert import SameSource
+
+    torch.manual_seed(0)
+    x = torch.rand(32, *SHAPE)
+    snn = convert(SameSource().eval(), [x], SHAPE)
+    loaded, _ = load_snn(save_snn(tmp_path / "s.snn.h5", snn))
+    back, _ = read_nir(write_nir(tmp_path / "s.nir", snn, fold=False))
+    assert loaded.sources("fc2") == back.sources("fc2") == ["fc1", "fc1"]
+    ref = same_run(snn, x[:8], 16, delay="none")
+    for other in (loaded, back):
+        run = simulate(other, [(x[:8], torch.zeros(8, dtype=torch.long))], 16, delay="none")
+        assert all(torch.equal(run.spike_counts[n], ref.spike_counts[n]) for n in snn.if_names)

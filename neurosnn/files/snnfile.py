@@ -140,12 +140,10 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
     graph = snn.to_graph()
     arrays: dict[str, dict[str, np.ndarray]] = {}
     edges = []
-    for edge in graph.edges:
-        edges.append(
-            {"source": edge.source, "target": edge.target, "ops": [_op_spec(m) for m in edge.ops]}
-        )
-        conn = snn.connection(edge.target, edge.source)
-        arrays[f"connections:{_key(edge.source, edge.target)}"] = {
+    for edge, (key, conn) in zip(graph.edges, snn.network.connections.items(), strict=True):
+        ops = [_op_spec(m) for m in edge.ops]
+        edges.append({"source": edge.source, "target": edge.target, "ops": ops})
+        arrays[f"connections:{_key(*key)}"] = {
             k: v.detach().cpu().numpy() for k, v in conn.ops.state_dict().items()
         }
     nodes = []

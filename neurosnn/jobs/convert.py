@@ -30,8 +30,9 @@ log = logging.getLogger("neurosnn.convert")
 class ConvertConfig:
     """Everything a conversion run depends on (saved in the HDF5 record)."""
 
-    checkpoint: str  # "" with snn
+    checkpoint: str  # "" with snn; with model: the model's weights
     snn: str | None = None  # a saved SNN (neurosnn.files.snnfile) to simulate instead
+    model: str | None = None  # a user's network, module.path:factory
     save_snn: bool = True  # a conversion also writes <out>.snn.h5
     percentile: float = 99.7
     percentile_of: str = "all"

@@ -1,10 +1,12 @@
 """Your own residual network, converted: a small ResNet in plain PyTorch, trained briefly on
 Fashion-MNIST with a plain loop, converted from its DataLoader, simulated with and without the
-one-step-per-connection delay, saved and loaded back, and exported to NIR.
+one-step-per-connection delay, run in your own loop as a torch module, saved, loaded in a new
+process (which has none of this code) and exported to NIR.
 
-    python examples/resnet.py [DATA_ROOT] [OUT]   # DATA_ROOT: a Fashion-MNIST IDX folder
+    python examples/own_model.py [DATA_ROOT] [OUT]   # DATA_ROOT: a Fashion-MNIST IDX folder
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from neurosnn.convert import convert
 from neurosnn.data import load_dataset
 from neurosnn.files.nirio import write_nir
-from neurosnn.files.snnfile import load_snn, save_snn
+from neurosnn.files.snnfile import save_snn
 from neurosnn.simulate import simulate
 
 
@@ -84,7 +86,18 @@ for delay in ("layer", "none"):
     steps = int(near[0]) + 1 if len(near) else None
     print(f"delay {delay}: SNN {float(run.accuracy[-1]):.4f} at T=100, ANN-1% from step {steps}")
 
+net = snn.as_module(delay="none")  # the SNN in your own loop, one step per call
+correct = 0
+for x, y in test:
+    net.reset()
+    for _ in range(100):
+        potential = net(x)
+    correct += int((potential.argmax(1) == y).sum())
+print(f"own loop: {correct / len(test.dataset):.4f} at T=100")
+
 out.mkdir(parents=True, exist_ok=True)
-back, _ = load_snn(save_snn(out / "resnet.snn.h5", snn, {"model": "examples/resnet.py"}))
-print("saved and loaded:", back.layer_names == snn.layer_names, back.thresholds == snn.thresholds)
+path = save_snn(out / "resnet.snn.h5", snn, {"model": "examples/own_model.py"})
+check = f"from neurosnn.files.snnfile import load_snn; print(load_snn({str(path)!r})[0].thresholds)"
+loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+print("loaded in a new process:", loaded.stdout.strip() == str(snn.thresholds))
 write_nir(out / "resnet.nir", snn)

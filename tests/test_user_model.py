@@ -1,0 +1,146 @@
+"""A model of the user's own, outside the registry: on the command line with --model and
+--weights, refused in one line where it is given as something else, saved and loaded in a
+fresh process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurosnn.experiments import convert as convert_cli
+from neurosnn.experiments import latency as latency_cli
+from neurosnn.files.record import read_run
+
+MODULE = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Mine(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = F.relu(self.conv1(x))
+        h = F.relu(self.conv2(h) + h)
+        return self.fc(h.mean((2, 3)))
+
+
+def build():
+    return Mine()
+"""
+
+
+@pytest.fixture
+def user_model(tmp_path, monkeypatch):
+    """``usermodels.py`` with a residual ``build()`` in the working folder, and its weights."""
+    (tmp_path / "usermodels.py").write_text(MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import usermodels
+
+    torch.manual_seed(0)
+    model = usermodels.build()
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    torch.save({"epoch": 3, "state_dict": model.state_dict()}, tmp_path / "w_in_dict.pt")
+    yield tmp_path
+    sys.modules.pop("usermodels", None)
+
+
+COMMON = ["--dataset", "synthetic", "--timesteps", "8", "--test-images", "16"]
+COMMON += ["--calib-images", "32", "--no-progress"]
+
+
+def test_convert_takes_a_users_model_and_its_weights(user_model):
+    out = user_model / "run.h5"
+    args = ["--model", "usermodels:build", "--weights", "w.pt", *COMMON, "--out", str(out)]
+    assert convert_cli.main(args) == 0
+    record = read_run(out)
+    assert record.metadata["network"]["factory"] == "usermodels:build"
+    assert record.layer_names == ["conv1", "conv2", "fc"]
+    # the saved SNN runs in a fresh process without the user's code or the registry
+    snn_file = user_model / "run.snn.h5"
+    again = user_model / "again.h5"
+    code = (
+        "import sys; from neurosnn.experiments import convert; "
+        f"sys.exit(convert.main(['--snn', '{snn_file}', '--timesteps', '8', '--test-images', "
+        f"'16', '--no-progress', '--out', '{again}']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (read_run(again).predictions == record.predictions).all()
+    # a checkpoint-style dict holding the state dict works as well
+    args[3] = "w_in_dict.pt"
+    args[-1] = str(user_model / "run2.h5")
+    assert convert_cli.main(args) == 0
+
+
+def test_latency_takes_a_users_model_over_several_weights(user_model):
+    torch.save(torch.load("w.pt"), "w_seed1.pt")
+    args = ["--model", "usermodels:build", "--weights", "w.pt", "--weights", "w_seed1.pt"]
+    args += ["--recipes", "all,phi+onset", "--long-horizon", "1", "--out", "lat"]
+    args += [a for a in COMMON if a != "--no-progress"]
+    assert latency_cli.main(args) == 0
+    summary = json.loads(Path("lat/latency.json").read_text())
+    assert sorted(summary["checkpoints"]) == ["w", "w_seed1"]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--model", "usermodels:build", "--weights", "whole.pt"], "holds pickled objects"),
+        (["--checkpoint", "w.pt"], "holds weights only, not a neurosnn checkpoint: pass --model"),
+        (["--model", "usermodels:nothing", "--weights", "w.pt"], "has no callable 'nothing'"),
+        (["--model", "nowhere:build", "--weights", "w.pt"], "cannot import nowhere"),
+        (["--model", "usermodels:build"], "--model needs --weights"),
+        (
+            ["--model", "usermodels:build", "--weights", "w.pt", "--input-shape", "3,8,8"],
+            "--input-shape 3,8,8 does not match synthetic's images, 1,8,8",
+        ),
+        (["--model", "usermodels:build", "--weights", "other.pt"], "do not fit usermodels:build"),
+    ],
+    ids=["pickled", "state-dict", "no-factory", "no-module", "no-weights", "shape", "mismatch"],
+)
+def test_what_cannot_be_used_is_said_in_one_line(user_model, capsys, bad, message):
+    import usermodels
+
+    torch.save(usermodels.build(), "whole.pt")  # a whole pickled model
+    torch.save({"conv1.weight": torch.zeros(1)}, "other.pt")
+    args = [*bad, "--dataset", "synthetic", "--out", "x.h5", "--no-progress"]
+    if bad[0] == "--checkpoint":
+        args.remove("--dataset")
+        args.remove("synthetic")
+    with pytest.raises(SystemExit) as exc:
+        convert_cli.main(args)
+    said = capsys.readouterr().err + str(exc.value.code)
+    assert message in said
+    assert "Traceback" not in said and said.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    "command, job", [("neuroevolve", "prepare"), ("adversarial", "run_adversarial")]
+)
+def test_search_and_attack_take_a_users_model(user_model, monkeypatch, command, job):
+    import importlib
+
+    module = importlib.import_module(f"neurosnn.experiments.{command}")
+
+    def stub(*args, **kwargs):
+        raise RuntimeError(args)
+
+    monkeypatch.setattr(module, job, stub)
+    args = ["--model", "usermodels:build", "--weights", "w.pt", "--dataset", "synthetic"]
+    with pytest.raises(RuntimeError) as exc:
+        module.main([*args, "--out", "s"])
+    passed = exc.value.args[0]
+    ckpt = next(a for a in passed if hasattr(a, "spec"))
+    ecfg = next(a for a in passed if hasattr(a, "checkpoint"))
+    assert ckpt.spec.factory == "usermodels:build" and ckpt.dataset == "synthetic"
+    assert ecfg.checkpoint == "w.pt"
