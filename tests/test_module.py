@@ -8,22 +8,33 @@ from neurosnn.simulate import simulate
 from tests.test_graph_engine import resnet_snn
 
 
+def chain_snn():
+    from neurosnn.convert import convert
+    from tests.conftest import tiny_vgg
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 8, 8)
+    return convert(tiny_vgg(pool="max"), [x], (1, 8, 8), phi=0.5), x[:12]
+
+
+@pytest.mark.parametrize("net", ["resnet", "chain"])
 @pytest.mark.parametrize("delay", ["layer", "none"])
 @pytest.mark.parametrize("onset", ["always", "input"])
-def test_stepping_and_running_give_simulates_spikes(delay, onset):
-    snn, x = resnet_snn(phi=0.5)
+def test_stepping_and_running_give_simulates_spikes(net, delay, onset):
+    snn, x = resnet_snn(phi=0.5) if net == "resnet" else chain_snn()
     y = torch.zeros(len(x), dtype=torch.long)
     ref = simulate(snn, [(x, y)], 16, delay=delay, bias_onset=onset, engine="reference")
     net = snn.as_module(delay, onset)
     outputs, counts = net.run(x, 16, spike_counts=True)
-    assert outputs.shape == (16, len(x), 5)
+    assert outputs.shape == (16, len(x), snn.layer(snn.output_name).n)
     assert torch.equal(outputs[-1].argmax(1), ref.predictions)
     for name in snn.if_names:
         assert torch.equal(counts[name].sum(1), ref.spike_counts[name])
     net.reset()
     stepped = torch.stack([net(x) for _ in range(16)])  # the user's own loop
     assert torch.equal(stepped, outputs)
-    assert set(net.spikes) == set(snn.if_names) and net.spikes["stem.0"].dtype == torch.bool
+    assert set(net.spikes) == set(snn.if_names)
+    assert all(s.dtype == torch.bool for s in net.spikes.values())
 
 
 def test_thresholds_are_the_snns_and_the_state_dict_keeps_them():
