@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=64, help="timesteps of the accuracy plot")
     args = p.parse_args(argv)
     folder = Path(args.folder)
+    if not folder.is_dir():
+        raise SystemExit(f"error: {folder} is not a folder; give one checkpoint's latency folder")
     # run records only (the recipes' saved SNNs, RECIPE.snn.h5, lie beside them); a graph's
     # runs without the layer delay are RECIPE.delay-none.h5
     paths = {p.stem: p for p in sorted(folder.glob("*.h5")) if not p.name.endswith(".snn.h5")}

@@ -150,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", help="output folder of experiments.neuroevolve")
     p.add_argument("--out", default=None, help="folder for the PNGs (default: FOLDER/plots)")
     args = p.parse_args(argv)
+    if not Path(args.folder).is_dir():
+        raise SystemExit(
+            f"error: {args.folder} is not a folder; give a search's output folder "
+            "(experiments.neuroevolve --out)"
+        )
     try:
         paths = plot_search(args.folder, args.out)
     except (FileNotFoundError, UserError) as err:

@@ -73,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])  # bindsnet's import takes seconds
+    except KeyboardInterrupt:
+        from neurosnn.output import INTERRUPTED
+
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     return module.main(rest)
 
 

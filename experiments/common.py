@@ -8,14 +8,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from neurosnn.data import DATASETS, Dataset, load_dataset
-from neurosnn.output import OutputInUse, hold, write_json
+from neurosnn.output import OutputInUse, hold, open_no_link, write_json
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -239,15 +239,47 @@ def data_of(args: argparse.Namespace) -> Dataset:
     return load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
 
 
-def claim_output(path: str, kind: str = "folder", option: str = "--out") -> Path:
+def claim_output(
+    path: str,
+    kind: str = "folder",
+    option: str = "--out",
+    inputs: Iterable[str | Path | None] = (),
+    beside: Iterable[Path] = (),
+    formats: Iterable[str] | None = None,
+) -> Path:
     """Check that ``path`` (given as ``option``) can be the command's output (a ``"folder"`` or
     a ``"file"``) and hold it for the rest of the process, so that a bad location or a second
-    run into it is refused with one line before any work is done."""
+    run into it is refused with one line before any work is done.
+
+    Also refused: an output that is one of the run's ``inputs`` (or whose files written
+    ``beside`` it are); anything but a regular file or a folder (a device, a pipe); an existing
+    file of another kind than ``formats`` (the HDF5 ``format`` attributes it may hold, ``"hdf5"``
+    for another tool's HDF5 file) — the run would replace it."""
+    from neurosnn.files.record import file_format
+
     out = Path(path)
+    if out.exists() and not (out.is_file() or out.is_dir()):
+        raise SystemExit(f"error: {option} {out} is not a regular file or folder")
     if kind == "folder" and out.exists() and not out.is_dir():
         raise SystemExit(f"error: {option} {out} is a file; expected a folder")
     if kind == "file" and out.is_dir():
         raise SystemExit(f"error: {option} {out} is a folder; expected a file name")
+    for written in (out, *beside):
+        for given in inputs:
+            if given and written.exists() and Path(given).exists():
+                if os.path.samefile(written, given):
+                    raise SystemExit(
+                        f"error: {option} {out} would overwrite the input {given}; choose "
+                        "another output"
+                    )
+    if kind == "file" and formats is not None and out.is_file():
+        found = file_format(out)
+        if found not in set(formats):
+            what = "not an HDF5 file" if found is None else f"a file of format {found!r}"
+            raise SystemExit(
+                f"error: {option} {out} exists and is {what}, not what this command writes; "
+                "choose another output"
+            )
     try:
         hold(out)
     except OutputInUse as err:
@@ -264,6 +296,17 @@ def claim_output(path: str, kind: str = "folder", option: str = "--out") -> Path
     return out
 
 
+class _LogFile(logging.StreamHandler):
+    """A log file opened without following links; closing the handler closes the file."""
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.stream.close()
+        finally:
+            super().close()
+
+
 def setup_logging(log_file: Path) -> None:
     """Send neurosnn's progress lines (``logging`` under ``"neurosnn"``) to stdout and to
     ``log_file`` (appended), with the time of day; replaces an earlier call's handlers."""
@@ -274,7 +317,9 @@ def setup_logging(log_file: Path) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(log_file)):
+    fd = open_no_link(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "log file")
+    to_file = _LogFile(os.fdopen(fd, "a", encoding="utf-8"))
+    for handler in (logging.StreamHandler(sys.stdout), to_file):
         handler.setFormatter(fmt)
         root.addHandler(handler)
 
@@ -293,10 +338,12 @@ def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = F
             f"({data.name}) are {data.in_channels}×{data.input_size}²"
         )
     if ckpt.data_fingerprint is not None and ckpt.data_fingerprint != fingerprint(data):
-        print(
-            f"WARNING: the {data.name} data given are not those {path} was tested on "
-            f"(their test labels or sizes differ); its accuracy here need not match "
-            f"{ckpt.test_accuracy}",
-            file=sys.stderr,
+        # logged: in the run's log file as on the terminal
+        logging.getLogger("neurosnn.data").warning(
+            "WARNING: the %s data given are not those %s was tested on (their test labels or "
+            "sizes differ); its accuracy here need not match %s",
+            data.name,
+            path,
+            ckpt.test_accuracy,
         )
     return ckpt, with_normalisation(data, ckpt.mean, ckpt.std)

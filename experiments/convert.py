@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
+from neurosnn.checkpoint import resolve
 from neurosnn.data import DATASETS
 from neurosnn.encoding import ENCODINGS
 from neurosnn.engine import BIAS_ONSETS
@@ -33,6 +35,7 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
+from neurosnn.files.record import FORMAT as RUN_FORMAT
 from neurosnn.jobs.convert import (
     ConvertConfig,
     convert_checkpoint,
@@ -40,6 +43,7 @@ from neurosnn.jobs.convert import (
     read_snn,
     record_run,
     saved_dataset,
+    snn_path,
     summarise,
 )
 from neurosnn.output import one_line_errors
@@ -160,7 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = claim_output(args.out, "file")
+    out = Path(args.out)
+    claim_output(
+        args.out,
+        "file",
+        inputs=(args.snn, args.weights, args.checkpoint and resolve(args.checkpoint)),
+        beside=(snn_path(out), out.with_suffix(".log")),
+        formats=(RUN_FORMAT,),
+    )
     setup_logging(out.with_suffix(".log"))
     if args.snn:
         cfg = config_from(args, ConvertConfig, checkpoint="", save_snn=not args.no_save_snn)

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare < 0 or args.timesteps < 1 or args.batch_size < 1:
         raise SystemExit("error: --compare must be >= 0, --timesteps and --batch-size >= 1")
     path = _source(args)
-    out = claim_output(args.nir, "file", "--nir")
+    out = claim_output(args.nir, "file", "--nir", inputs=(path,), formats=("hdf5",))
     setup_logging(out.with_suffix(".log"))
     from neurosnn.files.nirio import write_nir
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from neurosnn.checkpoint import CHECKPOINT_NAME
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -85,9 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    claim_output(args.out)
+    out = claim_output(args.out)
+    if not args.resume and (out / CHECKPOINT_NAME).is_file():
+        raise SystemExit(
+            f"error: --out {out} holds a trained checkpoint; pass --resume to continue it, or "
+            "choose another folder"
+        )
     data = load_data(args.dataset, args.data_root)
     if args.train_images is not None:
+        if not 1 <= args.train_images <= len(data.train):
+            raise SystemExit(
+                f"error: --train-images must be in 1..{len(data.train)} (the training images of "
+                f"{data.name}), got {args.train_images}"
+            )
         data = dataclasses.replace(
             data, train=data.train.random_subset(args.train_images, args.seed)
         )

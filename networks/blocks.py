@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -12,8 +13,8 @@ from torch import nn
 def check_options(width: float, pool: str, activation: str = "relu") -> None:
     """Raise naming a bad ``width``, ``pool`` or ``activation``, the options the families
     share."""
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
+    if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width < math.inf:
+        raise ValueError(f"width must be a finite number > 0, got {width!r}")
     if pool not in ("avg", "max"):
         raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
     if activation not in ("relu", "qcfs"):

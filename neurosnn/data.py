@@ -56,7 +56,7 @@ class Split(Protocol):
 def random_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     """``n`` distinct indices of ``range(n_total)`` drawn with a seeded generator."""
     if not 0 < n <= n_total:
-        raise ValueError(f"subset size must be in 1..{n_total}, got {n}")
+        raise UserError(f"subset size must be in 1..{n_total}, got {n}")
     gen = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=gen)[:n]
 

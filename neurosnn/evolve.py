@@ -51,7 +51,7 @@ from neurosnn.cost import (
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.errors import UserError
-from neurosnn.output import ResumeMismatch, atomic
+from neurosnn.output import ResumeMismatch, atomic, changed_settings
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 
@@ -592,8 +592,12 @@ def run_search(
     fingerprint = snn.fingerprint()
     if resume and state_path is not None and state_path.is_file():
         state = json.loads(state_path.read_text())
-        if state["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ResumeMismatch(f"cannot resume: {state_path} was written with another config")
+        now = json.loads(json.dumps(asdict(cfg)))
+        if state["config"] != now:
+            raise ResumeMismatch(
+                f"cannot resume: {state_path} was written with other settings "
+                f"({changed_settings(state['config'], now)})"
+            )
         if "snn" not in state:  # written before states recorded their network
             log.warning("%s does not record its network; resuming without that check", state_path)
         elif state["snn"] != fingerprint:

@@ -16,6 +16,9 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -30,6 +33,14 @@ class OutputInUse(UserError):
 
 class ResumeMismatch(UserError):
     """A ``--resume`` whose saved state belongs to other settings, data or another network."""
+
+
+def changed_settings(saved: dict[str, Any], now: dict[str, Any]) -> str:
+    """``"key old → new, …"`` of the settings that differ between two configs (empty: none)."""
+    keys = sorted(set(saved) | set(now))
+    return ", ".join(
+        f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)
+    )
 
 
 _held: dict[Path, int] = {}  # lock files this process holds → nesting depth
@@ -54,7 +65,7 @@ def exclusive(path: str | Path) -> Iterator[None]:
         return
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_link(lock, os.O_RDWR | os.O_CREAT, "lock file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -79,6 +90,20 @@ def exclusive(path: str | Path) -> Iterator[None]:
         del _held[lock]
         lock.unlink(missing_ok=True)
         os.close(fd)
+
+
+def open_no_link(path: Path, flags: int, what: str) -> int:
+    """``os.open`` that never follows a symbolic link at ``path`` (one planted there would
+    have the run truncate or append to a file it never named); raises naming the link."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UserError(
+                f"the {what} {path} is a symbolic link (to {os.readlink(path)}); neurosnn does "
+                "not write through links: remove it"
+            ) from err
+        raise
 
 
 _process_holds = ExitStack()
@@ -157,13 +182,32 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class Interrupted(BaseException):
+    """SIGTERM, raised where the run is, so that every ``finally`` (temporary files, locks)
+    runs as for Ctrl-C."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+INTERRUPTED = (
+    "interrupted: finished files are kept and no partial one is left; run the same command "
+    "again to go on (with --resume where it has one)"
+)
+
+
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main`` so that a :class:`~neurosnn.errors.UserError` (a bad value or
     file, an output in use, a resume that does not match) or a full disk ends it with
-    ``error: …`` and a non-zero exit instead of a traceback; other errors (bugs) keep theirs."""
+    ``error: …`` and a non-zero exit instead of a traceback; other errors (bugs) keep theirs.
+    Ctrl-C and SIGTERM end it with one line (exit 130 and 143) after the temporary files of
+    whatever was being written are removed."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs) -> int:
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             return main(*args, **kwargs)
         except UserError as err:
@@ -172,5 +216,17 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
             if not disk_full(err):
                 raise
             raise SystemExit(f"error: {err.strerror or err}") from err
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            raise SystemExit(130) from None
+        except BrokenPipeError:  # the reader went away (``neurosnn inspect … | head``)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
+        except Interrupted:
+            print(INTERRUPTED, file=sys.stderr)
+            raise SystemExit(143) from None
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapped

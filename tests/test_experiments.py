@@ -195,7 +195,9 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
         assert line in log and line in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["search"]["images"] == 48
-    with pytest.raises(SystemExit, match="error: cannot resume: .*another config"):
+    with pytest.raises(
+        SystemExit, match=r"error: cannot resume: .*other settings \(images 48 → 40\)"
+    ):
         neuroevolve.main([*args[:-1], "--images", "40", "--resume"])
     for key in (
         "latency_improvement",

@@ -50,19 +50,21 @@ def test_convert_refuses_a_folder_as_its_file_before_simulating(tmp_path):
         convert.main(["--checkpoint", str(ann), "--out", str(tmp_path), "--no-progress"])
 
 
-def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, capsys, monkeypatch):
+def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, caplog, monkeypatch):
     from neurosnn.checkpoint import load_checkpoint, save_checkpoint
-    from neurosnn.experiments.common import load_checkpoint_and_data
+    from neurosnn.experiments.common import load_checkpoint_and_data, setup_logging
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
     load_checkpoint_and_data(str(ann), None)
-    assert "WARNING" not in capsys.readouterr().err
+    assert "WARNING" not in caplog.text
     ckpt = load_checkpoint(ann)
     ckpt.data_fingerprint = "0" * 64  # as if trained on other data
     save_checkpoint(ann / "checkpoint.pt", ckpt)
+    setup_logging(tmp_path / "run.log")  # as a command does: the warning is in its log
     load_checkpoint_and_data(str(ann), None)
-    assert "WARNING: the synthetic data given are not those" in capsys.readouterr().err
+    assert "WARNING: the synthetic data given are not those" in caplog.text
+    assert "the synthetic data given are not those" in (tmp_path / "run.log").read_text()
     from neurosnn.data import synthetic
     from neurosnn.experiments import common
 

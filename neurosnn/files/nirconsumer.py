@@ -87,7 +87,9 @@ def build(path: str | Path, reset: Reset | None = None, inclusive: bool | None =
     import nirtorch
 
     from neurosnn.files.nirio import graph_metadata
+    from neurosnn.files.record import check_self_contained
 
+    check_self_contained(path)
     graph = nir.read(path)
     info = graph_metadata(graph)
     by_name = dict(zip(info.get("layer_names") or [], info.get("phi") or [], strict=False))

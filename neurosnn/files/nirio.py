@@ -252,8 +252,14 @@ def read_nir(
 ) -> tuple[ConvertedSNN, dict[str, Any]]:
     """The SNN in the NIR file ``path`` and the neurosnn metadata it holds (``{}`` for a file
     another tool wrote; ``"source"``: the exporter's caller's metadata)."""
+    from neurosnn.files.record import check_self_contained
+
     nir = _nir()
     path = Path(path)
+    try:
+        check_self_contained(path)
+    except UserError as err:
+        raise NIRError(str(err)) from err
     try:
         graph = nir.read(path)
     except Exception as err:  # h5py and nir raise many types on a foreign or broken file

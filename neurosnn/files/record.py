@@ -270,12 +270,82 @@ def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
     except OSError as err:
         raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
     with f:
+        _refuse_outside_references(f, path)
         if f.attrs.get("format") != fmt:
             raise UserError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
         try:
             yield f
         except KeyError as err:
             raise UserError(f"{path} is an incomplete {kind} file: {err}") from err
+
+
+def _refuse_outside_references(group: h5py.Group, path: Path, prefix: str = "") -> None:
+    """Raise naming the file and object where anything in it reads another file: an external
+    link, a dataset stored in external raw files, a virtual dataset (neurosnn writes none)."""
+    for name in group:
+        where = f"{prefix}/{name}"
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise UserError(
+                f"{path}: {where} is a link to {link.filename}; neurosnn reads no other file"
+            )
+        if isinstance(link, h5py.SoftLink):
+            continue  # a name for an object of this file, which the walk meets by its own name
+        item = group[name]
+        if isinstance(item, h5py.Group):
+            _refuse_outside_references(item, path, where)
+        elif item.is_virtual or item.external:
+            raise UserError(
+                f"{path}: {where} takes its data from other files (a virtual or external "
+                "dataset); neurosnn reads no other file"
+            )
+
+
+# the most a compressed dataset may expand (packed spikes of a silent layer compress ~100×)
+MAX_EXPANSION = 4096
+
+
+def read(ds: h5py.Dataset) -> np.ndarray:
+    """A whole dataset, once its declared size is what the file can hold: an uncompressed
+    dataset must store every byte it declares, a compressed one expand at most
+    :data:`MAX_EXPANSION` times (a crafted file declaring a terabyte is refused, naming it,
+    before anything is allocated)."""
+    check_size(ds)
+    return ds[()]
+
+
+def check_size(ds: h5py.Dataset) -> None:
+    """Raise naming the file and dataset when its declared size is more than it stores (see
+    :func:`read`)."""
+    declared = ds.size * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if declared > (stored * MAX_EXPANSION if ds.compression else stored):
+        raise UserError(
+            f"{ds.file.filename}: {ds.name} declares {ds.shape} × {ds.dtype} ({declared:,} bytes) "
+            f"but stores {stored:,}: the file is damaged or crafted"
+        )
+
+
+def file_format(path: str | Path) -> str | None:
+    """The ``format`` attribute of a neurosnn HDF5 file, ``"hdf5"`` for another HDF5 file
+    (a NIR file), None for anything that is not HDF5."""
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        found = f.attrs.get("format")
+    return str(found) if found is not None else "hdf5"
+
+
+def check_self_contained(path: str | Path) -> None:
+    """Raise :class:`~neurosnn.errors.UserError` if the HDF5 file ``path`` (a NIR file, read by
+    the nir package) links to or stores data in other files."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
+    with f:
+        _refuse_outside_references(f, path)
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -304,11 +374,11 @@ def read_run(path: str | Path) -> RunRecord:
             timesteps=int(f.attrs["timesteps"]),
             n_images=int(f.attrs["n_images"]),
             wall_seconds=float(f.attrs["wall_seconds"]),
-            accuracy=f["accuracy"][()],
-            labels=f["labels"][()],
-            predictions=f["predictions"][()],
+            accuracy=read(f["accuracy"]),
+            labels=read(f["labels"]),
+            predictions=read(f["predictions"]),
             layers=layers,
-            spike_counts={k: v[()] for k, v in f["spike_counts"].items()},
+            spike_counts={k: read(v) for k, v in f["spike_counts"].items()},
             recorded={k: v.shape[0] for k, v in spikes.items()} if spikes is not None else {},
             input_shape=tuple(int(v) for v in f.attrs.get("input_shape", ())),
         )
@@ -326,11 +396,17 @@ def read_spikes(
             have = list(f["spikes"]) if "spikes" in f else []
             raise UserError(f"{path} has no spike trains for layer {layer!r}; recorded: {have}")
         ds = f["spikes"][layer]
+        neurons = int(ds.attrs["neurons"])
+        shape = tuple(int(v) for v in ds.attrs["shape"])
+        check_size(ds)
+        if int(np.prod(shape)) != neurons or ds.shape[-1] != -(-neurons // 8):
+            raise UserError(
+                f"{path}: {ds.name} holds {ds.shape[-1]} bytes per step for {neurons} neurons "
+                f"of shape {shape}: the file is damaged or crafted"
+            )
         samples = slice(samples, samples + 1) if isinstance(samples, int) else samples
         times = slice(times, times + 1) if isinstance(times, int) else times
         packed = ds[samples, times, :]
-        neurons = int(ds.attrs["neurons"])
-        shape = tuple(int(v) for v in ds.attrs["shape"])
     bits = np.unpackbits(packed, axis=-1, count=neurons).astype(bool)
     return bits.reshape(*packed.shape[:2], *shape)
 
@@ -376,9 +452,9 @@ def read_search(path: str | Path) -> dict[str, Any]:
             "config": json.loads(f.attrs["config"]),
             "metrics": json.loads(f.attrs["metrics"]),
             "layers": json.loads(f.attrs["layers"]),
-            "history": {k: v[()] for k, v in f["history"].items()},
-            "best": {k: v[()] for k, v in f["best"].items()},
-            "significance": {k: v[()] for k, v in f["significance"].items()},
+            "history": {k: read(v) for k, v in f["history"].items()},
+            "best": {k: read(v) for k, v in f["best"].items()},
+            "significance": {k: read(v) for k, v in f["significance"].items()},
         }
 
 
@@ -400,7 +476,7 @@ def write_images(
 def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(images, labels, metadata)`` of a file written by :func:`write_images`."""
     with _open(path, IMAGES_FORMAT) as f:
-        return f["images"][()], f["labels"][()], json.loads(f.attrs["metadata"])
+        return read(f["images"]), read(f["labels"]), json.loads(f.attrs["metadata"])
 
 
 def write_arrays(
@@ -430,5 +506,5 @@ def read_arrays(
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """``(arrays, metadata)`` of a file written by :func:`write_arrays`."""
     with _open(path, fmt) as f:
-        arrays = {g: {k: v[()] for k, v in f[g].items()} for g in f}
+        arrays = {g: {k: read(v) for k, v in f[g].items()} for g in f}
         return arrays, json.loads(f.attrs["metadata"])

@@ -24,6 +24,8 @@ The loaded SNN gives the saved one's spikes exactly (tested).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +165,7 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         arrays[f"calibration:{name}"] = {"counts": hist.counts.cpu().numpy()}
     for name, scales in snn.channel_scales.items():
         arrays[f"channel_scales:{name}"] = {"scales": scales.cpu().numpy()}
-    meta = {
+    meta: dict[str, Any] = {
         "version": FILE_VERSION,
         "graph": {"input_shape": list(snn.input_shape), "nodes": nodes, "edges": edges},
         "layer_names": snn.layer_names,
@@ -175,7 +177,21 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         "calibration": {n: [h.max, h.zeros] for n, h in snn.calibration.items()},
         "source": metadata or {},
     }
+    meta["sha256"] = _digest(arrays, json.loads(json.dumps(meta, default=str)))
     return write_arrays(path, arrays, meta, fmt=SNN_FORMAT)
+
+
+def _digest(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> str:
+    """SHA-256 of every array (name, type, shape, bytes) and of the metadata but itself."""
+    h = hashlib.sha256()
+    for group in sorted(arrays):
+        for name in sorted(arrays[group]):
+            a = np.ascontiguousarray(arrays[group][name])
+            h.update(f"{group}/{name}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
+    rest = {k: v for k, v in meta.items() if k != "sha256"}
+    h.update(json.dumps(rest, sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def load_snn(
@@ -189,11 +205,67 @@ def load_snn(
             f"{path} is an SNN file of version {meta.get('version')}; this neurosnn reads "
             f"version {FILE_VERSION} (convert the checkpoint again to save it anew)"
         )
+    if meta.get("sha256") != _digest(arrays, meta):
+        raise UserError(
+            f"{path}: its weights, thresholds or layout do not match the checksum saved with "
+            "them; the file is damaged or was edited"
+        )
+    for group, values in arrays.items():
+        for name, a in values.items():
+            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+                raise UserError(f"{path}: {group}/{name} holds values that are not finite")
     try:
+        _check_shapes(arrays, meta)
         snn = _rebuild(arrays, meta)
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise UserError(f"{path} is not a complete neurosnn SNN file: {err}") from err
     return snn.to(device), meta
+
+
+# an SNN's one layer or input this large cannot be what neurosnn saved: refused before any
+# module allocates it
+MAX_ELEMENTS = 2**31
+
+
+def _expected_state(spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shapes of an operator's tensors that its settings imply."""
+    kind = spec["type"]
+    if kind == "Conv2d":
+        k = spec["kernel_size"]
+        kh, kw = (k, k) if isinstance(k, int) else k
+        shapes = {"weight": (spec["out_channels"], spec["in_channels"] // spec["groups"], kh, kw)}
+        return shapes | ({"bias": (spec["out_channels"],)} if spec["bias"] else {})
+    if kind == "Linear":
+        shapes = {"weight": (spec["out_features"], spec["in_features"])}
+        return shapes | ({"bias": (spec["out_features"],)} if spec["bias"] else {})
+    if kind == "ScaleShift":
+        shift = spec["shift_shape"]
+        return {"scale": tuple(spec["scale_shape"])} | (
+            {} if shift is None else {"shift": tuple(shift)}
+        )
+    return {}
+
+
+def _check_shapes(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> None:
+    """Raise where a stored tensor is not the shape its operator's settings imply, or a layer
+    is implausibly large: before any module is built."""
+    graph = meta["graph"]
+    for shape in [graph["input_shape"], *(n["shape"] for n in graph["nodes"])]:
+        if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+            raise ValueError(f"a layer of shape {shape}")
+    seen: dict[tuple[str, str], int] = {}
+    for e in graph["edges"]:
+        pair = (e["source"], e["target"])
+        seen[pair] = seen.get(pair, -1) + 1
+        state = arrays[f"connections:{_key(*pair, seen[pair])}"]
+        for i, op in enumerate(e["ops"]):
+            for name, shape in _expected_state(op).items():
+                found = state[f"{i}.{name}"].shape
+                if tuple(found) != tuple(shape):
+                    raise ValueError(
+                        f"connection {pair[0]} -> {pair[1]}: {op['type']} {name} is {found}, "
+                        f"its settings say {shape}"
+                    )
 
 
 def _activation(spec: dict[str, Any] | None, arrays, name: str) -> nn.Module | None:

@@ -44,6 +44,7 @@ from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, 
 from neurosnn.files.record import RunWriter, read_run, read_search, write_search
 from neurosnn.files.snnfile import save_snn
 from neurosnn.networks.blocks import QCFS
+from neurosnn.output import changed_settings, write_json
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
 from neurosnn.train import evaluate
@@ -195,6 +196,9 @@ class LatencyConfig:
             raise UserError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
         if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
             raise UserError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
+        for name in ("test_images", "calib_images", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -306,6 +310,23 @@ def _search(
     )
 
 
+def _same_settings(out: Path, cfg: LatencyConfig) -> None:
+    """Record ``cfg`` (all but its recipes) in ``out``, or refuse a folder whose runs were
+    made with other settings before any of them is touched (more recipes may join)."""
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    settings.pop("recipes")
+    saved = out / "settings.json"
+    if saved.is_file():
+        before = json.loads(saved.read_text())
+        if before != settings:
+            raise UserError(
+                f"{out} holds runs made with other settings ({changed_settings(before, settings)})"
+                "; use another folder, or the same settings to keep its finished runs"
+            )
+    else:
+        write_json(saved, settings)
+
+
 def measure_latency(
     model: nn.Module,
     data: Dataset,
@@ -322,6 +343,7 @@ def measure_latency(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _same_settings(out, cfg)
     test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
     batches = [x for x, _ in calib.batches(256)]

@@ -17,7 +17,7 @@ from typing import Any
 
 from neurosnn.data import Dataset
 from neurosnn.errors import UserError
-from neurosnn.output import write_json
+from neurosnn.output import atomic, write_json
 from neurosnn.readout import CLASSIFIERS
 from neurosnn.stdp import ConvSpec, STDPConfig
 
@@ -101,7 +101,8 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     )
     seconds = time.perf_counter() - start
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": net.state_dict(), "history": history, "seconds": seconds}, path)
+    with atomic(path) as tmp:  # a cache is the whole file or none
+        torch.save({"state": net.state_dict(), "history": history, "seconds": seconds}, tmp)
     return net, history, seconds
 
 
@@ -115,7 +116,8 @@ def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, f
     if path.is_file():
         return Features(**load_cache(path))
     f = spike_features(net, split, data.mean, data.std, seed=cfg.seed, progress=progress)
-    torch.save(dataclasses.asdict(f), path)
+    with atomic(path) as tmp:
+        torch.save(dataclasses.asdict(f), tmp)
     return f
 
 
