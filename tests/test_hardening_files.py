@@ -237,3 +237,28 @@ def test_plotting_a_file_as_a_folder_is_refused(tmp_path):
     for main in (neuroevolution.main, latency.main):
         with pytest.raises(SystemExit, match="is not a folder"):
             main([str(tmp_path / "f")])
+
+
+def test_a_nearly_full_disk_ends_in_one_line_and_leaves_nothing(tmp_path):
+    """With 12 KB free (the free-space probe patched in the process) a conversion stops
+    before its record is opened; no temporary file and no lock stay behind."""
+    from tests.test_experiments import train_synthetic
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    out = tmp_path / "run" / "a.h5"
+    code = (
+        "import sys; from collections import namedtuple; from neurosnn import output\n"
+        "usage = namedtuple('usage', 'total used free')\n"
+        "output.shutil.disk_usage = lambda p: usage(10**9, 10**9, 12_000)\n"
+        "from neurosnn.experiments import convert\n"
+        f"sys.exit(convert.main(['--checkpoint', {str(ann)!r}, '--timesteps', '4', "
+        f"'--test-images', '8', '--no-progress', '--out', {str(out)!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: disk full while writing {out.parent}")
+    assert lines[0].endswith("with the margin; free some space and run again")
+    left = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert left == ["a.log"], left  # the log of what happened, nothing half-written

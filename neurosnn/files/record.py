@@ -79,9 +79,16 @@ class RunWriter:
 
     def __enter__(self) -> RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_space(self.path, 0)
         with ExitStack() as stack:
             stack.enter_context(exclusive(self.path))
-            self.file = h5py.File(self.tmp, "w")
+            try:
+                self.file = h5py.File(self.tmp, "w")
+            except OSError as err:  # h5py may leave the file it could not finish
+                self.tmp.unlink(missing_ok=True)
+                if disk_full(err):
+                    raise full_disk_error(self.path, err) from err
+                raise
             self._held = stack.pop_all()
         self.file.attrs["format"] = FORMAT
         self.file.attrs["format_version"] = FORMAT_VERSION
@@ -123,6 +130,10 @@ class RunWriter:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         f = self.file
+        # the curves and counts, with room for the attributes
+        arrays = [result.accuracy, result.correct, result.labels, result.predictions]
+        arrays += list(result.spike_counts.values())
+        ensure_space(self.path, sum(a.numel() * 8 for a in arrays) + 2**20)
         f.attrs["timesteps"] = result.timesteps
         f.attrs["n_images"] = result.n_images
         f.attrs["metadata"] = json.dumps(metadata or {}, sort_keys=True, default=str)
@@ -245,7 +256,7 @@ class RunRecord:
 def _writing(path: str | Path, fmt: str) -> Iterator[h5py.File]:
     """A new HDF5 file of format ``fmt``, written under a temporary name and renamed to ``path``
     only when the block completes (an interrupted write leaves nothing under the final name)."""
-    with atomic(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic(path) as tmp, h5py.File(tmp, "w") as f:  # atomic removes tmp on any error
         f.attrs["format"] = fmt
         f.attrs["format_version"] = FORMAT_VERSION
         yield f
@@ -492,6 +503,8 @@ def write_arrays(
     Layout: root attrs ``format`` (``"neurosnn-arrays"``), ``metadata`` (JSON);
     ``/<group>/<name>``.
     """
+    nbytes = sum(np.asarray(v).nbytes for values in arrays.values() for v in values.values())
+    ensure_space(path, nbytes + 2**20)
     with _writing(path, fmt) as f:
         f.attrs["metadata"] = json.dumps(metadata, sort_keys=True, default=str)
         for group, values in arrays.items():
