@@ -43,6 +43,11 @@ def plot_frontier(runs: dict[str, RunRecord], out: Path, ann_accuracy: float | N
                 label=f"ANN − {int(100 * drop)}% ({100 * (ann_accuracy - drop):.2f}%)",
             )
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    # 20, 30, 50 between the powers of ten (not 6×10^1), the other minor ticks unlabelled
+    ax.yaxis.set_minor_formatter(
+        matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "235" else "")
+    )
     ax.set(
         xlabel="target accuracy (%)",
         ylabel="timesteps to reach it",

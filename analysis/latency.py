@@ -36,11 +36,13 @@ def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Pat
     if ann is not None:
         ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
     first = next(iter(runs.values()))
+    shown = min(steps, max(r.timesteps for r in runs.values()))
     ax.set(
         xlabel="timestep",
         ylabel="test accuracy (%)",
-        title=f"Accuracy vs timestep ({describe(first)})",
+        title=f"Accuracy over the first {shown} steps ({describe(first)})",
     )
+    ax.set_xlim(0, shown + 1)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")

@@ -118,7 +118,8 @@ def plot_cost(search: dict, out: Path) -> Path:
         objective, "cost (accuracy deficit)"
     )
     ax.set(xlabel="generation", ylabel=ylabel, title="Cost per generation")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, len(g) + 0.5)  # whole generations, also for one
     ax.grid(alpha=0.3)
     ax.legend()
     return save(fig, out / "cost_per_generation.png")

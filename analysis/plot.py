@@ -51,9 +51,14 @@ def zoom(ax, zoomed, ann: float | None, below: float = 10.0) -> None:
         else:
             zoomed.plot(*line.get_data(), **style, marker=line.get_marker())
             tops.append(float(np.max(line.get_ydata())))
-    top = 100 * ann if ann is not None else max(tops, default=100.0)
-    zoomed.set_ylim(top - below, top + 1.5)
-    zoomed.set(xlabel=ax.get_xlabel(), title=f"near the ANN (within {below:g} points)")
+    # from `below` points under the ANN (or the best curve) to above every curve's top
+    base = 100 * ann if ann is not None else max(tops, default=100.0)
+    zoomed.set_ylim(base - below, max([base, *tops]) + 1.5)
+    zoomed.set(
+        xlabel=ax.get_xlabel(),
+        ylabel=ax.get_ylabel(),
+        title=f"near the ANN (from {below:g} points below it)",
+    )
     zoomed.grid(alpha=0.3)
 
 
@@ -117,12 +122,17 @@ def plot_raster(run: RunRecord, out: Path, sample: int, max_neurons: int = 200) 
         active = np.nonzero(s.any(0))[0][:max_neurons]
         ts, ns = np.nonzero(s[:, active])
         ax.scatter(ts + 1, ns, s=1, marker="|", color="k")
-        ax.set_ylabel(l.name, rotation=0, ha="right", fontsize=8)
-        ax.set_yticks([])
+        ax.set_ylabel(f"{l.name}\nneuron", rotation=0, ha="right", va="center", fontsize=8)
+        if len(active):  # the first and last active neuron's index in the layer
+            ax.set_yticks([0, len(active) - 1], [str(active[0]), str(active[-1])], fontsize=7)
+        ax.set_ylim(-1, max(len(active), 1))
+        ax.set_xlim(0, run.timesteps + 1)
     axes[-1, 0].set_xlabel("timestep")
-    axes[0, 0].set_title(
-        f"Spike raster, recorded image {sample} = test image #{test_index(run, sample)} "
-        f"(label {run.labels[sample]}; up to {max_neurons} active neurons per layer)"
+    fig.suptitle(
+        f"Spike raster of recorded image {sample} (test image #{test_index(run, sample)}, "
+        f"label {run.labels[sample]})\nup to {max_neurons} active neurons per layer, "
+        "numbered by their index in the layer",
+        fontsize=9,
     )
     return save(fig, out / "raster.png")
 
