@@ -72,7 +72,7 @@ def report(run: RunRecord) -> str:
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m analysis.inspect",
+        prog="neurosnn inspect",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

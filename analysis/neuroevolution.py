@@ -144,7 +144,7 @@ def plot_search(folder: str | Path, out: str | Path | None = None) -> list[Path]
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m analysis.neuroevolution",
+        prog="neurosnn plot-search",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -154,7 +154,7 @@ def plot_run(path: str | Path, out: str | Path | None = None, sample: int = 0) -
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m analysis.plot",
+        prog="neurosnn plot",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

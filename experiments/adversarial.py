@@ -10,8 +10,9 @@ checkpoint. The search scores candidates on random subsets of the attacked TRAIN
 OUT/attack.json (the attack's config, checked by --resume), OUT/search.h5, OUT/baseline.h5 and
 OUT/optimized.h5 (attacked test set), OUT/clean_baseline.h5
 and OUT/clean_optimized.h5 (clean test set), OUT/plots/*.png and OUT/summary.json (ANN and SNN
-accuracy clean and attacked, latency improvement under attack, ANS per layer of the ANN and
-the SNN, and the correlation of the optimised thresholds with the ANS).
+accuracy clean and attacked, latency improvement under attack, the adversarial noise
+sensitivity (ANS: ‖a_adv − a‖₂ / ‖a‖₂ of a layer's activations) per layer of the ANN and the SNN,
+and the correlation of the optimised thresholds with the ANS).
 """
 
 from __future__ import annotations

@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--engines",
         default="reference,fast,fast-bf16,step,groups,fast+record,ceiling,spikingjelly",
-        help="comma-separated subset of %(default)s (spikingjelly is skipped when it is not "
-        "installed)",
+        help=f"comma-separated engines among {', '.join(ENGINES)} (default: %(default)s; "
+        "spikingjelly is skipped when it is not installed)",
     )
     p.add_argument(
         "--delay",

@@ -80,9 +80,16 @@ def name_list(choices) -> Callable[[str], tuple]:
 
 
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    """A command's parser: ``description`` (its module docstring) shown as written."""
+    """A command's parser: ``description`` (its module docstring) shown as written; ``prog``
+    (``python -m experiments.X``) is shown as the ``neurosnn`` subcommand that runs it."""
+    from neurosnn.experiments.cli import COMMANDS
+
+    module = "neurosnn." + prog.removeprefix("python -m ")
+    names = [name for name, (mod, _) in COMMANDS.items() if mod == module]
     return argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=f"neurosnn {names[0]}" if names else prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 

@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fp32", "bf16"),
         default=d.precision,
         help="the fast engine's connections: fp32 (bindsnet's spikes exactly) or bf16 "
-        "(float32 membranes; measured accuracy effect in the README) (default: %(default)s)",
+        "(float32 membranes; its measured accuracy effect: docs/conversion.md) "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--delay",

@@ -53,7 +53,14 @@ def build_parser(prog: str, description: str | None, preset: str) -> argparse.Ar
         ("tol", float, "SciPy's relative convergence tolerance"),
         ("seed", int, "seed of the population, DE and the training subsets"),
     ):
-        p.add_argument(f"--{name}", type=kind, default=None, help=what)
+        value = getattr(PRESETS[preset], name.replace("-", "_"))
+        shown = "the bounds' rule above" if value is None else value
+        p.add_argument(
+            f"--{name}",
+            type=kind,
+            default=None,
+            help=f"{what} (default: the preset's; {preset}: {shown})",
+        )
     p.add_argument(
         "--parameterisation",
         choices=("percentile", "scale"),

@@ -149,6 +149,7 @@ def parsers() -> list[tuple[str, argparse.ArgumentParser]]:
 @pytest.mark.parametrize("name,parser", parsers(), ids=lambda v: v if isinstance(v, str) else "")
 def test_help_documents_every_option(name, parser):
     text = parser.format_help()
+    assert text.startswith(f"usage: neurosnn {name} "), text.splitlines()[0]
     for action in parser._actions:
         assert action.help, f"neurosnn {name}: {action.option_strings or action.dest} has no help"
         for option in action.option_strings:
