@@ -27,6 +27,7 @@ from neurosnn.experiments.common import (
     comma_list,
     finish,
     load_source,
+    say,
 )
 from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.adversarial import AttackConfig, run_adversarial
@@ -73,34 +74,34 @@ def main(argv: list[str] | None = None) -> int:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
-    print(
+    say(
         f"ε = {s['epsilon']:.4f}: ANN accuracy clean {s['ann_clean_accuracy']:.4f}, "
         f"FGSM {s['ann_adversarial_accuracy']:.4f}"
     )
-    print(
+    say(
         f"SNN under attack, final accuracy: baseline {s['baseline_final_accuracy']:.4f}, "
         f"optimised {s['optimized_final_accuracy']:.4f}; iso-accuracy latency improvement "
         f"{pct(imp)} (steps {s['baseline_steps_to_target']} → {s['optimized_steps_to_target']})"
     )
-    print(
+    say(
         f"SNN clean, final accuracy: baseline {s['snn_baseline_clean_final_accuracy']:.4f}, "
         f"optimised {s['snn_optimized_clean_final_accuracy']:.4f}; latency {pct(clean_imp)}"
     )
     for r in s["report_epsilons"]:
-        print(
+        say(
             f"ε = {r['epsilon']:.4f}: ANN {r['ann_accuracy']:.4f}, "
             f"SNN baseline {r['snn_baseline_final_accuracy']:.4f}"
         )
     layers = s["ans"]["ann"]["layers"]
     for i, name in enumerate(layers):
-        print(
+        say(
             f"  {name:<14} ANS ANN {s['ans']['ann']['mean'][i]:.3f}  SNN baseline "
             f"{s['ans']['snn_baseline']['mean'][i]:.3f}  optimised "
             f"{s['ans']['snn_optimized']['mean'][i]:.3f}"
         )
     if "snn_attack" in s:
         a = s["snn_attack"]
-        print(
+        say(
             f"FGSM through the SNN ({a['images']} images): SNN baseline "
             f"{a['snn_baseline_under_snn_attack']:.4f} (ANN-gradient attack "
             f"{a['snn_baseline_under_ann_attack']:.4f}), optimised "
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({a['snn_optimized_under_ann_attack']:.4f}); the ANN on it "
             f"{a['ann_on_snn_attack']:.4f}"
         )
-    print(
+    say(
         f"threshold–ANS correlation: ANN {s['threshold_ann_ans_correlation']:.2f}, "
         f"SNN {s['threshold_snn_ans_correlation']:.2f}"
     )

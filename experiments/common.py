@@ -110,7 +110,7 @@ def finish(
     if plots is not None:
         summary["plots"] = [str(p) for p in plots]
     write_json(out / name, summary)
-    print(f"summary in {out / name}")
+    say(f"summary in {out / name}")
 
 
 def config_from(args: argparse.Namespace, cls: type, **given: Any) -> Any:
@@ -303,8 +303,22 @@ def claim_output(
     return out
 
 
+def say(*lines: str) -> None:
+    """Print result lines, and write them to the command's log file too (as written, without
+    the time of day the progress lines carry)."""
+    for line in lines:
+        print(line)
+    for handler in logging.getLogger("neurosnn").handlers:
+        if isinstance(handler, _LogFile):
+            for line in lines:
+                handler.stream.write(line + "\n")
+            handler.flush()
+
+
 class _LogFile(logging.StreamHandler):
     """A log file opened without following links; closing the handler closes the file."""
+
+    log_file = True  # neurosnn.output writes a command's one-line error to it too
 
     def close(self) -> None:
         try:

@@ -33,6 +33,7 @@ from neurosnn.experiments.common import (
     load_data,
     load_source,
     new_parser,
+    say,
     setup_logging,
 )
 from neurosnn.files.record import FORMAT as RUN_FORMAT
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     result, meta = record_run(cfg, run, out, progress=not args.no_progress)
     s = summarise(result, meta["ann_accuracy"])
     ann = "n/a" if s["ann_accuracy"] is None else f"{s['ann_accuracy']:.4f}"
-    print(
+    say(
         f"ANN accuracy {ann}; SNN accuracy at T={cfg.timesteps}: "
         f"{s['snn_final_accuracy']:.4f} (best {s['snn_best_accuracy']:.4f}); "
         f"within 1% of the ANN from step {s['steps_to_ann_minus_1pct']}; "

@@ -27,11 +27,13 @@ from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
     add_out_arg,
+    add_progress_arg,
     add_source_args,
     claim_output,
     comma_list,
     load_source,
     new_parser,
+    say,
     setup_logging,
 )
 from neurosnn.jobs.latency import (
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the test/calibration subsets")
     add_data_args(p, dataset=False)
     add_device_arg(p)
+    add_progress_arg(p)
     return p
 
 
@@ -174,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": ckpt.dataset,
         }
         folder = out / name
-        report = measure_latency(ckpt.build(), data, cfg, folder, meta, device=args.device)
+        report = measure_latency(
+            ckpt.build(), data, cfg, folder, meta, device=args.device, progress=not args.no_progress
+        )
         reports.append(report)
         per_checkpoint[name] = {
             "ann_accuracy": report.ann_accuracy,
@@ -189,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         from neurosnn.analysis.latency import plot_latency
 
         plot_latency({r.recipe: r.path for r in report.results}, folder / "plots")
-        print(f"\n{name}: ANN {100 * report.ann_accuracy:.2f}%, depth {report.depth}")
-        print(table({r.recipe: r.metrics for r in report.results}))
+        say(f"\n{name}: ANN {100 * report.ann_accuracy:.2f}%, depth {report.depth}")
+        say(table({r.recipe: r.metrics for r in report.results}))
     summary = {
         "command": "python -m experiments.latency " + " ".join(argv or sys.argv[1:]),
         "config": dataclasses.asdict(cfg),
@@ -200,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(out / "latency.json", json.loads(json.dumps(summary, default=str)))
     if len(reports) > 1:
-        print(f"\nmean (range) over {len(reports)} checkpoints")
-        print(table(summary["aggregate"]))
-    print(f"\nfigures in {out / 'latency.json'}; {summary['wall_seconds']:.0f} s")
+        say(f"\nmean (range) over {len(reports)} checkpoints")
+        say(table(summary["aggregate"]))
+    say(f"\nfigures in {out / 'latency.json'}; {summary['wall_seconds']:.0f} s")
     return 0
 
 

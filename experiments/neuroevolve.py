@@ -22,6 +22,7 @@ from neurosnn.experiments.common import (
     claim_output,
     finish,
     load_source,
+    say,
     setup_logging,
 )
 from neurosnn.experiments.search_args import build_parser, configs
@@ -42,29 +43,29 @@ def main(argv: list[str] | None = None) -> int:
         prepare(scfg, ecfg, ckpt, data), scfg, ecfg, out, args.resume, not args.no_progress
     )
     imp = s["latency_improvement"]
-    print(
+    say(
         f"baseline (uniform {scfg.initial_percentile} percentile): final accuracy "
         f"{s['baseline_final_accuracy']:.4f}; optimised: {s['optimized_final_accuracy']:.4f}"
     )
-    print(
+    say(
         f"iso-accuracy latency at {s['iso_accuracy_target']:.4f}: baseline step "
         f"{s['baseline_steps_to_target']}, optimised step {s['optimized_steps_to_target']}"
         f" → improvement {'n/a' if imp is None else f'{100 * imp:.1f}%'}"
     )
     b, o = s["baseline_latency"], s["optimized_latency"]
-    print(
+    say(
         f"steps to ANN - 1% ({100 * (s['ann_accuracy'] - 0.01):.2f}%): baseline "
         f"{b['steps_to_ann_minus_1pct']}, optimised {o['steps_to_ann_minus_1pct']}; to ANN - 2%: "
         f"{b['steps_to_ann_minus_2pct']}, {o['steps_to_ann_minus_2pct']}; to the baseline's "
         f"accuracy at t={s['long_horizon']} ({100 * s['baseline_accuracy_at_long_horizon']:.2f}%): "
         f"{b['steps_to_long_target']}, {o['steps_to_long_target']} (None: not within T)"
     )
-    print(
+    say(
         f"iso-time accuracy gain at t={s['iso_time_step']}: "
         f"{100 * s['iso_time_accuracy_gain']:+.2f} points"
     )
-    print(f"thresholds (percentiles): {np.round(s['thresholds_percentile'] or [], 3).tolist()}")
-    print(
+    say(f"thresholds (percentiles): {np.round(s['thresholds_percentile'] or [], 3).tolist()}")
+    say(
         f"nfe {s['nfe']}, training cost {s['training_cost']:.3f}, search "
         f"{s['search_seconds']:.0f} s (median generation "
         f"{np.median(s['seconds_per_generation']):.1f} s); threshold-PCA correlation "

@@ -23,6 +23,7 @@ from neurosnn.experiments.common import (
     claim_output,
     load_data,
     new_parser,
+    say,
     setup_logging,
 )
 from neurosnn.networks import create_network, list_networks
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="train on a seeded random subset of this many images (default: all)",
     )
+    p.add_argument(
+        "--test-images",
+        type=int,
+        default=None,
+        help="test each epoch on a seeded random subset of this many test images (default: all; "
+        "fewer is faster, the last epoch's accuracy is then on those)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of init and data order")
     add_device_arg(p)
     add_out_arg(p, "run folder: checkpoint.pt and train.json")
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             weight_decay=args.weight_decay,
             schedule=args.schedule,
             seed=args.seed,
+            test_images=args.test_images,
         )
         torch.manual_seed(args.seed)  # the weight initialisation follows --seed
         model = create_network(
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as err:  # TypeError: an --option the network does not take
         raise SystemExit(f"error: {err}") from err
     setup_logging(Path(args.out) / "train.log")
-    print(
+    say(
         f"{args.net} {options} on {args.dataset}: {len(data.train)} training images, "
         f"{sum(p.numel() for p in model.parameters())} parameters, device {args.device}"
     )
@@ -143,11 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             "net": args.net,
             "options": options,
             "dataset": args.dataset,
+            "train_images": len(data.train),
+            "test_images": args.test_images or len(data.test),
             "history": ckpt.history,
             "test_accuracy": ckpt.test_accuracy,
         },
     )
-    print(f"test accuracy {ckpt.test_accuracy:.4f}; checkpoint in {args.out}/checkpoint.pt")
+    say(f"test accuracy {ckpt.test_accuracy:.4f}; checkpoint in {args.out}/checkpoint.pt")
     return 0
 
 

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import functools
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -197,6 +198,15 @@ INTERRUPTED = (
 )
 
 
+def _to_log_files(line: str) -> None:
+    """Write ``line`` to the log files a command set up (not its terminal: the error is printed
+    there once), so a failed run's log says why it stopped."""
+    for handler in logging.getLogger("neurosnn").handlers:
+        if getattr(handler, "log_file", False):
+            handler.stream.write(line + "\n")
+            handler.flush()
+
+
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main`` so that a :class:`~neurosnn.errors.UserError` (a bad value or
     file, an output in use, a resume that does not match) or a full disk ends it with
@@ -211,6 +221,7 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         try:
             return main(*args, **kwargs)
         except UserError as err:
+            _to_log_files(f"error: {err}")
             raise SystemExit(f"error: {err}") from err
         except OSError as err:
             if not disk_full(err):

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
-from neurosnn.data import Dataset, Split, fingerprint
+from neurosnn.data import Dataset, Split, fingerprint, seeded_subset
 from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch
 
@@ -44,8 +44,11 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: Literal["cosine", "step", "none"] = "cosine"
     seed: int = 0
+    test_images: int | None = None  # each epoch's test on a seeded subset (None: all)
 
     def __post_init__(self) -> None:
+        if self.test_images is not None and self.test_images < 1:
+            raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
         if self.epochs < 1:
             raise UserError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -92,10 +95,15 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct = total = 0
+    start = last = time.perf_counter()
     try:
         for x, y in split.batches(batch_size):
             correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
             total += len(y)
+            now = time.perf_counter()
+            if now - last >= 10:  # a long test is not silent
+                log.info("testing: %d of %d images (%.0f s)", total, len(split), now - start)
+                last = now
     finally:
         model.train(was_training)
     return correct / max(total, 1)
@@ -151,6 +159,7 @@ def train_ann(
             sched.load_state_dict(prev.scheduler)
         start_epoch, history = prev.epoch, list(prev.history)
     ckpt, data_print = None, fingerprint(data)
+    test, _ = seeded_subset(data.test, cfg.test_images, cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout draws resume exactly
         model.train()
@@ -185,7 +194,7 @@ def train_ann(
                     "epoch %d: batch %d/%d, loss %.4f", epoch + 1, i + 1, total, loss_sum / seen
                 )
         sched.step()
-        acc = evaluate(model, data.test, device=device)
+        acc = evaluate(model, test, device=device)
         history.append(
             {
                 "epoch": epoch + 1,

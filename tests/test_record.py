@@ -128,3 +128,19 @@ def test_search_round_trip(tmp_path):
                 {},
             )
         )
+
+
+def test_a_csv_of_the_per_step_figures_lies_beside_the_record(tmp_path, data):
+    import csv
+
+    snn = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    with RunWriter(tmp_path / "r.h5", {}) as writer:
+        writer.write_result(simulate(snn, data.test.batches(20), 12))
+    run = read_run(tmp_path / "r.h5")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert [float(r["accuracy"]) for r in rows] == pytest.approx(run.accuracy.tolist())
+    for layer in run.layers[:-1]:
+        neurons = int(np.prod(layer.shape)) * run.n_images
+        expected = run.spike_counts[layer.name] / neurons
+        assert [float(r[f"rate:{layer.name}"]) for r in rows] == pytest.approx(expected, rel=1e-5)

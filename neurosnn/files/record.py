@@ -19,6 +19,9 @@ Layout (readable with h5py or h5dump alone)::
                             (numpy.unpackbits order), gzip (level 1), one chunk per image;
                             attrs: shape, neurons
 
+Beside each record, ``X.csv`` holds its per-step figures (step, accuracy, each spiking layer's
+firing rate) for pandas or a spreadsheet.
+
 Every file is written under a temporary name unique to its writer and renamed when complete, so
 an interrupted run never leaves a half-written record under the final name, and while it is
 written the path is held (``neurosnn.output.exclusive``): a second run into it is refused.
@@ -161,6 +164,7 @@ class RunWriter:
         counts = f.create_group("spike_counts")
         for name, c in result.spike_counts.items():
             counts[name] = c.numpy()
+        self._csv = per_step_csv(result)
         self._written = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -168,6 +172,8 @@ class RunWriter:
             self.file.close()
             if exc_type is None and self._written:
                 os.replace(self.tmp, self.path)
+                with atomic(csv_path(self.path)) as tmp:
+                    tmp.write_text(self._csv)
         except OSError as err:
             if disk_full(err):
                 raise full_disk_error(self.path, err) from err
@@ -175,6 +181,25 @@ class RunWriter:
         finally:
             self.tmp.unlink(missing_ok=True)
             self._held.close()
+
+
+def csv_path(path: str | Path) -> Path:
+    """Where a run record's per-step figures go as CSV: ``X.h5`` → ``X.csv``."""
+    return Path(path).with_suffix(".csv")
+
+
+def per_step_csv(result: SimResult) -> str:
+    """The run's per-step figures as CSV (readable with ``pandas.read_csv``): step, accuracy,
+    and each spiking layer's firing rate (spikes per neuron per image at that step)."""
+    layers = list(result.spike_counts)
+    rows = ["step,accuracy," + ",".join(f"rate:{n}" for n in layers)]
+    neurons = {n: int(np.prod(result.layer_shapes[n])) * max(result.n_images, 1) for n in layers}
+    accuracy = result.accuracy.tolist()
+    counts = {n: result.spike_counts[n].tolist() for n in layers}
+    for t in range(result.timesteps):
+        rates = ",".join(f"{counts[n][t] / neurons[n]:.6g}" for n in layers)
+        rows.append(f"{t + 1},{accuracy[t]:.6g}," + rates)
+    return "\n".join(rows) + "\n"
 
 
 def write_run(
