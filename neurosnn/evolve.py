@@ -314,6 +314,7 @@ class Evaluator:
                 f"search config asks for channelwise={cfg.channelwise}"
             )
         self.snn, self.train, self.cfg = snn, train, cfg
+        self.progress = False  # a generation's own progress (run_search sets it)
         self.cost = cost if cost is not None else cfg.cost(ann_accuracy)
         if base_thresholds is not None and cfg.parameterisation != "scale":
             raise ValueError("base_thresholds: only a 'scale' search multiplies given thresholds")
@@ -355,6 +356,7 @@ class Evaluator:
             phi=torch.tensor([self.phi_of(x) for x in candidates]),
             delay=cfg.delay,
             bias_onset=cfg.bias_onset,
+            progress=self.progress,
         )
         accuracy = r.accuracy.numpy()
         return [
@@ -420,6 +422,7 @@ _WORKER: Evaluator | None = None
 def _init_worker(evaluator: Evaluator, threads: int) -> None:
     global _WORKER
     torch.set_num_threads(threads)
+    evaluator.progress = False  # no bars from the workers
     _WORKER = evaluator
 
 
@@ -572,6 +575,7 @@ def run_search(
         The best candidate, its thresholds and the per-generation history.
     """
     cfg, snn = evaluator.cfg, evaluator.snn
+    evaluator.progress = progress  # a generation's batches show progress too
     layers = list(snn.if_names)
     state_path = Path(state_path) if state_path is not None else None
     solver = DifferentialEvolutionSolver(

@@ -205,7 +205,7 @@ def _progress(batches, timesteps: int, progress: bool):
     return _plain_lines(bar, timesteps) if progress and bar.disable else bar
 
 
-def _plain_lines(batches, timesteps: int, every: float = 30.0):
+def _plain_lines(batches, timesteps: int, every: float = 10.0):
     """Where progress is asked for but no bar shows (output to a file): a log line at most
     every ``every`` seconds with the images simulated so far."""
     start = last = time.perf_counter()
