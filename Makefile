@@ -42,6 +42,8 @@ wheel-check: $(VENV)/.installed
 # the docs (docs/, the API reference from the docstrings) into build/site; warnings are errors
 docs: $(VENV)/.installed
 	$(VENV)/bin/mkdocs build --strict
+	@if grep -rlE ':(func|class|mod|meth|data|attr|obj|exc):`' build/site --include='*.html'; then \
+		echo "error: raw Sphinx roles in the built docs (the pages above)"; exit 1; fi
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,7 @@ Each network (default vgg7, vgg2x4, vgg3x2-v1) is trained on Fashion-MNIST (or i
 in OUT/<net>/ reused: an interrupted run resumes), converted at the 99.7 percentile with one
 threshold per unrolling step, and simulated once for the largest T (the accuracy at a smaller
 T is the curve's value there). Writes OUT/<net>/checkpoint.pt, OUT/<net>/convert.h5,
-OUT/plots/*.png and OUT/summary.json. The job is :func:`neurosnn.jobs.backres.run_backres`.
+OUT/plots/*.png and OUT/summary.json. The job is ``neurosnn.jobs.backres.run_backres``.
 """
 
 from __future__ import annotations

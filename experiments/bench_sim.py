@@ -10,7 +10,7 @@ step loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold 
 sharing each batch: the threshold search's vectorised evaluation), ``fast+record`` (fast,
 streaming every layer's spikes of every image to HDF5), ``generation`` (one whole
 threshold-search generation as the search scores it: ``--population`` P candidates, each on the
-batch's E images, as one grouped simulation through :class:`neurosnn.evolve.Evaluator`; its rate
+batch's E images, as one grouped simulation through ``neurosnn.evolve.Evaluator``; its rate
 counts P·E·T img·steps and its time is the seconds per generation), ``ceiling`` (the converted
 ANN's forward pass × T, BatchNorm folded: the dense per-step bound, plain PyTorch) and
 ``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers, when it is installed:

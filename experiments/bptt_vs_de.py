@@ -18,7 +18,7 @@ hides the growth), and the extrapolated running time of Eq. 19, ``τ̄ × traini
 with the search's training cost (Eq. 17: E·G·P / D_train) and BPTT's 20 epochs.
 
 Writes OUT/bptt.snn.h5 (the fine-tuned SNN), OUT/summary.json, OUT/bptt.log (also printed) and
-OUT/plots/*.png. The job is :func:`neurosnn.jobs.bptt.run_bptt_vs_search`.
+OUT/plots/*.png. The job is ``neurosnn.jobs.bptt.run_bptt_vs_search``.
 """
 
 from __future__ import annotations

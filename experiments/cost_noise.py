@@ -8,7 +8,7 @@ signal the search is after).
     python -m experiments.cost_noise --checkpoint runs/fmnist_vgg9 --out runs/fmnist_vgg9/noise
 
 Writes OUT/noise.json (every cost, the spreads and the command). The job is
-:func:`neurosnn.jobs.noise.run_cost_noise`.
+``neurosnn.jobs.noise.run_cost_noise``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from the same initialisation; the largest σ₀ whose validation accuracy stays 
 spike count per image are reported in the paper's table format, with the spike reduction
 against the cross-entropy-only network. Writes OUT/sparsity.h5 (per schedule: σ₀, validation and
 test accuracy, spikes per image), OUT/summary.json and OUT/plots/sparsity.png. The job is
-:func:`neurosnn.jobs.sparsity.run_sparsity`.
+``neurosnn.jobs.sparsity.run_sparsity``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ on --test-images. Networks (32 maps per convolution, 2×2 OR-pooling, Fashion-MN
 
 Every stage is saved as it completes (OUT/<net>/stdp.pt, random.pt, features-*.pt), so an
 interrupted run resumes. Writes OUT/stdp.h5 (kernels, thresholds, firing-rate histories),
-OUT/plots/*.png and OUT/summary.json. The job is :func:`neurosnn.jobs.stdp.run_stdp`.
+OUT/plots/*.png and OUT/summary.json. The job is ``neurosnn.jobs.stdp.run_stdp``.
 """
 
 from __future__ import annotations

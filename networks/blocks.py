@@ -22,7 +22,7 @@ def check_options(width: float, pool: str, activation: str = "relu") -> None:
 
 
 def activation_layer(activation: str, levels: int, qcfs_threshold: float):
-    """A factory of the activation modules: ``nn.ReLU`` or :class:`QCFS` (L ``levels``, initial
+    """A factory of the activation modules: ``nn.ReLU`` or ``QCFS`` (L ``levels``, initial
     λ ``qcfs_threshold``)."""
 
     def act() -> nn.Module:

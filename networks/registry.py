@@ -50,14 +50,14 @@ def create_network(
     """Build a registered network by name.
 
     Args:
-        name: registered name (see :func:`list_networks`).
+        name: registered name (see ``list_networks``).
         num_classes: number of output classes.
         in_channels: channels of the input image.
         input_size: height (= width) of the input image.
         **options: architecture options of that family (e.g. ``pool="avg"``, ``bias=False``).
 
     Returns:
-        The network; its ``spec`` attribute holds the :class:`NetworkSpec` that rebuilds it.
+        The network; its ``spec`` attribute holds the ``NetworkSpec`` that rebuilds it.
     """
     if name not in _FACTORIES:
         raise KeyError(f"unknown network {name!r}; registered: {', '.join(list_networks())}")

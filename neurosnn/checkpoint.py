@@ -63,7 +63,7 @@ class FactorySpec:
 @dataclass
 class Checkpoint:
     """Contents of a checkpoint file (or a user's model and its weights: ``spec`` a
-    :class:`FactorySpec`)."""
+    ``FactorySpec``)."""
 
     spec: NetworkSpec | FactorySpec
     state_dict: dict[str, torch.Tensor]

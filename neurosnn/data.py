@@ -393,7 +393,7 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     """Load a dataset by name.
 
     Args:
-        name: one of :data:`DATASETS`.
+        name: one of ``DATASETS``.
         root: folder holding the files; defaults to the Debian location for (Fashion-)MNIST.
 
     Returns:

@@ -90,7 +90,7 @@ def layer_inputs(snn) -> dict[str, list[tuple[str, int]]]:
 
 
 def chain_inputs(layer_names: Sequence[str], macs: Mapping[str, int]) -> dict:
-    """:data:`Inputs` of a chain: layer i is fed by layer i − 1 (the first by a real-valued
+    """``Inputs`` of a chain: layer i is fed by layer i − 1 (the first by a real-valued
     input, the image)."""
     missing = [n for n in layer_names if n not in macs]
     if missing:
@@ -183,7 +183,7 @@ def energy(
         layer_names: layers in forward order (spiking layers, then the output).
         layer_shapes: shape of each layer (one sample).
         inputs: per layer, ``(source, dense MACs per image)`` of each connection into it
-            (:func:`layer_inputs`; :func:`chain_inputs` for a chain).
+            (``layer_inputs``; ``chain_inputs`` for a chain).
         spike_counts: per spiking layer, spikes at each step (summed over images) or in total.
         n_images: images the counts are summed over.
         timesteps: T.
@@ -224,8 +224,8 @@ def energy(
 
 
 def energy_of(run, analog: Iterable[str] = ()) -> Energy:
-    """:func:`energy` of a :class:`~neurosnn.simulate.SimResult` or a
-    :class:`~neurosnn.files.record.RunRecord` (both carry the layers, MACs and spike counts); the
+    """``energy`` of a ``neurosnn.simulate.SimResult`` or a
+    ``neurosnn.files.record.RunRecord`` (both carry the layers, MACs and spike counts); the
     image is a real-valued input (MACs once per image)."""
     return energy(
         list(run.layer_names),

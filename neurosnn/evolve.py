@@ -19,7 +19,7 @@ so an interrupted search resumes from its last finished generation and ends exac
 uninterrupted one would.
 
 Evaluation: serially, in a process pool, on Ray, or vectorised — a whole generation as one
-grouped simulation with per-sample thresholds (:func:`vectorised_map`). All four give the same
+grouped simulation with per-sample thresholds (``vectorised_map``). All four give the same
 costs: a candidate's curve does not depend on what shares its batches.
 """
 
@@ -73,11 +73,11 @@ class SearchConfig:
     ``images`` is E, the training images per evaluation; ``generations`` is the most the
     search runs (it stops earlier when SciPy's convergence test ``tol`` is met). The SNN:
     ``percentile_of``, ``channelwise`` and ``phi`` are its conversion
-    (:func:`neurosnn.convert.convert`), ``delay`` and ``bias_onset`` its timing
-    (:func:`neurosnn.simulate.simulate`). ``objective`` picks the cost: Eq. 11 with α, β, γ,
+    (``neurosnn.convert.convert``), ``delay`` and ``bias_onset`` its timing
+    (``neurosnn.simulate.simulate``). ``objective`` picks the cost: Eq. 11 with α, β, γ,
     the steps to ``ANN accuracy on the search images − target_drop``
-    (:class:`neurosnn.cost.StepsToTargetCost`), or the accuracy deficit below that target
-    summed over the steps (:class:`neurosnn.cost.AccuracyDeficitCost`).
+    (``neurosnn.cost.StepsToTargetCost``), or the accuracy deficit below that target
+    summed over the steps (``neurosnn.cost.AccuracyDeficitCost``).
     """
 
     alpha: float = 1.0
@@ -279,7 +279,7 @@ def search_images(train: Split, cfg: SearchConfig) -> Split | None:
 class Evaluator:
     """Scores candidates: each candidate's thresholds (and φ) on E training images — the fixed
     mini-dataset S, or a subset drawn for the candidate — then the cost. Any number of
-    candidates run as one grouped simulation (:func:`neurosnn.simulate.simulate_groups`); the
+    candidates run as one grouped simulation (``neurosnn.simulate.simulate_groups``); the
     result for a candidate does not depend on which others share its batches.
 
     Args:
@@ -457,7 +457,7 @@ def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = N
 
 def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None, threads: int = 1):
     """A Ray pool (``ray.util.multiprocessing.Pool``) on a local or existing Ray cluster;
-    ``threads`` as in :func:`process_pool_map`."""
+    ``threads`` as in ``process_pool_map``."""
     import ray
     from ray.util.multiprocessing import Pool
 
@@ -565,7 +565,7 @@ def run_search(
     Args:
         evaluator: scores one candidate (holds the SNN, the training split and the config).
         map_fn: how a generation's candidates are scored: ``map`` (serial), or the map of a
-            process or Ray pool (:func:`process_pool_map`, :func:`ray_pool_map`).
+            process or Ray pool (``process_pool_map``, ``ray_pool_map``).
         state_path: JSON file rewritten after every generation.
         resume: continue from ``state_path`` if it exists.
         progress: show a progress bar over generations with the best cost so far.

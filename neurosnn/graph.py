@@ -6,13 +6,13 @@ two edges may join the same pair of nodes (``relu(fc1(x) + fc2(x))``).
     graph = SNNGraph((1, 28, 28), nodes, edges)
     for name, pre, act in graph.ann_forward(x): ...   # the ANN it stands for, node by node
 
-Nodes are kept in topological order (checked with :mod:`graphlib`), the output last; the edges
+Nodes are kept in topological order (checked with ``graphlib``), the output last; the edges
 into a node are kept in the order they are summed (BindsNET sums a layer's connections in the
 order they were added, and every engine sums them in that order).
 
 Edges hold the ANN's operators (``nn.MaxPool2d``, not its spiking form): the graph is what the
 converter builds and checks against the ANN, what calibration runs, and what the saved SNN file
-and the BindsNET network are made from (:func:`neurosnn.snn.build_network`).
+and the BindsNET network are made from (``neurosnn.snn.build_network``).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def ann_forward(
     x: torch.Tensor,
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """``(name, pre-activation, activation)`` of each node of a graph given as its nodes and,
-    per target, ``(source, ops)`` in summation order (:meth:`SNNGraph.ann_forward`)."""
+    per target, ``(source, ops)`` in summation order (``SNNGraph.ann_forward``)."""
     if tuple(x.shape[1:]) != tuple(input_shape):
         raise UserError(f"input has sample shape {tuple(x.shape[1:])}, expected {input_shape}")
     last_use = {}

@@ -8,11 +8,11 @@
 
 The module shares the SNN's connections, thresholds and initial potentials (so ``.to()`` moves
 the SNN and ``snn.set_thresholds`` retunes the module; a change takes effect at the next
-:meth:`SNNModule.reset`), and steps through the same engine as :func:`neurosnn.simulate.simulate`
-(:class:`neurosnn.engine.fast.Simulation`): its spikes are exactly simulate()'s (tested).
+``SNNModule.reset``), and steps through the same engine as ``neurosnn.simulate.simulate``
+(``neurosnn.engine.fast.Simulation``): its spikes are exactly simulate()'s (tested).
 ``state_dict()`` holds the connections' weights and, as extra state, the thresholds and φ.
 Its steps are not differentiable (a spike is a step function); to fine-tune a converted SNN
-with surrogate gradients, unroll it with :class:`neurosnn.surrogate.network.SurrogateSNN`.
+with surrogate gradients, unroll it with ``neurosnn.surrogate.network.SurrogateSNN``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class SNNModule(nn.Module):
     Args:
         snn: the converted SNN (shared, not copied).
         delay: ``"layer"`` (one step per connection, bindsnet's) or ``"none"``.
-        bias_onset: ``"always"`` or ``"input"`` (:func:`neurosnn.engine.onsets`).
+        bias_onset: ``"always"`` or ``"input"`` (``neurosnn.engine.onsets``).
     """
 
     def __init__(self, snn: ConvertedSNN, delay: Delay = "layer", bias_onset: BiasOnset = "always"):

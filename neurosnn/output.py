@@ -55,7 +55,7 @@ def lock_path(path: str | Path) -> Path:
 @contextmanager
 def exclusive(path: str | Path) -> Iterator[None]:
     """Hold ``path`` (a file or a folder, existing or not) for the block; raise
-    :class:`OutputInUse` at once if another process holds it. Re-entrant within a process."""
+    ``OutputInUse`` at once if another process holds it. Re-entrant within a process."""
     lock = lock_path(path)
     if lock in _held:
         _held[lock] += 1
@@ -113,7 +113,7 @@ atexit.register(_process_holds.close)
 
 def hold(path: str | Path) -> None:
     """Hold ``path`` exclusively until this process ends (a command's output folder); raise
-    :class:`OutputInUse` if another process holds it. Holding it again is a no-op."""
+    ``OutputInUse`` if another process holds it. Holding it again is a no-op."""
     if lock_path(path) not in _held:
         _process_holds.enter_context(exclusive(path))
 
@@ -208,7 +208,7 @@ def _to_log_files(line: str) -> None:
 
 
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main`` so that a :class:`~neurosnn.errors.UserError` (a bad value or
+    """Wrap a command's ``main`` so that a ``neurosnn.errors.UserError`` (a bad value or
     file, an output in use, a resume that does not match) or a full disk ends it with
     ``error: …`` and a non-zero exit instead of a traceback; other errors (bugs) keep theirs.
     Ctrl-C and SIGTERM end it with one line (exit 130 and 143) after the temporary files of

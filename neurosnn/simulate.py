@@ -1,13 +1,13 @@
-"""Run a converted SNN for T steps over a dataset and return a :class:`SimResult`.
+"""Run a converted SNN for T steps over a dataset and return a ``SimResult``.
 
 Two engines over the same BindsNET network:
 
 * ``reference``: bindsnet's ``Network.run`` with monitors (the library's own scheduler);
-* ``fast`` (default): the layer-major engine of :mod:`neurosnn.engine` (one convolution per
+* ``fast`` (default): the layer-major engine of ``neurosnn.engine`` (one convolution per
   layer for a block of timesteps, a fused IF scan, the constant input current computed once,
   no monitors). It reproduces ``reference`` spike for spike.
 
-:func:`simulate_groups` runs images of several threshold candidates in shared batches, each
+``simulate_groups`` runs images of several threshold candidates in shared batches, each
 image with its candidate's thresholds (the threshold search's vectorised evaluation).
 
 Timing (``delay``): ``"layer"`` (default) is bindsnet's synchronous mode, where each layer sees
@@ -64,7 +64,7 @@ class SimResult:
         wall_seconds: time spent simulating.
         input_shape: shape of one input sample.
         inputs: per layer, ``(source, dense MACs per image)`` of each connection into it (for
-            :func:`neurosnn.energy.energy_of`).
+            ``neurosnn.energy.energy_of``).
     """
 
     layer_names: list[str]
@@ -107,7 +107,7 @@ def pack_spikes(s: torch.Tensor) -> torch.Tensor:
 
 
 def pack_spikes_torch(s: torch.Tensor) -> torch.Tensor:
-    """:func:`pack_spikes` in torch operations, for any device."""
+    """``pack_spikes`` in torch operations, for any device."""
     n = s.shape[-1]
     bits = torch.nn.functional.pad(s.to(torch.uint8), (0, (-n) % 8))
     bits = bits.reshape(*s.shape[:-1], -1, 8)
@@ -243,7 +243,7 @@ def simulate(
         snn: the converted network (its device and thresholds are used).
         batches: ``(images [B, C, H, W] normalised, labels [B])`` pairs; any batch sizes.
         timesteps: T.
-        engine: ``"fast"`` (layer-major, :mod:`neurosnn.engine`) or ``"reference"``
+        engine: ``"fast"`` (layer-major, ``neurosnn.engine``) or ``"reference"``
             (bindsnet ``Network.run``).
         delay: ``"layer"`` (one step per layer) or ``"none"``.
         bias_onset: ``"always"`` (bindsnet's schedule) or ``"input"`` (each layer's current
@@ -253,14 +253,14 @@ def simulate(
         time_block: the fast engine's τ (timesteps per layer-major block); default: the
             largest that fits the device's memory budget. 1 is a plain step loop.
         precision: the fast engine's connections in ``"fp32"`` (bindsnet's spikes exactly)
-            or ``"bf16"`` (membranes stay float32; see :mod:`neurosnn.engine`).
+            or ``"bf16"`` (membranes stay float32; see ``neurosnn.engine``).
         record_spikes: spike trains of the first this-many images go to ``spike_sink``.
         record_layers: which spiking layers to record (default: all).
         spike_sink: receives ``(layer, first_image, packed [T, b, bytes], layer_shape)``.
         progress: show a progress bar over batches.
 
     Returns:
-        The :class:`SimResult`.
+        The ``SimResult``.
     """
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
@@ -338,7 +338,7 @@ def simulate(
 
 @dataclass
 class GroupResult:
-    """Per-group curves of :func:`simulate_groups` (a group: the images of one candidate).
+    """Per-group curves of ``simulate_groups`` (a group: the images of one candidate).
 
     Attributes:
         correct: ``[G, T]`` correct predictions at each step.
@@ -373,7 +373,7 @@ def simulate_groups(
     """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
 
     One batch may mix groups: every image runs with its group's thresholds and initial
-    potentials, and its spikes are exactly those of a separate :func:`simulate` of that group
+    potentials, and its spikes are exactly those of a separate ``simulate`` of that group
     with those thresholds and φ set (constant-current input).
 
     Args:
@@ -384,9 +384,9 @@ def simulate_groups(
         phi: ``[G, IF layers]`` initial potential of each group as a fraction of its
             thresholds, each in [0, 1) (default: the SNN's φ for every group).
         delay: ``"layer"`` or ``"none"``.
-        bias_onset: as in :func:`simulate`.
-        time_block: as in :func:`simulate`.
-        precision: as in :func:`simulate`.
+        bias_onset: as in ``simulate``.
+        time_block: as in ``simulate``.
+        precision: as in ``simulate``.
         progress: show a progress bar over batches.
     """
     _check(snn, timesteps, delay, bias_onset, time_block)

@@ -2,7 +2,7 @@
 
 Layer names are the ANN's module paths (``features.3``), thresholds are one per IF layer and
 can be set as values or as percentiles of the layer's calibrated ANN activations, in place.
-The network's layers are a graph (:mod:`neurosnn.graph`): each layer sums the currents of its
+The network's layers are a graph (``neurosnn.graph``): each layer sums the currents of its
 incoming connections, in the order they were added (BindsNET's own order).
 """
 
@@ -130,9 +130,9 @@ class ConvertedSNN:
         calibration: per IF layer, the histogram of its ANN activations (of the rescaled
             network where thresholds are channel-wise).
         percentile_of: how percentiles are read from the histograms (``"all"`` outputs, zeros
-            included, or ``"positive"`` ones; :class:`ActivationHistogram`).
+            included, or ``"positive"`` ones; ``ActivationHistogram``).
         channel_scales: per channel-wise layer, ``[C]`` each channel's threshold relative to
-            the layer's (folded into the weights; :func:`neurosnn.convert.convert`).
+            the layer's (folded into the weights; ``neurosnn.convert.convert``).
         activations: the ANN activation each IF layer replaces (ReLU or QCFS).
         percentiles: percentiles the thresholds were set from, or None if set as values.
     """
@@ -231,7 +231,7 @@ class ConvertedSNN:
 
     def ann_forward(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
         """The ANN this SNN stands for (its current weights, unscaled by thresholds), node by
-        node: ``(name, pre-activation, activation)`` (:meth:`SNNGraph.ann_forward`)."""
+        node: ``(name, pre-activation, activation)`` (``SNNGraph.ann_forward``)."""
         yield from self.to_graph().ann_forward(x)
 
     @property
@@ -314,7 +314,7 @@ class ConvertedSNN:
         )
 
     def as_module(self, delay: str = "layer", bias_onset: str = "always"):
-        """This SNN as a ``torch.nn.Module`` (:class:`neurosnn.module.SNNModule`): ``m(x)`` one
+        """This SNN as a ``torch.nn.Module`` (``neurosnn.module.SNNModule``): ``m(x)`` one
         timestep, ``m.run(x, T)`` T steps; it shares the weights and thresholds."""
         from neurosnn.module import SNNModule
 

@@ -330,7 +330,7 @@ class Presentation:
 
 
 class STDPNet:
-    """A stack of :class:`STDPLayer` trained one layer at a time, earlier layers frozen."""
+    """A stack of ``STDPLayer`` trained one layer at a time, earlier layers frozen."""
 
     def __init__(
         self,
@@ -474,7 +474,7 @@ class STDPNet:
 
 
 def pixels(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """Normalised images (as :meth:`Split.batches` yields them) back to pixels in [0, 1]."""
+    """Normalised images (as ``Split.batches`` yields them) back to pixels in [0, 1]."""
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     sd = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
     return (x * sd + m).clamp(0, 1)

@@ -1,8 +1,8 @@
-"""ANN → SNN conversion in named steps (:mod:`~neurosnn.convert.pipeline`): trace the model
-(:mod:`~neurosnn.convert.trace`), read its graph (:mod:`~neurosnn.convert.linear`), fold
-(:mod:`~neurosnn.convert.fold`), calibrate (:mod:`~neurosnn.convert.calibrate`), the recipes
-that change thresholds (:mod:`~neurosnn.convert.recipes`), build the BindsNET network
-(:mod:`~neurosnn.convert.build`)."""
+"""ANN → SNN conversion in named steps (``neurosnn.convert.pipeline``): trace the model
+(``neurosnn.convert.trace``), read its graph (``neurosnn.convert.linear``), fold
+(``neurosnn.convert.fold``), calibrate (``neurosnn.convert.calibrate``), the recipes
+that change thresholds (``neurosnn.convert.recipes``), build the BindsNET network
+(``neurosnn.convert.build``)."""
 
 from neurosnn.convert.build import build_network
 from neurosnn.convert.calibrate import CHANNEL_BINS, HISTOGRAM_BINS, calibrate

@@ -1,9 +1,9 @@
 """Calibration: streamed histograms of each IF node's ANN activation, from which thresholds are
-read as percentiles (:class:`neurosnn.snn.ActivationHistogram`).
+read as percentiles (``neurosnn.snn.ActivationHistogram``).
 
 Two passes over the calibration batches: the first finds each node's maximum, the second bins
 its positive activations (and counts its zeros) over ``[0, max]``. A node's activation is what
-the ANN computes there (:meth:`neurosnn.graph.SNNGraph.ann_forward`): at a residual sum, the
+the ANN computes there (``neurosnn.graph.SNNGraph.ann_forward``): at a residual sum, the
 activation after the sum.
 """
 

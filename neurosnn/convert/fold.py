@@ -1,10 +1,10 @@
 """Folding the operators of each edge into as few as compute the same function.
 
 * A BatchNorm right after a Conv2d/Linear goes into its weights and bias; any other BatchNorm
-  becomes a per-channel :class:`~neurosnn.synapses.ScaleShift`.
+  becomes a per-channel ``neurosnn.synapses.ScaleShift``.
 * A per-channel scale and shift right after a Conv2d/Linear (or after average pooling that
   follows one: they commute) goes into its weights and bias; two in a row become one.
-* A :class:`~neurosnn.synapses.ChannelPad` (one part of a concatenation) before a Conv2d or
+* A ``neurosnn.synapses.ChannelPad`` (one part of a concatenation) before a Conv2d or
   Linear (through average pooling and flatten) selects the weights of its channels instead.
 
 The folded edge computes the same function as the original up to float rounding; the

@@ -13,7 +13,7 @@ one from ``x`` through the shortcut (none: an identity edge).
 Max pooling is not linear: it must act on an activation's output, where it becomes the spike
 max pooling of the edge (it commutes with the monotone ReLU and QCFS, so a max pooling right
 before the activation is moved after it). Dropout and identities vanish (eval mode). Anything
-else raises :class:`ConversionError` naming the module path or source line.
+else raises ``ConversionError`` naming the module path or source line.
 
 A node is named after the last Conv2d/Linear of its edge from the latest source (a residual
 block's main path; ``path@k`` for the k-th use of a module applied several times, as in BackRes
@@ -452,7 +452,7 @@ def _merge_name(sink: _Sink, order: dict[str, int]) -> str:
 
 def read_graph(traced: Traced, copy_ops: bool = True) -> SNNGraph:
     """The SNN graph of a traced ANN, with the ANN's operators on its edges (not yet folded;
-    :func:`neurosnn.convert.fold.fold_graph` folds them): copies, or with ``copy_ops=False``
+    ``neurosnn.convert.fold.fold_graph`` folds them): copies, or with ``copy_ops=False``
     the traced module's own (for training them)."""
     reader = _Reader(traced)
     reader.run()

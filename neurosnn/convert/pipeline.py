@@ -1,10 +1,10 @@
 """ANN → BindsNET SNN conversion in named steps that fail loudly.
 
-Steps: copy (float32, eval) → trace (torch.fx, :mod:`~neurosnn.convert.trace`) → read the graph
-(activations become IF nodes, what lies between them edges: :mod:`~neurosnn.convert.linear`) →
-fold (BatchNorm and constant scales into the weights: :mod:`~neurosnn.convert.fold`) → check the
+Steps: copy (float32, eval) → trace (torch.fx, ``neurosnn.convert.trace``) → read the graph
+(activations become IF nodes, what lies between them edges: ``neurosnn.convert.linear``) →
+fold (BatchNorm and constant scales into the weights: ``neurosnn.convert.fold``) → check the
 graph against the ANN → calibrate (streamed activation histograms:
-:mod:`~neurosnn.convert.calibrate`) → optionally rescale channels → build the BindsNET network →
+``neurosnn.convert.calibrate``) → optionally rescale channels → build the BindsNET network →
 set thresholds at a percentile (99.7 by default, Lu & Sengupta Table I, of all the layer's
 outputs as in the authors' code, or of the positive ones as in Rueckauer et al.).
 
@@ -12,7 +12,7 @@ Each activation (ReLU or QCFS) of the ANN becomes a layer of subtractive-reset I
 model's output becomes a non-spiking integrator whose potential is the evidence for each class
 (the prediction at step t is its argmax). A layer where a residual sum meets takes the
 threshold of the ANN's activation after the sum; every edge carries its source's spikes scaled
-by the source's threshold (:mod:`neurosnn.synapses`), so each path arrives in the target's
+by the source's threshold (``neurosnn.synapses``), so each path arrives in the target's
 units.
 """
 
@@ -59,7 +59,7 @@ def _graph_of(ann: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
 
 def chain_stages(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, nn.Sequential]]:
     """The model as a chain of stages that hold its own modules (BatchNorm unfolded), each
-    named like the SNN layer it becomes, for training them (:mod:`neurosnn.surrogate.agd`);
+    named like the SNN layer it becomes, for training them (``neurosnn.surrogate.agd``);
     raises for a model that is not a chain. ``act(stage(x))`` of each stage but the last is a
     hidden layer's activation."""
     flags = {m: m.training for m in model.modules()}

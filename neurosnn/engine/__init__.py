@@ -1,7 +1,7 @@
-"""The fast simulation engine (:mod:`~neurosnn.engine.fast`: layer-major blocks of timesteps
-over the SNN graph) and its kernels: the fused IF scan (:mod:`~neurosnn.engine.ifscan`, numba
-on CPU, :mod:`~neurosnn.engine.ifscan_triton` on CUDA) and pooling
-(:mod:`~neurosnn.engine.pooling`)."""
+"""The fast simulation engine (``neurosnn.engine.fast``: layer-major blocks of timesteps
+over the SNN graph) and its kernels: the fused IF scan (``neurosnn.engine.ifscan``, numba
+on CPU, ``neurosnn.engine.ifscan_triton`` on CUDA) and pooling
+(``neurosnn.engine.pooling``)."""
 
 from neurosnn.engine.fast import (
     BIAS_ONSETS,

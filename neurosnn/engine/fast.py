@@ -1,10 +1,10 @@
-"""Layer-major simulation of a converted SNN (the ``fast`` engine of :mod:`neurosnn.simulate`).
+"""Layer-major simulation of a converted SNN (the ``fast`` engine of ``neurosnn.simulate``).
 
 The network is a directed acyclic graph, so for a block of τ timesteps each layer can be
 computed for the whole block once the layers it reads are: in topological order, each of its
 connections is applied once to τ·B spike maps (one convolution instead of τ), the currents are
 summed in bindsnet's order, then the IF recurrence runs over the block in one fused scan
-(:mod:`neurosnn.engine.ifscan`). The per-connection delay of bindsnet's synchronous
+(``neurosnn.engine.ifscan``). The per-connection delay of bindsnet's synchronous
 ``Network.run`` is a one-step shift of each layer's summed currents, carried across blocks (every
 connection into a layer takes the same one step). τ = 1 is the classic step loop;
 τ = T is fully time-batched. Every τ gives bindsnet's spikes exactly: a convolution's result for
@@ -153,8 +153,8 @@ class _Layer:
 
 class Simulation:
     """One batch's state across blocks of timesteps: every layer's potential, spike buffer,
-    delayed current and pooling counts. :meth:`block` advances it by the rows of input it is
-    given; :func:`run_blocks` and :class:`neurosnn.module.SNNModule` both drive it.
+    delayed current and pooling counts. ``block`` advances it by the rows of input it is
+    given; ``run_blocks`` and ``neurosnn.module.SNNModule`` both drive it.
 
     Args:
         snn: the converted network (its weights; its thresholds are not read).
@@ -163,7 +163,7 @@ class Simulation:
         phi: ``[B, IF layers]`` initial potential of each sample's IF layers as a fraction of
             the threshold (the potential starts at ``φ·θ``); None for 0.
         delay: ``"layer"`` (one step per connection) or ``"none"``.
-        bias_onset: ``"always"`` or ``"input"`` (:func:`onsets`).
+        bias_onset: ``"always"`` or ``"input"`` (``onsets``).
         rows: the longest block (τ) it will be given.
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
     """
@@ -256,7 +256,7 @@ def run_blocks(
     time_block: int | None = None,
     precision: Precision = "fp32",
 ) -> Iterator[Block]:
-    """Simulate one batch, yielding a :class:`Block` per τ timesteps.
+    """Simulate one batch, yielding a ``Block`` per τ timesteps.
 
     Layers run in topological order; each sums the currents of its incoming connections in
     BindsNET's order. A block's tensors are views of buffers the next block overwrites: use
@@ -271,10 +271,10 @@ def run_blocks(
             the threshold (the potential starts at ``φ·θ``); default 0.
         delay: ``"layer"`` (one step per connection) or ``"none"``.
         bias_onset: ``"always"`` (bindsnet's: every connection's bias acts from step 1) or
-            ``"input"`` (withheld until the layer's input can arrive; :func:`onsets`).
-        encoding: input encoding (:mod:`neurosnn.encoding`).
+            ``"input"`` (withheld until the layer's input can arrive; ``onsets``).
+        encoding: input encoding (``neurosnn.encoding``).
         generator: random generator of the stochastic encodings.
-        time_block: τ; default :func:`auto_time_block`.
+        time_block: τ; default ``auto_time_block``.
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
     """
     tau = min(time_block or auto_time_block(snn, len(x), timesteps), timesteps)

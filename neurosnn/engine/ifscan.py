@@ -12,7 +12,7 @@ synchronous ``Network.run``. A current block of length 1 is held constant over t
 
 Three implementations with the same float32 arithmetic (so the same spikes): a torch loop, on
 any device; a numba kernel on CPU and a Triton kernel on CUDA
-(:mod:`neurosnn.engine.ifscan_triton`), each keeping a neuron's potential in a register over
+(``neurosnn.engine.ifscan_triton``), each keeping a neuron's potential in a register over
 the block and touching the currents once (the torch loop makes four passes a step).
 """
 
@@ -118,7 +118,7 @@ def if_scan_(
     first: torch.Tensor | None = None,
     shift: bool = False,
 ) -> torch.Tensor:
-    """:func:`if_scan` updating ``v`` in place (for an engine's own state); returns the counts."""
+    """``if_scan`` updating ``v`` in place (for an engine's own state); returns the counts."""
     if _numba_can_run(currents, v, theta, out):
         scan = _scan_numba_
     elif ifscan_triton.can_run(currents, v, theta, out):

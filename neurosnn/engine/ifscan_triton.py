@@ -1,4 +1,4 @@
-"""The IF scan of :mod:`neurosnn.engine.ifscan` as one Triton kernel, for CUDA.
+"""The IF scan of ``neurosnn.engine.ifscan`` as one Triton kernel, for CUDA.
 
 One program holds ``BLOCK`` neurons of one sample in registers for the whole block of τ steps:
 the currents are read once and the spikes written once (the torch loop makes four passes over
@@ -83,7 +83,7 @@ def can_run(currents, v, theta, out) -> bool:
 
 
 def scan_triton_(currents, v, theta, out, first, shift: bool) -> torch.Tensor:
-    """The scan on ``v`` in place (shapes as :func:`neurosnn.engine.ifscan.if_scan`); returns the
+    """The scan on ``v`` in place (shapes as ``neurosnn.engine.ifscan.if_scan``); returns the
     counts ``[τ, B]`` int64."""
     if triton is None:
         raise RuntimeError("the triton scan needs triton (it ships with CUDA builds of torch)")

@@ -1,12 +1,12 @@
 """Pooling of spike maps on CPU as numba kernels, equal to the torch operators to the bit.
 
 * Average pooling: PyTorch's CPU kernel for NCHW float32 sums each window in row-major order,
-  starting from zero, and divides by the window's size; :func:`avg_pool` does the same sums in
+  starting from zero, and divides by the window's size; ``avg_pool`` does the same sums in
   the same order, about 9× faster on 2 cores (one pass, parallel over maps, the inner loop
   vectorised; README, ``make bench``).
-* Spike max pooling (:class:`neurosnn.synapses.SpikeMaxPool2d`): each window passes the spike
+* Spike max pooling (``neurosnn.synapses.SpikeMaxPool2d``): each window passes the spike
   of the input neuron that has fired most so far, the first such neuron in row-major order on
-  a tie (the index ``max_pool2d`` returns). :func:`gated_max_pool` counts and selects in one
+  a tie (the index ``max_pool2d`` returns). ``gated_max_pool`` counts and selects in one
   pass over a block of τ steps instead of a cumulative sum, ``max_pool2d`` with indices and a
   gather.
 

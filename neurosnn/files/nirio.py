@@ -7,7 +7,7 @@
 Export: each connection's operators become NIR nodes (``Conv2d``, ``AvgPool2d``, ``Flatten``,
 ``Linear`` as ``Affine``), each IF layer ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` and the output
 integrator ``nir.I(r=1)``. neurosnn's spikes carry their layer's threshold (``ops(s·θ)``,
-:mod:`neurosnn.synapses`); NIR spikes are 1, so the threshold goes either
+``neurosnn.synapses``); NIR spikes are 1, so the threshold goes either
 
 * into the next layer's weights (``fold=True``, the default: ``W·θ``, what every NIR importer
   runs), or
@@ -30,7 +30,7 @@ node to its target's, a layer where several connections meet (a residual sum) a 
 with several inputs (NIR sums them), a connection whose threshold cannot go into weights (an
 identity shortcut) a ``Scale`` node. Import accepts graphs of these node types in which only
 neuron nodes sum inputs; an IF layer not followed by a ``Scale`` of its threshold emits unit
-spikes (:class:`~neurosnn.synapses.UnitSpikes` opens the next connection), so a folded file
+spikes (``neurosnn.synapses.UnitSpikes`` opens the next connection), so a folded file
 runs as written.
 """
 
@@ -236,7 +236,7 @@ def write_nir(
     fold: bool = True,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write :func:`to_nir` of ``snn`` to ``path`` (written whole or not at all)."""
+    """Write ``to_nir`` of ``snn`` to ``path`` (written whole or not at all)."""
     from neurosnn.output import atomic
 
     nir = _nir()
@@ -371,7 +371,7 @@ def _path_to(nir, nodes, preds, key: str, ends: list[str]) -> tuple[str, list[st
 
 def _import_edge(nir, nodes, source, chain, shapes, target, target_shape) -> nn.Sequential:
     """The operators of one connection: the path's nodes as modules, opened with
-    :class:`UnitSpikes` when the source is an IF layer whose spikes no Scale of its threshold
+    ``UnitSpikes`` when the source is an IF layer whose spikes no Scale of its threshold
     turns back into neurosnn's threshold-valued spikes."""
     ops: list[nn.Module] = []
     shape = shapes[source]

@@ -228,7 +228,7 @@ class LayerRecord:
 
 @dataclass
 class RunRecord:
-    """Everything in a run file except the spike trains (read those with :func:`read_spikes`)."""
+    """Everything in a run file except the spike trains (read those with ``read_spikes``)."""
 
     path: Path
     config: dict[str, Any]
@@ -344,7 +344,7 @@ MAX_EXPANSION = 4096
 def read(ds: h5py.Dataset) -> np.ndarray:
     """A whole dataset, once its declared size is what the file can hold: an uncompressed
     dataset must store every byte it declares, a compressed one expand at most
-    :data:`MAX_EXPANSION` times (a crafted file declaring a terabyte is refused, naming it,
+    ``MAX_EXPANSION`` times (a crafted file declaring a terabyte is refused, naming it,
     before anything is allocated)."""
     check_size(ds)
     return ds[()]
@@ -352,7 +352,7 @@ def read(ds: h5py.Dataset) -> np.ndarray:
 
 def check_size(ds: h5py.Dataset) -> None:
     """Raise naming the file and dataset when its declared size is more than it stores (see
-    :func:`read`)."""
+    ``read``)."""
     declared = ds.size * ds.dtype.itemsize
     stored = ds.id.get_storage_size()
     if declared > (stored * MAX_EXPANSION if ds.compression else stored):
@@ -373,7 +373,7 @@ def file_format(path: str | Path) -> str | None:
 
 
 def check_self_contained(path: str | Path) -> None:
-    """Raise :class:`~neurosnn.errors.UserError` if the HDF5 file ``path`` (a NIR file, read by
+    """Raise ``neurosnn.errors.UserError`` if the HDF5 file ``path`` (a NIR file, read by
     the nir package) links to or stores data in other files."""
     path = Path(path)
     try:
@@ -482,7 +482,7 @@ def write_search(
 
 
 def read_search(path: str | Path) -> dict[str, Any]:
-    """Everything :func:`write_search` wrote, as plain Python and numpy values."""
+    """Everything ``write_search`` wrote, as plain Python and numpy values."""
     with _open(path, SEARCH_FORMAT) as f:
         return {
             "config": json.loads(f.attrs["config"]),
@@ -510,7 +510,7 @@ def write_images(
 
 
 def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(images, labels, metadata)`` of a file written by :func:`write_images`."""
+    """``(images, labels, metadata)`` of a file written by ``write_images``."""
     with _open(path, IMAGES_FORMAT) as f:
         return read(f["images"]), read(f["labels"]), json.loads(f.attrs["metadata"])
 
@@ -523,7 +523,7 @@ def write_arrays(
 ) -> Path:
     """Write named groups of arrays (e.g. the accuracy curve and spike counts of each trained
     variant of an experiment whose networks are not BindsNET runs; a saved SNN with
-    ``fmt=SNN_FORMAT``, :mod:`neurosnn.files.snnfile`).
+    ``fmt=SNN_FORMAT``, ``neurosnn.files.snnfile``).
 
     Layout: root attrs ``format`` (``"neurosnn-arrays"``), ``metadata`` (JSON);
     ``/<group>/<name>``.
@@ -542,7 +542,7 @@ def write_arrays(
 def read_arrays(
     path: str | Path, fmt: str = ARRAYS_FORMAT
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """``(arrays, metadata)`` of a file written by :func:`write_arrays`."""
+    """``(arrays, metadata)`` of a file written by ``write_arrays``."""
     with _open(path, fmt) as f:
         arrays = {g: {k: read(v) for k, v in f[g].items()} for g in f}
         return arrays, json.loads(f.attrs["metadata"])

@@ -53,7 +53,7 @@ class AGDJobConfig:
 
 
 def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int) -> dict:
-    """Energy of a :class:`SpikingNet` from its per-image spikes per layer."""
+    """Energy of a ``SpikingNet`` from its per-image spikes per layer."""
     import torch
 
     from neurosnn.energy import chain_inputs, connection_macs, energy

@@ -91,7 +91,7 @@ class Source(NamedTuple):
 
 def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out: Path) -> Source:
     """Convert the checkpoint's ANN as ``cfg`` says (``data`` normalised as it was trained);
-    with ``cfg.save_snn`` the SNN is saved as :func:`snn_path` of ``out``."""
+    with ``cfg.save_snn`` the SNN is saved as ``snn_path`` of ``out``."""
     from neurosnn.convert import convert
     from neurosnn.files.snnfile import save_snn
     from neurosnn.train import evaluate
@@ -139,8 +139,8 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
 
 
 def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict, dict | None]:
-    """A saved SNN (``.snn.h5``, :mod:`neurosnn.files.snnfile`, or ``.nir``,
-    :mod:`neurosnn.files.nirio`), the metadata of where it came from (data set, normalisation …)
+    """A saved SNN (``.snn.h5``, ``neurosnn.files.snnfile``, or ``.nir``,
+    ``neurosnn.files.nirio``), the metadata of where it came from (data set, normalisation …)
     and its network spec (None where the file does not say)."""
     if Path(path).suffix == ".nir":
         from neurosnn.files.nirio import read_nir
@@ -164,7 +164,7 @@ def saved_dataset(path: str | Path, source: dict, dataset: str | None = None) ->
 
 
 def from_saved(cfg: ConvertConfig, snn: ConvertedSNN, source: dict, spec, data: Dataset) -> Source:
-    """The saved SNN ``cfg.snn`` (read by :func:`read_snn`) on ``data``, normalised as the
+    """The saved SNN ``cfg.snn`` (read by ``read_snn``) on ``data``, normalised as the
     file records."""
     from neurosnn.data import with_normalisation
 

@@ -1,7 +1,7 @@
 """Low-latency recipes and the job that measures them: how many timesteps a converted SNN
 needs to reach its ANN's accuracy under each combination of conversion, timing and search.
 
-A :class:`Recipe` is the set of options that turn an ANN into an SNN and run it:
+A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
 
 * ``percentile_of``: the 99.7 percentile over all of a layer's ReLU outputs (Lu & Sengupta's
   code, the paper's baseline) or over the positive ones (Rueckauer et al.);
@@ -14,7 +14,7 @@ A :class:`Recipe` is the set of options that turn an ANN into an SNN and run it:
 * ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
   search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost.
 
-:func:`measure_latency` runs recipes on the test set and reports, per recipe, the steps to
+``measure_latency`` runs recipes on the test set and reports, per recipe, the steps to
 ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
 and the spikes per image; each run is an ordinary HDF5 run record. The steps are counted with
 the layer delay (Lu & Sengupta's counting) and without it (the field's): for a chain the second
@@ -155,7 +155,7 @@ SEARCH = SearchConfig(1, 10, 500, 99.7, 0.15, 10, 6, 500, tol=0.0)
 
 
 def sized_search(population: int, generations: int, images: int) -> SearchConfig:
-    """:data:`SEARCH` with another P, G and E."""
+    """``SEARCH`` with another P, G and E."""
     return dataclasses.replace(
         SEARCH, population=population, generations=generations, images=images
     )
@@ -163,12 +163,12 @@ def sized_search(population: int, generations: int, images: int) -> SearchConfig
 
 @dataclass(frozen=True)
 class LatencyConfig:
-    """What :func:`measure_latency` runs.
+    """What ``measure_latency`` runs.
 
     Attributes:
-        recipes: names in :data:`RECIPES` (default: every recipe that applies to the model).
+        recipes: names in ``RECIPES`` (default: every recipe that applies to the model).
         timesteps: T of every test-set run.
-        long_horizon: the baseline (:data:`BASELINE`) also runs to this many times T; its
+        long_horizon: the baseline (``BASELINE``) also runs to this many times T; its
             accuracy there is the third target.
         test_images: seeded random test images (≥ 2,000 for the README's figures).
         calib_images: training images calibrating the conversion.
@@ -203,7 +203,7 @@ class LatencyConfig:
 
 @dataclass
 class RecipeResult:
-    """One recipe's test-set figures (:func:`neurosnn.cost.latency_report` and more)."""
+    """One recipe's test-set figures (``neurosnn.cost.latency_report`` and more)."""
 
     recipe: str
     metrics: dict[str, Any]

@@ -161,7 +161,7 @@ def run_neuroevolution(
     progress: bool = True,
     splits: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole experiment from :func:`prepare`'s conversion; returns the summary (also
+    """The whole experiment from ``prepare``'s conversion; returns the summary (also
     written to OUT/summary.json; the command adds its plots).
 
     ``splits`` replaces ``(training split searched on, test split)`` (the adversarial experiment

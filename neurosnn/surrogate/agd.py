@@ -1,13 +1,13 @@
 """End-to-end surrogate-gradient training of SNNs from scratch (AGD; Panda, Aketi & Roy 2020
 §3.2 and §6, after Neftci et al. 2019), with stochmax and hybrid ReLU/LIF networks.
 
-:class:`SpikingNet` runs any registered network with its ReLUs replaced by LIF neurons (θ, leak
-λ, reset; :mod:`neurosnn.surrogate.neurons`), all layers within a step (no per-layer delay), the
+``SpikingNet`` runs any registered network with its ReLUs replaced by LIF neurons (θ, leak
+λ, reset; ``neurosnn.surrogate.neurons``), all layers within a step (no per-layer delay), the
 normalised image as a constant input current. ``relu_layers = k`` keeps the first k ReLU layers
 as an ANN block computed once; its real-valued output feeds the SNN block at every step (the
 hybrid network of Panda et al. §6). The last layer accumulates its input; the logits are the
 mean output current. With ``stochmax`` a retain head on the last hidden layer's mean spike rate
-gives DropMax's ρ (:mod:`neurosnn.surrogate.stochmax`). The network's own modules are used, so
+gives DropMax's ρ (``neurosnn.surrogate.stochmax``). The network's own modules are used, so
 training changes the model in place.
 """
 
@@ -34,7 +34,7 @@ from neurosnn.surrogate.stochmax import stochmax_log_probs, stochmax_loss
 
 @dataclass(frozen=True)
 class AGDConfig:
-    """Neurons and classifier of a :class:`SpikingNet`."""
+    """Neurons and classifier of a ``SpikingNet``."""
 
     timesteps: int = 25
     theta: float = 1.0
@@ -126,7 +126,7 @@ class SpikingNet(nn.Module):
 
 @dataclass(frozen=True)
 class TrainAGDConfig:
-    """Training of a :class:`SpikingNet` (Adam), with an optional sparsity term."""
+    """Training of a ``SpikingNet`` (Adam), with an optional sparsity term."""
 
     epochs: int = 2
     batch_size: int = 64

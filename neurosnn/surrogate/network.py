@@ -1,11 +1,11 @@
 """A converted SNN unrolled over T steps for backpropagation through time.
 
-Built from a :class:`~neurosnn.snn.ConvertedSNN`: the same connections (trainable copies of
+Built from a ``neurosnn.snn.ConvertedSNN``: the same connections (trainable copies of
 their weights), the same per-layer thresholds and initial potentials ``φ·θ``, the same timing
 (``delay="layer"``: each layer reads the previous step's spikes, the input layer silent before
 step 0; ``"none"``: all layers within a step; ``bias_onset="input"``: each layer's current
 withheld until its input can first arrive) and the same threshold-valued spikes, so its forward
-pass gives the BindsNET network's spikes exactly. :meth:`SurrogateSNN.export_to` writes the
+pass gives the BindsNET network's spikes exactly. ``SurrogateSNN.export_to`` writes the
 trained weights back into the BindsNET network, so ``simulate``/``record``/``analysis`` work on
 the fine-tuned SNN unchanged.
 """
@@ -27,7 +27,7 @@ from neurosnn.synapses import SpikeMaxPool2d
 
 @dataclass
 class Unrolled:
-    """What :meth:`SurrogateSNN.forward` returns.
+    """What ``SurrogateSNN.forward`` returns.
 
     Attributes:
         output: ``[T, B, classes]`` output potential after each step (the evidence).
@@ -126,8 +126,8 @@ class SurrogateSNN(nn.Module):
 
 
 class SNNClassifier(nn.Module):
-    """``x → logits`` of a :class:`SurrogateSNN` run for a fixed T: lets ANN tools (FGSM through
-    the SNN itself, :func:`neurosnn.attacks.fgsm`) use the surrogate gradients."""
+    """``x → logits`` of a ``SurrogateSNN`` run for a fixed T: lets ANN tools (FGSM through
+    the SNN itself, ``neurosnn.attacks.fgsm``) use the surrogate gradients."""
 
     def __init__(self, net: SurrogateSNN, timesteps: int) -> None:
         super().__init__()

@@ -6,7 +6,7 @@ or ``v ·= 1 − s`` (``reset="zero"``), λ ∈ (0, 1] the leak per step.
 
 The spike is taken on the normalised potential ``(v − θ)/θ``, which has the sign of ``v − θ``
 in floating point, so the forward pass fires exactly where ``v >= θ``, as the BindsNET engine
-does; the surrogate (:mod:`neurosnn.surrogate.spike`) shapes the backward pass only.
+does; the surrogate (``neurosnn.surrogate.spike``) shapes the backward pass only.
 """
 
 from __future__ import annotations
