@@ -64,7 +64,7 @@ def loader(split, n: int, shuffle: bool) -> DataLoader:
 root = sys.argv[1] if len(sys.argv) > 1 else None  # None: Debian's dataset-fashion-mnist
 out = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/example_resnet")
 data = load_dataset("fashion-mnist", root)
-train, test = loader(data.train, 20000, True), loader(data.test, 1000, False)
+train, test = loader(data.train, 20000, True), loader(data.test, 500, False)
 torch.manual_seed(0)
 model = SmallResNet()
 optimiser = torch.optim.Adam(model.parameters(), 2e-3)
@@ -77,7 +77,8 @@ model.eval()
 with torch.no_grad():
     ann = sum(int((model(x).argmax(1) == y).sum()) for x, y in test) / len(test.dataset)
 
-snn = convert(model, loader(data.train, 2000, False), (1, 28, 28))  # (x, y) batches
+# from (x, y) batches; every neuron starts half-way to its threshold (phi = 0.5, Bu et al.)
+snn = convert(model, loader(data.train, 2000, False), (1, 28, 28), phi=0.5)
 print(f"ANN {ann:.4f}; layers {len(snn.layer_names)}, longest path {snn.depth}")
 print("the last block sums", snn.sources("blocks.2.conv2"))
 for delay in ("layer", "none"):

@@ -82,7 +82,7 @@ def name_list(choices) -> Callable[[str], tuple]:
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """A command's parser: ``description`` (its module docstring) shown as written; ``prog``
     (``python -m experiments.X``) is shown as the ``neurosnn`` subcommand that runs it."""
-    from neurosnn.experiments.cli import COMMANDS
+    from neurosnn.experiments.commands import COMMANDS
 
     module = "neurosnn." + prog.removeprefix("python -m ")
     names = [name for name, (mod, _) in COMMANDS.items() if mod == module]

@@ -101,25 +101,35 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     return path
 
 
-def _safe_load(file: Path, map_location) -> Any:
+def _safe_load(file: Path, map_location, what: str) -> Any:
     """``torch.load`` with ``weights_only=True``; a file of pickled objects (a whole model) or
-    an unreadable one gives one line that says what to save instead."""
+    an unreadable one gives one line that says what to save instead (never torch's advice to
+    load with ``weights_only=False``)."""
     try:
         return torch.load(file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several unrelated types for such files
         said = str(err).strip()
-        if "weights_only" in said or "Unsupported global" in said:
+        if "Unsupported global" in said:
             raise CheckpointError(
                 f"{file} holds pickled objects (a whole model?), which neurosnn does not load: "
                 "save the weights with torch.save(model.state_dict(), PATH) and pass "
                 "--model module.path:factory --weights PATH"
             ) from err
+        if "weights_only" in said:  # torch's unpickler failed: not a torch file, or damaged
+            raise CheckpointError(
+                f"cannot read {what} {file}: it is not a PyTorch file, or it is damaged"
+            ) from err
         first = said.splitlines()[0] if said else type(err).__name__
-        raise CheckpointError(f"cannot read {file}: {first}") from err
+        raise CheckpointError(f"cannot read {what} {file}: {first}") from err
 
 
 def _is_state_dict(payload: Any) -> bool:
-    return isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values())
+    """A non-empty dict of tensors."""
+    return (
+        isinstance(payload, dict)
+        and bool(payload)
+        and all(isinstance(v, torch.Tensor) for v in payload.values())
+    )
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -128,10 +138,10 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"--weights: no file at {file}")
-    payload = _safe_load(file, "cpu")
+    payload = _safe_load(file, "cpu", "weights")
     if isinstance(payload, dict) and _is_state_dict(payload.get("state_dict")):
         payload = payload["state_dict"]
-    if not _is_state_dict(payload) or not payload:
+    if not _is_state_dict(payload):
         raise CheckpointError(f"--weights: {file} is not a state dict (a dict of tensors)")
     return payload
 
@@ -156,7 +166,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     file = resolve(path)
     if not file.is_file():
         raise CheckpointError(f"no checkpoint at {file}")
-    payload = _safe_load(file, map_location)
+    payload = _safe_load(file, map_location, "checkpoint")
     if _is_state_dict(payload) or (
         isinstance(payload, dict)
         and "spec" not in payload

@@ -132,7 +132,10 @@ SPACE_MARGIN = 16 * 2**20
 def ensure_space(path: str | Path, nbytes: int) -> None:
     """Raise the full-disk ``OSError`` unless the disk of ``path`` has room for ``nbytes``
     more and the safety margin."""
-    free = shutil.disk_usage(Path(path).absolute().parent).free
+    folder = Path(path).absolute().parent
+    while not folder.exists():  # a folder the write will create: its disk is its parent's
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
     if free < nbytes + SPACE_MARGIN:
         raise OSError(
             errno.ENOSPC,
@@ -223,6 +226,9 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         except UserError as err:
             _to_log_files(f"error: {err}")
             raise SystemExit(f"error: {err}") from err
+        except BrokenPipeError:  # the reader went away (``neurosnn inspect … | head``)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
         except OSError as err:
             if not disk_full(err):
                 raise
@@ -230,9 +236,6 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         except KeyboardInterrupt:
             print(INTERRUPTED, file=sys.stderr)
             raise SystemExit(130) from None
-        except BrokenPipeError:  # the reader went away (``neurosnn inspect … | head``)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(141) from None
         except Interrupted:
             print(INTERRUPTED, file=sys.stderr)
             raise SystemExit(143) from None

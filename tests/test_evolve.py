@@ -141,7 +141,7 @@ def test_resume_refuses_another_config(evaluator, tmp_path):
     state = tmp_path / "state.json"
     run_search(evaluator, state_path=state, progress=False)
     other = Evaluator(evaluator.snn, evaluator.train, SearchConfig(population=6, images=8))
-    with pytest.raises(ValueError, match=r"other settings \(.*population \d+ → 6"):
+    with pytest.raises(ValueError, match=r"other settings \(.*images 64 → 8"):
         run_search(other, state_path=state, resume=True, progress=False)
 
 

@@ -19,7 +19,11 @@ from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
 from tests.test_experiments import train_synthetic
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SHARED_CLI = {"neurosnn.experiments.common", "neurosnn.experiments.search_args"}
+SHARED_CLI = {
+    "neurosnn.experiments.common",
+    "neurosnn.experiments.search_args",
+    "neurosnn.experiments.commands",  # the subcommands' table, data only
+}
 
 
 @pytest.mark.slow
