@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup data demo test lint format docs bench gpu-check wheel-check clean
+.PHONY: setup data demo test lint format docs figures bench gpu-check wheel-check clean
 
 setup: $(VENV)/.installed data
 
@@ -63,6 +63,17 @@ bench: setup
 # every GPU check in one run (scripts/gpu_check.sh); OUT defaults to runs/gpu_check
 gpu-check: setup
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),runs/gpu_check)
+
+# the docs' figures, from the measured runs under runs/ (docs/latency.md names the commands
+# that make those runs); each figure's caption in the docs names the command below
+FIGURES := docs/figures
+figures: setup
+	$(PY) -m analysis.latency runs/latency_resnet20/fmnist_resnet20_s0 --steps 128 \
+		--out $(FIGURES)/resnet20
+	$(PY) -m analysis.latency runs/latency_resnet20/fmnist_resnet20_s0 --steps 128 \
+		--delay none --out $(FIGURES)/resnet20-delay-none
+	$(PY) -m analysis.latency runs/latency_resnet18/fmnist_resnet18_w025 --steps 128 \
+		--out $(FIGURES)/resnet18
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 their accuracy curves over the first timesteps.
 
     python -m analysis.latency runs/latency_vgg9/fmnist_vgg9      # → .../plots/
+    python -m analysis.latency runs/latency_resnet20/fmnist_resnet20_s0 --delay none
 """
 
 from __future__ import annotations
@@ -60,15 +61,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", help="one checkpoint's folder of an experiments.latency run")
     p.add_argument("--out", default=None, help="folder for the PNGs (default: FOLDER/plots)")
     p.add_argument("--steps", type=int, default=64, help="timesteps of the accuracy plot")
+    p.add_argument(
+        "--delay",
+        choices=("layer", "none"),
+        default="layer",
+        help="plot the runs with the layer delay (RECIPE.h5) or a graph's runs without it "
+        "(RECIPE.delay-none.h5) (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise SystemExit(f"error: {folder} is not a folder; give one checkpoint's latency folder")
     # run records only (the recipes' saved SNNs, RECIPE.snn.h5, lie beside them); a graph's
     # runs without the layer delay are RECIPE.delay-none.h5
-    paths = {p.stem: p for p in sorted(folder.glob("*.h5")) if not p.name.endswith(".snn.h5")}
+    suffix = ".delay-none.h5"
+    paths = {
+        p.name.removesuffix(suffix).removesuffix(".h5"): p
+        for p in sorted(folder.glob("*.h5"))
+        if not p.name.endswith(".snn.h5") and p.name.endswith(suffix) == (args.delay == "none")
+    }
     if not paths:
-        raise SystemExit(f"error: no run records (*.h5) in {folder}")
+        raise SystemExit(f"error: no run records (*.h5) with delay {args.delay} in {folder}")
     try:
         out = Path(args.out) if args.out else folder / "plots"
         for path in plot_latency(paths, out, args.steps):

@@ -161,6 +161,8 @@ def test_latency_counts_a_graph_both_ways(tmp_path):
         assert result.metrics["steps_to_ann_minus_1pct_delay_none"] == expected
     assert latency_plots.main([str(tmp_path)]) == 0  # the saved SNNs beside are not runs
     assert (tmp_path / "plots" / "frontier.png").is_file()
+    assert latency_plots.main([str(tmp_path), "--delay", "none", "--out", str(tmp_path / "n")]) == 0
+    assert (tmp_path / "n" / "accuracy.png").is_file()
 
 
 def test_two_connections_from_one_source_save_and_go_through_nir(tmp_path):
