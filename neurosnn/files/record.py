@@ -301,12 +301,7 @@ def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {kind} file at {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
-    with f:
-        _refuse_outside_references(f, path)
+    with _readable(path) as f:
         if f.attrs.get("format") != fmt:
             raise UserError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
         try:
@@ -375,13 +370,21 @@ def file_format(path: str | Path) -> str | None:
 def check_self_contained(path: str | Path) -> None:
     """Raise ``neurosnn.errors.UserError`` if the HDF5 file ``path`` (a NIR file, read by
     the nir package) links to or stores data in other files."""
-    path = Path(path)
+    _readable(Path(path)).close()
+
+
+def _readable(path: Path) -> h5py.File:
+    """``path`` opened for reading, once nothing in it reads another file; errors name it."""
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
-    with f:
+    try:
         _refuse_outside_references(f, path)
+    except UserError:
+        f.close()
+        raise
+    return f
 
 
 def read_run(path: str | Path) -> RunRecord:
