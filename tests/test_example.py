@@ -42,7 +42,7 @@ def test_own_model_example_converts_a_users_residual_network(tmp_path):
     assert lines[1] == "the last block sums ['blocks.2.conv1', 'blocks.1.conv2']"
     for line, delay in zip(lines[2:4], ("layer", "none"), strict=True):
         words = line.split()
-        assert words[:2] == ["delay", delay]
+        assert words[:2] == ["delay", f"{delay}:"]
         assert float(words[3]) >= ann - 0.02  # the SNN at T = 100 near its ANN
     # the user's own loop through the module answers as simulate() without the delay
     assert lines[4] == f"own loop: {lines[3].split()[3]} at T=100"

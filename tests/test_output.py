@@ -82,7 +82,7 @@ def test_second_writer_is_refused_and_first_file_survives(tmp_path, holder, tiny
         writer.write_result(tiny_result)
     run = read_run(out)  # the first run's file is complete and readable
     assert run.config == {"who": "first"} and run.timesteps == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.csv", "run.h5"]  # no lock, no .tmp
 
 
 def test_folder_in_use_is_refused_by_a_command_before_any_work(tmp_path, holder):
