@@ -348,7 +348,7 @@ def setup_logging(log_file: Path) -> None:
 def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):
     """A checkpoint and its dataset, normalised with the checkpoint's statistics."""
     from neurosnn.checkpoint import load_checkpoint
-    from neurosnn.data import fingerprint, with_normalisation
+    from neurosnn.data import fingerprint, split_fingerprint, with_normalisation
 
     ckpt = load_checkpoint(path)  # a CheckpointError: the command's one line
     data = load_data(ckpt.dataset, root, allow_subset)
@@ -366,5 +366,14 @@ def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = F
             data.name,
             path,
             ckpt.test_accuracy,
+        )
+    if ckpt.train_fingerprint is not None and ckpt.train_fingerprint != split_fingerprint(
+        data.train
+    ):
+        logging.getLogger("neurosnn.data").warning(
+            "WARNING: the %s training images given are not those %s was trained on (their "
+            "labels or number differ); calibration and searches draw from them",
+            data.name,
+            path,
         )
     return ckpt, with_normalisation(data, ckpt.mean, ckpt.std)

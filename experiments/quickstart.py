@@ -80,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args, ann_dir: Path) -> None:
     import torch
 
+    from neurosnn.data import split_fingerprint
     from neurosnn.networks import create_network
     from neurosnn.train import TrainConfig, train_ann
 
     data = load_data("fashion-mnist", args.data_root, allow_subset=True)
     n_train = min(args.train_images, len(data.train))
+    train_print = split_fingerprint(data.train)  # the whole split, before the subset
     data = dataclasses.replace(data, train=data.train.random_subset(n_train, 0))
     torch.manual_seed(0)
     options = DATASET_OPTIONS["fashion-mnist"]
@@ -97,6 +99,7 @@ def _train(args, ann_dir: Path) -> None:
         out_dir=ann_dir,
         device=args.device,
         progress=not args.no_progress,
+        train_fingerprint=train_print,
     )
 
 

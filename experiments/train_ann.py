@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from neurosnn.checkpoint import CHECKPOINT_NAME
+from neurosnn.data import split_fingerprint
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "choose another folder"
         )
     data = load_data(args.dataset, args.data_root)
+    train_print = split_fingerprint(data.train)  # the whole split, before --train-images
     if args.train_images is not None:
         if not 1 <= args.train_images <= len(data.train):
             raise SystemExit(
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             device=args.device,
             progress=not args.no_progress,
+            train_fingerprint=train_print,
         )
     except TrainingDiverged as err:
         raise SystemExit(f"error: {err}") from err

@@ -77,6 +77,7 @@ class Checkpoint:
     scheduler: dict[str, Any] | None = None
     config: dict[str, Any] | None = None  # the training settings (neurosnn.train.TrainConfig)
     data_fingerprint: str | None = None  # neurosnn.data.fingerprint of the data trained on
+    train_fingerprint: str | None = None  # neurosnn.data.split_fingerprint of the whole train split
 
     def build(self) -> nn.Module:
         model = self.spec.build()

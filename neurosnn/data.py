@@ -230,6 +230,13 @@ def fingerprint(data: Dataset) -> str:
     return h.hexdigest()
 
 
+def split_fingerprint(split: Split) -> str:
+    """SHA-256 of a split's size and labels: what a checkpoint records of the whole training
+    split (before ``--train-images``), whose images calibrate conversions and form the searches'
+    mini-datasets, to notice another training split (e.g. relabelled) given to it later."""
+    return hashlib.sha256(f"{len(split)}:{_labels_hash(split.labels)}".encode()).hexdigest()
+
+
 # What CIFAR's python pickles hold: dicts, lists, bytes and numpy arrays. Rebuilding an array
 # needs these globals (numpy 1 and 2 spellings, protocol 2 and 5; Python 3 writes bytes in
 # protocol 2 as _codecs.encode of a str); every other global is code.

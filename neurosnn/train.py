@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
-from neurosnn.data import Dataset, Split, fingerprint, seeded_subset
+from neurosnn.data import Dataset, Split, fingerprint, seeded_subset, split_fingerprint
 from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch
 
@@ -117,6 +117,7 @@ def train_ann(
     resume: bool = False,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    train_fingerprint: str | None = None,
 ) -> Checkpoint:
     """Train ``model`` (built by ``networks.create_network``) and checkpoint every epoch.
 
@@ -128,6 +129,8 @@ def train_ann(
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
         device: training device.
         progress: show progress bars.
+        train_fingerprint: ``split_fingerprint`` of the whole training split when
+            ``data.train`` is a subset of it (default: that of ``data.train``).
 
     Returns:
         The final checkpoint (also on disk when ``out_dir`` is given).
@@ -159,6 +162,7 @@ def train_ann(
             sched.load_state_dict(prev.scheduler)
         start_epoch, history = prev.epoch, list(prev.history)
     ckpt, data_print = None, fingerprint(data)
+    train_print = train_fingerprint or split_fingerprint(data.train)
     test, _ = seeded_subset(data.test, cfg.test_images, cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout draws resume exactly
@@ -224,6 +228,7 @@ def train_ann(
             scheduler=sched.state_dict(),
             config=asdict(cfg),
             data_fingerprint=data_print,
+            train_fingerprint=train_print,
         )
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, ckpt)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from neurosnn.experiments import convert, neuroevolve, train_ann
 from tests.test_experiments import train_synthetic
@@ -73,6 +74,37 @@ def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, caplo
         SystemExit, match=r"takes 1×8² images, the data given \(synthetic\) are 1×16²"
     ):
         load_checkpoint_and_data(str(ann), None)
+
+
+def test_another_training_split_than_the_checkpoint_was_trained_on_is_flagged(
+    tmp_path, caplog, monkeypatch
+):
+    """The checkpoint records the whole training split (before --train-images): a relabelled
+    training split, which calibration and the searches draw from, is named in the log."""
+    from dataclasses import replace
+
+    from neurosnn.checkpoint import load_checkpoint
+    from neurosnn.data import split_fingerprint, synthetic
+    from neurosnn.experiments import common
+    from neurosnn.experiments.common import load_checkpoint_and_data, setup_logging
+
+    ann = tmp_path / "ann"
+    train_ann.main([*TRAIN, "--train-images", "100", "--out", str(ann), "--no-progress"])
+    data = synthetic()
+    assert load_checkpoint(ann).train_fingerprint == split_fingerprint(data.train)
+    load_checkpoint_and_data(str(ann), None)
+    assert "WARNING" not in caplog.text
+    gen = torch.Generator().manual_seed(0)
+    permuted = data.train.subset(torch.arange(len(data.train)))
+    permuted = replace(
+        permuted, labels=permuted.labels[torch.randperm(len(data.train), generator=gen)]
+    )
+    monkeypatch.setattr(common, "load_data", lambda *a: replace(data, train=permuted))
+    setup_logging(tmp_path / "run.log")
+    load_checkpoint_and_data(str(ann), None)
+    said = "the synthetic training images given are not those"
+    assert said in caplog.text and said in (tmp_path / "run.log").read_text()
+    assert "data given are not those" not in caplog.text  # the test split is the same
 
 
 @pytest.mark.parametrize(
