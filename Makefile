@@ -9,7 +9,7 @@ setup: $(VENV)/.installed data
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,distributed,nir,docs]'
+	$(PY) -m pip install -q -e '.[dev,distributed,nir,docs,tensorboard]'
 	touch $@
 
 data:

@@ -201,6 +201,28 @@ def add_progress_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_tensorboard_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        default=None,
+        help=f"also write {what} as TensorBoard scalars to DIR (needs the optional extra: "
+        "pip install 'neurosnn[tensorboard]'; view with tensorboard --logdir DIR)",
+    )
+
+
+def tensorboard_scalars(args: argparse.Namespace):
+    """``neurosnn.files.tensorboard.Scalars`` for ``--tensorboard DIR``, or a stand-in whose
+    callbacks are None; a context manager either way."""
+    from contextlib import nullcontext
+
+    from neurosnn.files.tensorboard import Scalars
+
+    if args.tensorboard is None:
+        return nullcontext(None)
+    return Scalars(args.tensorboard)
+
+
 def add_data_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
     if dataset:
         parser.add_argument(

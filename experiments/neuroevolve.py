@@ -19,11 +19,13 @@ import numpy as np
 
 from neurosnn.analysis.neuroevolution import plot_search
 from neurosnn.experiments.common import (
+    add_tensorboard_arg,
     claim_output,
     finish,
     load_source,
     say,
     setup_logging,
+    tensorboard_scalars,
 )
 from neurosnn.experiments.search_args import build_parser, configs
 from neurosnn.jobs.search import prepare, run_neuroevolution
@@ -32,16 +34,23 @@ from neurosnn.output import one_line_errors
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser("python -m experiments.neuroevolve", __doc__, "fashion-mnist").parse_args(
-        argv
-    )
+    parser = build_parser("python -m experiments.neuroevolve", __doc__, "fashion-mnist")
+    add_tensorboard_arg(parser, "each generation's best and mean cost and seconds")
+    args = parser.parse_args(argv)
     out = claim_output(args.out)
     scfg, ecfg = configs(args)
     setup_logging(out / "search.log")
     ckpt, data, _ = load_source(args)
-    s = run_neuroevolution(
-        prepare(scfg, ecfg, ckpt, data), scfg, ecfg, out, args.resume, not args.no_progress
-    )
+    with tensorboard_scalars(args) as scalars:
+        s = run_neuroevolution(
+            prepare(scfg, ecfg, ckpt, data),
+            scfg,
+            ecfg,
+            out,
+            args.resume,
+            not args.no_progress,
+            on_generation=scalars and scalars.generation,
+        )
     imp = s["latency_improvement"]
     say(
         f"baseline (uniform {scfg.initial_percentile} percentile): final accuracy "

@@ -21,11 +21,13 @@ from neurosnn.experiments.common import (
     add_option_arg,
     add_out_arg,
     add_progress_arg,
+    add_tensorboard_arg,
     claim_output,
     load_data,
     new_parser,
     say,
     setup_logging,
+    tensorboard_scalars,
 )
 from neurosnn.networks import create_network, list_networks
 from neurosnn.output import one_line_errors, write_json
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from OUT/checkpoint.pt after an interruption",
     )
     add_progress_arg(p)
+    add_tensorboard_arg(p, "each epoch's loss, test accuracy and seconds")
     return p
 
 
@@ -136,16 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(p.numel() for p in model.parameters())} parameters, device {args.device}"
     )
     try:
-        ckpt = train_ann(
-            model,
-            data,
-            cfg,
-            out_dir=args.out,
-            resume=args.resume,
-            device=args.device,
-            progress=not args.no_progress,
-            train_fingerprint=train_print,
-        )
+        with tensorboard_scalars(args) as scalars:
+            ckpt = train_ann(
+                model,
+                data,
+                cfg,
+                out_dir=args.out,
+                resume=args.resume,
+                device=args.device,
+                progress=not args.no_progress,
+                train_fingerprint=train_print,
+                on_epoch=scalars and scalars.epoch,
+            )
     except TrainingDiverged as err:
         raise SystemExit(f"error: {err}") from err
     write_json(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,6 +119,7 @@ def train_ann(
     device: torch.device | str = "cpu",
     progress: bool = True,
     train_fingerprint: str | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> Checkpoint:
     """Train ``model`` (built by ``networks.create_network``) and checkpoint every epoch.
 
@@ -131,6 +133,8 @@ def train_ann(
         progress: show progress bars.
         train_fingerprint: ``split_fingerprint`` of the whole training split when
             ``data.train`` is a subset of it (default: that of ``data.train``).
+        on_epoch: called with each epoch's history entry (epoch, loss, test_accuracy,
+            seconds), e.g. ``neurosnn.files.tensorboard.Scalars.epoch``.
 
     Returns:
         The final checkpoint (also on disk when ``out_dir`` is given).
@@ -232,6 +236,8 @@ def train_ann(
         )
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, ckpt)
+        if on_epoch is not None:
+            on_epoch(history[-1])
     if ckpt is None:  # resumed from a finished run
         ckpt = load_checkpoint(ckpt_path)
     model.eval()

@@ -187,7 +187,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
         "2",
         "--no-progress",
     ]
-    assert neuroevolve.main(args) == 0
+    assert neuroevolve.main([*args, "--tensorboard", str(tmp_path / "board")]) == 0
     printed = capsys.readouterr().out
     assert "iso-accuracy latency" in printed and "steps to ANN - 1%" in printed
     log = (out / "search.log").read_text()  # settings and progress, in the log and printed
@@ -210,6 +210,11 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     ):
         assert key in summary
     assert summary["nfe"] == 2 * 6 and len(summary["thresholds_percentile"]) == 4
+    from tests.test_tensorboard import read_scalars
+
+    board = read_scalars(tmp_path / "board")  # one point per generation; the last is the best
+    assert [step for step, _ in board["search/best_cost"]] == [1, 2]
+    assert board["search/best_cost"][-1][1] == pytest.approx(summary["best_cost"], rel=1e-6)
     assert summary["training_cost"] == pytest.approx(48 * 2 * 6 / 512)  # Eq. 17
     assert 0 <= summary["optimized_final_accuracy"] <= 1
     for name in ("search.h5", "baseline.h5", "optimized.h5", "search_state.json"):

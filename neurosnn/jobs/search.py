@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,12 +161,14 @@ def run_neuroevolution(
     resume: bool = False,
     progress: bool = True,
     splits: tuple[Any, Any] | None = None,
+    on_generation: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """The whole experiment from ``prepare``'s conversion; returns the summary (also
     written to OUT/summary.json; the command adds its plots).
 
     ``splits`` replaces ``(training split searched on, test split)`` (the adversarial experiment
     passes FGSM versions); the SNN of ``prepared`` is left at the optimised thresholds.
+    ``on_generation`` is called with each finished ``neurosnn.evolve.Generation``.
     """
     from neurosnn.cost import latency_report
     from neurosnn.evolve import Evaluator, run_search, search_images, search_training_cost
@@ -211,6 +214,8 @@ def run_neuroevolution(
             g.mean_cost,
             g.seconds,
         )
+        if on_generation is not None:
+            on_generation(g)
 
     try:
         search = run_search(
