@@ -64,15 +64,18 @@ bench: setup
 gpu-check: setup
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),runs/gpu_check)
 
-# the docs' figures, from the measured runs under runs/ (docs/latency.md names the commands
-# that make those runs); each figure's caption in the docs names the command below
+# the docs' figures, from the measured runs under $(RUNS) (docs/latency.md names the commands
+# that make those runs; `make demo` makes runs/quickstart); each caption names its command here
 FIGURES := docs/figures
+RUNS ?= runs
 figures: setup
-	$(PY) -m analysis.latency runs/latency_resnet20/fmnist_resnet20_s0 --steps 128 \
+	$(PY) -m analysis.plot $(RUNS)/quickstart/latency/all.h5 --out $(FIGURES)/demo
+	$(PY) -m analysis.latency $(RUNS)/quickstart/latency --steps 100 --out $(FIGURES)/demo
+	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--out $(FIGURES)/resnet20
-	$(PY) -m analysis.latency runs/latency_resnet20/fmnist_resnet20_s0 --steps 128 \
+	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--delay none --out $(FIGURES)/resnet20-delay-none
-	$(PY) -m analysis.latency runs/latency_resnet18/fmnist_resnet18_w025 --steps 128 \
+	$(PY) -m analysis.latency $(RUNS)/latency_resnet18_search/fmnist_resnet18_w025 --steps 128 \
 		--out $(FIGURES)/resnet18
 
 clean:

@@ -12,7 +12,10 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   layer delay, step n for a layer n connections from the input by its shortest path; for a
   chain the run is then the undelayed one shifted by the depth);
 * ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
-  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost.
+  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost;
+* ``calibration="light"``: Li et al.'s bias calibration (ICML 2021,
+  ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
+  calibration images, after the thresholds and φ are set.
 
 ``measure_latency`` runs recipes on the test set and reports, per recipe, the steps to
 ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
@@ -36,6 +39,7 @@ import numpy as np
 from torch import nn
 
 from neurosnn.convert import ThresholdSource, ann_graph, convert
+from neurosnn.convert.biascal import calibrate_biases
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
@@ -52,6 +56,7 @@ from neurosnn.train import evaluate
 log = logging.getLogger(__name__)
 SearchKind = Literal["none", "eq11", "theta-phi"]
 SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
+CALIBRATIONS: tuple[str, ...] = ("none", "light")
 BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
 
 
@@ -67,6 +72,8 @@ class Recipe:
     bias_onset: BiasOnset = "always"
     search: SearchKind = "none"
     thresholds: ThresholdSource = "percentile"
+    calibration: Literal["none", "light"] = "none"
+    calibration_timesteps: int = 16
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -75,10 +82,14 @@ class Recipe:
             ("bias_onset", self.bias_onset, BIAS_ONSETS),
             ("search", self.search, SEARCHES),
             ("thresholds", self.thresholds, ("percentile", "trained")),
+            ("calibration", self.calibration, CALIBRATIONS),
         ):
             if value not in allowed:
                 raise UserError(f"{name} must be one of {allowed}, got {value!r}")
         check_phi(self.phi)
+        if self.calibration != "none" and self.search != "none":
+            # the search moves the thresholds the biases were calibrated for
+            raise UserError("a recipe is calibrated or searched, not both")
 
     def convert(
         self, model: nn.Module, batches: list, input_shape: tuple[int, ...], device: str = "cpu"
@@ -142,6 +153,10 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+search": Recipe(phi=0.5, bias_onset="input", search="theta-phi"),
     "phi+onset+channelwise+search": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, search="theta-phi"
+    ),
+    "phi+onset+light": Recipe(phi=0.5, bias_onset="input", calibration="light"),
+    "phi+onset+channelwise+light": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, calibration="light"
     ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
     "trained+phi+onset+search": Recipe(
@@ -366,6 +381,8 @@ def measure_latency(
     for name in order:
         recipe = RECIPES[name]
         key = (recipe.percentile_of, recipe.channelwise, recipe.thresholds)
+        if recipe.calibration != "none":
+            key = (*key, name)  # its biases move: an SNN of its own
         if key not in snns:
             snns[key] = recipe.convert(model, batches, shape, device)
             trained[key] = list(snns[key].thresholds)
@@ -375,6 +392,14 @@ def measure_latency(
                 }
         snn = snns[key]
         recipe.set_on(snn, trained[key])
+        if recipe.calibration == "light":
+            log.info(
+                "%s: bias calibration at T=%d on %d training images",
+                name,
+                recipe.calibration_timesteps,
+                len(batches[0]),
+            )
+            calibrate_biases(snn, batches[:1], recipe.calibration_timesteps)
         report.depth = snn.depth
         if recipe.search != "none":
             search_out = out / f"{name}_search"

@@ -1,0 +1,114 @@
+"""Bias calibration: Li, Deng, Dong, Gong & Gu, "A free lunch from ANN: towards efficient,
+accurate spiking neural networks calibration", ICML 2021 — the "light" pipeline.
+
+After conversion an IF layer's mean output over T steps (spike count · θ / T) differs from its
+ANN activation: the flooring of a rate to whole spikes, the clipping at θ, and the errors of the
+layers below. Layer by layer, in topological order, the calibration measures the expected
+error per channel on a few training images and moves it into the layer's bias:
+
+    e_c = mean over images and positions of ( a_c  −  θ · count_c / T )
+    b_c ← b_c + e_c
+
+with ``a`` the ANN's activation there (after the sum, at a residual merge) and ``count`` the
+spikes of the SNN whose earlier layers are already calibrated (the paper's layer-wise
+sequential correction). Bias current acts every step, so each channel's mean output moves by
+about ``e_c``.
+
+Where the authors' code (yhhhli/SNN_Calibration, ``models/calibration.py``, ``emp_bias_corr``)
+differs from the paper, or from this module:
+- it calibrates on one batch of 128 training images; here any number (the latency job: the
+  ``--calib-images`` drawn from the training split);
+- its CIFAR script simulates 32 steps whatever ``--T`` says; here ``timesteps`` is the T the
+  SNN will be read at, as the paper describes;
+- its thresholds come from a search minimising the MSE of the clipped activation, and every
+  step adds θ/(2T) to the potential; here the thresholds and the initial potential φ·θ are
+  whatever the SNN has (percentiles, channel-wise, φ = 0.5, ...), so the calibration composes
+  with every recipe: set them first, then calibrate.
+The SNN runs without the layer delay (``delay="none"``, all layers within a step), as the
+paper and the field count T; with the bias onset, the layer-delay run is that run shifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from neurosnn.convert.calibrate import batches_of
+from neurosnn.errors import UserError
+from neurosnn.snn import ConvertedSNN
+
+
+def _channel_sum(act: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean over positions, summed over the batch: ``[C]``."""
+    if act.dim() > 2:
+        act = act.flatten(2).mean(2)
+    return act.sum(0)
+
+
+def _biased_op(snn: ConvertedSNN, name: str) -> nn.Conv2d | nn.Linear:
+    """The Conv2d/Linear that ends the first incoming connection of ``name`` ending in one
+    (the main path at a residual merge: the shortcut is listed after it, or has no weights)."""
+    for _, conn in snn.incoming(name):
+        ops = list(conn.ops)
+        if ops and isinstance(ops[-1], nn.Conv2d | nn.Linear):
+            return ops[-1]
+    raise UserError(f"bias calibration: no connection into layer {name} ends in a Conv2d/Linear")
+
+
+@torch.no_grad()
+def _snn_means(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int, name: str):
+    """Per-channel mean of ``θ · count / T`` of layer ``name`` over ``images``."""
+    net = snn.as_module(delay="none")
+    theta = snn.thresholds[snn.if_names.index(name)]
+    total = None
+    for x in images:
+        net.reset()
+        counts = None
+        for _ in range(timesteps):
+            net(x)
+            step = net.spikes[name].float()
+            counts = step if counts is None else counts + step
+        part = _channel_sum(counts)
+        total = part if total is None else total + part
+    return total * theta / timesteps
+
+
+@torch.no_grad()
+def calibrate_biases(
+    snn: ConvertedSNN, batches: Iterable, timesteps: int
+) -> dict[str, torch.Tensor]:
+    """Li et al.'s bias calibration, in place: each IF layer's bias (per channel) moves by the
+    mean error between its ANN activation and its SNN output over ``timesteps`` steps.
+
+    Args:
+        snn: the converted SNN, with the thresholds and φ it will run with.
+        batches: training images ``[B, C, H, W]`` (tensors or ``(x, y)`` pairs, e.g. a
+            ``DataLoader``); the paper uses about a thousand, the authors' code 128.
+        timesteps: T at which the SNN will be read (its flooring error depends on it).
+
+    Returns:
+        The correction added to each layer's bias (``[C]`` per layer, in ANN units).
+    """
+    if int(timesteps) != timesteps or timesteps < 1:
+        raise UserError(f"bias calibration: timesteps must be an integer >= 1, got {timesteps}")
+    images = [x.to(snn.device) for x in batches_of(batches)]
+    n = sum(len(x) for x in images)
+    if n == 0:
+        raise UserError("bias calibration: no images given")
+    targets: dict[str, torch.Tensor] = {}  # the ANN's activations, before any bias moves
+    for x in images:
+        for name, _, act in snn.ann_forward(x):
+            if name != snn.output_name:
+                part = _channel_sum(act)
+                targets[name] = targets[name] + part if name in targets else part
+    corrections = {}
+    for name in snn.if_names:  # topological order: later layers see the corrected ones
+        op = _biased_op(snn, name)
+        error = (targets[name] - _snn_means(snn, images, timesteps, name)) / n
+        if op.bias is None:
+            op.bias = nn.Parameter(torch.zeros_like(error))
+        op.bias.add_(error.to(op.bias.dtype))
+        corrections[name] = error
+    return corrections
