@@ -144,3 +144,30 @@ def test_search_and_attack_take_a_users_model(user_model, monkeypatch, command, 
     ecfg = next(a for a in passed if hasattr(a, "checkpoint"))
     assert ckpt.spec.factory == "usermodels:build" and ckpt.dataset == "synthetic"
     assert ecfg.checkpoint == "w.pt"
+
+
+def test_export_converts_a_users_model_as_convert_does(user_model):
+    pytest.importorskip("nirtorch")
+    from neurosnn.experiments import export as export_cli
+    from neurosnn.files.nirio import read_nir
+    from neurosnn.files.snnfile import load_snn
+    from neurosnn.simulate import simulate
+
+    mine = ["--model", "usermodels:build", "--weights", "w.pt", "--dataset", "synthetic"]
+    settings = ["--phi", "0.5", "--calib-images", "32"]
+    nir_file = user_model / "mine.nir"
+    args = [*mine, *settings, "--no-fold", "--nir", str(nir_file), "--compare", "16"]
+    assert export_cli.main([*args, "--timesteps", "8"]) == 0
+    report = json.loads(nir_file.with_suffix(".compare.json").read_text())
+    assert report["test_images"] == 16 and min(report["same"]) == 1.0  # nirtorch = neurosnn
+    run = [*mine, *settings, "--timesteps", "8", "--test-images", "16", "--no-progress"]
+    assert convert_cli.main([*run, "--out", str(user_model / "run.h5")]) == 0
+    converted, _ = load_snn(user_model / "run.snn.h5")
+    exported, _ = read_nir(nir_file)  # unfolded: neurosnn's arithmetic exactly
+    assert exported.thresholds == pytest.approx(converted.thresholds)
+    x = torch.rand(8, 1, 8, 8)
+    y = torch.zeros(8, dtype=torch.long)
+    a, b = (simulate(s, [(x, y)], 12, delay="none") for s in (converted, exported))
+    assert all(torch.equal(a.spike_counts[n], b.spike_counts[n]) for n in converted.if_names)
+    with pytest.raises(SystemExit, match="--weights and --input-shape go with --model"):
+        export_cli.main(["--snn", "x.snn.h5", "--weights", "w.pt", "--nir", "y.nir"])
