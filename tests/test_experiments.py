@@ -454,6 +454,12 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
     assert all(0.5 - 1e-6 <= r <= 1.5 + 1e-6 for r in ratio)
 
 
+def test_the_demo_trains_as_long_on_the_shipped_subset_as_on_the_full_set():
+    from neurosnn.experiments.quickstart import default_epochs
+
+    assert (default_epochs(20000), default_epochs(4000)) == (2, 10)  # 40,000 presentations
+
+
 @pytest.mark.slow
 def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     from neurosnn.experiments import quickstart
