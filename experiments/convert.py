@@ -145,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         "until the layer's input can arrive (input; with --delay layer) (default: %(default)s)",
     )
     p.add_argument(
+        "--readout-after",
+        type=int,
+        default=d.readout_after,
+        metavar="K",
+        help="delayed evaluation: predict from the output potential gained after step K, no "
+        "answer before; the accuracy per step counts the K steps (default: %(default)s)",
+    )
+    p.add_argument(
         "--encoding",
         choices=ENCODINGS,
         default=d.encoding,

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from neurosnn.encoding import Encoding, encode
 from neurosnn.energy import layer_inputs
 from neurosnn.engine import BiasOnset, Block, Delay, Precision, check_timing, onsets, run_blocks
+from neurosnn.errors import UserError
 from neurosnn.snn import INPUT, ConvertedSNN
 
 Engine = Literal["fast", "reference"]
@@ -117,8 +118,11 @@ def pack_spikes_torch(s: torch.Tensor) -> torch.Tensor:
 class _Tally:
     """Accumulates blocks into per-group curves: ``correct [G, T]``, ``counts {layer: [G, T]}``."""
 
-    def __init__(self, names: list[str], timesteps: int, groups: int, device) -> None:
-        self.groups = groups
+    def __init__(
+        self, names: list[str], timesteps: int, groups: int, device, readout_after: int = 0
+    ) -> None:
+        self.groups, self.after = groups, readout_after
+        self._base: torch.Tensor | None = None  # the output potential at step ``after``
         self.correct = torch.zeros(groups, timesteps, dtype=torch.int64, device=device)
         self.counts = {
             n: torch.zeros(groups, timesteps, dtype=torch.int64, device=device) for n in names
@@ -131,11 +135,28 @@ class _Tally:
         out = torch.zeros(self.groups, values.shape[0], dtype=torch.int64, device=values.device)
         return out.index_add_(0, group, values.T.to(torch.int64))
 
+    def readout(self, block: Block) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(output [τ, B, classes], read [τ])``: the output potential less its value at step
+        ``after`` (a delayed readout ignores the first ``after`` steps), and whether each step
+        of the block is past them. Blocks of one batch come in time order."""
+        out, k = block.output, self.after
+        first = torch.arange(block.start, block.start + len(out), device=out.device)
+        if k == 0:
+            return out, torch.ones_like(first, dtype=torch.bool)
+        if block.start == 0:
+            self._base = None
+        if block.start < k <= block.start + len(out):
+            self._base = out[k - 1 - block.start].clone()
+        read = first >= k  # index i is step i + 1
+        return (out if self._base is None else out - self._base), read
+
     def add(self, block: Block, labels: torch.Tensor, group: torch.Tensor | None) -> None:
         steps = slice(block.start, block.start + len(block.output))
+        output, read = self.readout(block)
         # an output that has received nothing yet has not answered: it is not counted correct
-        answered = block.output.ne(0).any(-1)
-        right = (block.output.argmax(-1) == labels) & answered  # [τ, B]
+        answered = output.ne(0).any(-1) & read.unsqueeze(1)
+        right = (output.argmax(-1) == labels) & answered  # [τ, B]
+        self.last = output[-1]  # the readout after the block's last step
         self.correct[:, steps] += self._by_group(right, group)
         for name, counts in block.counts.items():
             self.counts[name][:, steps] += self._by_group(counts, group)
@@ -236,6 +257,7 @@ def simulate(
     record_layers: Sequence[str] | None = None,
     spike_sink: SpikeSink | None = None,
     progress: bool = False,
+    readout_after: int = 0,
 ) -> SimResult:
     """Simulate the SNN on every batch and tally the accuracy curve and spike counts.
 
@@ -258,10 +280,18 @@ def simulate(
         record_layers: which spiking layers to record (default: all).
         spike_sink: receives ``(layer, first_image, packed [T, b, bytes], layer_shape)``.
         progress: show a progress bar over batches.
+        readout_after: delayed evaluation: the prediction at step t > k is the argmax of the
+            output potential gained after step k (``V(t) − V(k)``), and no step up to k
+            answers, so the accuracy curve counts the k steps (the delayed evaluation of
+            Bu, Li & Yu, CVPR 2025). Default 0: read from step 1.
 
     Returns:
         The ``SimResult``.
     """
+    if int(readout_after) != readout_after or not 0 <= readout_after < timesteps:
+        raise UserError(
+            f"readout_after must be an integer in [0, T) = [0, {timesteps}), got {readout_after}"
+        )
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
     if engine == "reference" and precision != "fp32":
@@ -273,7 +303,7 @@ def simulate(
     unknown = [n for n in record if n not in snn.if_names]
     if unknown:
         raise ValueError(f"unknown layers to record: {unknown}; spiking layers: {snn.if_names}")
-    tally = _Tally(snn.if_names, timesteps, 1, snn.device)
+    tally = _Tally(snn.if_names, timesteps, 1, snn.device, int(readout_after))
     gen = torch.Generator(device=snn.device).manual_seed(seed)
     thresholds = torch.tensor(snn.thresholds, dtype=torch.float32, device=snn.device)
     phi = torch.tensor(snn.phi, dtype=torch.float32, device=snn.device)
@@ -303,7 +333,7 @@ def simulate(
             tally.add(block, y, None)
             for name, parts in packed.items():
                 parts.append(pack_spikes(block.spikes[name][:, :n_rec].flatten(2).ne(0)))
-        predictions.append(block.output[-1].argmax(1).cpu())
+        predictions.append(tally.last.argmax(1).cpu())
         for name, parts in packed.items():
             spike_sink(name, seen, torch.cat(parts).cpu(), tuple(snn.layer(name).shape))
         labels_all.append(y.cpu())
@@ -326,6 +356,7 @@ def simulate(
             "bias_onset": bias_onset,
             "encoding": encoding,
             "seed": seed,
+            "readout_after": int(readout_after),
             "phi": snn.phi,
             "percentile_of": snn.percentile_of,
             "channelwise": sorted(snn.channel_scales),

@@ -47,6 +47,7 @@ class ConvertConfig:
     delay: str = "layer"
     bias_onset: str = "always"
     encoding: str = "current"
+    readout_after: int = 0  # delayed evaluation: the readout ignores the first k steps
     record_spikes: int = 16
     seed: int = 0
     dataset: str | None = None  # with snn: the data set where the file does not say which
@@ -74,6 +75,11 @@ class ConvertConfig:
         ):
             if getattr(self, name) < least:
                 raise UserError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if not 0 <= self.readout_after < self.timesteps:
+            raise UserError(
+                f"readout_after must be in [0, timesteps) = [0, {self.timesteps}), "
+                f"got {self.readout_after}"
+            )
         if self.test_images is not None and self.test_images < 1:
             raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
         if self.dataset is not None and not self.snn:
@@ -210,6 +216,7 @@ def record_run(
             bias_onset=cfg.bias_onset,
             encoding=cfg.encoding,
             seed=cfg.seed,
+            readout_after=cfg.readout_after,
             record_spikes=cfg.record_spikes,
             spike_sink=writer.write_spikes,
             progress=progress,

@@ -1,0 +1,61 @@
+"""Delayed evaluation (readout_after = k): the prediction at step t > k is the argmax of the
+output potential gained after step k, no step up to k answers, in every engine and time block."""
+
+import pytest
+import torch
+
+from neurosnn.errors import UserError
+from neurosnn.simulate import simulate
+from tests.test_graph_engine import resnet_snn
+from tests.test_module import chain_snn
+
+
+def expected_correct(outputs: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Correct answers per step from the module's per-step output potentials ``[T, B, C]``."""
+    read = outputs - outputs[k - 1] if k else outputs
+    right = (read.argmax(-1) == labels) & read.ne(0).any(-1)
+    right[:k] = False
+    return right.sum(1)
+
+
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+@pytest.mark.parametrize("k", [0, 1, 7])
+def test_the_delayed_readout_is_the_potential_gained_after_k(net, k):
+    snn, x = chain_snn() if net == "chain" else resnet_snn(phi=0.5)
+    torch.manual_seed(1)
+    labels = torch.randint(0, snn.layer(snn.output_name).n, (len(x),))
+    outputs = snn.as_module("none").run(x, 20)
+    want = expected_correct(outputs, labels, k)
+    for engine, block in (("fast", None), ("fast", 3), ("reference", None)):
+        run = simulate(
+            snn, [(x, labels)], 20, delay="none", readout_after=k, engine=engine, time_block=block
+        )
+        assert torch.equal(run.correct, want)
+        last = outputs[-1] - outputs[k - 1] if k else outputs[-1]
+        assert torch.equal(run.predictions, last.argmax(1))
+    if k:
+        assert run.correct[:k].sum() == 0 and run.config["readout_after"] == k
+
+
+@pytest.mark.parametrize("k", [-1, 20, 2.5])
+def test_a_readout_past_t_or_not_a_count_is_refused(k):
+    snn, x = chain_snn()
+    said = r"readout_after must be an integer in \[0, T\) = \[0, 20\)"
+    with pytest.raises(UserError, match=said):
+        simulate(snn, [(x, torch.zeros(len(x), dtype=torch.long))], 20, readout_after=k)
+
+
+def test_convert_reads_out_after_k_steps(tmp_path):
+    from neurosnn.experiments import convert
+    from neurosnn.files.record import read_run
+    from tests.test_experiments import train_synthetic
+
+    train_synthetic(tmp_path / "ann")
+    args = ["--checkpoint", str(tmp_path / "ann"), "--timesteps", "10", "--test-images", "32"]
+    args += ["--no-progress", "--readout-after"]
+    assert convert.main([*args, "3", "--out", str(tmp_path / "run.h5")]) == 0
+    run = read_run(tmp_path / "run.h5")
+    assert run.simulation["readout_after"] == 3
+    assert (run.accuracy[:3] == 0).all() and run.accuracy[-1] > 0.5  # a trained network
+    with pytest.raises(SystemExit, match=r"readout_after must be in \[0, timesteps\) = \[0, 10\)"):
+        convert.main([*args, "10", "--out", str(tmp_path / "bad.h5")])
