@@ -35,4 +35,5 @@ COMMANDS = {
     "inspect": ("neurosnn.analysis.inspect", "layers, thresholds, rates and accuracy of a record"),
     "plot": ("neurosnn.analysis.plot", "plots of a run record"),
     "plot-search": ("neurosnn.analysis.neuroevolution", "plots of a threshold search folder"),
+    "leaderboard": ("neurosnn.analysis.leaderboard", "the leaderboard page from latency folders"),
 }

@@ -1,0 +1,159 @@
+"""The leaderboard in the field's format, from experiments.latency folders: per network (one
+folder: its seeds), one row per recipe, with the accuracy at T = 1, 2, 4, 8, 16, 32, 64 and the
+steps to ANN − 1% counted without the layer delay (as the field counts), the steps with it (as
+Lu & Sengupta count), and the spikes per image; mean and range over the seeds.
+
+    python -m analysis.leaderboard runs/latency_resnet20 runs/latency_resnet18 \\
+        --out docs/leaderboard.md
+
+The accuracy at T is read from the run without the layer delay: a graph's RECIPE.delay-none.h5,
+or, for a chain whose biases wait for their input (the onset), the delayed run shifted by the
+depth (the same run exactly; tests/test_latency_modes.py). A chain run without the onset has no
+undelayed run: "–".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosnn.files.record import read_run
+from neurosnn.output import atomic, one_line_errors
+
+STEPS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def undelayed_accuracy(folder: Path, recipe: str, depth: int) -> np.ndarray | None:
+    """A recipe's accuracy per step without the layer delay, or None where no run gives it."""
+    plain = folder / f"{recipe}.delay-none.h5"
+    if plain.is_file():
+        return np.asarray(read_run(plain).accuracy)
+    run = read_run(folder / f"{recipe}.h5")
+    if run.simulation.get("delay") == "none":
+        return np.asarray(run.accuracy)
+    if run.simulation.get("bias_onset") == "input":
+        return np.asarray(run.accuracy)[depth:]  # step t + D of the delayed run is step t
+    return None
+
+
+def seed_rows(latency: Path) -> tuple[str, dict[str, list[dict[str, Any]]], list[float]]:
+    """``(network and data set, {recipe: one dict of figures per seed}, ANN accuracies)`` of a
+    folder."""
+    summary_file = latency / "latency.json"
+    if not summary_file.is_file():
+        raise SystemExit(f"error: {latency} holds no latency.json (an experiments.latency --out)")
+    summary = json.loads(summary_file.read_text())
+    rows: dict[str, list[dict[str, Any]]] = {}
+    network, anns = None, []
+    for name, ck in summary["checkpoints"].items():
+        folder, depth = latency / name, int(ck["depth"])
+        anns.append(ck["ann_accuracy"])
+        for recipe, r in ck["recipes"].items():
+            m = r["metrics"]
+            if network is None:
+                meta = read_run(folder / f"{recipe}.h5").metadata
+                network = f"{meta['network']['name']} on {meta.get('dataset', '?')}"
+            acc = undelayed_accuracy(folder, recipe, depth)
+            row = {f"t={t}": None if acc is None or len(acc) < t else acc[t - 1] for t in STEPS}
+            # absent (a chain without the onset has no undelayed run): "–"; None: "> T"
+            row["delay none"] = m.get("steps_to_ann_minus_1pct_delay_none", "–")
+            row["layer delay"] = m.get("steps_to_ann_minus_1pct")
+            row["spikes/image"] = m.get("spikes_per_image")
+            row["T"] = summary["config"]["timesteps"]
+            rows.setdefault(recipe, []).append(row)
+    return network or "?", rows, anns
+
+
+def _cell(values: list, key: str) -> str:
+    """Mean (min–max) over seeds; a step count some seeds miss lists the others ("> T": not
+    within the T simulated)."""
+    got = [v[key] for v in values]
+    if "–" in got:
+        return "–"
+    if key in ("delay none", "layer delay") and any(g is None for g in got):
+        within = [f"{g:g}" for g in got if g is not None]
+        missed = f"> {values[0]['T']}"
+        if not within:
+            return missed
+        return f"{', '.join(within)}; {missed} on {len(got) - len(within)}/{len(got)} seeds"
+    if any(g is None for g in got):
+        return "–"
+    scale = 100 if key.startswith("t=") else 1
+    nums = [scale * float(g) for g in got]
+    fmt = "{:,.0f}" if key == "spikes/image" else "{:.1f}" if scale == 100 else "{:g}"
+    mean = fmt.format(float(np.mean(nums)))
+    if len(nums) == 1 or min(nums) == max(nums):
+        return mean
+    return f"{mean} ({fmt.format(min(nums))}–{fmt.format(max(nums))})"
+
+
+def table(rows: dict[str, list[dict[str, Any]]]) -> str:
+    keys = [f"t={t}" for t in STEPS] + ["delay none", "layer delay", "spikes/image"]
+    head = ["recipe"] + [
+        "ANN−1% (no delay)"
+        if k == "delay none"
+        else "ANN−1% (layer delay)"
+        if k == "layer delay"
+        else k
+        for k in keys
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for recipe, values in rows.items():
+        lines.append("| " + " | ".join([recipe] + [_cell(values, k) for k in keys]) + " |")
+    return "\n".join(lines)
+
+
+def leaderboard(folders: list[Path], command: str) -> str:
+    parts = [
+        "# Leaderboard",
+        "",
+        "Accuracy (%) at T steps without the layer delay (all layers within a step, as the "
+        "field counts), steps to ANN − 1% counted both ways, spikes per image over T; mean "
+        "(range) over the seeds of each network, on the same test images for every recipe. "
+        '"> T": not within the T simulated; "–": no run gives it. Generated by',
+        "",
+        f"    {command}",
+        "",
+        "from the experiments.latency folders named there (their commands and hardware are in "
+        "[low latency](latency.md)).",
+    ]
+    for folder in folders:
+        network, rows, anns = seed_rows(folder)
+        seeds = len(anns)
+        ann = ", ".join(f"{100 * a:.2f}%" for a in anns)
+        parts += ["", f"## {network} (`{folder.name}`, {seeds} seed{'s' * (seeds > 1)})", ""]
+        parts += [f"ANN on the same test images: {ann}.", "", table(rows)]
+    return "\n".join(parts) + "\n"
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="neurosnn leaderboard",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folders", nargs="+", help="experiments.latency output folders")
+    p.add_argument("--out", default=None, help="the markdown file to write (default: print it)")
+    args = p.parse_args(argv)
+    folders = [Path(f) for f in args.folders]
+    for f in folders:
+        if not f.is_dir():
+            raise SystemExit(f"error: {f} is not a folder (an experiments.latency --out)")
+    text = leaderboard(folders, "python -m analysis.leaderboard " + " ".join(argv or sys.argv[1:]))
+    if args.out is None:
+        print(text, end="")
+    else:
+        with atomic(args.out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The leaderboard's figures are those of the latency runs it reads: the undelayed accuracy at
+T (a chain's delayed run shifted by its depth where the onset holds), the steps both ways."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurosnn.analysis import leaderboard
+from neurosnn.files.record import read_run
+
+
+@pytest.mark.slow
+def test_a_chain_over_two_seeds(tmp_path):
+    from neurosnn.experiments import latency, train_ann
+    from tests.test_experiments import train_synthetic
+
+    train_synthetic(tmp_path / "s0")
+    args = ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125"]
+    args += ["--epochs", "4", "--batch-size", "32", "--lr", "0.05", "--seed", "1"]
+    assert train_ann.main([*args, "--out", str(tmp_path / "s1"), "--no-progress"]) == 0
+    lat = tmp_path / "lat"
+    run = ["--checkpoint", str(tmp_path / "s0"), "--checkpoint", str(tmp_path / "s1")]
+    run += ["--recipes", "all,phi+onset", "--timesteps", "80", "--long-horizon", "1"]
+    run += ["--test-images", "32", "--calib-images", "64", "--out", str(lat), "--no-progress"]
+    assert latency.main(run) == 0
+    page = tmp_path / "board.md"
+    assert leaderboard.main([str(lat), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "## vgg5 on synthetic (`lat`, 2 seeds)" in text
+    assert "python -m analysis.leaderboard " in text  # the command that made it
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
+    summary = json.loads((lat / "latency.json").read_text())["checkpoints"]
+    depth = summary["s0"]["depth"]
+    shifted = [read_run(lat / s / "phi+onset.h5").accuracy[depth + 4 - 1] for s in ("s0", "s1")]
+    assert rows["phi+onset"][3].startswith(f"{100 * float(np.mean(shifted)):.1f}")  # t=4
+    assert rows["all"][3] == rows["all"][8] == "–"  # no onset: no undelayed run of a chain
+    steps = [summary[s]["recipes"]["phi+onset"]["metrics"] for s in ("s0", "s1")]
+    layer = [m["steps_to_ann_minus_1pct"] for m in steps]
+    if None not in layer:
+        cell = rows["phi+onset"][9]  # ANN−1% with the layer delay
+        assert cell.startswith(f"{np.mean(layer):g}")
+    with pytest.raises(SystemExit, match="holds no latency.json"):
+        leaderboard.main([str(tmp_path)])
+
+
+def test_a_graphs_undelayed_accuracy_is_its_run_without_the_delay(tmp_path):
+    from neurosnn.data import synthetic
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency
+    from tests.test_graph_engine import TinyResNet, init
+
+    data = synthetic(n_train=128, n_test=32, num_classes=5, in_channels=2, input_size=8, seed=0)
+    torch.manual_seed(0)
+    cfg = LatencyConfig(
+        recipes=("all",), timesteps=12, long_horizon=1, test_images=32, calib_images=128
+    )
+    report = measure_latency(init(TinyResNet()), data, cfg, tmp_path, progress=False)
+    got = leaderboard.undelayed_accuracy(tmp_path, "all", report.depth)
+    assert np.array_equal(got, read_run(tmp_path / "all.delay-none.h5").accuracy)
