@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", type=int, default=200, help="search images E in S (default: %(default)s)"
     )
     p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the ANN's training (its initial weights, its images, their order); the "
+        "test images and the search stay the same (default: %(default)s)",
+    )
+    p.add_argument(
         "--retrain", action="store_true", help="train again even if OUT/ann/checkpoint.pt exists"
     )
     add_device_arg(p)
@@ -101,15 +108,15 @@ def _train(args, ann_dir: Path) -> None:
     n_train = min(args.train_images, len(data.train))
     epochs = args.epochs or default_epochs(n_train)
     train_print = split_fingerprint(data.train)  # the whole split, before the subset
-    data = dataclasses.replace(data, train=data.train.random_subset(n_train, 0))
-    torch.manual_seed(0)
+    data = dataclasses.replace(data, train=data.train.random_subset(n_train, args.seed))
+    torch.manual_seed(args.seed)
     options = DATASET_OPTIONS["fashion-mnist"]
     model = create_network("vgg9", data.num_classes, data.in_channels, data.input_size, **options)
     print(f"[1/4] training vgg9 {options} on {n_train} images, {epochs} epochs")
     train_ann(
         model,
         data,
-        TrainConfig(epochs=epochs),
+        TrainConfig(epochs=epochs, seed=args.seed),
         out_dir=ann_dir,
         device=args.device,
         progress=not args.no_progress,
@@ -126,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.retrain or not (ann_dir / CHECKPOINT_NAME).is_file():
         _train(args, ann_dir)
     else:
+        from neurosnn.checkpoint import load_checkpoint
+
+        trained = (load_checkpoint(ann_dir).config or {}).get("seed", 0)
+        if trained != args.seed:
+            raise SystemExit(
+                f"error: {ann_dir} was trained with --seed {trained}, not {args.seed}: pass "
+                "--retrain, or another --out"
+            )
         print(f"[1/4] reusing the trained ANN in {ann_dir} (--retrain to train again)")
 
     from neurosnn.analysis.latency import plot_latency

@@ -487,9 +487,11 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     assert run.simulation["bias_onset"] == "input" and run.simulation["percentile_of"] == "all"
     pngs = {p.name for p in (out / "plots").iterdir()}
     assert {"frontier.png", "accuracy.png", "raster.png", "layer_activity.png"} <= pngs
-    # a second run reuses the network and the records
+    # a second run reuses the network and the records; not one trained with another seed
     assert quickstart.main(args) == 0
     assert "reusing the trained ANN" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="trained with --seed 0, not 1: pass --retrain"):
+        quickstart.main([*args, "--seed", "1"])
 
 
 @pytest.mark.slow
