@@ -397,6 +397,7 @@ def test_latency_end_to_end(tmp_path, capsys):
     assert (out / "ann" / "phi+onset+search_search" / "search.h5").is_file()
     assert (out / "ann" / "plots" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert "phi+onset: ANN-1% at step" in (out / "latency.log").read_text()
+    assert "search generation 1/1: best cost" in (out / "latency.log").read_text()
     # a rerun keeps the finished records
     stamp = (out / "ann" / "phi+onset.h5").stat().st_mtime_ns
     assert latency.main(args) == 0

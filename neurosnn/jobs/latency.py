@@ -308,12 +308,24 @@ def _search(
         T,
         scfg.objective,
     )
+
+    def generation_line(g) -> None:
+        log.info(
+            "search generation %d/%d: best cost %.4f, mean %.4f (%.0f s)",
+            g.generation,
+            scfg.generations,
+            g.best_cost,
+            g.mean_cost,
+            g.seconds,
+        )
+
     result = run_search(
         evaluator,
         vectorised_map(evaluator),
         state_path=out / "search_state.json",
         resume=True,
         progress=progress,
+        on_generation=generation_line,
     )
     write_search(
         out / "search.h5",
