@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup data demo test lint format docs figures bench gpu-check wheel-check clean
+.PHONY: setup data demo test lint format docs figures leaderboard bench gpu-check wheel-check clean
 
 setup: $(VENV)/.installed data
 
@@ -75,8 +75,13 @@ figures: setup
 		--out $(FIGURES)/resnet20
 	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--delay none --out $(FIGURES)/resnet20-delay-none
-	$(PY) -m analysis.latency $(RUNS)/latency_resnet18_search/fmnist_resnet18_w025 --steps 128 \
+	$(PY) -m analysis.latency $(RUNS)/latency_resnet18/fmnist_resnet18_w025 --steps 128 \
 		--out $(FIGURES)/resnet18
+
+# docs/leaderboard.md from the measured latency folders under $(RUNS)
+LATENCY_RUNS := latency_resnet20 latency_resnet20_search latency_resnet18
+leaderboard: setup
+	$(PY) -m analysis.leaderboard $(addprefix $(RUNS)/,$(LATENCY_RUNS)) --out docs/leaderboard.md
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -87,6 +87,8 @@ def _cell(values: list, key: str) -> str:
     nums = [scale * float(g) for g in got]
     fmt = "{:,.0f}" if key == "spikes/image" else "{:.1f}" if scale == 100 else "{:g}"
     mean = fmt.format(float(np.mean(nums)))
+    if fmt == "{:g}":  # steps: a mean to one decimal, whole counts as they are
+        mean = f"{float(np.mean(nums)):.1f}".removesuffix(".0")
     if len(nums) == 1 or min(nums) == max(nums):
         return mean
     return f"{mean} ({fmt.format(min(nums))}–{fmt.format(max(nums))})"
