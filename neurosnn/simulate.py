@@ -288,15 +288,15 @@ def simulate(
     Returns:
         The ``SimResult``.
     """
-    if int(readout_after) != readout_after or not 0 <= readout_after < timesteps:
-        raise UserError(
-            f"readout_after must be an integer in [0, T) = [0, {timesteps}), got {readout_after}"
-        )
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
     if engine == "reference" and precision != "fp32":
         raise ValueError(f"precision {precision!r} needs engine='fast' (bindsnet runs fp32)")
     _check(snn, timesteps, delay, bias_onset, time_block)
+    if int(readout_after) != readout_after or not 0 <= readout_after < timesteps:
+        raise UserError(
+            f"readout_after must be an integer in [0, T) = [0, {timesteps}), got {readout_after}"
+        )
     if record_spikes and spike_sink is None:
         raise ValueError("record_spikes needs a spike_sink to write to")
     record = list(snn.if_names if record_layers is None else record_layers)

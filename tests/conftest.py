@@ -57,3 +57,18 @@ class CodePayload:
 
     def __reduce__(self):
         return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture
+def kept(monkeypatch):
+    """The figures the plots make, kept open (they close each one after saving)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    yield figures
+    monkeypatch.undo()
+    plt.close("all")

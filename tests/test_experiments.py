@@ -256,8 +256,9 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_adversarial_end_to_end(tmp_path, capsys):
+def test_adversarial_end_to_end(tmp_path, capsys, kept):
     from neurosnn.experiments import adversarial
+    from tests.test_plots import covered
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -304,6 +305,9 @@ def test_adversarial_end_to_end(tmp_path, capsys):
     assert {"ans_vs_thresholds.png", "accuracy_clean_vs_adversarial.png"} <= {
         p.name for p in (out / "plots").iterdir()
     }
+    assert kept  # the plots cover their data
+    for fig in kept:
+        covered(fig)
     # the attacked sets are cached with their ε: a second run reuses them, another ε does not
     stamp = (out / "fgsm_train.h5").stat().st_mtime_ns
     assert adversarial.main(args + ["--resume"]) == 0

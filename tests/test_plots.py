@@ -4,25 +4,14 @@ panels say what they show, integer counts have integer ticks, and nothing is wri
 
 import matplotlib
 import numpy as np
-import pytest
+from matplotlib.collections import PathCollection
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from neurosnn.convert import convert  # noqa: E402
 from neurosnn.files.record import RunWriter, read_run  # noqa: E402
 from neurosnn.simulate import simulate  # noqa: E402
 from tests.conftest import tiny_vgg  # noqa: E402
-
-
-@pytest.fixture
-def kept(monkeypatch):
-    """The figures the plots make, kept open (they close each one after saving)."""
-    figures = []
-    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
-    yield figures
-    monkeypatch.undo()
-    plt.close("all")
 
 
 def record(tmp_path, data, name="run.h5", percentile=99.7, T=40):
@@ -52,6 +41,8 @@ def covered(fig) -> None:
                 assert y.max() <= y1, (ax.get_title(), y.max(), y1)
                 assert zoomed or y0 <= y.min(), (ax.get_title(), y.min(), y0)
         for points in ax.collections:
+            if not isinstance(points, PathCollection):
+                continue  # error bars and fills: offsets are not data
             xy = points.get_offsets()
             if len(xy):
                 assert x0 <= xy[:, 0].min() and xy[:, 0].max() <= x1

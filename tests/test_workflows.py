@@ -17,8 +17,16 @@ from neurosnn.files.record import read_arrays, read_run
 from neurosnn.files.snnfile import load_snn
 from tests.conftest import CodePayload
 from tests.test_experiments import train_synthetic
+from tests.test_plots import covered
 
 SUBSET = "data/fashion-mnist-subset"
+
+
+def all_covered(figures) -> None:
+    """Every figure a plot made (kept open by the ``kept`` fixture) covers its data."""
+    assert figures
+    for fig in figures:
+        covered(fig)
 
 
 def without_command_logging() -> None:
@@ -46,7 +54,7 @@ def checkpoint_and_data(folder, capsys):
 
 
 @pytest.mark.slow
-def test_bptt_against_the_search(tmp_path, capsys, monkeypatch):
+def test_bptt_against_the_search(tmp_path, capsys, monkeypatch, kept):
     from neurosnn.analysis.bptt import plot_bptt
     from neurosnn.jobs.bptt import BPTTConfig, run_bptt_vs_search
     from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
@@ -107,10 +115,11 @@ def test_bptt_against_the_search(tmp_path, capsys, monkeypatch):
     assert "Eq. 19 totals" in capsys.readouterr().out
     plots = json.loads((out / "summary.json").read_text())["plots"]
     assert sorted(plots) == sorted(str(p) for p in plot_bptt(out))
+    all_covered(kept)
 
 
 @pytest.mark.slow
-def test_backres_against_plain_vgg(tmp_path):
+def test_backres_against_plain_vgg(tmp_path, kept):
     from neurosnn.analysis.backres import plot_backres
     from neurosnn.jobs.backres import BackResConfig, run_backres
 
@@ -133,6 +142,7 @@ def test_backres_against_plain_vgg(tmp_path):
     run = read_run(out / "vgg2x4" / "convert.h5")
     assert run.timesteps == 8 and tied["snn_accuracy"]["4"] == pytest.approx(run.accuracy[3])
     assert [p.name for p in plot_backres(out)] == ["backres.png"]
+    all_covered(kept)
     stamp = (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns
     run_backres(cfg, load_dataset("synthetic"), out, progress=False)  # trained networks reused
     assert (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns == stamp
@@ -141,7 +151,7 @@ def test_backres_against_plain_vgg(tmp_path):
 
 
 @pytest.mark.slow
-def test_agd_variants(tmp_path):
+def test_agd_variants(tmp_path, kept):
     from neurosnn.analysis.agd import plot_agd
     from neurosnn.jobs.agd import AGDJobConfig, run_agd
 
@@ -166,12 +176,13 @@ def test_agd_variants(tmp_path):
     assert meta["timesteps"] == 6
     assert list(arrays["hybrid"]["accuracy"]) == pytest.approx(hybrid["accuracy"])
     assert [p.name for p in plot_agd(out)] == ["agd.png"]
+    all_covered(kept)
     with pytest.raises(UserError, match="report_steps must lie in 1..6"):
         dataclasses.replace(cfg, report_steps=(9,))
 
 
 @pytest.mark.slow
-def test_sparsity_table(tmp_path):
+def test_sparsity_table(tmp_path, kept):
     from neurosnn.analysis.sparsity import plot_sparsity
     from neurosnn.jobs.sparsity import SparsityConfig, run_sparsity
 
@@ -199,10 +210,11 @@ def test_sparsity_table(tmp_path):
     assert list(arrays["constant"]["sigma0"]) == [1e-6, 1.0]  # the grid in ascending order
     assert set(arrays) == {"constant", "alternating", "none"}
     assert [p.name for p in plot_sparsity(out)] == ["sparsity.png"]
+    all_covered(kept)
 
 
 @pytest.mark.slow
-def test_stdp_against_random_features(tmp_path):
+def test_stdp_against_random_features(tmp_path, kept):
     from neurosnn.analysis.stdp import plot_stdp
     from neurosnn.jobs.stdp import STDPJobConfig, run_stdp
     from neurosnn.stdp import STDPConfig
@@ -231,6 +243,7 @@ def test_stdp_against_random_features(tmp_path):
     w = {k: arrays[f"stdp2.{k}"]["conv1.weight"] for k in ("stdp", "random")}
     assert w["stdp"].shape == (32, 1, 5, 5) and (w["stdp"] != w["random"]).any()
     assert {p.name for p in plot_stdp(out)} == {"stdp.png", "stdp_kernels.png"}
+    all_covered(kept)
     stamp = (out / "stdp2" / "stdp.pt").stat().st_mtime_ns
     again = run_stdp(cfg, data, out, progress=False)  # trained networks and features reused
     assert (out / "stdp2" / "stdp.pt").stat().st_mtime_ns == stamp
