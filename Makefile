@@ -65,12 +65,15 @@ gpu-check: setup
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),runs/gpu_check)
 
 # the docs' figures, from the measured runs under $(RUNS) (docs/latency.md names the commands
-# that make those runs; `make demo` makes runs/quickstart); each caption names its command here
+# that make those runs; `make demo` makes runs/quickstart, and `python -m experiments.neuroevolve
+# --preset quick --checkpoint runs/quickstart/ann --test-images 1000 --out
+# runs/quickstart_search` the search); each caption names its command here
 FIGURES := docs/figures
 RUNS ?= runs
 figures: setup
 	$(PY) -m analysis.plot $(RUNS)/quickstart/latency/all.h5 --out $(FIGURES)/demo
 	$(PY) -m analysis.latency $(RUNS)/quickstart/latency --steps 100 --out $(FIGURES)/demo
+	$(PY) -m analysis.neuroevolution $(RUNS)/quickstart_search --out $(FIGURES)/demo-search
 	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--out $(FIGURES)/resnet20
 	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
