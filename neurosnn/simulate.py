@@ -135,14 +135,15 @@ class _Tally:
         out = torch.zeros(self.groups, values.shape[0], dtype=torch.int64, device=values.device)
         return out.index_add_(0, group, values.T.to(torch.int64))
 
-    def readout(self, block: Block) -> tuple[torch.Tensor, torch.Tensor]:
+    def readout(self, block: Block) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(output [τ, B, classes], read [τ])``: the output potential less its value at step
         ``after`` (a delayed readout ignores the first ``after`` steps), and whether each step
-        of the block is past them. Blocks of one batch come in time order."""
+        of the block is past them (None: every step, no delay). Blocks of one batch come in
+        time order."""
         out, k = block.output, self.after
-        first = torch.arange(block.start, block.start + len(out), device=out.device)
         if k == 0:
-            return out, torch.ones_like(first, dtype=torch.bool)
+            return out, None
+        first = torch.arange(block.start, block.start + len(out), device=out.device)
         if block.start == 0:
             self._base = None
         if block.start < k <= block.start + len(out):
@@ -154,7 +155,9 @@ class _Tally:
         steps = slice(block.start, block.start + len(block.output))
         output, read = self.readout(block)
         # an output that has received nothing yet has not answered: it is not counted correct
-        answered = output.ne(0).any(-1) & read.unsqueeze(1)
+        answered = output.ne(0).any(-1)
+        if read is not None:
+            answered &= read.unsqueeze(1)
         right = (output.argmax(-1) == labels) & answered  # [τ, B]
         self.last = output[-1]  # the readout after the block's last step
         self.correct[:, steps] += self._by_group(right, group)
