@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=comma_list(str, "recipe names"),
         default=None,
         help="comma-separated recipes (default: every one that applies; the 'trained' ones "
-        "need a network trained with --option activation=qcfs): " + ", ".join(RECIPES),
+        "need a network trained with --option activation=qcfs or nq): " + ", ".join(RECIPES),
     )
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T (default: %(default)s)")
     p.add_argument(

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_arg(
         p,
         "network option, repeatable: width=0.25, pool=avg|max, bias=true, "
-        "dropout=0.2, batch_norm=true (defaults for 28x28 datasets: "
+        "dropout=0.2, batch_norm=true, activation=relu|qcfs|nq (QCFS: Bu et al.; NQ: "
+        "QCFS plus the SNN's measured residual as noise in training), levels=L, "
+        "qcfs_threshold=8 (defaults for 28x28 datasets: "
         f"{DATASET_OPTIONS['fashion-mnist']})",
     )
     defaults = TrainConfig()

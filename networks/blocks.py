@@ -17,16 +17,24 @@ def check_options(width: float, pool: str, activation: str = "relu") -> None:
         raise ValueError(f"width must be a finite number > 0, got {width!r}")
     if pool not in ("avg", "max"):
         raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
-    if activation not in ("relu", "qcfs"):
-        raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
+    if activation not in ("relu", "qcfs", "nq"):
+        raise ValueError(f"activation must be 'relu', 'qcfs' or 'nq', got {activation!r}")
+    if activation == "nq" and pool == "max":
+        raise ValueError(
+            "activation='nq' needs pool='avg': its residual is measured by running the "
+            "network's own modules on spikes, and max pooling of spikes is not what the "
+            "converter builds"
+        )
 
 
 def activation_layer(activation: str, levels: int, qcfs_threshold: float):
-    """A factory of the activation modules: ``nn.ReLU`` or ``QCFS`` (L ``levels``, initial
-    λ ``qcfs_threshold``)."""
+    """A factory of the activation modules: ``nn.ReLU``, ``QCFS`` or ``NQ`` (L ``levels``,
+    initial λ ``qcfs_threshold``)."""
 
     def act() -> nn.Module:
-        return nn.ReLU() if activation == "relu" else QCFS(levels, qcfs_threshold)
+        if activation == "relu":
+            return nn.ReLU()
+        return (QCFS if activation == "qcfs" else NQ)(levels, qcfs_threshold)
 
     return act
 
@@ -115,3 +123,33 @@ class QCFS(nn.Module):
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, threshold={float(self.threshold):.4g}"
+
+
+class NQ(QCFS):
+    """QCFS with the SNN's residual error modelled as additive noise in training (noise
+    quantisation; "Converting high-performance and low-latency SNNs through explicit modelling
+    of residual error in ANNs", IEEE TNNLS, code hzp2022/ANN2SNN_NQ):
+
+        ĥ_NQ(z) = ĥ(z) + σ_l · ε,   ε ~ N(0, 1) per element, in training only,
+
+    ĥ the QCFS activation above and σ_l this layer's residual: the standard deviation of the
+    difference between ĥ and the converted SNN's rate (spikes × λ / T) at T = ``levels``
+    steps, measured after every epoch (``neurosnn.nq.update_noise``, which ``train_ann`` calls;
+    0 in the first epoch). At inference NQ is QCFS, and it converts as QCFS does. The paper's
+    text is not among ../shared/papers; this follows the authors' released code (their
+    ``MPLayer``: noise of the per-layer measured std, subtracted, which is the same
+    distribution; T = L as in their README's example).
+    """
+
+    def __init__(self, levels: int = 8, threshold: float = 8.0) -> None:
+        super().__init__(levels, threshold)
+        self.register_buffer("noise_std", torch.tensor(0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        if self.training and float(self.noise_std) > 0:
+            y = y + self.noise_std * torch.randn_like(y)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, noise_std={float(self.noise_std):.4g}"

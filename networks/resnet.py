@@ -9,7 +9,8 @@ the identity where the shape is kept and a 1×1 convolution with BatchNorm where
 downsamples with stride 2. Options: ``width`` scales every channel count (as the VGGs);
 ``pool`` is the global pooling before the classifier (``"avg"``, default, or ``"max"``);
 ``stem_pool`` adds a 2×2 pooling of that kind after the stem (ImageNet ResNets pool there);
-``activation="qcfs"`` trains with Bu et al.'s QCFS activation in place of every ReLU;
+``activation="qcfs"`` trains with Bu et al.'s QCFS activation in place of every ReLU
+(``"nq"``: QCFS with the SNN's measured residual added as noise in training);
 ``batch_norm=False`` drops the BatchNorms (the convolutions then have biases), ``bias=True``
 gives every convolution a bias.
 """
@@ -62,7 +63,7 @@ class ResNet(nn.Module):
         width: float = 1.0,
         pool: Literal["avg", "max"] = "avg",
         stem_pool: bool = False,
-        activation: Literal["relu", "qcfs"] = "relu",
+        activation: Literal["relu", "qcfs", "nq"] = "relu",
         levels: int = 8,
         qcfs_threshold: float = 8.0,
         batch_norm: bool = True,

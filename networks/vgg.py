@@ -4,7 +4,8 @@ Defaults follow the conversion constraints of Sengupta et al. (2019) used by Lu 
 no bias, average pooling, no BatchNorm, dropout in the classifier. Each option can be changed;
 ``activation="qcfs"`` trains with Bu et al.'s quantisation-clip-floor-shift activation (L =
 ``levels``, initial λ ``qcfs_threshold``, 8 in the authors' code) in place of ReLU, for SNNs
-that need few timesteps.
+that need few timesteps; ``activation="nq"`` adds the SNN's measured residual to it as noise
+in training (``networks.blocks.NQ``).
 Pooling layers are dropped once the feature map is 1×1, so every depth fits 28×28 inputs.
 """
 
@@ -51,7 +52,7 @@ class VGG(nn.Module):
         pool: Literal["avg", "max"] = "avg",
         dropout: float = 0.2,
         batch_norm: bool = False,
-        activation: Literal["relu", "qcfs"] = "relu",
+        activation: Literal["relu", "qcfs", "nq"] = "relu",
         levels: int = 8,
         qcfs_threshold: float = 8.0,
     ) -> None:
@@ -67,7 +68,9 @@ class VGG(nn.Module):
         for item in cfg:
             if isinstance(item, Repeat):
                 if activation != "relu":
-                    raise NotImplementedError("BackRes blocks use ReLU; activation='qcfs' is not")
+                    raise NotImplementedError(
+                        f"BackRes blocks use ReLU; activation={activation!r} is not"
+                    )
                 layers.append(BackResBlock(channels, item.depth, item.n, bias, batch_norm))
                 continue
             if item == "M":

@@ -19,9 +19,11 @@ from tqdm.auto import tqdm
 from neurosnn.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from neurosnn.data import Dataset, Split, fingerprint, seeded_subset, split_fingerprint
 from neurosnn.errors import UserError
+from neurosnn.nq import nq_layers, update_noise
 from neurosnn.output import ResumeMismatch
 
 log = logging.getLogger(__name__)
+NQ_IMAGES = 512  # training images on which an NQ network's residual is measured each epoch
 # network options for 28×28 data sets, so that a VGG9 trains in minutes on a CPU
 DATASET_OPTIONS = {
     "fashion-mnist": {"width": 0.25, "batch_norm": True},
@@ -110,6 +112,14 @@ def evaluate(
     return correct / max(total, 1)
 
 
+def _residual_images(model: nn.Module, data: Dataset, seed: int) -> torch.Tensor | None:
+    """The training images an NQ network's residual is measured on (None: not an NQ net)."""
+    if not nq_layers(model):
+        return None
+    subset, _ = seeded_subset(data.train, NQ_IMAGES, seed)
+    return torch.cat([x for x, _ in subset.batches(256)])
+
+
 def train_ann(
     model: nn.Module,
     data: Dataset,
@@ -134,7 +144,8 @@ def train_ann(
         train_fingerprint: ``split_fingerprint`` of the whole training split when
             ``data.train`` is a subset of it (default: that of ``data.train``).
         on_epoch: called with each epoch's history entry (epoch, loss, test_accuracy,
-            seconds), e.g. ``neurosnn.files.tensorboard.Scalars.epoch``.
+            seconds, and for an NQ network residual_std: each layer's measured residual,
+            its noise in the next epoch), e.g. ``neurosnn.files.tensorboard.Scalars.epoch``.
 
     Returns:
         The final checkpoint (also on disk when ``out_dir`` is given).
@@ -168,6 +179,7 @@ def train_ann(
     ckpt, data_print = None, fingerprint(data)
     train_print = train_fingerprint or split_fingerprint(data.train)
     test, _ = seeded_subset(data.test, cfg.test_images, cfg.seed)
+    residual_images = _residual_images(model, data, cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout draws resume exactly
         model.train()
@@ -211,6 +223,8 @@ def train_ann(
                 "seconds": time.perf_counter() - t0,
             }
         )
+        if residual_images is not None:  # NQ: the next epoch's noise is this one's residual
+            history[-1]["residual_std"] = update_noise(model, residual_images.to(device))
         log.info(
             "epoch %d/%d: loss %.4f  test accuracy %.4f  (%.0f s)",
             epoch + 1,

@@ -105,7 +105,7 @@ def trained_thresholds(acts: dict[str, nn.Module]) -> list[float]:
         if not isinstance(act, QCFS):
             raise UserError(
                 f"thresholds='trained': layer {name} ends in {type(act).__name__}, not a QCFS "
-                "activation with a trained threshold (train with --option activation=qcfs)"
+                "activation with a trained threshold (train with --option activation=qcfs or nq)"
             )
         if not float(act.threshold) > 0:
             raise UserError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")
