@@ -17,6 +17,7 @@ and the BindsNET network are made from (``neurosnn.snn.build_network``).
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,11 +124,19 @@ class SNNGraph:
         previous = [INPUT, *self.names[:-1]]
         return all(self.sources(n) == [p] for n, p in zip(self.names, previous, strict=True))
 
-    def ann_forward(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    def ann_forward(
+        self, x: torch.Tensor, activations: dict[str, nn.Module] | None = None
+    ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
         """The ANN the graph stands for, node by node in topological order: ``(name,
         pre-activation, activation)`` (for the output both are its value). Values are dropped
-        as soon as no later node reads them."""
-        yield from ann_forward(self.input_shape, self.nodes, _by_target(self.edges), x)
+        as soon as no later node reads them. ``activations`` replaces the named nodes'."""
+        nodes = [
+            dataclasses.replace(n, activation=activations[n.name])
+            if activations and n.name in activations
+            else n
+            for n in self.nodes
+        ]
+        yield from ann_forward(self.input_shape, nodes, _by_target(self.edges), x)
 
 
 def _by_target(edges: list[Edge]) -> dict[str, list[tuple[str, nn.Module]]]:

@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from neurosnn.convert.balance import balance_thresholds
 from neurosnn.convert.build import build_network
 from neurosnn.convert.calibrate import batches_of, calibrate
 from neurosnn.convert.fold import fold_graph
@@ -41,7 +42,8 @@ from neurosnn.graph import Node, SNNGraph
 from neurosnn.networks.blocks import QCFS
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf
 
-ThresholdSource = Literal["percentile", "trained"]
+ThresholdSource = Literal["percentile", "trained", "balanced"]
+THRESHOLD_SOURCES: tuple[str, ...] = ("percentile", "trained", "balanced")
 
 
 def ann_graph(model: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
@@ -146,23 +148,28 @@ def convert(
             the channel thresholds in the ANN's units.
         phi: initial membrane potential ``φ·θ`` of every IF layer (one value or one per
             layer), φ in [0, 1).
-        thresholds: ``"percentile"`` (calibrated), or ``"trained"``: each layer's threshold is
+        thresholds: ``"percentile"`` (calibrated), ``"trained"``: each layer's threshold is
             its QCFS activation's trained λ (Bu et al.; the network must use QCFS everywhere;
-            pair it with ``phi=0.5``).
+            pair it with ``phi=0.5``), or ``"balanced"``: Bu, Li & Yu's local threshold
+            balancing (CVPR 2025, ``neurosnn.convert.balance``) on the calibration images,
+            one threshold per channel or feature, folded into the weights as channel-wise
+            ones (a ReLU network; pair it with ``phi=0.5``; ``percentile`` is then unused).
 
     Returns:
         The converted SNN with thresholds set to ``percentile`` (or to the trained λ).
     """
     if percentile_of not in PERCENTILE_OF:
         raise UserError(f"percentile_of must be one of {PERCENTILE_OF}, got {percentile_of!r}")
-    if thresholds not in ("percentile", "trained"):
-        raise UserError(f"thresholds must be 'percentile' or 'trained', got {thresholds!r}")
+    if thresholds not in THRESHOLD_SOURCES:
+        raise UserError(f"thresholds must be one of {THRESHOLD_SOURCES}, got {thresholds!r}")
     ann = float32_copy(model)
     graph = _graph_of(ann, input_shape)
     acts = {n.name: n.activation for n in graph.nodes[:-1]}
     lambdas = trained_thresholds(acts) if thresholds == "trained" else None
     if lambdas is not None and channelwise:
         raise UserError("channelwise: trained thresholds are one per layer (QCFS's λ)")
+    if thresholds == "balanced" and channelwise:
+        raise UserError("channelwise: balanced thresholds are channel-wise already")
     channel_layers = channelwise_layers(channelwise, graph)
     for name in channel_layers:
         if isinstance(acts[name], QCFS):
@@ -176,6 +183,10 @@ def convert(
     for name in channel_layers:
         scales[name] = channel_thresholds(per_channel[name], percentile, percentile_of)
         rescale_channels(graph, name, scales[name])
+    if thresholds == "balanced":
+        for name, theta in balance_thresholds(graph, batches).items():
+            scales[name] = torch.where(theta > 0, theta, torch.ones_like(theta))
+            rescale_channels(graph, name, scales[name])
     if scales:
         check_graph(graph, ann)
         calibration, _ = calibrate(graph, batches)  # channel-wise nets are ReLU nets
@@ -188,9 +199,11 @@ def convert(
         channel_scales={n: v.float() for n, v in scales.items()},
         activations=acts,
     )
-    if lambdas is None:
-        snn.set_percentiles(percentile)
-    else:
+    if lambdas is not None:
         snn.set_thresholds(lambdas)
+    elif thresholds == "balanced":
+        snn.set_thresholds([1.0] * len(snn.if_names))  # the thresholds are in the weights
+    else:
+        snn.set_percentiles(percentile)
     snn.set_phi(phi)
     return snn.to(device)

@@ -6,6 +6,8 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
 * ``percentile_of``: the 99.7 percentile over all of a layer's ReLU outputs (Lu & Sengupta's
   code, the paper's baseline) or over the positive ones (Rueckauer et al.);
 * ``thresholds="trained"``: the λ of a network trained with QCFS activations (Bu et al.);
+* ``thresholds="balanced"``: Bu, Li & Yu's local threshold balancing (CVPR 2025), one
+  threshold per channel learnt on 12 batches of 100 calibration images;
 * ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
 * ``channelwise``: one threshold per channel (folded into the weights);
 * ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
@@ -40,6 +42,7 @@ from torch import nn
 
 from neurosnn.convert import ThresholdSource, ann_graph, convert
 from neurosnn.convert.biascal import calibrate_biases
+from neurosnn.convert.pipeline import THRESHOLD_SOURCES
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
@@ -81,7 +84,7 @@ class Recipe:
             ("delay", self.delay, DELAYS),
             ("bias_onset", self.bias_onset, BIAS_ONSETS),
             ("search", self.search, SEARCHES),
-            ("thresholds", self.thresholds, ("percentile", "trained")),
+            ("thresholds", self.thresholds, THRESHOLD_SOURCES),
             ("calibration", self.calibration, CALIBRATIONS),
         ):
             if value not in allowed:
@@ -107,15 +110,15 @@ class Recipe:
         )
 
     def applies_to(self, qcfs: list[bool]) -> bool:
-        """Trained thresholds need a QCFS network, channel-wise ones a ReLU network (``qcfs``:
-        whether each IF layer's activation is QCFS)."""
+        """Trained thresholds need a QCFS network, channel-wise and balanced ones a ReLU
+        network (``qcfs``: whether each IF layer's activation is QCFS)."""
         if self.thresholds == "trained":
             return all(qcfs)
-        return not (self.channelwise and any(qcfs))
+        return not ((self.channelwise or self.thresholds == "balanced") and any(qcfs))
 
     def set_on(self, snn: ConvertedSNN, trained: list[float]) -> None:
         """Reset a converted SNN to this recipe's thresholds and φ."""
-        if self.thresholds == "trained":
+        if self.thresholds != "percentile":
             snn.set_thresholds(trained)
         else:
             snn.set_percentiles(self.percentile)
@@ -123,12 +126,12 @@ class Recipe:
 
     def search_config(self, base: SearchConfig, timesteps: int) -> SearchConfig:
         """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
-        thresholds, or the steps to ANN − 1% over (θ, φ); trained thresholds are searched as
-        scales of λ."""
+        thresholds, or the steps to ANN − 1% over (θ, φ); trained and balanced thresholds are
+        searched as scales of theirs."""
         recipe = dict(
             initial_percentile=self.percentile,
             percentile_of=self.percentile_of,
-            channelwise=self.channelwise,
+            channelwise=self.channelwise or self.thresholds == "balanced",
             phi=self.phi,
             delay=self.delay,
             bias_onset=self.bias_onset,
@@ -136,7 +139,7 @@ class Recipe:
         )
         if self.search == "theta-phi":
             recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
-        if self.thresholds == "trained":
+        if self.thresholds != "percentile":
             recipe.update(parameterisation="scale", lower=None, upper=None)
         return dataclasses.replace(base, **recipe)
 
@@ -157,6 +160,10 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+light": Recipe(phi=0.5, bias_onset="input", calibration="light"),
     "phi+onset+channelwise+light": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="light"
+    ),
+    "phi+onset+balanced": Recipe(thresholds="balanced", phi=0.5, bias_onset="input"),
+    "phi+onset+balanced+search": Recipe(
+        thresholds="balanced", phi=0.5, bias_onset="input", search="theta-phi"
     ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
     "trained+phi+onset+search": Recipe(
@@ -297,7 +304,7 @@ def _search(
                 f"{out} holds a search of another network (ANN {before} on its images, "
                 f"{ann_on_s} here); use another output folder"
             )
-    base = trained if recipe.thresholds == "trained" else None
+    base = trained if recipe.thresholds != "percentile" else None
     evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s, base_thresholds=base)
     log.info(
         "search %s: P=%d G=%d E=%d T=%d objective %s",
@@ -386,8 +393,8 @@ def measure_latency(
     for name in names:
         if not RECIPES[name].applies_to(qcfs):
             raise UserError(
-                f"recipe {name}: trained thresholds need a QCFS network, channel-wise ones a "
-                "ReLU network"
+                f"recipe {name}: trained thresholds need a QCFS network, channel-wise and "
+                "balanced ones a ReLU network"
             )
     order = sorted(names, key=lambda r: r != BASELINE)  # the baseline first: its target
     for name in order:
