@@ -113,9 +113,10 @@ class SNNModule(nn.Module):
         return self
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"thresholds": self.snn.thresholds, "phi": self.snn.phi}
+        return {"thresholds": self.snn.thresholds, "phi": self.snn.phi, "offsets": self.snn.offsets}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.snn.set_thresholds(state["thresholds"])
         self.snn.set_phi(state["phi"])
+        self.snn.set_offsets(state.get("offsets", {}))
         self.reset()

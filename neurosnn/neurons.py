@@ -56,19 +56,23 @@ class _PotentialNodes(Nodes):
 class SubtractiveIFNodes(_PotentialNodes):
     """BindsNET layer of subtractive-reset IF neurons sharing one threshold ``thresh``.
 
-    ``thresh`` and ``phi`` are buffers: changing them in place retunes the layer without
-    rebuilding anything. The potential starts (and resets) at ``phi · thresh``: ``phi = 0.5``
-    is the half-threshold initial potential of Bu et al. (ICLR 2022), which centres the
-    rounding of the spike count (``floor(t·c/θ + φ)`` spikes under a constant input ``c``).
+    ``thresh``, ``phi`` and ``offset`` are buffers: changing them in place retunes the layer
+    without rebuilding anything. The potential starts (and resets) at ``phi · thresh +
+    offset``: ``phi = 0.5`` is the half-threshold initial potential of Bu et al. (ICLR 2022),
+    which centres the rounding of the spike count (``floor(t·c/θ + φ)`` spikes under a
+    constant input ``c``); ``offset`` (one value per neuron, in ANN units, zero unless set) is
+    the initial potential Li et al.'s potential calibration adds
+    (``neurosnn.convert.biascal.calibrate_potentials``).
     """
 
     def __init__(self, shape: Iterable[int], thresh: float = 1.0, phi: float = 0.0) -> None:
         super().__init__(shape)
         self.register_buffer("thresh", torch.tensor(float(thresh)))
         self.register_buffer("phi", torch.tensor(float(phi)))
+        self.register_buffer("offset", torch.zeros(*self.shape))
 
     def initial_v(self) -> torch.Tensor:
-        return self.phi * self.thresh
+        return self.phi * self.thresh + self.offset
 
     def forward(self, x: torch.Tensor) -> None:
         s, state = if_step(x, IFState(self.v), self.thresh)

@@ -307,6 +307,33 @@ class ConvertedSNN:
         for name, v in zip(self.if_names, values, strict=True):
             self.layer(name).phi.fill_(v)
 
+    @property
+    def offsets(self) -> dict[str, torch.Tensor]:
+        """Each IF layer's per-neuron initial potential added to ``φ·θ`` (ANN units, the
+        layer's shape; zero unless a potential calibration set it)."""
+        return {n: self.layer(n).offset.detach().clone() for n in self.if_names}
+
+    def set_offsets(self, values: dict[str, torch.Tensor]) -> None:
+        """Set the named IF layers' per-neuron initial potentials (each of the layer's shape,
+        or one value for all its neurons)."""
+        for name, value in values.items():
+            if name not in self.if_names:
+                raise UserError(f"offsets: {name!r} is not an IF layer; IF layers: {self.if_names}")
+            offset = self.layer(name).offset
+            value = torch.as_tensor(value, dtype=torch.float32, device=offset.device)
+            if value.dim() > 0 and tuple(value.shape) != tuple(offset.shape):
+                raise UserError(
+                    f"offsets: layer {name} has shape {tuple(offset.shape)}, got "
+                    f"{tuple(value.shape)}"
+                )
+            if not bool(torch.isfinite(value).all()):
+                raise UserError(f"offsets: layer {name} has a value that is not finite")
+            offset.copy_(value.expand_as(offset))
+
+    @property
+    def has_offsets(self) -> bool:
+        return any(bool(self.layer(n).offset.any()) for n in self.if_names)
+
     def __call__(self, *args, **kwargs):
         raise TypeError(
             "a ConvertedSNN is not called itself: net = snn.as_module() is its torch module "

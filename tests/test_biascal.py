@@ -110,7 +110,9 @@ def test_bad_timesteps_are_refused(timesteps):
         calibrate_biases(snn, [torch.rand(2, 1, 2, 2)], timesteps)
 
 
-def test_the_latency_job_calibrates_its_light_recipes_on_the_first_calibration_batch(tmp_path):
+@pytest.mark.parametrize("kind", ["light", "advanced"])
+def test_the_latency_job_calibrates_its_recipes_on_the_first_calibration_batch(tmp_path, kind):
+    from neurosnn.convert.biascal import calibrate_potentials
     from neurosnn.data import synthetic
     from neurosnn.files.snnfile import load_snn
     from neurosnn.jobs.latency import RECIPES, LatencyConfig, measure_latency
@@ -120,20 +122,21 @@ def test_the_latency_job_calibrates_its_light_recipes_on_the_first_calibration_b
     torch.manual_seed(0)
     model = init(TinyResNet())
     cfg = LatencyConfig(
-        recipes=("all", "phi+onset+light"),
+        recipes=("all", f"phi+onset+{kind}"),
         timesteps=16,
         long_horizon=1,
         test_images=32,
         calib_images=128,
     )
     report = measure_latency(model, data, cfg, tmp_path, progress=False)
-    assert [r.recipe for r in report.results] == ["all", "phi+onset+light"]
-    recipe = RECIPES["phi+onset+light"]
+    assert [r.recipe for r in report.results] == ["all", f"phi+onset+{kind}"]
+    recipe = RECIPES[f"phi+onset+{kind}"]
     x = next(data.train.random_subset(128, 0).batches(256))[0]
     expected = recipe.convert(model, [x], (2, 8, 8))
     recipe.set_on(expected, list(expected.thresholds))
-    calibrate_biases(expected, [x], recipe.calibration_timesteps)
-    saved, _ = load_snn(tmp_path / "phi+onset+light.snn.h5")
+    calibrate = calibrate_biases if kind == "light" else calibrate_potentials
+    calibrate(expected, [x], recipe.calibration_timesteps)
+    saved, _ = load_snn(tmp_path / f"phi+onset+{kind}.snn.h5")
     plain = recipe.convert(model, [x], (2, 8, 8))  # the same recipe uncalibrated
     recipe.set_on(plain, list(plain.thresholds))
     y = torch.zeros(8, dtype=torch.long)

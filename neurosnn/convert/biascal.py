@@ -1,5 +1,6 @@
-"""Bias calibration: Li, Deng, Dong, Gong & Gu, "A free lunch from ANN: towards efficient,
-accurate spiking neural networks calibration", ICML 2021 — the "light" pipeline.
+"""Bias and potential calibration: Li, Deng, Dong, Gong & Gu, "A free lunch from ANN: towards
+efficient, accurate spiking neural networks calibration", ICML 2021 — the "light" pipeline
+(bias calibration) and the potential calibration of the "advanced" one.
 
 After conversion an IF layer's mean output over T steps (spike count · θ / T) differs from its
 ANN activation: the flooring of a rate to whole spikes, the clipping at θ, and the errors of the
@@ -26,6 +27,18 @@ differs from the paper, or from this module:
   with every recipe: set them first, then calibrate.
 The SNN runs without the layer delay (``delay="none"``, all layers within a step), as the
 paper and the field count T; with the bias onset, the layer-delay run is that run shifted.
+
+Potential calibration (``calibrate_potentials``) moves the same error into each neuron's
+initial potential instead, per neuron rather than per channel, scaled by T (a charge given
+once rather than a current given every step):
+
+    u_n ← u_n + T · mean over images of ( a_n  −  θ · count_n / T )
+
+(the authors' ``emp_bias_corr(correct_mempot=True)``; the neurons start at ``φ·θ + u``). The
+paper's "advanced" pipeline adds a layer-wise weight calibration; the authors' CIFAR script
+runs the potential calibration alone ("calibrating the potential only achieves best results"
+there, the weight calibration commented out), which is what ``calibration="advanced"`` of the
+latency recipes runs. The weight calibration is not implemented.
 """
 
 from __future__ import annotations
@@ -58,8 +71,9 @@ def _biased_op(snn: ConvertedSNN, name: str) -> nn.Conv2d | nn.Linear:
 
 
 @torch.no_grad()
-def _snn_means(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int, name: str):
-    """Per-channel mean of ``θ · count / T`` of layer ``name`` over ``images``."""
+def _snn_sums(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int, name: str, reduce):
+    """``reduce`` (per channel or per neuron, summed over the batch) of ``θ · count / T`` of
+    layer ``name`` over ``images``."""
     net = snn.as_module(delay="none")
     theta = snn.thresholds[snn.if_names.index(name)]
     total = None
@@ -70,9 +84,34 @@ def _snn_means(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int, na
             net(x)
             step = net.spikes[name].float()
             counts = step if counts is None else counts + step
-        part = _channel_sum(counts)
+        part = reduce(counts)
         total = part if total is None else total + part
     return total * theta / timesteps
+
+
+def _neuron_sum(act: torch.Tensor) -> torch.Tensor:
+    """Per-neuron sum over the batch: the layer's shape."""
+    return act.sum(0)
+
+
+def _ann_sums(snn: ConvertedSNN, images: list[torch.Tensor], reduce) -> dict[str, torch.Tensor]:
+    """``reduce`` of each IF layer's ANN activation over ``images``."""
+    targets: dict[str, torch.Tensor] = {}
+    for x in images:
+        for name, _, act in snn.ann_forward(x):
+            if name != snn.output_name:
+                part = reduce(act)
+                targets[name] = targets[name] + part if name in targets else part
+    return targets
+
+
+def _checked_images(batches: Iterable, timesteps: int, snn: ConvertedSNN, what: str):
+    if int(timesteps) != timesteps or timesteps < 1:
+        raise UserError(f"{what}: timesteps must be an integer >= 1, got {timesteps}")
+    images = [x.to(snn.device) for x in batches_of(batches)]
+    if sum(len(x) for x in images) == 0:
+        raise UserError(f"{what}: no images given")
+    return images
 
 
 @torch.no_grad()
@@ -91,24 +130,43 @@ def calibrate_biases(
     Returns:
         The correction added to each layer's bias (``[C]`` per layer, in ANN units).
     """
-    if int(timesteps) != timesteps or timesteps < 1:
-        raise UserError(f"bias calibration: timesteps must be an integer >= 1, got {timesteps}")
-    images = [x.to(snn.device) for x in batches_of(batches)]
+    images = _checked_images(batches, timesteps, snn, "bias calibration")
     n = sum(len(x) for x in images)
-    if n == 0:
-        raise UserError("bias calibration: no images given")
-    targets: dict[str, torch.Tensor] = {}  # the ANN's activations, before any bias moves
-    for x in images:
-        for name, _, act in snn.ann_forward(x):
-            if name != snn.output_name:
-                part = _channel_sum(act)
-                targets[name] = targets[name] + part if name in targets else part
+    targets = _ann_sums(snn, images, _channel_sum)  # before any bias moves
     corrections = {}
     for name in snn.if_names:  # topological order: later layers see the corrected ones
         op = _biased_op(snn, name)
-        error = (targets[name] - _snn_means(snn, images, timesteps, name)) / n
+        error = (targets[name] - _snn_sums(snn, images, timesteps, name, _channel_sum)) / n
         if op.bias is None:
             op.bias = nn.Parameter(torch.zeros_like(error))
         op.bias.add_(error.to(op.bias.dtype))
         corrections[name] = error
     return corrections
+
+
+@torch.no_grad()
+def calibrate_potentials(
+    snn: ConvertedSNN, batches: Iterable, timesteps: int
+) -> dict[str, torch.Tensor]:
+    """Li et al.'s potential calibration, in place: layer by layer, each neuron's initial
+    potential (``snn.offsets``, added to ``φ·θ``) moves by T times the mean error between its
+    ANN activation and its SNN output over ``timesteps`` steps.
+
+    Args:
+        snn: the converted SNN, with the thresholds and φ it will run with.
+        batches: training images (tensors or ``(x, y)`` pairs); the authors' code: 128.
+        timesteps: T at which the SNN will be read.
+
+    Returns:
+        The change of each layer's initial potentials (the layer's shape, ANN units).
+    """
+    images = _checked_images(batches, timesteps, snn, "potential calibration")
+    n = sum(len(x) for x in images)
+    targets = _ann_sums(snn, images, _neuron_sum)
+    changes = {}
+    for name in snn.if_names:  # topological order: later layers see the calibrated ones
+        error = (targets[name] - _snn_sums(snn, images, timesteps, name, _neuron_sum)) / n
+        change = (error * timesteps).float()
+        snn.set_offsets({name: snn.layer(name).offset + change.to(snn.device)})
+        changes[name] = change
+    return changes

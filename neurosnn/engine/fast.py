@@ -191,7 +191,7 @@ class Simulation:
         self.layers = {
             n: _Layer(
                 [_Edge(s, c, bf16) for s, c in snn.incoming(n)],
-                _initial(v0, i, batch, snn.layer(n).n, device),
+                _initial(v0, i, batch, snn.layer(n), device),
                 snn.layer(n).shape,
                 None if n == snn.output_name else rows,
             )
@@ -297,12 +297,17 @@ def _sum(tensors) -> torch.Tensor:
     return total
 
 
-def _initial(v0, i: int, batch: int, n: int, device) -> torch.Tensor:
-    """``[B, N]`` starting potential of layer ``i``: ``φ·θ`` of each sample (zero for the
-    output layer and when no φ is given)."""
+def _initial(v0, i: int, batch: int, layer, device) -> torch.Tensor:
+    """``[B, N]`` starting potential of layer ``i``: ``φ·θ`` of each sample plus the layer's
+    per-neuron offset (zero for the output layer; φ·θ zero when no φ is given)."""
+    offset = getattr(layer, "offset", None)
     if v0 is None or i >= len(v0):
-        return torch.zeros(batch, n, device=device)
-    return v0[i].unsqueeze(1).expand(batch, n).contiguous()
+        v = torch.zeros(batch, layer.n, device=device)
+    else:
+        v = v0[i].unsqueeze(1).expand(batch, layer.n)
+    if offset is not None and bool(offset.any()):  # the sum bindsnet's nodes start from
+        v = v + offset.to(device, torch.float32).reshape(1, -1)
+    return v.contiguous()
 
 
 def _accumulate(cur, layer: _Layer, first, shift: bool, n_steps: int) -> torch.Tensor:

@@ -86,6 +86,13 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | None = None):
     """The NIR graph of ``snn`` (``fold``: thresholds into the next weights, else ``Scale``
     nodes; see the module docstring); ``metadata`` (plain JSON) goes into the graph's."""
+    offsets = sorted(n for n, v in snn.offsets.items() if bool(v.any()))
+    if offsets:
+        raise UserError(
+            f"layers {', '.join(offsets)} start from per-neuron initial potentials (a "
+            "potential calibration), which a NIR graph has no field for; export the SNN before "
+            "calibrating its potentials, or keep it as an SNN file (save_snn)"
+        )
     nir = _nir()
     nodes: dict[str, Any] = {INPUT: nir.Input(input_type={"input": np.array(snn.input_shape)})}
     edges: list[tuple[str, str]] = []

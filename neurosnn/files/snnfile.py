@@ -13,6 +13,8 @@ The file is HDF5 (``neurosnn.files.record``'s arrays layout, format ``"neurosnn-
     /activation:<layer>/threshold   the trained λ of a QCFS layer
     /calibration:<layer>/counts     the activation histogram (max and zeros in metadata)
     /channel_scales:<layer>/scales  the channel thresholds of channel-wise layers
+    /offset:<layer>/offset          the per-neuron initial potential of a layer where a
+                                    potential calibration set one
     attrs metadata (JSON)           the graph (input shape; nodes with shape and activation;
                                     edges with each operator's type and settings), thresholds,
                                     φ, percentiles, percentile_of, channel-wise layers, and the
@@ -165,6 +167,9 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         arrays[f"calibration:{name}"] = {"counts": hist.counts.cpu().numpy()}
     for name, scales in snn.channel_scales.items():
         arrays[f"channel_scales:{name}"] = {"scales": scales.cpu().numpy()}
+    offsets = {n: v for n, v in snn.offsets.items() if bool(v.any())}
+    for name, offset in offsets.items():
+        arrays[f"offset:{name}"] = {"offset": offset.cpu().numpy()}
     meta: dict[str, Any] = {
         "version": FILE_VERSION,
         "graph": {"input_shape": list(snn.input_shape), "nodes": nodes, "edges": edges},
@@ -174,6 +179,7 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         "percentiles": snn.percentiles,
         "percentile_of": snn.percentile_of,
         "channelwise": sorted(snn.channel_scales),
+        "offsets": sorted(offsets),
         "calibration": {n: [h.max, h.zeros] for n, h in snn.calibration.items()},
         "source": metadata or {},
     }
@@ -317,4 +323,10 @@ def _rebuild(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> 
     snn.set_thresholds(meta["thresholds"])
     snn.percentiles = meta["percentiles"]
     snn.set_phi(meta["phi"])
+    snn.set_offsets(
+        {
+            n: torch.from_numpy(np.array(arrays[f"offset:{n}"]["offset"]))
+            for n in meta.get("offsets", [])
+        }
+    )
     return snn

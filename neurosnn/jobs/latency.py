@@ -17,7 +17,8 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost;
 * ``calibration="light"``: Li et al.'s bias calibration (ICML 2021,
   ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
-  calibration images, after the thresholds and φ are set.
+  calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
+  calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it.
 
 ``measure_latency`` runs recipes on the test set and reports, per recipe, the steps to
 ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
@@ -41,7 +42,7 @@ import numpy as np
 from torch import nn
 
 from neurosnn.convert import ThresholdSource, ann_graph, convert
-from neurosnn.convert.biascal import calibrate_biases
+from neurosnn.convert.biascal import calibrate_biases, calibrate_potentials
 from neurosnn.convert.pipeline import THRESHOLD_SOURCES
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
@@ -59,7 +60,7 @@ from neurosnn.train import evaluate
 log = logging.getLogger(__name__)
 SearchKind = Literal["none", "eq11", "theta-phi"]
 SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
-CALIBRATIONS: tuple[str, ...] = ("none", "light")
+CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced")
 BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
 
 
@@ -75,7 +76,7 @@ class Recipe:
     bias_onset: BiasOnset = "always"
     search: SearchKind = "none"
     thresholds: ThresholdSource = "percentile"
-    calibration: Literal["none", "light"] = "none"
+    calibration: Literal["none", "light", "advanced"] = "none"
     calibration_timesteps: int = 16
 
     def __post_init__(self) -> None:
@@ -164,6 +165,10 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+balanced": Recipe(thresholds="balanced", phi=0.5, bias_onset="input"),
     "phi+onset+balanced+search": Recipe(
         thresholds="balanced", phi=0.5, bias_onset="input", search="theta-phi"
+    ),
+    "phi+onset+advanced": Recipe(phi=0.5, bias_onset="input", calibration="advanced"),
+    "phi+onset+channelwise+advanced": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, calibration="advanced"
     ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
     "trained+phi+onset+search": Recipe(
@@ -411,14 +416,16 @@ def measure_latency(
                 }
         snn = snns[key]
         recipe.set_on(snn, trained[key])
-        if recipe.calibration == "light":
+        if recipe.calibration != "none":
             log.info(
-                "%s: bias calibration at T=%d on %d training images",
+                "%s: %s calibration at T=%d on %d training images",
                 name,
+                "bias" if recipe.calibration == "light" else "potential",
                 recipe.calibration_timesteps,
                 len(batches[0]),
             )
-            calibrate_biases(snn, batches[:1], recipe.calibration_timesteps)
+            calibrate = calibrate_biases if recipe.calibration == "light" else calibrate_potentials
+            calibrate(snn, batches[:1], recipe.calibration_timesteps)
         report.depth = snn.depth
         if recipe.search != "none":
             search_out = out / f"{name}_search"

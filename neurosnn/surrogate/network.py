@@ -67,6 +67,7 @@ class SurrogateSNN(nn.Module):
         )
         self.register_buffer("thresholds", torch.tensor(snn.thresholds, dtype=torch.float32))
         self.register_buffer("phi", torch.tensor(snn.phi, dtype=torch.float32))
+        self.offsets = [snn.layer(n).offset.clone() for n in snn.if_names]  # per neuron
         self.fn = surrogate(fn) if isinstance(fn, str) else fn
         self.delay = delay
 
@@ -105,8 +106,9 @@ class SurrogateSNN(nn.Module):
                     cur = torch.zeros_like(cur)
                 if i < last:
                     theta = self.thresholds[i]
-                    if v[i] is None:  # φ·θ, the product the BindsNET nodes start from
-                        v[i] = (self.phi[i] * theta).expand_as(cur)
+                    if v[i] is None:  # φ·θ + offset, the sum the BindsNET nodes start from
+                        offset = self.offsets[i].to(cur.device)
+                        v[i] = (self.phi[i] * theta + offset).expand_as(cur)
                     s, v[i] = if_step(cur, v[i], theta, self.fn)
                     total = total + s.flatten(1).sum(1)
                     new[name] = s * theta
