@@ -59,3 +59,47 @@ def test_convert_reads_out_after_k_steps(tmp_path):
     assert (run.accuracy[:3] == 0).all() and run.accuracy[-1] > 0.5  # a trained network
     with pytest.raises(SystemExit, match=r"readout_after must be in \[0, timesteps\) = \[0, 10\)"):
         convert.main([*args, "10", "--out", str(tmp_path / "bad.h5")])
+
+
+@pytest.mark.parametrize("delay", ["none", "layer"])
+def test_every_ks_curve_from_one_run_is_simulates_and_the_choice_is_the_earliest(delay):
+    from neurosnn.cost import iso_accuracy_step
+    from neurosnn.delayed import choose_readout_after, delayed_correct
+
+    snn, x = resnet_snn(phi=0.5)
+    labels = snn.as_module("none").run(x, 40)[-1].argmax(1)  # the long run's answers
+    labels[::3] = (labels[::3] + 1) % snn.layer(snn.output_name).n  # not all reachable
+    outputs = snn.as_module(delay).run(x, 16)
+    steps = {}
+    for k in range(9):
+        run = simulate(snn, [(x, labels)], 16, delay=delay, readout_after=k)
+        assert (delayed_correct(outputs, labels, k) == run.correct.numpy()).all()
+        steps[k] = iso_accuracy_step(run.correct.numpy() / len(x), 0.55)
+    k, got = choose_readout_after(snn, [(x[:5], labels[:5]), (x[5:], labels[5:])], 16, 0.55, delay)
+    assert got == steps
+    reached = [j for j in steps if steps[j] is not None]
+    assert reached and k == min(reached, key=lambda j: (steps[j], j))
+
+
+def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
+    from neurosnn.data import synthetic
+    from neurosnn.files.record import read_run
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
+    from tests.conftest import tiny_vgg
+
+    data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
+    cfg = LatencyConfig(
+        recipes=("phi+onset+channelwise+delayed",),
+        timesteps=24,
+        test_images=32,
+        calib_images=200,
+        target_timesteps=16,
+        search=sized_search(5, 1, 64),
+    )
+    report = measure_latency(tiny_vgg(), data, cfg, tmp_path, progress=False)
+    metrics = report.results[0].metrics
+    k_none, k_layer = metrics["readout_after_delay_none"], metrics["readout_after_delay_layer"]
+    assert k_layer == k_none + report.depth  # a chain: its undelayed run shifted by the depth
+    run = read_run(tmp_path / "phi+onset+channelwise+delayed.h5")
+    assert run.simulation["readout_after"] == k_layer
+    assert run.config["readout_after"] == k_layer > 0

@@ -18,7 +18,10 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
 * ``calibration="light"``: Li et al.'s bias calibration (ICML 2021,
   ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
   calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
-  calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it.
+  calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it;
+* ``delayed``: delayed evaluation (Bu, Li & Yu, CVPR 2025): the readout ignores the first k
+  steps, k chosen on the search's training images at ``--target-timesteps``
+  (``neurosnn.delayed``); the k steps count in the latency.
 
 ``measure_latency`` runs recipes on the test set and reports, per recipe, the steps to
 ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
@@ -46,6 +49,7 @@ from neurosnn.convert.biascal import calibrate_biases, calibrate_potentials
 from neurosnn.convert.pipeline import THRESHOLD_SOURCES
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
+from neurosnn.delayed import choose_readout_after
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.errors import UserError
 from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
@@ -78,6 +82,7 @@ class Recipe:
     thresholds: ThresholdSource = "percentile"
     calibration: Literal["none", "light", "advanced"] = "none"
     calibration_timesteps: int = 16
+    delayed: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -170,6 +175,15 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+channelwise+advanced": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="advanced"
     ),
+    "phi+onset+channelwise+delayed": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, delayed=True
+    ),
+    "phi+onset+balanced+delayed": Recipe(
+        thresholds="balanced", phi=0.5, bias_onset="input", delayed=True
+    ),
+    "trained+phi+onset+delayed": Recipe(
+        thresholds="trained", phi=0.5, bias_onset="input", delayed=True
+    ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
     "trained+phi+onset+search": Recipe(
         thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
@@ -252,10 +266,20 @@ _NETWORK_KEYS = ("checkpoint", "ann_accuracy", "test_images")  # what a kept rec
 
 
 def _simulate_to(
-    path: Path, snn, test: Split, T: int, recipe: Recipe, meta: dict, cfg, progress: bool
+    path: Path,
+    snn,
+    test: Split,
+    T: int,
+    recipe: Recipe,
+    meta: dict,
+    cfg,
+    progress: bool,
+    readout_after: int = 0,
 ) -> Any:
     """Simulate and record the test set (kept if a finished record of the same run exists)."""
     run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
+    if readout_after:
+        run_cfg["readout_after"] = readout_after
     if path.is_file():
         record = read_run(path)
         same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
@@ -277,6 +301,7 @@ def _simulate_to(
             record_spikes=4,
             spike_sink=writer.write_spikes,
             progress=progress,
+            readout_after=readout_after,
         )
         writer.write_result(result, snn.percentiles, meta)
     return result
@@ -284,6 +309,36 @@ def _simulate_to(
 
 def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
     return sum(float(np.asarray(c[:steps]).sum()) for c in run.spike_counts.values()) / run.n_images
+
+
+def _readout_delays(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split) -> dict:
+    """Delayed evaluation's k for each counting (``{"layer": k, "none": k}``), chosen on the
+    search's training images at ``target_timesteps``. A chain whose biases wait for their input
+    runs its undelayed run shifted by the depth, so its k is the undelayed one plus the depth
+    (the shift stays exact); a graph's is chosen for each run."""
+    fixed = search_images(train, recipe.search_config(cfg.search, cfg.target_timesteps))
+    images = fixed if fixed is not None else train.random_subset(cfg.search.images, 0)
+    target = evaluate(model, images) - 0.01
+    batches = list(images.batches(cfg.batch_size))
+    T = cfg.target_timesteps
+
+    def choose(delay: str, onset: str) -> int:
+        k, steps = choose_readout_after(snn, batches, T, target, delay, onset)
+        log.info(
+            "readout delay (%s): k = %d, step %s on %d training images",
+            delay,
+            k,
+            steps[k],
+            len(images),
+        )
+        return k
+
+    none = choose("none", "always")
+    if recipe.delay == "none":
+        return {"none": none}
+    if snn.is_chain and recipe.bias_onset == "input":
+        return {"layer": none + snn.depth, "none": none}
+    return {"layer": choose(recipe.delay, recipe.bias_onset), "none": none}
 
 
 def _search(
@@ -430,9 +485,12 @@ def measure_latency(
         if recipe.search != "none":
             search_out = out / f"{name}_search"
             _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
+        k = _readout_delays(snn, recipe, cfg, model, data.train) if recipe.delayed else {}
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
-        run = _simulate_to(out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress)
+        run = _simulate_to(
+            out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress, k.get(recipe.delay, 0)
+        )
         kept = out / f"{name}.snn.h5"
         if not kept.is_file():  # the recipe's SNN, to keep
             source = {
@@ -476,9 +534,13 @@ def measure_latency(
                 len(test),
                 cfg.timesteps,
             )
-            plain = _simulate_to(path, snn, test, cfg.timesteps, undelayed, meta, cfg, progress)
+            plain = _simulate_to(
+                path, snn, test, cfg.timesteps, undelayed, meta, cfg, progress, k.get("none", 0)
+            )
             steps = latency_report(np.asarray(plain.accuracy)[: cfg.timesteps], ann)
             metrics["steps_to_ann_minus_1pct_delay_none"] = steps["steps_to_ann_minus_1pct"]
+        for counting, value in k.items():
+            metrics[f"readout_after_delay_{counting}"] = value
         report.results.append(
             RecipeResult(name, metrics, list(snn.thresholds), list(snn.phi), out / f"{name}.h5")
         )
