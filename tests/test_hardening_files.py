@@ -177,9 +177,10 @@ def test_a_signal_ends_a_command_in_one_line_and_leaves_no_temporary_file(tmp_pa
     command = [sys.executable, "-m", "neurosnn.experiments.cli", "train", "--dataset"]
     command += ["synthetic", "--net", "vgg9", "--epochs", "50", "--out", str(out)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # a loaded machine starts slowly
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)  # interrupt it while it trains and saves epochs
+    assert (out / "checkpoint.pt").exists(), "the first epoch never finished"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code
