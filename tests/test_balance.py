@@ -37,6 +37,11 @@ def test_thresholds_by_hand():
     assert [t.tolist() for t in theta.values()] == [[11.0], [12.5]]
     first = balance_thresholds(graph, [x], iterations=1, batch_size=4)
     assert [t.tolist() for t in first.values()] == [[2.0], [3.0]]
+    # more steps than batches: the images again from the start
+    again = balance_thresholds(graph, [x], iterations=5, batch_size=4)
+    twice = balance_thresholds(graph, [x, x, x], iterations=5, batch_size=4)
+    assert all(torch.equal(again[n], twice[n]) for n in again)
+    assert list(again.values())[0].tolist() != [11.0]
     half = balance_thresholds(graph, [x], iterations=2, batch_size=4, rate=0.5)
     assert list(half.values())[0].tolist() == [1.0 + 19 / 4]  # θ1 = 1, then 1 + 19/4
 

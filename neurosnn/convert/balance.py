@@ -64,8 +64,8 @@ def balance_thresholds(
     Args:
         graph: the ANN's graph (ReLU activations).
         images: normalised training images, in batches of any size; they are re-batched to
-            ``batch_size`` and the first ``iterations`` batches are used (fewer if there are
-            not enough images).
+            ``batch_size`` and taken in order, from the start again when ``iterations`` needs
+            more batches than they hold.
         iterations: update steps (the authors: 12).
         batch_size: images per step (the authors: 100).
         rate: the step size c (the authors: 1).
@@ -84,8 +84,10 @@ def balance_thresholds(
             )
     clips = {n.name: _Balancing(n.shape[0], rate) for n in hidden}
     data = torch.cat(list(images))
-    for step in range(min(iterations, -(-len(data) // batch_size))):
-        x = data[step * batch_size : (step + 1) * batch_size]
+    per_pass = -(-len(data) // batch_size)
+    for step in range(iterations):
+        i = step % per_pass
+        x = data[i * batch_size : (i + 1) * batch_size]
         for _ in graph.ann_forward(x, clips):
             pass
     return {name: clip.theta for name, clip in clips.items()}

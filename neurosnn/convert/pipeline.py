@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from neurosnn.convert.balance import ITERATIONS as BALANCE_ITERATIONS
 from neurosnn.convert.balance import balance_thresholds
 from neurosnn.convert.build import build_network
 from neurosnn.convert.calibrate import batches_of, calibrate
@@ -125,6 +126,7 @@ def convert(
     channelwise: bool | Sequence[str] = False,
     phi: float | Sequence[float] = 0.0,
     thresholds: ThresholdSource = "percentile",
+    balance_iterations: int = BALANCE_ITERATIONS,
 ) -> ConvertedSNN:
     """Convert a trained ANN (any torch.fx-traceable CNN: chains, residual sums,
     concatenations) to a BindsNET SNN of subtractive-reset IF neurons.
@@ -154,6 +156,8 @@ def convert(
             balancing (CVPR 2025, ``neurosnn.convert.balance``) on the calibration images,
             one threshold per channel or feature, folded into the weights as channel-wise
             ones (a ReLU network; pair it with ``phi=0.5``; ``percentile`` is then unused).
+        balance_iterations: the balancing's steps of 100 calibration images (the authors' 12;
+            the images are cycled when there are fewer).
 
     Returns:
         The converted SNN with thresholds set to ``percentile`` (or to the trained λ).
@@ -184,7 +188,7 @@ def convert(
         scales[name] = channel_thresholds(per_channel[name], percentile, percentile_of)
         rescale_channels(graph, name, scales[name])
     if thresholds == "balanced":
-        for name, theta in balance_thresholds(graph, batches).items():
+        for name, theta in balance_thresholds(graph, batches, balance_iterations).items():
             scales[name] = torch.where(theta > 0, theta, torch.ones_like(theta))
             rescale_channels(graph, name, scales[name])
     if scales:

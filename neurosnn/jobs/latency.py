@@ -7,7 +7,8 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   code, the paper's baseline) or over the positive ones (Rueckauer et al.);
 * ``thresholds="trained"``: the λ of a network trained with QCFS activations (Bu et al.);
 * ``thresholds="balanced"``: Bu, Li & Yu's local threshold balancing (CVPR 2025), one
-  threshold per channel learnt on 12 batches of 100 calibration images;
+  threshold per channel learnt on 12 batches of 100 calibration images (the authors'; or
+  ``balance_iterations`` of them);
 * ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
 * ``channelwise``: one threshold per channel (folded into the weights);
 * ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
@@ -83,6 +84,7 @@ class Recipe:
     calibration: Literal["none", "light", "advanced"] = "none"
     calibration_timesteps: int = 16
     delayed: bool = False
+    balance_iterations: int = 12  # the authors'; 200 where 12 clip too much
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -113,6 +115,7 @@ class Recipe:
             channelwise=self.channelwise,
             phi=self.phi,
             thresholds=self.thresholds,
+            balance_iterations=self.balance_iterations,
         )
 
     def applies_to(self, qcfs: list[bool]) -> bool:
@@ -168,6 +171,9 @@ RECIPES: dict[str, Recipe] = {
         phi=0.5, bias_onset="input", channelwise=True, calibration="light"
     ),
     "phi+onset+balanced": Recipe(thresholds="balanced", phi=0.5, bias_onset="input"),
+    "phi+onset+balanced200": Recipe(
+        thresholds="balanced", phi=0.5, bias_onset="input", balance_iterations=200
+    ),
     "phi+onset+balanced+search": Recipe(
         thresholds="balanced", phi=0.5, bias_onset="input", search="theta-phi"
     ),
