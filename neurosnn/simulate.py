@@ -363,7 +363,7 @@ def simulate(
             "phi": snn.phi,
             "percentile_of": snn.percentile_of,
             "channelwise": sorted(snn.channel_scales),
-            "offsets": sorted(n for n, v in snn.offsets.items() if bool(v.any())),
+            "offsets": snn.offset_layers,
         },
         wall_seconds=wall,
         input_shape=tuple(snn.input_shape),

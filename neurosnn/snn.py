@@ -331,8 +331,9 @@ class ConvertedSNN:
             offset.copy_(value.expand_as(offset))
 
     @property
-    def has_offsets(self) -> bool:
-        return any(bool(self.layer(n).offset.any()) for n in self.if_names)
+    def offset_layers(self) -> list[str]:
+        """The IF layers with a non-zero initial potential offset, sorted by name."""
+        return sorted(n for n in self.if_names if bool(self.layer(n).offset.any()))
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

@@ -86,7 +86,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def to_nir(snn: ConvertedSNN, *, fold: bool = True, metadata: dict[str, Any] | None = None):
     """The NIR graph of ``snn`` (``fold``: thresholds into the next weights, else ``Scale``
     nodes; see the module docstring); ``metadata`` (plain JSON) goes into the graph's."""
-    offsets = sorted(n for n, v in snn.offsets.items() if bool(v.any()))
+    offsets = snn.offset_layers
     if offsets:
         raise UserError(
             f"layers {', '.join(offsets)} start from per-neuron initial potentials (a "

@@ -167,9 +167,9 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         arrays[f"calibration:{name}"] = {"counts": hist.counts.cpu().numpy()}
     for name, scales in snn.channel_scales.items():
         arrays[f"channel_scales:{name}"] = {"scales": scales.cpu().numpy()}
-    offsets = {n: v for n, v in snn.offsets.items() if bool(v.any())}
-    for name, offset in offsets.items():
-        arrays[f"offset:{name}"] = {"offset": offset.cpu().numpy()}
+    offsets = snn.offset_layers
+    for name in offsets:
+        arrays[f"offset:{name}"] = {"offset": snn.layer(name).offset.cpu().numpy()}
     meta: dict[str, Any] = {
         "version": FILE_VERSION,
         "graph": {"input_shape": list(snn.input_shape), "nodes": nodes, "edges": edges},
@@ -179,7 +179,7 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
         "percentiles": snn.percentiles,
         "percentile_of": snn.percentile_of,
         "channelwise": sorted(snn.channel_scales),
-        "offsets": sorted(offsets),
+        "offsets": offsets,
         "calibration": {n: [h.max, h.zeros] for n, h in snn.calibration.items()},
         "source": metadata or {},
     }
