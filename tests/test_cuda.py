@@ -36,24 +36,25 @@ def on_cuda(data, pool):
 @pytest.mark.parametrize(
     "delay,phi,onset", [("layer", 0.0, "always"), ("none", 0.0, "always"), ("layer", 0.5, "input")]
 )
-def test_fast_engine_on_cuda_matches_bindsnet_on_cuda(data, pool, delay, phi, onset):
+@pytest.mark.parametrize("time_block", [1, 5, None])
+def test_fast_engine_on_cuda_matches_bindsnet_on_cuda(data, pool, delay, phi, onset, time_block):
     snn = on_cuda(data, pool)
     snn.set_phi(phi)
     kw = {"delay": delay, "bias_onset": onset}
     ref = simulate(snn, data.test.batches(16), 24, engine="reference", **kw)
-    for time_block in (1, 5, None):
-        fast = simulate(snn, data.test.batches(16), 24, engine="fast", time_block=time_block, **kw)
-        assert torch.equal(fast.correct, ref.correct)
-        for name in snn.if_names:
-            assert torch.equal(fast.spike_counts[name], ref.spike_counts[name])
+    fast = simulate(snn, data.test.batches(16), 24, engine="fast", time_block=time_block, **kw)
+    assert torch.equal(fast.correct, ref.correct)
+    for name in snn.if_names:  # which layer and step differ first, for the next GPU session
+        differ = (fast.spike_counts[name] != ref.spike_counts[name]).nonzero().flatten()
+        assert len(differ) == 0, f"{name}: spike counts differ from step {differ.tolist()}"
 
 
 def test_grouped_thresholds_on_cuda_equal_separate_runs(data):
     snn = on_cuda(data, "avg")
     base = torch.tensor(snn.thresholds)
     candidates = torch.stack([base * f for f in (1.0, 0.6, 1.4)])
-    x, y = next(data.test.batches(48))
-    g = torch.arange(48) % 3
+    x, y = next(data.test.batches(48))  # the whole test split (40 images)
+    g = torch.arange(len(y)) % 3
     grouped = simulate_groups(snn, [(x, y, g)], candidates, 20)
     for k in range(3):
         snn.set_thresholds(candidates[k].tolist())
