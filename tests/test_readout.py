@@ -103,3 +103,39 @@ def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
     run = read_run(tmp_path / "phi+onset+channelwise+delayed.h5")
     assert run.simulation["readout_after"] == k_layer
     assert run.config["readout_after"] == k_layer > 0
+
+
+def test_a_calibrated_delayed_recipe_chooses_its_k_on_the_calibrated_snn(tmp_path):
+    from neurosnn.data import synthetic
+    from neurosnn.files.record import read_run
+    from neurosnn.files.snnfile import load_snn
+    from neurosnn.jobs.latency import (
+        RECIPES,
+        LatencyConfig,
+        _readout_delays,
+        measure_latency,
+        sized_search,
+    )
+    from tests.conftest import tiny_vgg
+
+    data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
+    name = "phi+onset+channelwise+advanced+delayed"
+    cfg = LatencyConfig(
+        recipes=("phi+onset+channelwise+advanced", name),
+        timesteps=24,
+        test_images=32,
+        calib_images=200,
+        target_timesteps=16,
+        search=sized_search(5, 1, 64),
+    )
+    model = tiny_vgg()
+    report = measure_latency(model, data, cfg, tmp_path, progress=False)
+    calibrated, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in cfg.recipes)
+    assert calibrated.offset_layers  # potentials calibrated, the same in both recipes
+    for n, offset in calibrated.offsets.items():
+        assert torch.equal(offset, delayed.offsets[n])
+    k = _readout_delays(delayed, RECIPES[name], cfg, model, data.train)
+    metrics = report.results[1].metrics
+    assert metrics["readout_after_delay_layer"] == k["layer"]
+    assert metrics["readout_after_delay_none"] == k["none"]
+    assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k["layer"]

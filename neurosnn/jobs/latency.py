@@ -184,6 +184,9 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+channelwise+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, delayed=True
     ),
+    "phi+onset+channelwise+advanced+delayed": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, calibration="advanced", delayed=True
+    ),
     "phi+onset+balanced+delayed": Recipe(
         thresholds="balanced", phi=0.5, bias_onset="input", delayed=True
     ),
@@ -191,6 +194,12 @@ RECIPES: dict[str, Recipe] = {
         thresholds="trained", phi=0.5, bias_onset="input", delayed=True
     ),
     "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
+    "trained+phi+onset+advanced": Recipe(
+        thresholds="trained", phi=0.5, bias_onset="input", calibration="advanced"
+    ),
+    "trained+phi+onset+advanced+delayed": Recipe(
+        thresholds="trained", phi=0.5, bias_onset="input", calibration="advanced", delayed=True
+    ),
     "trained+phi+onset+search": Recipe(
         thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
     ),
