@@ -38,7 +38,7 @@ once rather than a current given every step):
 paper's "advanced" pipeline adds a layer-wise weight calibration; the authors' CIFAR script
 runs the potential calibration alone ("calibrating the potential only achieves best results"
 there, the weight calibration commented out), which is what ``calibration="advanced"`` of the
-latency recipes runs. The weight calibration is not implemented.
+latency recipes runs. The weight calibration is ``neurosnn.convert.weightcal``.
 """
 
 from __future__ import annotations

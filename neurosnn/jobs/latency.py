@@ -43,11 +43,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from torch import nn
 
 from neurosnn.convert import ThresholdSource, ann_graph, convert
 from neurosnn.convert.biascal import calibrate_biases, calibrate_potentials
 from neurosnn.convert.pipeline import THRESHOLD_SOURCES
+from neurosnn.convert.weightcal import calibrate_weights
 from neurosnn.cost import latency_report
 from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.delayed import choose_readout_after
@@ -65,7 +67,11 @@ from neurosnn.train import evaluate
 log = logging.getLogger(__name__)
 SearchKind = Literal["none", "eq11", "theta-phi"]
 SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
-CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced")
+# light: biases; advanced: potentials (the authors' CIFAR script); weights: weights on 1,024
+# images, then potentials (their ImageNet script)
+CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced", "weights")
+WEIGHT_CALIBRATION_IMAGES = 1024
+WEIGHT_CALIBRATION = {"iterations": 5000, "lr": 1e-5, "batch_size": 32}  # the authors' ImageNet
 BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
 
 
@@ -183,6 +189,12 @@ RECIPES: dict[str, Recipe] = {
     ),
     "phi+onset+channelwise+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, delayed=True
+    ),
+    "phi+onset+channelwise+weights": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, calibration="weights"
+    ),
+    "phi+onset+channelwise+weights+delayed": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, calibration="weights", delayed=True
     ),
     "phi+onset+channelwise+advanced+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="advanced", delayed=True
@@ -324,6 +336,22 @@ def _simulate_to(
 
 def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
     return sum(float(np.asarray(c[:steps]).sum()) for c in run.spike_counts.values()) / run.n_images
+
+
+def _calibrate(snn: ConvertedSNN, recipe: Recipe, batches: list, name: str) -> None:
+    """Li et al.'s calibration of the recipe, in place, on the first calibration images."""
+    T = recipe.calibration_timesteps
+    if recipe.calibration == "weights":
+        images = torch.cat(batches)[:WEIGHT_CALIBRATION_IMAGES]
+        log.info("%s: weight calibration at T=%d on %d training images", name, T, len(images))
+        for layer, (before, after) in calibrate_weights(
+            snn, [images], T, **WEIGHT_CALIBRATION
+        ).items():
+            log.info("%s: %s loss %.4g -> %.4g", name, layer, before, after)
+    kind = "bias" if recipe.calibration == "light" else "potential"
+    log.info("%s: %s calibration at T=%d on %d training images", name, kind, T, len(batches[0]))
+    calibrate = calibrate_biases if recipe.calibration == "light" else calibrate_potentials
+    calibrate(snn, batches[:1], T)
 
 
 def _readout_delays(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split) -> dict:
@@ -487,15 +515,7 @@ def measure_latency(
         snn = snns[key]
         recipe.set_on(snn, trained[key])
         if recipe.calibration != "none":
-            log.info(
-                "%s: %s calibration at T=%d on %d training images",
-                name,
-                "bias" if recipe.calibration == "light" else "potential",
-                recipe.calibration_timesteps,
-                len(batches[0]),
-            )
-            calibrate = calibrate_biases if recipe.calibration == "light" else calibrate_potentials
-            calibrate(snn, batches[:1], recipe.calibration_timesteps)
+            _calibrate(snn, recipe, batches, name)
         report.depth = snn.depth
         if recipe.search != "none":
             search_out = out / f"{name}_search"
