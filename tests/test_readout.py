@@ -105,37 +105,49 @@ def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
     assert run.config["readout_after"] == k_layer > 0
 
 
-def test_a_calibrated_delayed_recipe_chooses_its_k_on_the_calibrated_snn(tmp_path):
+@pytest.mark.parametrize(
+    "first,name",
+    [
+        ("phi+onset+channelwise+advanced", "phi+onset+channelwise+advanced+delayed"),
+        ("phi+onset+channelwise+search", "phi+onset+channelwise+search+delayed"),
+    ],
+)
+def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
+    tmp_path, monkeypatch, first, name
+):
     from neurosnn.data import synthetic
     from neurosnn.files.record import read_run
     from neurosnn.files.snnfile import load_snn
-    from neurosnn.jobs.latency import (
-        RECIPES,
-        LatencyConfig,
-        _readout_delays,
-        measure_latency,
-        sized_search,
-    )
+    from neurosnn.jobs import latency
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
     from tests.conftest import tiny_vgg
 
+    seen = []  # the SNN's state when k is chosen
+
+    def recording(snn, *args):
+        seen.append((snn.thresholds, snn.phi, snn.offsets))
+        return choose(snn, *args)
+
+    choose = latency._readout_delays
+    monkeypatch.setattr(latency, "_readout_delays", recording)
     data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
-    name = "phi+onset+channelwise+advanced+delayed"
     cfg = LatencyConfig(
-        recipes=("phi+onset+channelwise+advanced", name),
+        recipes=(first, name),
         timesteps=24,
         test_images=32,
         calib_images=200,
         target_timesteps=16,
         search=sized_search(5, 1, 64),
     )
-    model = tiny_vgg()
-    report = measure_latency(model, data, cfg, tmp_path, progress=False)
-    calibrated, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in cfg.recipes)
-    assert calibrated.offset_layers  # potentials calibrated, the same in both recipes
-    for n, offset in calibrated.offsets.items():
-        assert torch.equal(offset, delayed.offsets[n])
-    k = _readout_delays(delayed, RECIPES[name], cfg, model, data.train)
+    report = measure_latency(tiny_vgg(), data, cfg, tmp_path, progress=False)
+    done, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in cfg.recipes)
+    ((thresholds, phi, offsets),) = seen
+    assert thresholds == delayed.thresholds and phi == delayed.phi  # after the search
+    if "advanced" in name:
+        assert delayed.offset_layers  # after the calibration
+    for n, offset in delayed.offsets.items():
+        assert torch.equal(offset, offsets[n]) and torch.equal(offset, done.offsets[n])
+    assert done.thresholds == delayed.thresholds  # the same calibration or search in both
     metrics = report.results[1].metrics
-    assert metrics["readout_after_delay_layer"] == k["layer"]
-    assert metrics["readout_after_delay_none"] == k["none"]
-    assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k["layer"]
+    k = metrics["readout_after_delay_layer"]
+    assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k

@@ -196,6 +196,9 @@ RECIPES: dict[str, Recipe] = {
     "phi+onset+channelwise+weights+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="weights", delayed=True
     ),
+    "phi+onset+channelwise+search+delayed": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi", delayed=True
+    ),
     "phi+onset+channelwise+advanced+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="advanced", delayed=True
     ),
@@ -214,6 +217,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "trained+phi+onset+search": Recipe(
         thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
+    ),
+    "trained+phi+onset+search+delayed": Recipe(
+        thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi", delayed=True
     ),
 }
 
