@@ -82,21 +82,9 @@ def test_every_ks_curve_from_one_run_is_simulates_and_the_choice_is_the_earliest
 
 
 def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
-    from neurosnn.data import synthetic
     from neurosnn.files.record import read_run
-    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
-    from tests.conftest import tiny_vgg
 
-    data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
-    cfg = LatencyConfig(
-        recipes=("phi+onset+channelwise+delayed",),
-        timesteps=24,
-        test_images=32,
-        calib_images=200,
-        target_timesteps=16,
-        search=sized_search(5, 1, 64),
-    )
-    report = measure_latency(tiny_vgg(), data, cfg, tmp_path, progress=False)
+    report = tiny_latency_run(tmp_path, ("phi+onset+channelwise+delayed",))
     metrics = report.results[0].metrics
     k_none, k_layer = metrics["readout_after_delay_none"], metrics["readout_after_delay_layer"]
     assert k_layer == k_none + report.depth  # a chain: its undelayed run shifted by the depth
@@ -115,12 +103,9 @@ def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
 def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
     tmp_path, monkeypatch, first, name
 ):
-    from neurosnn.data import synthetic
     from neurosnn.files.record import read_run
     from neurosnn.files.snnfile import load_snn
     from neurosnn.jobs import latency
-    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
-    from tests.conftest import tiny_vgg
 
     seen = []  # the SNN's state when k is chosen
 
@@ -130,17 +115,8 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
 
     choose = latency._readout_delays
     monkeypatch.setattr(latency, "_readout_delays", recording)
-    data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
-    cfg = LatencyConfig(
-        recipes=(first, name),
-        timesteps=24,
-        test_images=32,
-        calib_images=200,
-        target_timesteps=16,
-        search=sized_search(5, 1, 64),
-    )
-    report = measure_latency(tiny_vgg(), data, cfg, tmp_path, progress=False)
-    done, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in cfg.recipes)
+    report = tiny_latency_run(tmp_path, (first, name))
+    done, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in (first, name))
     ((thresholds, phi, offsets),) = seen
     assert thresholds == delayed.thresholds and phi == delayed.phi  # after the search
     if "advanced" in name:
@@ -151,3 +127,21 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
     metrics = report.results[1].metrics
     k = metrics["readout_after_delay_layer"]
     assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k
+
+
+def tiny_latency_run(out, recipes):
+    """The latency job on a small VGG and synthetic data, sized for a test."""
+    from neurosnn.data import synthetic
+    from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
+    from tests.conftest import tiny_vgg
+
+    data = synthetic(n_train=200, n_test=32, num_classes=4, in_channels=1, input_size=8, seed=0)
+    cfg = LatencyConfig(
+        recipes=recipes,
+        timesteps=24,
+        test_images=32,
+        calib_images=200,
+        target_timesteps=16,
+        search=sized_search(5, 1, 64),
+    )
+    return measure_latency(tiny_vgg(), data, cfg, out, progress=False)
