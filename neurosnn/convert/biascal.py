@@ -78,15 +78,23 @@ def _snn_sums(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int, nam
     theta = snn.thresholds[snn.if_names.index(name)]
     total = None
     for x in images:
-        net.reset()
-        counts = None
-        for _ in range(timesteps):
-            net(x)
-            step = net.spikes[name].float()
-            counts = step if counts is None else counts + step
-        part = reduce(counts)
+        part = reduce(spike_counts(net, x, timesteps, [name])[name])
         total = part if total is None else total + part
     return total * theta / timesteps
+
+
+@torch.no_grad()
+def spike_counts(net, x: torch.Tensor, timesteps: int, names) -> dict[str, torch.Tensor]:
+    """Each named IF layer's spikes per neuron over ``timesteps`` steps of the SNN module
+    ``net`` (reset first) on the constant input ``x``."""
+    net.reset()
+    counts: dict[str, torch.Tensor] = {}
+    for _ in range(timesteps):
+        net(x)
+        for name in names:
+            step = net.spikes[name].float()
+            counts[name] = counts[name] + step if name in counts else step
+    return counts
 
 
 def _neuron_sum(act: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ Where this differs from the authors' code:
   operators before the weights, which equals the hooked mean for linear operators (average
   pooling, flatten), so max pooling (a spike-count gate, not linear in the rates) is refused.
 Hyper-parameters: the authors' ImageNet script calls it with 1,024 images, lr 1e-5, 5,000
-iterations of 32 images (the function's defaults: lr 4e-5); their CIFAR script does not run it.
+iterations of 32 images (their function's own default lr: 4e-5); their CIFAR script does not
+run it. ``calibrate_weights``' defaults are the ImageNet script's.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from neurosnn.convert.biascal import _biased_op, _checked_images
+from neurosnn.convert.biascal import _biased_op, _checked_images, spike_counts
 from neurosnn.errors import UserError
 from neurosnn.snn import ConvertedSNN
 from neurosnn.synapses import SpikeMaxPool2d
@@ -62,14 +63,7 @@ def _mean_rates(snn: ConvertedSNN, images: list[torch.Tensor], timesteps: int) -
     theta = dict(zip(snn.if_names, snn.thresholds, strict=True))
     out: dict[str, list[torch.Tensor]] = {"input": list(images)}
     for x in images:
-        net.reset()
-        counts: dict[str, torch.Tensor] = {}
-        for _ in range(timesteps):
-            net(x)
-            for name in snn.if_names:
-                step = net.spikes[name].float()
-                counts[name] = counts[name] + step if name in counts else step
-        for name, c in counts.items():
+        for name, c in spike_counts(net, x, timesteps, snn.if_names).items():
             out.setdefault(name, []).append(c * theta[name] / timesteps)
     return {name: torch.cat(v) for name, v in out.items()}
 

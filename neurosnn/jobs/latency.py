@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from neurosnn.convert import ThresholdSource, ann_graph, convert
+from neurosnn.convert.balance import ITERATIONS as BALANCE_ITERATIONS
 from neurosnn.convert.biascal import calibrate_biases, calibrate_potentials
 from neurosnn.convert.pipeline import THRESHOLD_SOURCES
 from neurosnn.convert.weightcal import calibrate_weights
@@ -71,7 +72,7 @@ SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
 # images, then potentials (their ImageNet script)
 CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced", "weights")
 WEIGHT_CALIBRATION_IMAGES = 1024
-WEIGHT_CALIBRATION = {"iterations": 5000, "lr": 1e-5, "batch_size": 32}  # the authors' ImageNet
+WEIGHT_CALIBRATION: dict[str, Any] = {}  # calibrate_weights' defaults: the authors' ImageNet
 BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
 
 
@@ -87,10 +88,10 @@ class Recipe:
     bias_onset: BiasOnset = "always"
     search: SearchKind = "none"
     thresholds: ThresholdSource = "percentile"
-    calibration: Literal["none", "light", "advanced"] = "none"
+    calibration: Literal["none", "light", "advanced", "weights"] = "none"
     calibration_timesteps: int = 16
     delayed: bool = False
-    balance_iterations: int = 12  # the authors'; 200 where 12 clip too much
+    balance_iterations: int = BALANCE_ITERATIONS  # the authors' 12; 200 where 12 clip too much
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
