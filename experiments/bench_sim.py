@@ -133,16 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         default=SearchConfig.population,
         help="candidates of the generation engine (default: %(default)s, Table I)",
     )
-    p.add_argument(
-        "--allow-tf32",
-        action="store_true",
-        help="let CUDA's float32 convolutions and matmuls use TF32 (faster, but no longer "
-        "spike-exact: off by default)",
-    )
     add_device_arg(p)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
 
     from neurosnn.convert import convert
 

@@ -79,6 +79,23 @@ def name_list(choices) -> Callable[[str], tuple]:
     return comma_list(name, f"names among {', '.join(choices)}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Parses as argparse does, then applies ``--allow-tf32`` where the command has it (one
+    place for every command with ``--device``, so none can forget it)."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        if hasattr(parsed, "allow_tf32"):
+            set_tf32(parsed.allow_tf32)
+        return parsed
+
+
+def set_tf32(allowed: bool) -> None:
+    """Let CUDA's float32 convolutions and matmuls round to TF32 or not. PyTorch allows it for
+    cuDNN convolutions by default; without it a float32 SNN on CUDA spikes as on the CPU."""
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allowed
+
+
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """A command's parser: ``description`` (its module docstring) shown as written; ``prog``
     (``python -m experiments.X``) is shown as the ``neurosnn`` subcommand that runs it."""
@@ -86,7 +103,7 @@ def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 
     module = "neurosnn." + prog.removeprefix("python -m ")
     names = [name for name, (mod, _) in COMMANDS.items() if mod == module]
-    return argparse.ArgumentParser(
+    return _Parser(
         prog=f"neurosnn {names[0]}" if names else prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -244,6 +261,12 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="torch device, e.g. cpu or cuda:0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="let CUDA's float32 convolutions and matmuls use TF32 (faster, but the spikes are "
+        "no longer the CPU's: off by default)",
     )
 
 

@@ -419,9 +419,15 @@ def vectorised_map(evaluator: Evaluator) -> MapFn:
 _WORKER: Evaluator | None = None
 
 
-def _init_worker(evaluator: Evaluator, threads: int) -> None:
+def _tf32() -> tuple[bool, bool]:
+    """This process's TF32 switches (cuDNN, cuBLAS), which a worker takes over."""
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+
+def _init_worker(evaluator: Evaluator, threads: int, tf32: tuple[bool, bool]) -> None:
     global _WORKER
     torch.set_num_threads(threads)
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     evaluator.progress = False  # no bars from the workers
     _WORKER = evaluator
 
@@ -451,7 +457,7 @@ def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = N
     import multiprocessing as mp
 
     threads = threads or max(1, torch.get_num_threads() // workers)
-    pool = mp.get_context("spawn").Pool(workers, _init_worker, (evaluator, threads))
+    pool = mp.get_context("spawn").Pool(workers, _init_worker, (evaluator, threads, _tf32()))
     return _PoolMap(pool), pool
 
 
@@ -468,7 +474,7 @@ def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None,
             include_dashboard=False,
             log_to_driver=False,
         )
-    pool = Pool(processes=workers, initializer=_init_worker, initargs=(evaluator, threads))
+    pool = Pool(processes=workers, initializer=_init_worker, initargs=(evaluator, threads, _tf32()))
     return _PoolMap(pool), pool
 
 

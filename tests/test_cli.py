@@ -189,3 +189,30 @@ def test_attack_options_reach_the_job(tmp_path, monkeypatch):
         adversarial.main(args[:4] + ["--ans-images", "0"])
     with pytest.raises(SystemExit):  # argparse: ε beyond [0, 1]
         adversarial.main(args[:4] + ["--report-epsilons", "2"])
+
+
+def test_device_commands_switch_tf32_off_unless_asked():
+    # PyTorch lets cuDNN's float32 convolutions round to TF32 by default; every command with
+    # --device (its parser is new_parser's) switches it off, so its spikes on CUDA are the
+    # CPU's, unless --allow-tf32 is given
+    import torch
+
+    from neurosnn.experiments import latency, search_args
+
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = [f.allow_tf32 for f in flags]
+    search = search_args.build_parser("python -m experiments.neuroevolve", None, "fashion-mnist")
+    try:
+        for parser, argv in (
+            (latency.build_parser(), ["--checkpoint", "c", "--out", "o"]),
+            (search, ["--checkpoint", "c", "--out", "o"]),
+        ):
+            for f in flags:
+                f.allow_tf32 = True  # PyTorch's default for cuDNN
+            parser.parse_args(argv)
+            assert [f.allow_tf32 for f in flags] == [False, False]
+            parser.parse_args([*argv, "--allow-tf32"])
+            assert [f.allow_tf32 for f in flags] == [True, True]
+    finally:
+        for f, b in zip(flags, before, strict=True):
+            f.allow_tf32 = b
