@@ -146,5 +146,3 @@ def test_the_latency_job_calibrates_its_recipes_on_the_first_calibration_batch(t
     assert any(
         not torch.equal(runs[0].spike_counts[n], runs[2].spike_counts[n]) for n in saved.if_names
     )
-    with pytest.raises(UserError, match="calibrated or searched, not both"):
-        type(recipe)(calibration="light", search="eq11")

@@ -98,6 +98,7 @@ def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
     [
         ("phi+onset+channelwise+advanced", "phi+onset+channelwise+advanced+delayed"),
         ("phi+onset+channelwise+search", "phi+onset+channelwise+search+delayed"),
+        ("phi+onset+channelwise+search", "phi+onset+channelwise+search+advanced+delayed"),
     ],
 )
 def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
@@ -113,8 +114,13 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
         seen.append((snn.thresholds, snn.phi, snn.offsets))
         return choose(snn, *args)
 
-    choose = latency._readout_delays
+    def calibrating(snn, *args):
+        calibrated.append((list(snn.thresholds), list(snn.phi)))
+        return calibrate(snn, *args)
+
+    choose, calibrate, calibrated = latency._readout_delays, latency._calibrate, []
     monkeypatch.setattr(latency, "_readout_delays", recording)
+    monkeypatch.setattr(latency, "_calibrate", calibrating)
     report = tiny_latency_run(tmp_path, (first, name))
     done, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in (first, name))
     ((thresholds, phi, offsets),) = seen
@@ -122,7 +128,12 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
     if "advanced" in name:
         assert delayed.offset_layers  # after the calibration
     for n, offset in delayed.offsets.items():
-        assert torch.equal(offset, offsets[n]) and torch.equal(offset, done.offsets[n])
+        assert torch.equal(offset, offsets[n])
+        if first.endswith("advanced"):  # the same calibration in both
+            assert torch.equal(offset, done.offsets[n])
+    if "search" in name and "advanced" in name:  # calibrated for the searched θ and φ
+        assert calibrated == [(delayed.thresholds, delayed.phi)]
+        assert delayed.phi != [0.5] * len(delayed.phi)  # the search moved them
     assert done.thresholds == delayed.thresholds  # the same calibration or search in both
     metrics = report.results[1].metrics
     k = metrics["readout_after_delay_layer"]

@@ -20,6 +20,7 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
   calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
   calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it;
+  with a search, the calibration follows it (made for the searched thresholds and φ);
 * ``delayed``: delayed evaluation (Bu, Li & Yu, CVPR 2025): the readout ignores the first k
   steps, k chosen on the search's training images at ``--target-timesteps``
   (``neurosnn.delayed``); the k steps count in the latency.
@@ -105,9 +106,6 @@ class Recipe:
             if value not in allowed:
                 raise UserError(f"{name} must be one of {allowed}, got {value!r}")
         check_phi(self.phi)
-        if self.calibration != "none" and self.search != "none":
-            # the search moves the thresholds the biases were calibrated for
-            raise UserError("a recipe is calibrated or searched, not both")
 
     def convert(
         self, model: nn.Module, batches: list, input_shape: tuple[int, ...], device: str = "cpu"
@@ -199,6 +197,15 @@ RECIPES: dict[str, Recipe] = {
     ),
     "phi+onset+channelwise+search+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, search="theta-phi", delayed=True
+    ),
+    # the search, then the potential calibration on its thresholds, then k
+    "phi+onset+channelwise+search+advanced+delayed": Recipe(
+        phi=0.5,
+        bias_onset="input",
+        channelwise=True,
+        search="theta-phi",
+        calibration="advanced",
+        delayed=True,
     ),
     "phi+onset+channelwise+advanced+delayed": Recipe(
         phi=0.5, bias_onset="input", channelwise=True, calibration="advanced", delayed=True
@@ -521,12 +528,12 @@ def measure_latency(
                 }
         snn = snns[key]
         recipe.set_on(snn, trained[key])
-        if recipe.calibration != "none":
-            _calibrate(snn, recipe, batches, name)
         report.depth = snn.depth
         if recipe.search != "none":
             search_out = out / f"{name}_search"
             _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
+        if recipe.calibration != "none":  # after the search: calibrated for its thresholds
+            _calibrate(snn, recipe, batches, name)
         k = _readout_delays(snn, recipe, cfg, model, data.train) if recipe.delayed else {}
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
