@@ -135,6 +135,8 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
         assert calibrated == [(delayed.thresholds, delayed.phi)]
         assert delayed.phi != [0.5] * len(delayed.phi)  # the search moved them
     assert done.thresholds == delayed.thresholds  # the same calibration or search in both
+    if "search" in name:  # one search, shared: the delayed recipe resumed the finished one
+        assert [p.name for p in tmp_path.glob("*_search")] == [f"{first}_search"]
     metrics = report.results[1].metrics
     k = metrics["readout_after_delay_layer"]
     assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k

@@ -21,6 +21,8 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
   calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it;
   with a search, the calibration follows it (made for the searched thresholds and φ);
+  recipes that differ only in their calibration or delayed readout share one search
+  (``out/RECIPE_search``, RECIPE the one without them);
 * ``delayed``: delayed evaluation (Bu, Li & Yu, CVPR 2025): the readout ignores the first k
   steps, k chosen on the search's training images at ``--target-timesteps``
   (``neurosnn.delayed``); the k steps count in the latency.
@@ -398,6 +400,14 @@ def _readout_delays(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split
     return {"layer": choose(recipe.delay, recipe.bias_onset), "none": none}
 
 
+def searched_recipe(name: str) -> str:
+    """The recipe whose search ``name`` runs: its own, or that of the recipe without its
+    calibration and delayed readout (both come after the search, which is the same), so that
+    such recipes share one search folder and its result."""
+    plain = dataclasses.replace(RECIPES[name], calibration="none", delayed=False)
+    return next((n for n, r in RECIPES.items() if r == plain), name)
+
+
 def _search(
     snn,
     recipe: Recipe,
@@ -453,7 +463,12 @@ def _search(
     )
     write_search(
         out / "search.h5",
-        config={"search": dataclasses.asdict(scfg), "recipe": dataclasses.asdict(recipe)},
+        config={
+            "search": dataclasses.asdict(scfg),
+            "recipe": dataclasses.asdict(
+                dataclasses.replace(recipe, calibration="none", delayed=False)
+            ),
+        },
         layers=list(snn.if_names),
         history=[dataclasses.asdict(g) for g in result.history],
         best={"candidate": result.best, "thresholds": result.best_thresholds},
@@ -530,7 +545,7 @@ def measure_latency(
         recipe.set_on(snn, trained[key])
         report.depth = snn.depth
         if recipe.search != "none":
-            search_out = out / f"{name}_search"
+            search_out = out / f"{searched_recipe(name)}_search"
             _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
         if recipe.calibration != "none":  # after the search: calibrated for its thresholds
             _calibrate(snn, recipe, batches, name)
