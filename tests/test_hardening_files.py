@@ -176,7 +176,15 @@ def test_a_signal_ends_a_command_in_one_line_and_leaves_no_temporary_file(tmp_pa
     out = tmp_path / "ann"
     command = [sys.executable, "-m", "neurosnn.experiments.cli", "train", "--dataset"]
     command += ["synthetic", "--net", "vgg9", "--epochs", "50", "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a job started in the background (``make test &``) inherits SIGINT ignored, as a shell
+    # sets it for background jobs; the command is run as from a terminal
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 600  # a loaded machine starts slowly
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)  # interrupt it while it trains and saves epochs
