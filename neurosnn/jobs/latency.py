@@ -140,6 +140,11 @@ class Recipe:
             snn.set_percentiles(self.percentile)
         snn.set_phi(self.phi)
 
+    def before_search_ends(self) -> Recipe:
+        """This recipe without what follows its search (calibration, delayed readout): the
+        recipe the search itself runs."""
+        return dataclasses.replace(self, calibration="none", delayed=False)
+
     def search_config(self, base: SearchConfig, timesteps: int) -> SearchConfig:
         """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
         thresholds, or the steps to ANN − 1% over (θ, φ); trained and balanced thresholds are
@@ -404,7 +409,7 @@ def searched_recipe(name: str) -> str:
     """The recipe whose search ``name`` runs: its own, or that of the recipe without its
     calibration and delayed readout (both come after the search, which is the same), so that
     such recipes share one search folder and its result."""
-    plain = dataclasses.replace(RECIPES[name], calibration="none", delayed=False)
+    plain = RECIPES[name].before_search_ends()
     return next((n for n, r in RECIPES.items() if r == plain), name)
 
 
@@ -465,9 +470,7 @@ def _search(
         out / "search.h5",
         config={
             "search": dataclasses.asdict(scfg),
-            "recipe": dataclasses.asdict(
-                dataclasses.replace(recipe, calibration="none", delayed=False)
-            ),
+            "recipe": dataclasses.asdict(recipe.before_search_ends()),
         },
         layers=list(snn.if_names),
         history=[dataclasses.asdict(g) for g in result.history],
