@@ -51,7 +51,7 @@ from neurosnn.cost import (
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.errors import UserError
-from neurosnn.output import ResumeMismatch, atomic, changed_settings
+from neurosnn.output import ResumeMismatch, atomic, changed_settings, with_defaults
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 
@@ -77,7 +77,12 @@ class SearchConfig:
     (``neurosnn.simulate.simulate``). ``objective`` picks the cost: Eq. 11 with α, β, γ,
     the steps to ``ANN accuracy on the search images − target_drop``
     (``neurosnn.cost.StepsToTargetCost``), or the accuracy deficit below that target
-    summed over the steps (``neurosnn.cost.AccuracyDeficitCost``).
+    summed over the steps (``neurosnn.cost.AccuracyDeficitCost``). ``readout_delays`` K > 0
+    scores each candidate with the delayed evaluation that will read it (Bu, Li & Yu, CVPR
+    2025; ``neurosnn.delayed``): its cost is the least over readout delays k = 0 … K of the
+    cost of its curve read after k steps (each curve counting its k steps), so the search
+    looks for the (θ, φ) whose best k reaches the target soonest instead of leaving k to be
+    chosen after it.
     """
 
     alpha: float = 1.0
@@ -107,6 +112,7 @@ class SearchConfig:
     phi_std: float = 0.15
     objective: Objective = "eq11"
     target_drop: float = 0.01
+    readout_delays: int = 0
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "gamma", "std", "initial_percentile", "crossover", "tol"):
@@ -150,6 +156,11 @@ class SearchConfig:
             raise UserError(f"target_drop must be in [0, 1), got {self.target_drop}")
         if not self.phi_std >= 0:
             raise UserError(f"phi_std must be >= 0, got {self.phi_std}")
+        if not 0 <= self.readout_delays < self.timesteps:
+            raise UserError(
+                f"readout_delays must be in [0, timesteps) = [0, {self.timesteps}), "
+                f"got {self.readout_delays}"
+            )
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -340,7 +351,8 @@ class Evaluator:
     def curves(
         self, candidates: Sequence[np.ndarray]
     ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """``(accuracy [T], spike counts {layer: [T]})`` of each candidate."""
+        """``(accuracy [T], spike counts {layer: [T]})`` of each candidate; with
+        ``readout_delays`` the accuracy read after the k of least cost (ties: the smaller k)."""
         cfg = self.cfg
         thresholds = torch.tensor(
             [
@@ -357,12 +369,15 @@ class Evaluator:
             delay=cfg.delay,
             bias_onset=cfg.bias_onset,
             progress=self.progress,
+            readouts=range(cfg.readout_delays + 1),
         )
-        accuracy = r.accuracy.numpy()
-        return [
-            (accuracy[k], {name: c[k].numpy() for name, c in r.spike_counts.items()})
-            for k in range(len(candidates))
-        ]
+        accuracy = r.accuracy_by_readout.numpy()  # [K, G, T]
+        out = []
+        for g in range(len(candidates)):
+            counts = {name: c[g].numpy() for name, c in r.spike_counts.items()}
+            costs = [float(self.cost(curve[g], counts)) for curve in accuracy]
+            out.append((accuracy[int(np.argmin(costs)), g], counts))
+        return out
 
     def curve(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return self.curves([np.asarray(x, dtype=np.float64)])[0]
@@ -603,10 +618,11 @@ def run_search(
     if resume and state_path is not None and state_path.is_file():
         state = json.loads(state_path.read_text())
         now = json.loads(json.dumps(asdict(cfg)))
-        if state["config"] != now:
+        saved = with_defaults(state["config"], json.loads(json.dumps(asdict(SearchConfig()))))
+        if saved != now:
             raise ResumeMismatch(
                 f"cannot resume: {state_path} was written with other settings "
-                f"({changed_settings(state['config'], now)})"
+                f"({changed_settings(saved, now)})"
             )
         if "snn" not in state:  # written before states recorded their network
             log.warning("%s does not record its network; resuming without that check", state_path)

@@ -36,6 +36,19 @@ class ResumeMismatch(UserError):
     """A ``--resume`` whose saved state belongs to other settings, data or another network."""
 
 
+def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` with the settings it lacks (in nested dicts too) taken from ``defaults``: a
+    setting added after a file was written counts as its default, which is what the code
+    that wrote the file did."""
+    out = dict(saved)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = with_defaults(out[key], value)
+    return out
+
+
 def changed_settings(saved: dict[str, Any], now: dict[str, Any]) -> str:
     """``"key old → new, …"`` of the settings that differ between two configs (empty: none)."""
     keys = sorted(set(saved) | set(now))

@@ -116,17 +116,30 @@ def pack_spikes_torch(s: torch.Tensor) -> torch.Tensor:
 
 
 class _Tally:
-    """Accumulates blocks into per-group curves: ``correct [G, T]``, ``counts {layer: [G, T]}``."""
+    """Accumulates blocks into per-group curves: ``correct [G, T]`` (read from step 1, or after
+    ``readouts[0]`` steps), ``by_readout [K, G, T]`` (read after each of the K ``readouts``)
+    and ``counts {layer: [G, T]}``."""
 
     def __init__(
-        self, names: list[str], timesteps: int, groups: int, device, readout_after: int = 0
+        self,
+        names: list[str],
+        timesteps: int,
+        groups: int,
+        device,
+        readouts: Sequence[int] = (0,),
     ) -> None:
-        self.groups, self.after = groups, readout_after
-        self._base: torch.Tensor | None = None  # the output potential at step ``after``
-        self.correct = torch.zeros(groups, timesteps, dtype=torch.int64, device=device)
+        self.groups, self.readouts = groups, [int(k) for k in readouts]
+        self._base: dict[int, torch.Tensor] = {}  # the output potential at step k, per k
+        self.by_readout = torch.zeros(
+            len(self.readouts), groups, timesteps, dtype=torch.int64, device=device
+        )
         self.counts = {
             n: torch.zeros(groups, timesteps, dtype=torch.int64, device=device) for n in names
         }
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.by_readout[0]
 
     def _by_group(self, values: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
         """``[τ, B]`` → ``[G, τ]`` sums over the samples of each group."""
@@ -135,32 +148,35 @@ class _Tally:
         out = torch.zeros(self.groups, values.shape[0], dtype=torch.int64, device=values.device)
         return out.index_add_(0, group, values.T.to(torch.int64))
 
-    def readout(self, block: Block) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def readout(self, block: Block, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(output [τ, B, classes], read [τ])``: the output potential less its value at step
-        ``after`` (a delayed readout ignores the first ``after`` steps), and whether each step
-        of the block is past them (None: every step, no delay). Blocks of one batch come in
-        time order."""
-        out, k = block.output, self.after
+        ``k`` (a delayed readout ignores the first k steps), and whether each step of the
+        block is past them (None: every step, no delay). Blocks of one batch come in time
+        order, and every k is read from each block (``add``) before the next comes."""
+        out = block.output
         if k == 0:
             return out, None
         first = torch.arange(block.start, block.start + len(out), device=out.device)
         if block.start == 0:
-            self._base = None
+            self._base.pop(k, None)
         if block.start < k <= block.start + len(out):
-            self._base = out[k - 1 - block.start].clone()
+            self._base[k] = out[k - 1 - block.start].clone()
         read = first >= k  # index i is step i + 1
-        return (out if self._base is None else out - self._base), read
+        base = self._base.get(k)
+        return (out if base is None else out - base), read
 
     def add(self, block: Block, labels: torch.Tensor, group: torch.Tensor | None) -> None:
         steps = slice(block.start, block.start + len(block.output))
-        output, read = self.readout(block)
-        # an output that has received nothing yet has not answered: it is not counted correct
-        answered = output.ne(0).any(-1)
-        if read is not None:
-            answered &= read.unsqueeze(1)
-        right = (output.argmax(-1) == labels) & answered  # [τ, B]
-        self.last = output[-1]  # the readout after the block's last step
-        self.correct[:, steps] += self._by_group(right, group)
+        for i, k in enumerate(self.readouts):
+            output, read = self.readout(block, k)
+            # an output that has received nothing yet has not answered: not counted correct
+            answered = output.ne(0).any(-1)
+            if read is not None:
+                answered &= read.unsqueeze(1)
+            right = (output.argmax(-1) == labels) & answered  # [τ, B]
+            if i == 0:
+                self.last = output[-1]  # the readout after the block's last step
+            self.by_readout[i, :, steps] += self._by_group(right, group)
         for name, counts in block.counts.items():
             self.counts[name][:, steps] += self._by_group(counts, group)
 
@@ -306,7 +322,7 @@ def simulate(
     unknown = [n for n in record if n not in snn.if_names]
     if unknown:
         raise ValueError(f"unknown layers to record: {unknown}; spiking layers: {snn.if_names}")
-    tally = _Tally(snn.if_names, timesteps, 1, snn.device, int(readout_after))
+    tally = _Tally(snn.if_names, timesteps, 1, snn.device, [int(readout_after)])
     gen = torch.Generator(device=snn.device).manual_seed(seed)
     thresholds = torch.tensor(snn.thresholds, dtype=torch.float32, device=snn.device)
     phi = torch.tensor(snn.phi, dtype=torch.float32, device=snn.device)
@@ -379,16 +395,27 @@ class GroupResult:
         correct: ``[G, T]`` correct predictions at each step.
         spike_counts: per spiking layer, ``[G, T]`` spikes at each step.
         n_images: ``[G]`` images of each group.
+        readouts: the readout delays k of ``by_readout`` (the first is ``correct``'s).
+        by_readout: ``[K, G, T]`` correct predictions at each step when the readout ignores
+            the first k steps, for each k of ``readouts`` (as ``simulate(readout_after=k)``).
     """
 
     correct: torch.Tensor
     spike_counts: dict[str, torch.Tensor]
     n_images: torch.Tensor
+    readouts: tuple[int, ...] = (0,)
+    by_readout: torch.Tensor | None = None
 
     @property
     def accuracy(self) -> torch.Tensor:
         """``[G, T]`` accuracy curve of each group."""
         return self.correct.double() / self.n_images.clamp_min(1).double().unsqueeze(1)
+
+    @property
+    def accuracy_by_readout(self) -> torch.Tensor:
+        """``[K, G, T]`` accuracy curve of each group read after each k of ``readouts``."""
+        correct = self.correct.unsqueeze(0) if self.by_readout is None else self.by_readout
+        return correct.double() / self.n_images.clamp_min(1).double().unsqueeze(1)
 
 
 @torch.no_grad()
@@ -404,6 +431,7 @@ def simulate_groups(
     time_block: int | None = None,
     precision: Precision = "fp32",
     progress: bool = False,
+    readouts: Sequence[int] = (0,),
 ) -> GroupResult:
     """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
 
@@ -423,8 +451,17 @@ def simulate_groups(
         time_block: as in ``simulate``.
         precision: as in ``simulate``.
         progress: show a progress bar over batches.
+        readouts: readout delays k: ``by_readout`` tallies each group's curve read after
+            each (delayed evaluation, as ``simulate(readout_after=k)``) from the same run;
+            ``correct`` is the first's.
     """
     _check(snn, timesteps, delay, bias_onset, time_block)
+    readouts = tuple(int(k) for k in readouts)
+    if not readouts or not all(0 <= k < timesteps for k in readouts):
+        raise UserError(
+            f"readouts must be one or more integers in [0, T) = [0, {timesteps}), "
+            f"got {list(readouts)}"
+        )
     thresholds = torch.as_tensor(thresholds, dtype=torch.float32, device=snn.device)
     if thresholds.dim() != 2 or thresholds.shape[1] != len(snn.if_names):
         raise ValueError(
@@ -444,7 +481,7 @@ def simulate_groups(
         )
     if not bool(((phi >= 0) & (phi < 1)).all()):
         raise ValueError("phi must be in [0, 1)")
-    tally = _Tally(snn.if_names, timesteps, groups, snn.device)
+    tally = _Tally(snn.if_names, timesteps, groups, snn.device, readouts)
     n_images = torch.zeros(groups, dtype=torch.int64)
     for x, y, g in _progress(batches, timesteps, progress):
         x, y = _checked_batch(snn, x, y)
@@ -465,4 +502,10 @@ def simulate_groups(
         for block in blocks:
             tally.add(block, y, g)
         n_images += torch.bincount(g.cpu(), minlength=groups)
-    return GroupResult(tally.correct.cpu(), {n: c.cpu() for n, c in tally.counts.items()}, n_images)
+    return GroupResult(
+        tally.correct.cpu(),
+        {n: c.cpu() for n, c in tally.counts.items()},
+        n_images,
+        readouts,
+        tally.by_readout.cpu(),
+    )

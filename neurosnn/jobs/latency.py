@@ -15,7 +15,10 @@ A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
   layer delay, step n for a layer n connections from the input by its shortest path; for a
   chain the run is then the undelayed one shifted by the depth);
 * ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
-  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost;
+  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost (``theta-phi``), or
+  that search with the delayed readout in its cost (``theta-phi-delayed``, recipes
+  ``…+search-k+delayed``): a candidate costs the steps of its best readout delay k
+  (``SearchConfig.readout_delays``), the readout its SNN is then measured with;
 * ``calibration="light"``: Li et al.'s bias calibration (ICML 2021,
   ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
   calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
@@ -63,14 +66,14 @@ from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, 
 from neurosnn.files.record import RunWriter, read_run, read_search, write_search
 from neurosnn.files.snnfile import save_snn
 from neurosnn.networks.blocks import QCFS
-from neurosnn.output import changed_settings, write_json
+from neurosnn.output import changed_settings, with_defaults, write_json
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
 from neurosnn.train import evaluate
 
 log = logging.getLogger(__name__)
-SearchKind = Literal["none", "eq11", "theta-phi"]
-SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi")
+SearchKind = Literal["none", "eq11", "theta-phi", "theta-phi-delayed"]
+SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi", "theta-phi-delayed")
 # light: biases; advanced: potentials (the authors' CIFAR script); weights: weights on 1,024
 # images, then potentials (their ImageNet script)
 CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced", "weights")
@@ -108,6 +111,8 @@ class Recipe:
             if value not in allowed:
                 raise UserError(f"{name} must be one of {allowed}, got {value!r}")
         check_phi(self.phi)
+        if self.search == "theta-phi-delayed" and not self.delayed:
+            raise UserError("search 'theta-phi-delayed' scores the delayed readout: needs delayed")
 
     def convert(
         self, model: nn.Module, batches: list, input_shape: tuple[int, ...], device: str = "cpu"
@@ -141,14 +146,18 @@ class Recipe:
         snn.set_phi(self.phi)
 
     def before_search_ends(self) -> Recipe:
-        """This recipe without what follows its search (calibration, delayed readout): the
-        recipe the search itself runs."""
-        return dataclasses.replace(self, calibration="none", delayed=False)
+        """This recipe without what follows its search (calibration, and the delayed readout
+        unless the search scores it): the recipe the search itself runs."""
+        return dataclasses.replace(
+            self, calibration="none", delayed=self.search == "theta-phi-delayed"
+        )
 
-    def search_config(self, base: SearchConfig, timesteps: int) -> SearchConfig:
+    def search_config(self, base: SearchConfig, timesteps: int, shift: int = 0) -> SearchConfig:
         """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
         thresholds, or the steps to ANN − 1% over (θ, φ); trained and balanced thresholds are
-        searched as scales of theirs."""
+        searched as scales of theirs. ``theta-phi-delayed`` scores readout delays up to
+        ``timesteps // 2`` (as ``choose_readout_after`` chooses k) plus ``shift`` (the steps a
+        chain's delayed run is shifted by: its depth)."""
         recipe = dict(
             initial_percentile=self.percentile,
             percentile_of=self.percentile_of,
@@ -158,8 +167,10 @@ class Recipe:
             bias_onset=self.bias_onset,
             timesteps=timesteps,
         )
-        if self.search == "theta-phi":
+        if self.search in ("theta-phi", "theta-phi-delayed"):
             recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
+        if self.search == "theta-phi-delayed":
+            recipe.update(readout_delays=min(timesteps // 2 + shift, timesteps - 1))
         if self.thresholds != "percentile":
             recipe.update(parameterisation="scale", lower=None, upper=None)
         return dataclasses.replace(base, **recipe)
@@ -235,6 +246,25 @@ RECIPES: dict[str, Recipe] = {
     ),
     "trained+phi+onset+search+delayed": Recipe(
         thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi", delayed=True
+    ),
+    # the search scored with its best readout delay (search-k), then k chosen as before
+    "phi+onset+channelwise+search-k+delayed": Recipe(
+        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi-delayed", delayed=True
+    ),
+    "phi+onset+channelwise+search-k+advanced+delayed": Recipe(
+        phi=0.5,
+        bias_onset="input",
+        channelwise=True,
+        search="theta-phi-delayed",
+        calibration="advanced",
+        delayed=True,
+    ),
+    "trained+phi+onset+search-k+delayed": Recipe(
+        thresholds="trained",
+        phi=0.5,
+        bias_onset="input",
+        search="theta-phi-delayed",
+        delayed=True,
     ),
 }
 
@@ -425,7 +455,8 @@ def _search(
 ) -> None:
     """Run the recipe's search on the training set and leave the SNN at its best candidate."""
     T = (cfg.eq11_timesteps or cfg.timesteps) if recipe.search == "eq11" else cfg.target_timesteps
-    scfg = recipe.search_config(cfg.search, T)
+    shifted = snn.is_chain and recipe.delay == "layer" and recipe.bias_onset == "input"
+    scfg = recipe.search_config(cfg.search, T, snn.depth if shifted else 0)
     out.mkdir(parents=True, exist_ok=True)
     fixed = search_images(train, scfg)
     ann_on_s = evaluate(model, fixed if fixed is not None else train)
@@ -439,13 +470,14 @@ def _search(
     base = trained if recipe.thresholds != "percentile" else None
     evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s, base_thresholds=base)
     log.info(
-        "search %s: P=%d G=%d E=%d T=%d objective %s",
+        "search %s: P=%d G=%d E=%d T=%d objective %s, readout delays 0-%d",
         recipe.search,
         scfg.population,
         scfg.generations,
         scfg.images,
         T,
         scfg.objective,
+        scfg.readout_delays,
     )
 
     def generation_line(g) -> None:
@@ -486,7 +518,11 @@ def _same_settings(out: Path, cfg: LatencyConfig) -> None:
     settings.pop("recipes")
     saved = out / "settings.json"
     if saved.is_file():
-        before = json.loads(saved.read_text())
+        defaults = dataclasses.asdict(LatencyConfig())
+        defaults.pop("recipes")
+        before = with_defaults(
+            json.loads(saved.read_text()), json.loads(json.dumps(defaults, default=str))
+        )
         if before != settings:
             raise UserError(
                 f"{out} holds runs made with other settings ({changed_settings(before, settings)})"
