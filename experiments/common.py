@@ -16,6 +16,7 @@ import torch
 
 from neurosnn.data import DATASETS, Dataset, load_dataset
 from neurosnn.output import OutputInUse, hold, open_no_link, write_json
+from neurosnn.tf32 import set_tf32
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -88,12 +89,6 @@ class _Parser(argparse.ArgumentParser):
         if hasattr(parsed, "allow_tf32"):
             set_tf32(parsed.allow_tf32)
         return parsed
-
-
-def set_tf32(allowed: bool) -> None:
-    """Let CUDA's float32 convolutions and matmuls round to TF32 or not. PyTorch allows it for
-    cuDNN convolutions by default; without it a float32 SNN on CUDA spikes as on the CPU."""
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allowed
 
 
 def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:

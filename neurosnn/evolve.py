@@ -54,6 +54,7 @@ from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch, atomic, changed_settings, with_defaults
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
+from neurosnn.tf32 import Switches, set_tf32, tf32_switches
 
 Parameterisation = Literal["percentile", "scale"]
 Subset = Literal["fixed", "per-candidate"]
@@ -434,15 +435,10 @@ def vectorised_map(evaluator: Evaluator) -> MapFn:
 _WORKER: Evaluator | None = None
 
 
-def _tf32() -> tuple[bool, bool]:
-    """This process's TF32 switches (cuDNN, cuBLAS), which a worker takes over."""
-    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-
-
-def _init_worker(evaluator: Evaluator, threads: int, tf32: tuple[bool, bool]) -> None:
+def _init_worker(evaluator: Evaluator, threads: int, tf32: Switches) -> None:
     global _WORKER
     torch.set_num_threads(threads)
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    set_tf32(tf32)  # the starting process's switches, not PyTorch's defaults
     evaluator.progress = False  # no bars from the workers
     _WORKER = evaluator
 
@@ -472,7 +468,9 @@ def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = N
     import multiprocessing as mp
 
     threads = threads or max(1, torch.get_num_threads() // workers)
-    pool = mp.get_context("spawn").Pool(workers, _init_worker, (evaluator, threads, _tf32()))
+    pool = mp.get_context("spawn").Pool(
+        workers, _init_worker, (evaluator, threads, tf32_switches())
+    )
     return _PoolMap(pool), pool
 
 
@@ -489,7 +487,11 @@ def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None,
             include_dashboard=False,
             log_to_driver=False,
         )
-    pool = Pool(processes=workers, initializer=_init_worker, initargs=(evaluator, threads, _tf32()))
+    pool = Pool(
+        processes=workers,
+        initializer=_init_worker,
+        initargs=(evaluator, threads, tf32_switches()),
+    )
     return _PoolMap(pool), pool
 
 

@@ -198,21 +198,15 @@ def test_device_commands_switch_tf32_off_unless_asked():
     import torch
 
     from neurosnn.experiments import latency, search_args
+    from neurosnn.tf32 import tf32
 
-    flags = torch.backends.cudnn, torch.backends.cuda.matmul
-    before = [f.allow_tf32 for f in flags]
     search = search_args.build_parser("python -m experiments.neuroevolve", None, "fashion-mnist")
-    try:
-        for parser, argv in (
-            (latency.build_parser(), ["--checkpoint", "c", "--out", "o"]),
-            (search, ["--checkpoint", "c", "--out", "o"]),
-        ):
-            for f in flags:
-                f.allow_tf32 = True  # PyTorch's default for cuDNN
+    for parser, argv in (
+        (latency.build_parser(), ["--checkpoint", "c", "--out", "o"]),
+        (search, ["--checkpoint", "c", "--out", "o"]),
+    ):
+        with tf32(True):  # PyTorch's default for cuDNN
             parser.parse_args(argv)
-            assert [f.allow_tf32 for f in flags] == [False, False]
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
             parser.parse_args([*argv, "--allow-tf32"])
-            assert [f.allow_tf32 for f in flags] == [True, True]
-    finally:
-        for f, b in zip(flags, before, strict=True):
-            f.allow_tf32 = b
+            assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32

@@ -11,6 +11,7 @@ import torch
 
 from neurosnn.convert import convert
 from neurosnn.simulate import pack_spikes_torch, simulate, simulate_groups
+from neurosnn.tf32 import tf32
 from tests.conftest import tiny_vgg
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -18,10 +19,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 
 @pytest.fixture(autouse=True)
 def exact_float32():
-    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    with tf32(False):
+        yield
 
 
 def on_cuda(data, pool):

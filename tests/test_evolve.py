@@ -174,16 +174,14 @@ def test_process_pool_scores_like_serial(evaluator):
 def test_process_pool_workers_take_the_tf32_switches_over(evaluator):
     # a spawned worker starts with PyTorch's defaults (TF32 on for cuDNN); a search whose
     # command switched it off must not score its candidates with it on
-    from neurosnn import evolve
+    from neurosnn.tf32 import tf32, tf32_switches
 
-    before = evolve._tf32()
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    map_fn, pool = process_pool_map(evaluator, workers=1)
-    try:
-        assert pool.apply(evolve._tf32) == (False, False)
-    finally:
-        pool.terminate()
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    with tf32(False):
+        map_fn, pool = process_pool_map(evaluator, workers=1)
+        try:
+            assert pool.apply(tf32_switches) == (False, False)
+        finally:
+            pool.terminate()
 
 
 @pytest.mark.slow
