@@ -436,9 +436,10 @@ def _readout_delays(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split
 
 
 def searched_recipe(name: str) -> str:
-    """The recipe whose search ``name`` runs: its own, or that of the recipe without its
-    calibration and delayed readout (both come after the search, which is the same), so that
-    such recipes share one search folder and its result."""
+    """The recipe whose search ``name`` runs: its own, or that of the recipe without what
+    follows its search (``Recipe.before_search_ends``: the calibration, and the delayed readout
+    unless the search scores it), so that such recipes share one search folder and its
+    result."""
     plain = RECIPES[name].before_search_ends()
     return next((n for n, r in RECIPES.items() if r == plain), name)
 
@@ -511,18 +512,20 @@ def _search(
     )
 
 
+def _settings(cfg: LatencyConfig) -> dict:
+    """``cfg`` but its recipes, as settings.json holds it."""
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    settings.pop("recipes")
+    return settings
+
+
 def _same_settings(out: Path, cfg: LatencyConfig) -> None:
     """Record ``cfg`` (all but its recipes) in ``out``, or refuse a folder whose runs were
     made with other settings before any of them is touched (more recipes may join)."""
-    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    settings.pop("recipes")
+    settings = _settings(cfg)
     saved = out / "settings.json"
     if saved.is_file():
-        defaults = dataclasses.asdict(LatencyConfig())
-        defaults.pop("recipes")
-        before = with_defaults(
-            json.loads(saved.read_text()), json.loads(json.dumps(defaults, default=str))
-        )
+        before = with_defaults(json.loads(saved.read_text()), _settings(LatencyConfig()))
         if before != settings:
             raise UserError(
                 f"{out} holds runs made with other settings ({changed_settings(before, settings)})"
