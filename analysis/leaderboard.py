@@ -28,12 +28,12 @@ from neurosnn.output import atomic, one_line_errors
 STEPS = (1, 2, 4, 8, 16, 32, 64)
 
 
-def undelayed_accuracy(folder: Path, recipe: str, depth: int) -> np.ndarray | None:
-    """A recipe's accuracy per step without the layer delay, or None where no run gives it."""
+def undelayed_accuracy(folder: Path, recipe: str, depth: int, run) -> np.ndarray | None:
+    """A recipe's accuracy per step without the layer delay, or None where no run gives it
+    (``run``: the recipe's record)."""
     plain = folder / f"{recipe}.delay-none.h5"
     if plain.is_file():
         return np.asarray(read_run(plain).accuracy)
-    run = read_run(folder / f"{recipe}.h5")
     if run.simulation.get("delay") == "none":
         return np.asarray(run.accuracy)
     if run.simulation.get("bias_onset") == "input":
@@ -55,14 +55,16 @@ def seed_rows(latency: Path) -> tuple[str, dict[str, list[dict[str, Any]]], list
         anns.append(ck["ann_accuracy"])
         for recipe, r in ck["recipes"].items():
             m = r["metrics"]
+            run = read_run(folder / f"{recipe}.h5")
             if network is None:
-                meta = read_run(folder / f"{recipe}.h5").metadata
-                network = f"{meta['network']['name']} on {meta.get('dataset', '?')}"
-            acc = undelayed_accuracy(folder, recipe, depth)
+                network = f"{run.metadata['network']['name']} on {run.metadata.get('dataset', '?')}"
+            acc = undelayed_accuracy(folder, recipe, depth, run)
             row = {f"t={t}": None if acc is None or len(acc) < t else acc[t - 1] for t in STEPS}
             # absent (a chain without the onset has no undelayed run): "–"; None: "> T"
             row["delay none"] = m.get("steps_to_ann_minus_1pct_delay_none", "–")
-            row["layer delay"] = m.get("steps_to_ann_minus_1pct")
+            # a recipe run without the layer delay (SRP) has no count with it
+            delayed = run.simulation.get("delay", "layer") == "layer"
+            row["layer delay"] = m.get("steps_to_ann_minus_1pct") if delayed else "–"
             row["spikes/image"] = m.get("spikes_per_image")
             row["T"] = summary["config"]["timesteps"]
             rows.setdefault(recipe, []).append(row)

@@ -153,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         "answer before; the accuracy per step counts the K steps (default: %(default)s)",
     )
     p.add_argument(
+        "--presim",
+        type=int,
+        default=d.presim,
+        metavar="TAU",
+        help="SRP (Hao et al., AAAI 2023): TAU pre-simulation steps, then a fresh run with the "
+        "neurons whose potential ended at or below zero silenced; the TAU steps count in the "
+        "accuracy per step; use with --delay none, as its authors (default: %(default)s)",
+    )
+    p.add_argument(
         "--encoding",
         choices=ENCODINGS,
         default=d.encoding,

@@ -39,6 +39,8 @@ from neurosnn.energy import layer_inputs
 from neurosnn.engine import BiasOnset, Block, Delay, Precision, check_timing, onsets, run_blocks
 from neurosnn.errors import UserError
 from neurosnn.snn import INPUT, ConvertedSNN
+from neurosnn.srp import check_presim
+from neurosnn.srp import silenced as srp_silenced
 
 Engine = Literal["fast", "reference"]
 # (layer, first image index, packed spikes [T, b, ceil(n/8)] uint8, layer shape)
@@ -189,9 +191,12 @@ def _reference_block(
     bias_onset: BiasOnset,
     encoding: Encoding,
     gen: torch.Generator | None,
+    presim: int = 0,
 ) -> Block:
     """bindsnet's ``Network.run`` with monitors, as one block of all T steps (the SNN's nodes
-    start from ``φ·θ``; the connections withhold their current for the onset's steps)."""
+    start from ``φ·θ``; the connections withhold their current for the onset's steps). With
+    SRP's ``presim`` τ: a run of τ steps whose output is not read, then, from a reset network
+    whose silenced neurons start at −∞, a run of the other T − τ steps."""
     net = snn.network
     monitors = {n: Monitor(snn.layer(n), ["s"]) for n in snn.if_names}
     monitors[snn.output_name] = Monitor(snn.layer(snn.output_name), ["v"])
@@ -201,20 +206,41 @@ def _reference_block(
     withheld = onsets(snn, delay, bias_onset)
     for key, conn in conns.items():
         conn.onset = withheld[key[1]]
+    spikes: dict[str, list[torch.Tensor]] = {n: [] for n in snn.if_names}
+    outputs: list[torch.Tensor] = []
     try:
-        net.reset_state_variables()
         # bindsnet zeroes the input layer's tensor in place on reset: give it its own copy
         inputs = encode(x, timesteps, encoding, gen)
-        net.run(inputs={INPUT: inputs}, time=timesteps, one_step=(delay == "none"))
-        spikes = {n: monitors[n].get("s").to(x.device) for n in snn.if_names}  # [T, B, ...]
-        out_v = monitors[snn.output_name].get("v").to(x.device)  # [T, B, classes]
+        phases = [(0, presim), (presim, timesteps)] if presim else [(0, timesteps)]
+        silenced: dict[str, torch.Tensor] = {}
+        for first, last in phases:
+            net.reset_state_variables()
+            for name, mask in silenced.items():
+                node = snn.layer(name)
+                node.v = node.v.masked_fill(mask.view_as(node.v), float("-inf"))
+            net.run(
+                inputs={INPUT: inputs[first:last]},
+                time=last - first,
+                one_step=(delay == "none"),
+            )
+            for n in snn.if_names:  # [steps, B, ...]
+                spikes[n].append(monitors[n].get("s").to(x.device))
+            out_v = monitors[snn.output_name].get("v").to(x.device)  # [steps, B, classes]
+            if last == presim:  # SRP's first phase: not read; who it silences
+                out_v = torch.zeros_like(out_v)
+                silenced = {
+                    n: srp_silenced(snn.layer(n).v.flatten(1), snn.layer(n).thresh.expand(len(x)))
+                    for n in snn.if_names
+                }
+            outputs.append(out_v)
     finally:
         for name in monitors:
             net.monitors.pop(name)
         for conn in conns.values():
             conn.onset = 0
-    counts = {n: s.flatten(2).sum(-1) for n, s in spikes.items()}
-    return Block(0, spikes, counts, out_v)
+    joined = {n: torch.cat(s) for n, s in spikes.items()}
+    counts = {n: s.flatten(2).sum(-1) for n, s in joined.items()}
+    return Block(0, joined, counts, torch.cat(outputs))
 
 
 def _check(snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block) -> None:
@@ -277,6 +303,7 @@ def simulate(
     spike_sink: SpikeSink | None = None,
     progress: bool = False,
     readout_after: int = 0,
+    presim: int = 0,
 ) -> SimResult:
     """Simulate the SNN on every batch and tally the accuracy curve and spike counts.
 
@@ -303,6 +330,10 @@ def simulate(
             output potential gained after step k (``V(t) − V(k)``), and no step up to k
             answers, so the accuracy curve counts the k steps (the delayed evaluation of
             Bu, Li & Yu, CVPR 2025). Default 0: read from step 1.
+        presim: SRP's τ (Hao et al., AAAI 2023; ``neurosnn.srp``): τ pre-simulation steps,
+            then a fresh run of the other T − τ steps with the neurons whose potential ended
+            at or below zero silenced. The τ steps count: no step up to τ answers, and the
+            spikes of both phases are counted. Default 0: no pre-simulation.
 
     Returns:
         The ``SimResult``.
@@ -315,6 +346,13 @@ def simulate(
     if int(readout_after) != readout_after or not 0 <= readout_after < timesteps:
         raise UserError(
             f"readout_after must be an integer in [0, T) = [0, {timesteps}), got {readout_after}"
+        )
+    check_presim(presim, timesteps)
+    if presim and min(snn.phi) == 0:
+        log.warning(
+            "SRP with an initial potential of 0 (phi): a neuron whose input came to whole "
+            "spikes ends the pre-simulation at 0 and is silenced; its authors start at θ/2 "
+            "(phi 0.5)"
         )
     if record_spikes and spike_sink is None:
         raise ValueError("record_spikes needs a spike_sink to write to")
@@ -343,9 +381,10 @@ def simulate(
                 generator=gen,
                 time_block=time_block,
                 precision=precision,
+                presim=presim,
             )
         else:
-            blocks = [_reference_block(snn, x, timesteps, delay, bias_onset, encoding, gen)]
+            blocks = [_reference_block(snn, x, timesteps, delay, bias_onset, encoding, gen, presim)]
         n_rec = max(0, min(record_spikes - seen, len(y)))
         packed = {n: [] for n in record} if n_rec else {}
         for block in blocks:
@@ -376,6 +415,7 @@ def simulate(
             "encoding": encoding,
             "seed": seed,
             "readout_after": int(readout_after),
+            "presim": int(presim),
             "phi": snn.phi,
             "percentile_of": snn.percentile_of,
             "channelwise": sorted(snn.channel_scales),

@@ -56,5 +56,6 @@ def test_a_graphs_undelayed_accuracy_is_its_run_without_the_delay(tmp_path):
         recipes=("all",), timesteps=12, long_horizon=1, test_images=32, calib_images=128
     )
     report = measure_latency(init(TinyResNet()), data, cfg, tmp_path, progress=False)
-    got = leaderboard.undelayed_accuracy(tmp_path, "all", report.depth)
+    run = read_run(tmp_path / "all.h5")
+    got = leaderboard.undelayed_accuracy(tmp_path, "all", report.depth, run)
     assert np.array_equal(got, read_run(tmp_path / "all.delay-none.h5").accuracy)

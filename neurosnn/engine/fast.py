@@ -26,7 +26,7 @@ is measured in the README).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -35,6 +35,8 @@ from neurosnn.encoding import Encoding, encode
 from neurosnn.engine.ifscan import if_scan_
 from neurosnn.engine.pooling import avg_pool, gated_max_pool
 from neurosnn.snn import INPUT, ConvertedSNN
+from neurosnn.srp import check_presim
+from neurosnn.srp import silenced as srp_silenced
 from neurosnn.synapses import OpsConnection, SpikeMaxPool2d
 
 CPU_BLOCK_BYTES = 64 * 2**20  # measured best on 2 CPU cores (README, make bench)
@@ -166,6 +168,8 @@ class Simulation:
         bias_onset: ``"always"`` or ``"input"`` (``onsets``).
         rows: the longest block (τ) it will be given.
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
+        silenced: per IF layer, ``[B, N]`` neurons that start at −∞ and so never fire
+            (SRP's second phase, ``neurosnn.srp``).
     """
 
     def __init__(
@@ -178,6 +182,7 @@ class Simulation:
         bias_onset: BiasOnset,
         rows: int,
         precision: Precision = "fp32",
+        silenced: dict[str, torch.Tensor] | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -197,7 +202,17 @@ class Simulation:
             )
             for i, n in enumerate(snn.layer_names)
         }
+        for name, mask in (silenced or {}).items():
+            layer = self.layers[name]
+            layer.v = layer.v.masked_fill(mask.view_as(layer.v), float("-inf"))
         self.steps = 0  # timesteps done
+
+    def silenced_by_srp(self) -> dict[str, torch.Tensor]:
+        """Per IF layer, ``[B, N]`` the neurons SRP silences after the steps run so far."""
+        return {
+            n: srp_silenced(self.layers[n].v, self.theta[i])
+            for i, n in enumerate(self.snn.if_names)
+        }
 
     def block(self, inputs: torch.Tensor, constant: bool = False) -> Block:
         """Advance by ``len(inputs)`` steps; ``inputs [n, B, C, H, W]``: the input current of
@@ -255,6 +270,7 @@ def run_blocks(
     generator: torch.Generator | None = None,
     time_block: int | None = None,
     precision: Precision = "fp32",
+    presim: int = 0,
 ) -> Iterator[Block]:
     """Simulate one batch, yielding a ``Block`` per τ timesteps.
 
@@ -276,17 +292,32 @@ def run_blocks(
         generator: random generator of the stochastic encodings.
         time_block: τ; default ``auto_time_block``.
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
+        presim: SRP's pre-simulation steps (``neurosnn.srp``; 0: none): the first ``presim``
+            blocks' output is zero (not read), then every potential starts again with the
+            neurons SRP silences at −∞; the second phase's blocks continue the step count.
     """
+    check_presim(presim, timesteps)
     tau = min(time_block or auto_time_block(snn, len(x), timesteps), timesteps)
-    sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, tau, precision)
     # drawn up front, in the order bindsnet's run draws them
     inputs = None if encoding == "current" else encode(x, timesteps, encoding, generator)
-    for start in range(0, timesteps, tau):
-        n_steps = min(tau, timesteps - start)
-        if inputs is None:
-            yield sim.block(x.unsqueeze(0).expand(n_steps, *x.shape), constant=True)
-        else:
-            yield sim.block(inputs[start : start + n_steps])
+
+    def phase(sim: Simulation, first: int, last: int) -> Iterator[Block]:
+        for start in range(first, last, tau):
+            n_steps = min(tau, last - start)
+            if inputs is None:
+                block = sim.block(x.unsqueeze(0).expand(n_steps, *x.shape), constant=True)
+            else:
+                block = sim.block(inputs[start : start + n_steps])
+            yield replace(block, start=start)
+
+    silenced = None
+    if presim:
+        sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, min(tau, presim), precision)
+        for block in phase(sim, 0, presim):
+            yield replace(block, output=torch.zeros_like(block.output))
+        silenced = sim.silenced_by_srp()
+    sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, tau, precision, silenced)
+    yield from phase(sim, presim, timesteps)
 
 
 def _sum(tensors) -> torch.Tensor:

@@ -48,6 +48,7 @@ class ConvertConfig:
     bias_onset: str = "always"
     encoding: str = "current"
     readout_after: int = 0  # delayed evaluation: the readout ignores the first k steps
+    presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.srp; 0: none)
     record_spikes: int = 16
     seed: int = 0
     dataset: str | None = None  # with snn: the data set where the file does not say which
@@ -79,6 +80,10 @@ class ConvertConfig:
             raise UserError(
                 f"readout_after must be in [0, timesteps) = [0, {self.timesteps}), "
                 f"got {self.readout_after}"
+            )
+        if not 0 <= self.presim < self.timesteps:
+            raise UserError(
+                f"presim must be in [0, timesteps) = [0, {self.timesteps}), got {self.presim}"
             )
         if self.test_images is not None and self.test_images < 1:
             raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
@@ -217,6 +222,7 @@ def record_run(
             encoding=cfg.encoding,
             seed=cfg.seed,
             readout_after=cfg.readout_after,
+            presim=cfg.presim,
             record_spikes=cfg.record_spikes,
             spike_sink=writer.write_spikes,
             progress=progress,
