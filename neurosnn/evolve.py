@@ -54,6 +54,7 @@ from neurosnn.errors import UserError
 from neurosnn.output import ResumeMismatch, atomic, changed_settings, with_defaults
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
+from neurosnn.srp import check_presim
 from neurosnn.tf32 import Switches, set_tf32, tf32_switches
 
 Parameterisation = Literal["percentile", "scale"]
@@ -83,7 +84,8 @@ class SearchConfig:
     2025; ``neurosnn.delayed``): its cost is the least over readout delays k = 0 … K of the
     cost of its curve read after k steps (each curve counting its k steps), so the search
     looks for the (θ, φ) whose best k reaches the target soonest instead of leaving k to be
-    chosen after it.
+    chosen after it. ``presim`` τ > 0 runs each candidate with SRP (``neurosnn.srp``), its τ
+    steps counted in the curve.
     """
 
     alpha: float = 1.0
@@ -114,6 +116,7 @@ class SearchConfig:
     objective: Objective = "eq11"
     target_drop: float = 0.01
     readout_delays: int = 0
+    presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.srp), counted in each curve
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "gamma", "std", "initial_percentile", "crossover", "tol"):
@@ -162,6 +165,7 @@ class SearchConfig:
                 f"readout_delays must be in [0, timesteps) = [0, {self.timesteps}), "
                 f"got {self.readout_delays}"
             )
+        check_presim(self.presim, self.timesteps)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -371,6 +375,7 @@ class Evaluator:
             bias_onset=cfg.bias_onset,
             progress=self.progress,
             readouts=range(cfg.readout_delays + 1),
+            presim=cfg.presim,
         )
         accuracy = r.accuracy_by_readout.numpy()  # [K, G, T]
         out = []

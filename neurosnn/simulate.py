@@ -472,6 +472,7 @@ def simulate_groups(
     precision: Precision = "fp32",
     progress: bool = False,
     readouts: Sequence[int] = (0,),
+    presim: int = 0,
 ) -> GroupResult:
     """Simulate images that belong to G groups, each with its own thresholds, in shared batches.
 
@@ -494,8 +495,10 @@ def simulate_groups(
         readouts: readout delays k: ``by_readout`` tallies each group's curve read after
             each (delayed evaluation, as ``simulate(readout_after=k)``) from the same run;
             ``correct`` is the first's.
+        presim: SRP's τ, as in ``simulate`` (each image's silenced neurons from its own run).
     """
     _check(snn, timesteps, delay, bias_onset, time_block)
+    check_presim(presim, timesteps)
     readouts = tuple(int(k) for k in readouts)
     if not readouts or not all(0 <= k < timesteps for k in readouts):
         raise UserError(
@@ -538,6 +541,7 @@ def simulate_groups(
             bias_onset=bias_onset,
             time_block=time_block,
             precision=precision,
+            presim=presim,
         )
         for block in blocks:
             tally.add(block, y, g)

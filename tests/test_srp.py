@@ -186,3 +186,40 @@ def test_convert_runs_srp_and_refuses_a_presimulation_past_t(tmp_path):
     assert (run.accuracy[:3] == 0).all() and run.accuracy[-1] > 0.5  # a trained network
     with pytest.raises(SystemExit, match=r"presim must be in \[0, timesteps\) = \[0, 20\)"):
         convert.main([*args, "20", "--out", str(tmp_path / "bad.h5")])
+
+
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+def test_each_groups_srp_curve_is_its_own_srp_simulation(net):
+    from neurosnn.simulate import simulate_groups
+
+    snn, x = avg_chain() if net == "chain" else resnet_snn(phi=0.5)
+    torch.manual_seed(2)
+    y = torch.randint(0, snn.layer(snn.output_name).n, (len(x),))
+    base = torch.tensor(snn.thresholds)
+    thresholds = torch.stack([base, base * 0.6])
+    phi = torch.tensor([[0.5] * len(base), [0.3] * len(base)])
+    g = torch.arange(len(x)) % 2
+    grouped = simulate_groups(
+        snn, [(x, y, g)], thresholds, 16, phi=phi, delay="none", time_block=3, presim=4
+    )
+    for group in range(2):
+        snn.set_thresholds(thresholds[group].tolist())
+        snn.set_phi(phi[group].tolist())
+        alone = simulate(snn, [(x[g == group], y[g == group])], 16, delay="none", presim=4)
+        assert torch.equal(grouped.correct[group], alone.correct)
+        for n in snn.if_names:
+            assert torch.equal(grouped.spike_counts[n][group], alone.spike_counts[n])
+
+
+def test_the_srp_search_scores_and_records_srp(tmp_path):
+    from neurosnn.files.record import read_run, read_search
+    from tests.test_readout import tiny_latency_run
+
+    name = "phi+channelwise+srp4+search"
+    report = tiny_latency_run(tmp_path, (name,))
+    record = read_search(tmp_path / f"{name}_search" / "search.h5")
+    assert record["config"]["search"]["presim"] == 4
+    assert record["config"]["search"]["delay"] == "none"
+    run = read_run(tmp_path / f"{name}.h5")
+    assert run.simulation["presim"] == 4 and (run.accuracy[:4] == 0).all()
+    assert report.results[0].phi != [0.5] * len(report.results[0].phi)  # φ searched

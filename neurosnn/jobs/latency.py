@@ -119,10 +119,10 @@ class Recipe:
             raise UserError("search 'theta-phi-delayed' scores the delayed readout: needs delayed")
         if int(self.presim) != self.presim or self.presim < 0:
             raise UserError(f"presim must be an integer >= 0, got {self.presim}")
-        if self.presim and (self.delay != "none" or self.delayed or self.search != "none"):
+        if self.presim and (self.delay != "none" or self.delayed or self.search == "eq11"):
             raise UserError(
-                "presim (SRP) runs without the layer delay (delay='none'), and neither the "
-                "delayed readout nor the search scores it"
+                "presim (SRP) runs without the layer delay (delay='none'), without the delayed "
+                "readout, and is searched by the (θ, φ) search only"
             )
 
     def convert(
@@ -177,6 +177,7 @@ class Recipe:
             delay=self.delay,
             bias_onset=self.bias_onset,
             timesteps=timesteps,
+            presim=self.presim,
         )
         if self.search in ("theta-phi", "theta-phi-delayed"):
             recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
@@ -281,6 +282,12 @@ RECIPES: dict[str, Recipe] = {
     "trained+phi+srp2": Recipe(thresholds="trained", phi=0.5, delay="none", presim=2),
     "trained+phi+srp4": Recipe(thresholds="trained", phi=0.5, delay="none", presim=4),
     "phi+channelwise+srp4": Recipe(phi=0.5, channelwise=True, delay="none", presim=4),
+    "phi+channelwise+srp4+search": Recipe(
+        phi=0.5, channelwise=True, delay="none", presim=4, search="theta-phi"
+    ),
+    "trained+phi+srp4+search": Recipe(
+        thresholds="trained", phi=0.5, delay="none", presim=4, search="theta-phi"
+    ),
 }
 
 
