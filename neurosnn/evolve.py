@@ -51,7 +51,13 @@ from neurosnn.cost import (
 from neurosnn.data import Split
 from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.errors import UserError
-from neurosnn.output import ResumeMismatch, atomic, changed_settings, with_defaults
+from neurosnn.output import (
+    ResumeMismatch,
+    as_saved,
+    atomic,
+    changed_settings,
+    with_defaults,
+)
 from neurosnn.simulate import simulate_groups
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, check_phi
 from neurosnn.srp import check_presim
@@ -624,8 +630,8 @@ def run_search(
     fingerprint = snn.fingerprint()
     if resume and state_path is not None and state_path.is_file():
         state = json.loads(state_path.read_text())
-        now = json.loads(json.dumps(asdict(cfg)))
-        saved = with_defaults(state["config"], json.loads(json.dumps(asdict(SearchConfig()))))
+        now = as_saved(cfg)
+        saved = with_defaults(state["config"], as_saved(SearchConfig()))
         if saved != now:
             raise ResumeMismatch(
                 f"cannot resume: {state_path} was written with other settings "

@@ -6,6 +6,11 @@
         out = net(x)                     # one timestep: the output layer's potential [B, classes]
     outputs = net.run(x, T)              # [T, B, classes]
 
+With SRP's ``presim`` τ (``neurosnn.srp``; ``snn.as_module("none", presim=4)``) the first τ
+steps are its pre-simulation: they return zeros (no answer), and after step τ every potential
+starts again with the neurons SRP silences at −∞; step τ + t is the second phase's step t, as in
+``simulate(presim=τ)``.
+
 The module shares the SNN's connections, thresholds and initial potentials (so ``.to()`` moves
 the SNN and ``snn.set_thresholds`` retunes the module; a change takes effect at the next
 ``SNNModule.reset``), and steps through the same engine as ``neurosnn.simulate.simulate``
@@ -25,6 +30,7 @@ from torch import nn
 from neurosnn.engine.fast import BiasOnset, Delay, Simulation, check_timing, run_blocks
 from neurosnn.errors import UserError
 from neurosnn.snn import ConvertedSNN
+from neurosnn.srp import check_presim
 
 
 class SNNModule(nn.Module):
@@ -34,14 +40,23 @@ class SNNModule(nn.Module):
         snn: the converted SNN (shared, not copied).
         delay: ``"layer"`` (one step per connection, bindsnet's) or ``"none"``.
         bias_onset: ``"always"`` or ``"input"`` (``neurosnn.engine.onsets``).
+        presim: SRP's pre-simulation steps τ (0: none; ``neurosnn.srp``).
     """
 
-    def __init__(self, snn: ConvertedSNN, delay: Delay = "layer", bias_onset: BiasOnset = "always"):
+    def __init__(
+        self,
+        snn: ConvertedSNN,
+        delay: Delay = "layer",
+        bias_onset: BiasOnset = "always",
+        presim: int = 0,
+    ):
         super().__init__()
         check_timing(delay, bias_onset)
-        self.snn, self.delay, self.bias_onset = snn, delay, bias_onset
+        check_presim(presim)
+        self.snn, self.delay, self.bias_onset, self.presim = snn, delay, bias_onset, presim
         self.connections = nn.ModuleList(c.ops for c in snn.network.connections.values())
         self._sim: Simulation | None = None
+        self._steps = 0  # steps since reset
         self.spikes: dict[str, torch.Tensor] = {}  # each IF layer's spikes at the last step
 
     def _thresholds(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,23 +67,34 @@ class SNNModule(nn.Module):
 
     def reset(self) -> None:
         """Start again from the initial potentials ``φ·θ`` (the next call is step 1)."""
-        self._sim, self.spikes = None, {}
+        self._sim, self._steps, self.spikes = None, 0, {}
+
+    def _start(self, batch: int, silenced: dict[str, torch.Tensor] | None = None) -> Simulation:
+        theta, phi = self._thresholds(batch)
+        return Simulation(
+            self.snn, batch, theta, phi, self.delay, self.bias_onset, 1, silenced=silenced
+        )
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Advance one timestep with input current ``x [B, C, H, W]``; returns the output
-        layer's potential ``[B, classes]`` (its argmax is the prediction so far)."""
+        layer's potential ``[B, classes]`` (its argmax is the prediction so far); zeros during
+        SRP's pre-simulation."""
         x = self._checked(x)
         if self._sim is None:
-            theta, phi = self._thresholds(len(x))
-            self._sim = Simulation(self.snn, len(x), theta, phi, self.delay, self.bias_onset, 1)
+            self._sim = self._start(len(x))
         elif self._sim.batch != len(x):
             raise UserError(
                 f"a batch of {len(x)} images after {self._sim.batch}; call reset() first"
             )
         block = self._sim.block(x.unsqueeze(0))
         self.spikes = {name: s[0].ne(0) for name, s in block.spikes.items()}
-        return block.output[0].clone()
+        self._steps += 1
+        if self._steps > self.presim:
+            return block.output[0].clone()
+        if self._steps == self.presim:  # SRP: start again, the silenced neurons at −∞
+            self._sim = self._start(len(x), self._sim.silenced_by_srp())
+        return torch.zeros_like(block.output[0])
 
     @torch.no_grad()
     def run(
@@ -87,7 +113,14 @@ class SNNModule(nn.Module):
         theta, phi = self._thresholds(len(x))
         outputs, counts = [], {n: [] for n in self.snn.if_names}
         blocks = run_blocks(
-            self.snn, x, timesteps, theta, phi=phi, delay=self.delay, bias_onset=self.bias_onset
+            self.snn,
+            x,
+            timesteps,
+            theta,
+            phi=phi,
+            delay=self.delay,
+            bias_onset=self.bias_onset,
+            presim=self.presim,
         )
         for block in blocks:
             outputs.append(block.output.clone())

@@ -9,6 +9,7 @@ releases it when its process ends, even by ``kill -9``, so a stale lock never bl
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import errno
 import fcntl
 import functools
@@ -34,6 +35,15 @@ class OutputInUse(UserError):
 
 class ResumeMismatch(UserError):
     """A ``--resume`` whose saved state belongs to other settings, data or another network."""
+
+
+def as_saved(data: Any) -> Any:
+    """``data`` (a dataclass, a dict) as it reads back from a JSON file: dataclasses as dicts,
+    tuples as lists, anything JSON has no type for as its ``str``; saved settings are compared
+    with a run's in this form."""
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = dataclasses.asdict(data)
+    return json.loads(json.dumps(data, default=str))
 
 
 def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -341,12 +341,13 @@ class ConvertedSNN:
             "(net(x) one step, net.run(x, T) T steps); simulate(snn, batches, T) runs data sets"
         )
 
-    def as_module(self, delay: str = "layer", bias_onset: str = "always"):
+    def as_module(self, delay: str = "layer", bias_onset: str = "always", presim: int = 0):
         """This SNN as a ``torch.nn.Module`` (``neurosnn.module.SNNModule``): ``m(x)`` one
-        timestep, ``m.run(x, T)`` T steps; it shares the weights and thresholds."""
+        timestep, ``m.run(x, T)`` T steps; it shares the weights and thresholds. ``presim``:
+        SRP's τ pre-simulation steps (``neurosnn.srp``)."""
         from neurosnn.module import SNNModule
 
-        return SNNModule(self, delay, bias_onset)
+        return SNNModule(self, delay, bias_onset, presim)
 
     def to(self, device: torch.device | str) -> ConvertedSNN:
         self.network.to(device)

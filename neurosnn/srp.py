@@ -36,7 +36,10 @@ def silenced(v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return v <= MARGIN * theta.view(-1, 1)
 
 
-def check_presim(presim: int, timesteps: int) -> None:
-    """``presim`` (τ) must be an integer in [0, T): the second phase needs a step."""
-    if int(presim) != presim or not 0 <= presim < timesteps:
+def check_presim(presim: int, timesteps: int | None = None) -> None:
+    """``presim`` (τ) must be an integer in [0, T) (the second phase needs a step); without
+    ``timesteps``, an integer >= 0."""
+    if int(presim) != presim or presim < 0:
+        raise UserError(f"presim must be an integer >= 0, got {presim}")
+    if timesteps is not None and presim >= timesteps:
         raise UserError(f"presim must be an integer in [0, T) = [0, {timesteps}), got {presim}")

@@ -114,12 +114,41 @@ def test_a_silenced_neuron_is_the_one_left_below_the_margin():
     assert MARGIN == 1e-3
 
 
-@pytest.mark.parametrize("presim", [-1, 16, 1.5])
-def test_a_presimulation_past_t_or_not_a_count_is_refused(presim):
+@pytest.mark.parametrize(
+    ("presim", "said"),
+    [(-1, ">= 0, got -1"), (1.5, ">= 0, got 1.5"), (16, r"in \[0, T\) = \[0, 16\), got 16")],
+)
+def test_a_presimulation_past_t_or_not_a_count_is_refused(presim, said):
     snn, x = avg_chain()
-    said = r"presim must be an integer in \[0, T\) = \[0, 16\)"
-    with pytest.raises(UserError, match=said):
+    with pytest.raises(UserError, match="presim must be an integer " + said):
         simulate(snn, [(x, torch.zeros(len(x), dtype=torch.long))], 16, presim=presim)
+    if presim != 16:
+        with pytest.raises(UserError, match="presim must be an integer " + said):
+            snn.as_module("none", presim=presim)
+
+
+@pytest.mark.parametrize("net", ["resnet", "chain"])
+def test_the_torch_module_steps_srp_as_simulate_runs_it(net):
+    snn, x = resnet_snn(phi=0.5) if net == "resnet" else avg_chain()
+    ref = simulate(
+        snn,
+        [(x, torch.zeros(len(x), dtype=torch.long))],
+        16,
+        delay="none",
+        presim=4,
+        engine="reference",
+    )
+    module = snn.as_module("none", presim=4)
+    outputs, counts = module.run(x, 16, spike_counts=True)
+    assert outputs[:4].eq(0).all() and outputs[4:].ne(0).any()  # no answer during τ
+    assert torch.equal(outputs[-1].argmax(1), ref.predictions)
+    for name in snn.if_names:
+        assert torch.equal(counts[name].sum(1), ref.spike_counts[name])
+    assert not torch.equal(outputs, snn.as_module("none").run(x, 16))  # SRP silenced some
+    module.reset()
+    assert torch.equal(torch.stack([module(x) for _ in range(16)]), outputs)  # one step a call
+    with pytest.raises(UserError, match=r"\[0, T\) = \[0, 4\), got 4"):
+        module.run(x, 4)
 
 
 def test_the_latency_job_counts_srps_steps_and_keeps_records_from_before(tmp_path, caplog):

@@ -26,7 +26,7 @@ from neurosnn.jobs.search import (
     simulate_to,
     timing,
 )
-from neurosnn.output import ResumeMismatch, write_json
+from neurosnn.output import ResumeMismatch, as_saved, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,17 +55,13 @@ def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, 
     meta = {"epsilon": epsilon, "images": len(split), **source}
     if path.is_file():
         images, labels, saved = read_images(path)
-        if saved == json_safe(meta):
+        if saved == as_saved(meta):
             return TensorSplit(
                 torch.from_numpy(images), torch.from_numpy(labels), split.mean, split.std
             )
     adv = fgsm_split(model, split, epsilon, device=device, progress=progress)
     write_images(path, adv.images.numpy(), adv.labels.numpy(), meta)
     return adv
-
-
-def json_safe(meta: dict) -> dict:
-    return json.loads(json.dumps(meta, sort_keys=True, default=str))
 
 
 def snn_aware_attack(
@@ -121,7 +117,7 @@ def run_adversarial(
 
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "attack.json"
-    attack_cfg = json_safe(dataclasses.asdict(acfg))
+    attack_cfg = as_saved(acfg)
     # the search state depends on the attacked training set, i.e. on ε alone
     if resume and saved.is_file():
         before = json.loads(saved.read_text()).get("epsilon")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from neurosnn.evolve import PRESETS, SearchConfig
 from neurosnn.files.snnfile import source_of
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
 from neurosnn.measure import mean_seconds, peak_of
-from neurosnn.output import write_json
+from neurosnn.output import as_saved, write_json
 from neurosnn.surrogate.finetune import FinetuneConfig
 
 log = logging.getLogger("neurosnn.bptt")
@@ -213,4 +212,4 @@ def run_bptt_vs_search(
         "wall_seconds": time.perf_counter() - start,
     }
     write_json(out / "summary.json", summary)
-    return json.loads(json.dumps(summary))
+    return as_saved(summary)

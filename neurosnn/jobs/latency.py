@@ -69,9 +69,10 @@ from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, 
 from neurosnn.files.record import RunWriter, read_run, read_search, write_search
 from neurosnn.files.snnfile import save_snn
 from neurosnn.networks.blocks import QCFS
-from neurosnn.output import changed_settings, with_defaults, write_json
+from neurosnn.output import as_saved, changed_settings, with_defaults, write_json
 from neurosnn.simulate import SimResult, simulate
 from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
+from neurosnn.srp import check_presim
 from neurosnn.train import evaluate
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,7 @@ class Recipe:
         check_phi(self.phi)
         if self.search == "theta-phi-delayed" and not self.delayed:
             raise UserError("search 'theta-phi-delayed' scores the delayed readout: needs delayed")
-        if int(self.presim) != self.presim or self.presim < 0:
-            raise UserError(f"presim must be an integer >= 0, got {self.presim}")
+        check_presim(self.presim)
         if self.presim and (self.delay != "none" or self.delayed or self.search == "eq11"):
             raise UserError(
                 "presim (SRP) runs without the layer delay (delay='none'), without the delayed "
@@ -380,7 +380,7 @@ def _simulate_to(
     run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
     if readout_after:
         run_cfg["readout_after"] = readout_after
-    run_cfg = json.loads(json.dumps(run_cfg))
+    run_cfg = as_saved(run_cfg)
     if path.is_file():
         record = read_run(path)
         same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
@@ -390,7 +390,7 @@ def _simulate_to(
                 f"{record.metadata.get('ann_accuracy')}); use another output folder"
             )
         # a recipe setting added after the record was written counts as its default
-        defaults = {"recipe": json.loads(json.dumps(dataclasses.asdict(Recipe())))}
+        defaults = {"recipe": as_saved(Recipe())}
         if with_defaults(record.config, defaults) == run_cfg and record.timesteps == T:
             log.info("%s: kept the finished record %s", path.stem, path)
             return record
@@ -540,7 +540,7 @@ def _search(
 
 def _settings(cfg: LatencyConfig) -> dict:
     """``cfg`` but its recipes, as settings.json holds it."""
-    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    settings = as_saved(cfg)
     settings.pop("recipes")
     return settings
 
