@@ -252,3 +252,65 @@ def test_the_srp_search_scores_and_records_srp(tmp_path):
     run = read_run(tmp_path / f"{name}.h5")
     assert run.simulation["presim"] == 4 and (run.accuracy[:4] == 0).all()
     assert report.results[0].phi != [0.5] * len(report.results[0].phi)  # φ searched
+
+
+def test_the_mask_measurement_counts_the_hand_masks_against_the_ann():
+    from neurosnn.analysis.srp import mask_counts, pooled, table
+
+    snn, x = avg_chain()
+    v = {
+        n: snn.layer(n).initial_v().expand(len(x), *snn.layer(n).shape).clone()
+        for n in snn.layer_names
+    }
+    for _ in range(3):  # τ = 3 steps without the layer delay, every spike standing for θ
+        out = {INPUT: x}
+        for n in snn.layer_names:
+            v[n] = v[n] + sum(conn.ops(out[s]) for s, conn in snn.incoming(n)).view_as(v[n])
+            if n != snn.output_name:
+                theta = snn.layer(n).thresh
+                out[n] = (v[n] >= theta).float() * theta
+                v[n] = v[n] - out[n]
+    acts = {n: a.flatten(1) for n, _, a in snn.ann_forward(x)}
+    counts = mask_counts(snn, x, 3)
+    assert list(counts) == snn.if_names
+    for n in snn.if_names:
+        theta = float(snn.layer(n).thresh)
+        mask, act = (v[n] <= 1e-3 * theta).flatten(1), acts[n]
+        zero, c = act <= 0, counts[n]
+        assert 0 < c.silenced < c.neurons == act.numel()
+        assert c.silenced == int(mask.sum()) and c.zero == int(zero.sum())
+        assert c.silenced_zero == int((mask & zero).sum())
+        assert c.silenced_active == int((mask & ~zero).sum())
+        assert c.lost_expected == pytest.approx(float(act.clamp(0, theta)[mask].sum()), rel=1e-5)
+        shares = c.shares()
+        assert shares["caught"] == pytest.approx(c.silenced_zero / c.zero)
+        assert shares["lost"] == pytest.approx(c.silenced_active / (c.neurons - c.zero))
+    every = pooled(counts)
+    assert every.silenced_active == sum(c.silenced_active for c in counts.values())
+    assert every.lost_expected == pytest.approx(sum(c.lost_expected for c in counts.values()))
+    assert table(counts).splitlines()[-1].startswith("| all | ")
+    with pytest.raises(UserError, match="presim must be >= 1"):
+        mask_counts(snn, x, 0)
+
+
+def test_the_mask_command_reads_tau_from_the_file_and_writes_every_layer(tmp_path, capsys):
+    from neurosnn.analysis.srp import main
+    from neurosnn.files.snnfile import save_snn
+
+    snn, _ = avg_chain()
+    plain, srp = tmp_path / "plain.snn.h5", tmp_path / "srp.snn.h5"
+    save_snn(plain, snn, {"dataset": "synthetic"})
+    save_snn(srp, snn, {"dataset": "synthetic", "simulation": {"presim": 2}})
+    with pytest.raises(SystemExit, match="records no SRP presim; give --presim TAU"):
+        main([str(plain)])
+    main(
+        [str(srp), str(plain), "--presim", "3", "--images", "16", "--out", str(tmp_path / "m.json")]
+    )
+    found = json.loads((tmp_path / "m.json").read_text())
+    assert [v["presim"] for v in found.values()] == [3, 3]  # --presim wins over the file
+    main([str(srp), "--images", "16", "--out", str(tmp_path / "m.json")])
+    layers = json.loads((tmp_path / "m.json").read_text())[str(srp)]["layers"]
+    assert set(layers) == {*snn.if_names, "all"} and all(
+        v["counts"]["neurons"] > 0 for v in layers.values()
+    )
+    assert "(τ = 2, 16 test images)" in capsys.readouterr().out
