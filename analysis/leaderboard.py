@@ -1,10 +1,14 @@
-"""The leaderboard in the field's format, from experiments.latency folders: per network (one
-folder: its seeds), one row per recipe, with the accuracy at T = 1, 2, 4, 8, 16, 32, 64 and the
-steps to ANN − 1% counted without the layer delay (as the field counts), the steps with it (as
-Lu & Sengupta count), and the spikes per image; mean and range over the seeds.
+"""The leaderboard in the field's format, from experiments.latency folders: per network (its
+checkpoints, one per seed), one row per recipe, with the accuracy at T = 1, 2, 4, 8, 16, 32,
+64 and the steps to ANN − 1% counted without the layer delay (as the field counts), the steps
+with it (as Lu & Sengupta count), and the spikes per image; mean and range over the seeds.
 
     python -m analysis.leaderboard runs/latency_resnet20 runs/latency_resnet18 \\
         --out docs/leaderboard.md
+
+Folders that ran the same checkpoints on the same test images (the same ANN accuracies) make
+one table: its rows are every folder's recipes, each from the first folder named that ran it
+(its last column says which).
 
 The accuracy at T is read from the run without the layer delay: a graph's RECIPE.delay-none.h5,
 or, for a chain whose biases wait for their input (the onset), the delayed run shifted by the
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +46,20 @@ def undelayed_accuracy(folder: Path, recipe: str, depth: int, run) -> np.ndarray
     return None
 
 
-def seed_rows(latency: Path) -> tuple[str, dict[str, list[dict[str, Any]]], list[float]]:
-    """``(network and data set, {recipe: one dict of figures per seed}, ANN accuracies)`` of a
-    folder."""
+@dataclass
+class Section:
+    """One latency folder's figures: its network and data set, checkpoints (one per seed),
+    their ANN accuracies and ``{recipe: one dict of figures per seed}``."""
+
+    folder: str
+    network: str
+    checkpoints: list[str]
+    anns: list[float]
+    rows: dict[str, list[dict[str, Any]]]
+
+
+def seed_rows(latency: Path) -> Section:
+    """The figures of a latency folder."""
     summary_file = latency / "latency.json"
     if not summary_file.is_file():
         raise SystemExit(f"error: {latency} holds no latency.json (an experiments.latency --out)")
@@ -68,7 +84,23 @@ def seed_rows(latency: Path) -> tuple[str, dict[str, list[dict[str, Any]]], list
             row["spikes/image"] = m.get("spikes_per_image")
             row["T"] = summary["config"]["timesteps"]
             rows.setdefault(recipe, []).append(row)
-    return network or "?", rows, anns
+    return Section(latency.name, network or "?", list(summary["checkpoints"]), anns, rows)
+
+
+def merged(sections: list[Section]) -> list[tuple[Section, dict[str, str]]]:
+    """Sections of the same network, checkpoints and ANN accuracies (the same test images)
+    made one, in the order first named: ``(section, {recipe: the folder its row is from})``;
+    a recipe run in several folders keeps the first folder's figures."""
+    out: dict[tuple, tuple[Section, dict[str, str]]] = {}
+    for s in sections:
+        key = (s.network, tuple(s.checkpoints), tuple(s.anns))
+        if key not in out:
+            out[key] = (Section(s.folder, s.network, s.checkpoints, s.anns, {}), {})
+        section, source = out[key]
+        for recipe, values in s.rows.items():
+            if recipe not in section.rows:
+                section.rows[recipe], source[recipe] = values, s.folder
+    return list(out.values())
 
 
 def _cell(values: list, key: str) -> str:
@@ -96,19 +128,24 @@ def _cell(values: list, key: str) -> str:
     return f"{mean} ({fmt.format(min(nums))}–{fmt.format(max(nums))})"
 
 
-def table(rows: dict[str, list[dict[str, Any]]]) -> str:
+def table(rows: dict[str, list[dict[str, Any]]], source: dict[str, str]) -> str:
     keys = [f"t={t}" for t in STEPS] + ["delay none", "layer delay", "spikes/image"]
-    head = ["recipe"] + [
-        "ANN−1% (no delay)"
-        if k == "delay none"
-        else "ANN−1% (layer delay)"
-        if k == "layer delay"
-        else k
-        for k in keys
-    ]
+    head = (
+        ["recipe"]
+        + [
+            "ANN−1% (no delay)"
+            if k == "delay none"
+            else "ANN−1% (layer delay)"
+            if k == "layer delay"
+            else k
+            for k in keys
+        ]
+        + ["folder"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for recipe, values in rows.items():
-        lines.append("| " + " | ".join([recipe] + [_cell(values, k) for k in keys]) + " |")
+        cells = [recipe] + [_cell(values, k) for k in keys] + [f"`{source[recipe]}`"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -126,12 +163,12 @@ def leaderboard(folders: list[Path], command: str) -> str:
         "from the experiments.latency folders named there (their commands and hardware are in "
         "[low latency](latency.md)).",
     ]
-    for folder in folders:
-        network, rows, anns = seed_rows(folder)
-        seeds = len(anns)
-        ann = ", ".join(f"{100 * a:.2f}%" for a in anns)
-        parts += ["", f"## {network} (`{folder.name}`, {seeds} seed{'s' * (seeds > 1)})", ""]
-        parts += [f"ANN on the same test images: {ann}.", "", table(rows)]
+    for section, source in merged([seed_rows(folder) for folder in folders]):
+        seeds = len(section.anns)
+        ann = ", ".join(f"{100 * a:.2f}%" for a in section.anns)
+        checkpoints = ", ".join(section.checkpoints)
+        parts += ["", f"## {section.network}: {checkpoints} ({seeds} seed{'s' * (seeds > 1)})"]
+        parts += ["", f"ANN on the same test images: {ann}.", "", table(section.rows, source)]
     return "\n".join(parts) + "\n"
 
 

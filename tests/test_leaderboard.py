@@ -28,7 +28,7 @@ def test_a_chain_over_two_seeds(tmp_path):
     page = tmp_path / "board.md"
     assert leaderboard.main([str(lat), "--out", str(page)]) == 0
     text = page.read_text()
-    assert "## vgg5 on synthetic (`lat`, 2 seeds)" in text
+    assert "## vgg5 on synthetic: s0, s1 (2 seeds)" in text
     assert "python -m analysis.leaderboard " in text  # the command that made it
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
     summary = json.loads((lat / "latency.json").read_text())["checkpoints"]
@@ -59,3 +59,37 @@ def test_a_graphs_undelayed_accuracy_is_its_run_without_the_delay(tmp_path):
     run = read_run(tmp_path / "all.h5")
     got = leaderboard.undelayed_accuracy(tmp_path, "all", report.depth, run)
     assert np.array_equal(got, read_run(tmp_path / "all.delay-none.h5").accuracy)
+
+
+def test_folders_of_the_same_checkpoints_and_test_images_make_one_table():
+    from neurosnn.analysis.leaderboard import Section, merged, table
+
+    def row(steps):
+        return {
+            **{f"t={t}": 0.5 for t in leaderboard.STEPS},
+            "delay none": steps,
+            "layer delay": steps + 9,
+            "spikes/image": 10.0,
+            "T": 64,
+        }
+
+    first = Section("a", "vgg15", ["s0", "s1"], [0.93, 0.94], {"all": [row(40), row(42)]})
+    again = Section(
+        "b", "vgg15", ["s0", "s1"], [0.93, 0.94], {"all": [row(1), row(1)], "x": [row(5), row(7)]}
+    )
+    other_images = Section("c", "vgg15", ["s0", "s1"], [0.92, 0.94], {"y": [row(3), row(3)]})
+    one_seed = Section("d", "vgg15", ["s0"], [0.93], {"z": [row(3)]})
+    got = merged([first, again, other_images, one_seed])
+    assert [(s.folder, list(s.rows)) for s, _ in got] == [
+        ("a", ["all", "x"]),
+        ("c", ["y"]),
+        ("d", ["z"]),
+    ]
+    section, source = got[0]
+    assert source == {"all": "a", "x": "b"}  # a recipe in both folders: the first folder's
+    lines = table(section.rows, source).splitlines()
+    assert lines[0].endswith("| folder |")
+    assert lines[2].startswith("| all |") and lines[2].endswith(
+        "| 41 (40–42) | 50 (49–51) | 10 | `a` |"
+    )
+    assert lines[3].endswith("| 6 (5–7) | 15 (14–16) | 10 | `b` |")
