@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.target_timesteps,
         help="T of the (theta, phi) search (default: %(default)s)",
     )
+    p.add_argument(
+        "--search-keep-start",
+        action="store_true",
+        help="a search returns its best only where it costs strictly less on its images than "
+        "the recipe unsearched, else the recipe as it was (default: its best, as the paper)",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the test/calibration subsets")
     add_data_args(p, dataset=False)
     add_device_arg(p)
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         search=sized_search(args.population, args.generations, args.images),
         eq11_timesteps=args.eq11_timesteps,
         target_timesteps=args.target_timesteps,
+        search_keep_start=args.search_keep_start,
         seed=args.seed,
     )
     setup_logging(out / "latency.log")

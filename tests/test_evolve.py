@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,8 @@ from neurosnn.evolve import (
     initial_population,
     process_pool_map,
     run_search,
+    start_candidate,
+    unless_beaten,
     vectorised_map,
 )
 from neurosnn.simulate import simulate
@@ -341,3 +344,23 @@ def test_a_state_from_before_fingerprints_still_resumes(evaluator, tmp_path, cap
     state.write_text(json.dumps(saved))
     again = run_search(evaluator, state_path=state, resume=True, progress=False)
     assert again.best == first.best and "does not record its network" in caplog.text
+
+
+def test_the_start_is_returned_unless_the_search_beats_it(evaluator):
+    from neurosnn.evolve import SearchResult
+
+    snn = evaluator.snn
+    start = start_candidate(CFG, len(snn.if_names))
+    assert start.tolist() == [99.7] * len(snn.if_names)
+    phi_cfg = SearchConfig(search_phi=True, phi=0.5, parameterisation="scale")
+    assert start_candidate(phi_cfg, 2).tolist() == [1.0, 1.0, 0.5, 0.5]
+    other = [99.0] * len(snn.if_names)
+    found = SearchResult(list(snn.if_names), "percentile", other, [], best_cost=-1.0)
+    beaten = unless_beaten(evaluator, found)  # a best below any cost: the search's
+    assert not beaten.kept_start and beaten.best == other and beaten.best_cost == -1.0
+    assert beaten.start_cost == evaluator(start) and snn.percentiles == pytest.approx(other)
+    tied = dataclasses.replace(found, best_cost=beaten.start_cost)
+    kept = unless_beaten(evaluator, tied)  # a best that only ties the start: the start
+    assert kept.kept_start and kept.best == start.tolist()
+    assert kept.best_cost == kept.start_cost == beaten.start_cost
+    assert snn.percentiles == pytest.approx(start) and kept.best_thresholds == snn.thresholds

@@ -142,8 +142,9 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
     assert read_run(tmp_path / f"{name}.h5").simulation["readout_after"] == k
 
 
-def tiny_latency_run(out, recipes):
-    """The latency job on a small VGG and synthetic data, sized for a test."""
+def tiny_latency_run(out, recipes, **options):
+    """The latency job on a small VGG and synthetic data, sized for a test (``options``: more
+    LatencyConfig settings)."""
     from neurosnn.data import synthetic
     from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
     from tests.conftest import tiny_vgg
@@ -156,5 +157,6 @@ def tiny_latency_run(out, recipes):
         calib_images=200,
         target_timesteps=16,
         search=sized_search(5, 1, 64),
+        **options,
     )
     return measure_latency(tiny_vgg(), data, cfg, out, progress=False)

@@ -5,6 +5,7 @@ recipes whose search counts it."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,3 +162,21 @@ def test_a_latency_folder_from_before_a_new_setting_keeps_its_runs(tmp_path):
     _same_settings(tmp_path, LatencyConfig())  # its default: the same settings
     with pytest.raises(UserError, match="other settings"):
         _same_settings(tmp_path, LatencyConfig(timesteps=7))
+
+
+def test_a_search_that_keeps_its_start_returns_the_recipe_unless_it_beats_it(tmp_path):
+    from neurosnn.files.record import read_run, read_search
+    from neurosnn.files.snnfile import load_snn
+
+    names = ("phi+onset+channelwise", "phi+onset+channelwise+search")
+    tiny_latency_run(tmp_path, names, search_keep_start=True)
+    metrics = read_search(tmp_path / f"{names[1]}_search" / "search.h5")["metrics"]
+    plain, searched = (load_snn(tmp_path / f"{n}.snn.h5")[0] for n in names)
+    assert metrics["kept_start"] == (metrics["best_cost"] == metrics["start_cost"])
+    if metrics["kept_start"]:  # the recipe as it was: its thresholds, φ and spikes
+        assert searched.thresholds == plain.thresholds and searched.phi == plain.phi
+        runs = [read_run(tmp_path / f"{n}.h5") for n in names]
+        assert np.array_equal(runs[0].accuracy, runs[1].accuracy)
+    else:
+        assert metrics["best_cost"] < metrics["start_cost"]
+        assert searched.thresholds != plain.thresholds or searched.phi != plain.phi

@@ -65,7 +65,14 @@ from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.delayed import choose_readout_after
 from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
 from neurosnn.errors import UserError
-from neurosnn.evolve import Evaluator, SearchConfig, run_search, search_images, vectorised_map
+from neurosnn.evolve import (
+    Evaluator,
+    SearchConfig,
+    run_search,
+    search_images,
+    unless_beaten,
+    vectorised_map,
+)
 from neurosnn.files.record import RunWriter, read_run, read_search, write_search
 from neurosnn.files.snnfile import save_snn
 from neurosnn.networks.blocks import QCFS
@@ -316,6 +323,9 @@ class LatencyConfig:
         search: size and weights of the searches (P, G, E, α, β, γ …).
         eq11_timesteps: T of the Eq. 11 search (it must see the baseline's rise; default T).
         target_timesteps: T of the (θ, φ) search (the best recipes are level by then).
+        search_keep_start: a search returns its best only where it costs strictly less on its
+            images than the unsearched recipe, else the recipe as it was
+            (``neurosnn.evolve.unless_beaten``; Lu & Sengupta return the best either way).
         batch_size: images per simulated batch.
         seed: seed of the test and calibration subsets.
     """
@@ -328,6 +338,7 @@ class LatencyConfig:
     search: SearchConfig = SEARCH
     eq11_timesteps: int | None = None
     target_timesteps: int = 48
+    search_keep_start: bool = False
     batch_size: int = 250
     seed: int = 0
 
@@ -525,6 +536,15 @@ def _search(
         progress=progress,
         on_generation=generation_line,
     )
+    kept = {}
+    if cfg.search_keep_start:
+        result = unless_beaten(evaluator, result)
+        kept = {"start_cost": result.start_cost, "kept_start": result.kept_start}
+        log.info(
+            "search: the unsearched start costs %.4f on the search images; %s",
+            result.start_cost,
+            "kept (the search did not beat it)" if result.kept_start else "the search's best",
+        )
     write_search(
         out / "search.h5",
         config={
@@ -534,7 +554,11 @@ def _search(
         layers=list(snn.if_names),
         history=[dataclasses.asdict(g) for g in result.history],
         best={"candidate": result.best, "thresholds": result.best_thresholds},
-        metrics={"best_cost": result.best_cost, "ann_accuracy_on_search_images": ann_on_s},
+        metrics={
+            "best_cost": result.best_cost,
+            "ann_accuracy_on_search_images": ann_on_s,
+            **kept,
+        },
     )
 
 
