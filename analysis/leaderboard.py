@@ -8,7 +8,8 @@ with it (as Lu & Sengupta count), and the spikes per image; mean and range over 
 
 Folders that ran the same checkpoints on the same test images (the same ANN accuracies) make
 one table: its rows are every folder's recipes, each from the first folder named that ran it
-(its last column says which).
+(its last column says which). A folder run with settings other than experiments.latency's
+defaults names them beside its recipes (``recipe [search_keep_start]``): another method.
 
 The accuracy at T is read from the run without the layer delay: a graph's RECIPE.delay-none.h5,
 or, for a chain whose biases wait for their input (the onset), the delayed run shifted by the
@@ -58,6 +59,27 @@ class Section:
     rows: dict[str, list[dict[str, Any]]]
 
 
+def changed(config: dict[str, Any]) -> list[str]:
+    """The settings of a latency folder's ``config`` that differ from the job's defaults
+    (``search.population=20``; a switch on by its name), its recipes aside; a setting the
+    folder predates counts as its default."""
+    from neurosnn.jobs.latency import LatencyConfig
+    from neurosnn.output import as_saved, with_defaults
+
+    defaults = as_saved(LatencyConfig())
+    config = with_defaults(config, defaults)
+    out = []
+    for key, value in sorted(config.items()):
+        default = defaults.get(key)
+        if key == "recipes" or value == default:
+            continue
+        if isinstance(value, dict) and isinstance(default, dict):
+            out += [f"{key}.{k}={v}" for k, v in sorted(value.items()) if default.get(k) != v]
+        else:
+            out.append(key if value is True else f"{key}={value}")
+    return out
+
+
 def seed_rows(latency: Path) -> Section:
     """The figures of a latency folder."""
     summary_file = latency / "latency.json"
@@ -66,6 +88,7 @@ def seed_rows(latency: Path) -> Section:
     summary = json.loads(summary_file.read_text())
     rows: dict[str, list[dict[str, Any]]] = {}
     network, anns = None, []
+    label = ", ".join(changed(summary.get("config", {})))
     for name, ck in summary["checkpoints"].items():
         folder, depth = latency / name, int(ck["depth"])
         anns.append(ck["ann_accuracy"])
@@ -83,7 +106,7 @@ def seed_rows(latency: Path) -> Section:
             row["layer delay"] = m.get("steps_to_ann_minus_1pct") if delayed else "–"
             row["spikes/image"] = m.get("spikes_per_image")
             row["T"] = summary["config"]["timesteps"]
-            rows.setdefault(recipe, []).append(row)
+            rows.setdefault(f"{recipe} [{label}]" if label else recipe, []).append(row)
     return Section(latency.name, network or "?", list(summary["checkpoints"]), anns, rows)
 
 

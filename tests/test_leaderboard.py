@@ -93,3 +93,17 @@ def test_folders_of_the_same_checkpoints_and_test_images_make_one_table():
         "| 41 (40–42) | 50 (49–51) | 10 | `a` |"
     )
     assert lines[3].endswith("| 6 (5–7) | 15 (14–16) | 10 | `b` |")
+
+
+def test_a_folder_run_with_other_settings_names_them_beside_its_recipes():
+    from neurosnn.analysis.leaderboard import changed
+    from neurosnn.jobs.latency import LatencyConfig
+    from neurosnn.output import as_saved
+
+    config = as_saved(LatencyConfig())
+    assert changed(config) == []
+    old = {k: v for k, v in config.items() if k != "search_keep_start"}  # from before it
+    assert changed(old) == []
+    config["search"]["population"], config["search_keep_start"] = 20, True
+    config["timesteps"], config["recipes"] = 64, ["all"]
+    assert changed(config) == ["search.population=20", "search_keep_start", "timesteps=64"]
