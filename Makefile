@@ -85,6 +85,7 @@ figures: setup
 LATENCY_RUNS := front_vgg9 front_vgg9_qcfs4 front_vgg9_nq4 front_vgg9_srp front_vgg9_qcfs4_srp front_vgg9_nq4_srp \
 	front_vgg15 front_vgg15_qcfs4 front_vgg15_nq4 front_vgg15_search_delayed \
 	front_vgg15_qcfs4_search_delayed front_vgg15_search_k front_vgg15_qcfs4_search_k front_vgg15_nq4_search_k \
+	front_vgg15_search_k_start front_vgg15_qcfs4_search_k_start front_vgg15_nq4_search_k_start \
 	front_vgg15_srp front_vgg15_qcfs4_srp front_vgg15_nq4_srp latency_vgg15_advanced_delayed \
 	latency_vgg15_weights latency_vgg15 latency_vgg15_balanced200 latency_vgg15_qcfs4 \
 	front_resnet20 front_resnet20_qcfs4 front_resnet20_srp front_resnet20_qcfs4_srp latency_resnet20 \
