@@ -59,10 +59,15 @@ class Section:
     rows: dict[str, list[dict[str, Any]]]
 
 
+# what a folder measures on, not how its SNNs are made: left out of the labels (the test
+# images show in the ANN accuracies, which tell tables apart)
+MEASUREMENT = ("recipes", "timesteps", "long_horizon", "test_images", "batch_size", "seed")
+
+
 def changed(config: dict[str, Any]) -> list[str]:
-    """The settings of a latency folder's ``config`` that differ from the job's defaults
-    (``search.population=20``; a switch on by its name), its recipes aside; a setting the
-    folder predates counts as its default."""
+    """The settings of a latency folder's ``config`` that make its SNNs other than the job's
+    defaults do (``search.population=20``; a switch on by its name; ``MEASUREMENT`` aside); a
+    setting the folder predates counts as its default."""
     from neurosnn.jobs.latency import LatencyConfig
     from neurosnn.output import as_saved, with_defaults
 
@@ -71,7 +76,7 @@ def changed(config: dict[str, Any]) -> list[str]:
     out = []
     for key, value in sorted(config.items()):
         default = defaults.get(key)
-        if key == "recipes" or value == default:
+        if key in MEASUREMENT or value == default:
             continue
         if isinstance(value, dict) and isinstance(default, dict):
             out += [f"{key}.{k}={v}" for k, v in sorted(value.items()) if default.get(k) != v]
