@@ -88,6 +88,11 @@ class _Parser(argparse.ArgumentParser):
         parsed = super().parse_args(args, namespace)
         if hasattr(parsed, "allow_tf32"):
             set_tf32(parsed.allow_tf32)
+        if getattr(parsed, "gpu_memory", None) is not None:
+            device = torch.device(parsed.device)
+            if device.type != "cuda":
+                self.error(f"--gpu-memory: needs a CUDA --device, found {parsed.device!r}")
+            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, device)
         return parsed
 
 
@@ -263,6 +268,22 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
         help="let CUDA's float32 convolutions and matmuls use TF32 (faster, but the spikes are "
         "no longer the CPU's: off by default)",
     )
+    parser.add_argument(
+        "--gpu-memory",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="the share of the GPU's memory this process may take, for jobs sharing one GPU; "
+        "the simulation sizes its time blocks within it (default: the whole GPU, its blocks "
+        "taking a quarter of what is free)",
+    )
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], found {text}")
+    return value
 
 
 def load_data(name: str, root: str | None, allow_subset: bool = False) -> Dataset:

@@ -210,3 +210,30 @@ def test_device_commands_switch_tf32_off_unless_asked():
             assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
             parser.parse_args([*argv, "--allow-tf32"])
             assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+
+
+def test_gpu_memory_sets_this_process_share_on_cuda_only(monkeypatch, capsys):
+    # --gpu-memory F: torch's per-process memory fraction on the CUDA device; refused (one
+    # line, naming the option) on the CPU or outside (0, 1]
+    import torch
+
+    from neurosnn.experiments import latency
+
+    set_to = []
+    monkeypatch.setattr(
+        torch.cuda, "set_per_process_memory_fraction", lambda f, d: set_to.append((f, d))
+    )
+    argv = ["--checkpoint", "c", "--out", "o"]
+    latency.build_parser().parse_args([*argv, "--device", "cuda:1", "--gpu-memory", "0.25"])
+    assert set_to == [(0.25, torch.device("cuda:1"))]
+    latency.build_parser().parse_args([*argv, "--device", "cuda"])
+    assert len(set_to) == 1  # not given: the whole GPU, nothing set
+    for bad, says in (
+        (["--device", "cpu", "--gpu-memory", "0.5"], "--gpu-memory: needs a CUDA --device"),
+        (["--device", "cuda", "--gpu-memory", "1.5"], "expected a fraction in (0, 1]"),
+        (["--device", "cuda", "--gpu-memory", "0"], "expected a fraction in (0, 1]"),
+    ):
+        with pytest.raises(SystemExit):
+            latency.build_parser().parse_args([*argv, *bad])
+        assert says in capsys.readouterr().err
+    assert len(set_to) == 1

@@ -207,3 +207,41 @@ def test_bf16_connections_stay_close_to_fp32(data, pool):
         simulate(snn, data.test.batches(20), 4, precision="fp8")
     with pytest.raises(ValueError, match="engine='fast'"):
         simulate(snn, data.test.batches(20), 4, engine="reference", precision="bf16")
+
+
+def test_cuda_time_blocks_come_from_this_process_share(monkeypatch):
+    # on CUDA, τ is sized from a quarter of what this process may still take: the free
+    # memory plus its allocator's unused cache, within its --gpu-memory share (CUDA's
+    # functions stood in for, so this runs without a GPU)
+    from types import SimpleNamespace
+
+    from neurosnn.engine import auto_time_block
+    from neurosnn.engine.fast import cuda_usable_bytes
+
+    MiB = 2**20
+    cuda = torch.cuda
+    monkeypatch.setattr(cuda, "mem_get_info", lambda d: (100 * MiB, 200 * MiB))
+    monkeypatch.setattr(cuda, "memory_reserved", lambda d: 30 * MiB)
+    monkeypatch.setattr(cuda, "memory_allocated", lambda d: 10 * MiB)
+    monkeypatch.setattr(cuda, "get_per_process_memory_fraction", lambda d: 1.0, raising=False)
+    gpu = torch.device("cuda")
+    assert cuda_usable_bytes(gpu) == 120 * MiB  # free 100 + unused cache 20
+    monkeypatch.setattr(cuda, "get_per_process_memory_fraction", lambda d: 0.25)
+    assert cuda_usable_bytes(gpu) == 40 * MiB  # its share 50, 10 of it taken
+    monkeypatch.delattr(cuda, "get_per_process_memory_fraction")  # an older torch
+    assert cuda_usable_bytes(gpu) == 120 * MiB
+    monkeypatch.setattr(cuda, "mem_get_info", lambda d: (0, 200 * MiB))
+    monkeypatch.setattr(cuda, "memory_reserved", lambda d: 10 * MiB)
+    assert cuda_usable_bytes(gpu) == 0
+
+    layers = {"a": SimpleNamespace(n=1000), "b": SimpleNamespace(n=24)}
+    snn = SimpleNamespace(device=gpu, if_names=["a"], layer_names=["a", "b"], layer=layers.get)
+    per_step = 4 * 4 * (1000 + 2 * 1000)  # batch 4, float32: spikes plus two widest layers
+    monkeypatch.setattr(cuda, "get_per_process_memory_fraction", lambda d: 1.0, raising=False)
+    monkeypatch.setattr(cuda, "mem_get_info", lambda d: (40 * per_step, 200 * MiB))
+    monkeypatch.setattr(cuda, "memory_reserved", lambda d: 10 * MiB)
+    monkeypatch.setattr(cuda, "memory_allocated", lambda d: 10 * MiB)
+    assert auto_time_block(snn, 4, 100) == 10  # a quarter of 40 steps' worth
+    assert auto_time_block(snn, 4, 6) == 6
+    monkeypatch.setattr(cuda, "mem_get_info", lambda d: (0, 200 * MiB))
+    assert auto_time_block(snn, 4, 100) == 1  # never below one step

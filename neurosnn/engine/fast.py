@@ -86,13 +86,27 @@ class Block:
     output: torch.Tensor
 
 
+def cuda_usable_bytes(device: torch.device) -> int:
+    """The GPU memory this process may still take: the device's free memory plus what its
+    own allocator holds unused (it reuses that), within its share of the device where one is
+    set (``torch.cuda.set_per_process_memory_fraction``, ``--gpu-memory``), so jobs sharing
+    one GPU size their blocks from their own share, not from the whole card."""
+    free, total = torch.cuda.mem_get_info(device)
+    allocated = torch.cuda.memory_allocated(device)
+    usable = free + torch.cuda.memory_reserved(device) - allocated
+    share = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # not in older torch
+    if share is not None:
+        usable = min(usable, int(share(device) * total) - allocated)
+    return max(usable, 0)
+
+
 def auto_time_block(snn: ConvertedSNN, batch: int, timesteps: int) -> int:
     """The largest τ whose per-layer buffers fit the memory budget of the SNN's device
     (CPU: a cache-friendly 64 MiB, and at least 2 steps while they fit in 512 MiB; CUDA: a
-    quarter of the free memory)."""
+    quarter of what this process may still take, ``cuda_usable_bytes``)."""
     device = snn.device
     if device.type == "cuda":
-        budget = torch.cuda.mem_get_info(device)[0] // 4
+        budget = cuda_usable_bytes(device) // 4
     else:
         budget = CPU_BLOCK_BYTES
     # every IF layer's spike buffer, plus one layer's currents and its convolution's input
