@@ -92,7 +92,8 @@ class _Parser(argparse.ArgumentParser):
             device = torch.device(parsed.device)
             if device.type != "cuda":
                 self.error(f"--gpu-memory: needs a CUDA --device, found {parsed.device!r}")
-            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, device)
+            index = torch.cuda.current_device() if device.index is None else device.index
+            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, index)
         return parsed
 
 

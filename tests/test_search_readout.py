@@ -180,3 +180,24 @@ def test_a_search_that_keeps_its_start_returns_the_recipe_unless_it_beats_it(tmp
     else:
         assert metrics["best_cost"] < metrics["start_cost"]
         assert searched.thresholds != plain.thresholds or searched.phi != plain.phi
+
+
+def test_search_k_without_the_layer_delay_scores_and_reports_the_undelayed_count(tmp_path):
+    # the search scored as the field counts (a graph's delayed run is no shift of its
+    # undelayed one): the search runs without the layer delay, its readout delays reach T/2
+    # with no shift, and the recipe's count is the undelayed run's (none with the delay)
+    from neurosnn.files.record import read_run, read_search
+
+    name = "phi+channelwise+search-k+delayed"
+    report = tiny_latency_run(tmp_path, (name,))
+    search = read_search(tmp_path / f"{name}_search" / "search.h5")["config"]["search"]
+    assert search["delay"] == "none" and search["bias_onset"] == "always"
+    assert search["readout_delays"] == 16 // 2
+    (result,) = report.results
+    m = result.metrics
+    assert m["steps_to_ann_minus_1pct_delay_none"] == m["steps_to_ann_minus_1pct"]
+    assert "readout_after_delay_layer" not in m
+    run = read_run(tmp_path / f"{name}.h5")
+    assert run.simulation["delay"] == "none"
+    assert run.config.get("readout_after", 0) == m["readout_after_delay_none"]
+    assert not (tmp_path / f"{name}.delay-none.h5").exists()  # the run is the undelayed one

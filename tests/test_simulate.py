@@ -224,7 +224,7 @@ def test_cuda_time_blocks_come_from_this_process_share(monkeypatch):
     monkeypatch.setattr(cuda, "memory_reserved", lambda d: 30 * MiB)
     monkeypatch.setattr(cuda, "memory_allocated", lambda d: 10 * MiB)
     monkeypatch.setattr(cuda, "get_per_process_memory_fraction", lambda d: 1.0, raising=False)
-    gpu = torch.device("cuda")
+    gpu = torch.device("cuda:0")
     assert cuda_usable_bytes(gpu) == 120 * MiB  # free 100 + unused cache 20
     monkeypatch.setattr(cuda, "get_per_process_memory_fraction", lambda d: 0.25)
     assert cuda_usable_bytes(gpu) == 40 * MiB  # its share 50, 10 of it taken

@@ -96,7 +96,8 @@ def cuda_usable_bytes(device: torch.device) -> int:
     usable = free + torch.cuda.memory_reserved(device) - allocated
     share = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # not in older torch
     if share is not None:
-        usable = min(usable, int(share(device) * total) - allocated)
+        index = torch.cuda.current_device() if device.index is None else device.index
+        usable = min(usable, int(share(index) * total) - allocated)
     return max(usable, 0)
 
 

@@ -285,6 +285,15 @@ RECIPES: dict[str, Recipe] = {
         search="theta-phi-delayed",
         delayed=True,
     ),
+    # the same search scored without the layer delay, as the field counts: in a graph the
+    # delayed and undelayed runs are not shifts of each other, so a search scored with the
+    # layer delay need not shorten the undelayed count (a chain's is the same either way)
+    "trained+phi+search-k+delayed": Recipe(
+        thresholds="trained", phi=0.5, delay="none", search="theta-phi-delayed", delayed=True
+    ),
+    "phi+channelwise+search-k+delayed": Recipe(
+        phi=0.5, channelwise=True, delay="none", search="theta-phi-delayed", delayed=True
+    ),
     # SRP with τ = 4 (the authors' CIFAR setting) and 2, without the layer delay
     "trained+phi+srp2": Recipe(thresholds="trained", phi=0.5, delay="none", presim=2),
     "trained+phi+srp4": Recipe(thresholds="trained", phi=0.5, delay="none", presim=4),
