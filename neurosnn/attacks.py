@@ -181,8 +181,7 @@ def snn_spike_totals(
 
     def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = x.to(snn.device, torch.float32)
-        theta = torch.tensor(snn.thresholds, device=snn.device).expand(len(x), -1)
-        phi = torch.tensor(snn.phi, device=snn.device).expand(len(x), -1)
+        theta, phi = snn.per_sample(len(x))
         totals = {n: torch.zeros(len(x), *snn.layer(n).shape) for n in snn.if_names}
         blocks = run_blocks(snn, x, timesteps, theta, phi=phi, delay=delay, bias_onset=bias_onset)
         for block in blocks:

@@ -59,18 +59,12 @@ class SNNModule(nn.Module):
         self._steps = 0  # steps since reset
         self.spikes: dict[str, torch.Tensor] = {}  # each IF layer's spikes at the last step
 
-    def _thresholds(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        device = self.snn.device
-        theta = torch.tensor(self.snn.thresholds, dtype=torch.float32, device=device)
-        phi = torch.tensor(self.snn.phi, dtype=torch.float32, device=device)
-        return theta.expand(batch, -1), phi.expand(batch, -1)
-
     def reset(self) -> None:
         """Start again from the initial potentials ``φ·θ`` (the next call is step 1)."""
         self._sim, self._steps, self.spikes = None, 0, {}
 
     def _start(self, batch: int, silenced: dict[str, torch.Tensor] | None = None) -> Simulation:
-        theta, phi = self._thresholds(batch)
+        theta, phi = self.snn.per_sample(batch)
         return Simulation(
             self.snn, batch, theta, phi, self.delay, self.bias_onset, 1, silenced=silenced
         )
@@ -110,7 +104,7 @@ class SNNModule(nn.Module):
         x = self._checked(x)
         if timesteps < 1:
             raise UserError(f"timesteps must be >= 1, got {timesteps}")
-        theta, phi = self._thresholds(len(x))
+        theta, phi = self.snn.per_sample(len(x))
         outputs, counts = [], {n: [] for n in self.snn.if_names}
         blocks = run_blocks(
             self.snn,

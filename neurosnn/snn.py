@@ -298,6 +298,13 @@ class ConvertedSNN:
         """Each IF layer's initial membrane potential as a fraction of its threshold."""
         return [float(self.layer(n).phi) for n in self.if_names]
 
+    def per_sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The thresholds and φ as the engine takes them, one row per sample: two float32
+        ``[batch, IF layers]`` tensors on the SNN's device (rows that are views of one)."""
+        theta = torch.tensor(self.thresholds, dtype=torch.float32, device=self.device)
+        phi = torch.tensor(self.phi, dtype=torch.float32, device=self.device)
+        return theta.expand(batch, -1), phi.expand(batch, -1)
+
     def set_phi(self, values: Sequence[float] | float) -> None:
         """Start each IF layer's potential at ``φ·θ`` (φ in [0, 1); 0.5 is the half-threshold
         shift of Bu et al., ICLR 2022); one value or one per IF layer."""

@@ -62,3 +62,12 @@ def test_moves_with_to_and_refuses_wrong_inputs():
         net(x[:3])
     with pytest.raises(ValueError, match="sample shape"):
         net.run(torch.zeros(2, 1, 8, 8), 4)
+
+
+def test_per_sample_thresholds_are_the_snns_one_row_per_sample():
+    snn, _ = chain_snn()
+    snn.set_thresholds([0.5 + i for i in range(len(snn.if_names))])
+    theta, phi = snn.per_sample(3)
+    assert theta.shape == phi.shape == (3, len(snn.if_names))
+    assert theta.dtype == phi.dtype == torch.float32 and theta.device == snn.device
+    assert theta.tolist() == [snn.thresholds] * 3 and phi.tolist() == [snn.phi] * 3
