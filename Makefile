@@ -92,7 +92,9 @@ LATENCY_RUNS := front_vgg9 front_vgg9_qcfs4 front_vgg9_nq4 front_vgg9_search_k f
 	latency_vgg15_weights latency_vgg15 latency_vgg15_balanced200 latency_vgg15_qcfs4 \
 	front_resnet20 front_resnet20_qcfs4 front_resnet20_srp front_resnet20_qcfs4_srp latency_resnet20 \
 	latency_resnet20_search latency_resnet20_light latency_resnet20_new \
-	latency_resnet20_balanced200 latency_resnet18
+	latency_resnet20_balanced200 latency_resnet18 \
+	h200_resnet20 h200_resnet20_qcfs4 h200_resnet20_qcfs4_search_none \
+	h200_resnet20_qcfs4_search_none_start h200_resnet20_nq4
 leaderboard: setup
 	$(PY) -m analysis.leaderboard $(addprefix $(RUNS)/,$(LATENCY_RUNS)) --out docs/leaderboard.md
 
