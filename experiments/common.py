@@ -92,8 +92,9 @@ class _Parser(argparse.ArgumentParser):
             device = torch.device(parsed.device)
             if device.type != "cuda":
                 self.error(f"--gpu-memory: needs a CUDA --device, found {parsed.device!r}")
-            index = torch.cuda.current_device() if device.index is None else device.index
-            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, index)
+            from neurosnn.engine.fast import cuda_index
+
+            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, cuda_index(device))
         return parsed
 
 

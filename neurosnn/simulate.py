@@ -362,18 +362,18 @@ def simulate(
         raise ValueError(f"unknown layers to record: {unknown}; spiking layers: {snn.if_names}")
     tally = _Tally(snn.if_names, timesteps, 1, snn.device, [int(readout_after)])
     gen = torch.Generator(device=snn.device).manual_seed(seed)
+    theta, phi = snn.per_sample(1)  # read once, each batch its view
     predictions, labels_all, seen = [], [], 0
     start = time.perf_counter()
     for x, y in _progress(batches, timesteps, progress):
         x, y = _checked_batch(snn, x, y)
         if engine == "fast":
-            theta, phi = snn.per_sample(len(y))
             blocks = run_blocks(
                 snn,
                 x,
                 timesteps,
-                theta,
-                phi=phi,
+                theta.expand(len(y), -1),
+                phi=phi.expand(len(y), -1),
                 delay=delay,
                 bias_onset=bias_onset,
                 encoding=encoding,

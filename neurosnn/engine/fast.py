@@ -86,6 +86,12 @@ class Block:
     output: torch.Tensor
 
 
+def cuda_index(device: torch.device) -> int:
+    """The index of a CUDA device (a bare ``cuda``: the current one), as torch's per-process
+    memory functions take it."""
+    return torch.cuda.current_device() if device.index is None else device.index
+
+
 def cuda_usable_bytes(device: torch.device) -> int:
     """The GPU memory this process may still take: the device's free memory plus what its
     own allocator holds unused (it reuses that), within its share of the device where one is
@@ -96,8 +102,7 @@ def cuda_usable_bytes(device: torch.device) -> int:
     usable = free + torch.cuda.memory_reserved(device) - allocated
     share = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # not in older torch
     if share is not None:
-        index = torch.cuda.current_device() if device.index is None else device.index
-        usable = min(usable, int(share(index) * total) - allocated)
+        usable = min(usable, int(share(cuda_index(device)) * total) - allocated)
     return max(usable, 0)
 
 
