@@ -74,7 +74,7 @@ from neurosnn.evolve import (
     vectorised_map,
 )
 from neurosnn.files.record import RunWriter, read_run, read_search, write_search
-from neurosnn.files.snnfile import save_snn
+from neurosnn.files.snnfile import load_snn, save_snn
 from neurosnn.networks.blocks import QCFS
 from neurosnn.output import as_saved, changed_settings, with_defaults, write_json
 from neurosnn.simulate import SimResult, simulate
@@ -385,6 +385,63 @@ class LatencyResult:
 _NETWORK_KEYS = ("checkpoint", "ann_accuracy", "test_images")  # what a kept record must match
 
 
+def _run_config(recipe: Recipe, T: int, images: int, readout_after: int) -> dict:
+    run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": images}
+    if readout_after:
+        run_cfg["readout_after"] = readout_after
+    return as_saved(run_cfg)
+
+
+def _kept_record(path: Path, run_cfg: dict, T: int, meta: dict) -> Any:
+    """The finished record of this run in ``path``, or None; refuses another network's."""
+    if not path.is_file():
+        return None
+    record = read_run(path)
+    same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
+    if not same_network:
+        raise UserError(
+            f"{path} records another network ({record.metadata.get('checkpoint')}, ANN "
+            f"{record.metadata.get('ann_accuracy')}); use another output folder"
+        )
+    # a recipe setting added after the record was written counts as its default
+    defaults = {"recipe": as_saved(Recipe())}
+    if with_defaults(record.config, defaults) == run_cfg and record.timesteps == T:
+        return record
+    return None
+
+
+def _undelayed(recipe: Recipe) -> Recipe:
+    """A graph's layer-delay recipe run as the field counts (its delay-none record)."""
+    return dataclasses.replace(recipe, delay="none", bias_onset="always")
+
+
+def _finished(
+    out: Path, name: str, recipe: Recipe, is_chain: bool, T: int, images: int, cfg, meta: dict
+) -> tuple[ConvertedSNN, dict[str, int]] | None:
+    """The recipe's kept SNN and readout delays when every run of it is finished in ``out``, so
+    that a resumed job reads them back instead of searching, calibrating and choosing k again;
+    None when a run is missing or the SNN file predates its readout delays being kept."""
+    kept = out / f"{name}.snn.h5"
+    if not kept.is_file():
+        return None
+    snn, file_meta = load_snn(kept)
+    source = file_meta.get("source", {})
+    if any(source.get(key) != meta.get(key) for key in ("checkpoint", "ann_accuracy")):
+        return None
+    k = source.get("simulation", {}).get("readout_after", {})
+    if recipe.delayed and not k:
+        return None
+    runs = [(out / f"{name}.h5", recipe, T, k.get(recipe.delay, 0))]
+    if recipe.delay == "layer" and not is_chain:
+        runs.append(
+            (out / f"{name}.delay-none.h5", _undelayed(recipe), cfg.timesteps, k.get("none", 0))
+        )
+    for path, run, steps, after in runs:
+        if _kept_record(path, _run_config(run, steps, images, after), steps, meta) is None:
+            return None
+    return snn, k
+
+
 def _simulate_to(
     path: Path,
     snn,
@@ -397,23 +454,11 @@ def _simulate_to(
     readout_after: int = 0,
 ) -> Any:
     """Simulate and record the test set (kept if a finished record of the same run exists)."""
-    run_cfg = {"recipe": dataclasses.asdict(recipe), "timesteps": T, "test_images": len(test)}
-    if readout_after:
-        run_cfg["readout_after"] = readout_after
-    run_cfg = as_saved(run_cfg)
-    if path.is_file():
-        record = read_run(path)
-        same_network = all(record.metadata.get(k) == meta.get(k) for k in _NETWORK_KEYS)
-        if not same_network:
-            raise UserError(
-                f"{path} records another network ({record.metadata.get('checkpoint')}, ANN "
-                f"{record.metadata.get('ann_accuracy')}); use another output folder"
-            )
-        # a recipe setting added after the record was written counts as its default
-        defaults = {"recipe": as_saved(Recipe())}
-        if with_defaults(record.config, defaults) == run_cfg and record.timesteps == T:
-            log.info("%s: kept the finished record %s", path.stem, path)
-            return record
+    run_cfg = _run_config(recipe, T, len(test), readout_after)
+    record = _kept_record(path, run_cfg, T, meta)
+    if record is not None:
+        log.info("%s: kept the finished record %s", path.stem, path)
+        return record
     with RunWriter(path, run_cfg) as writer:
         result = simulate(
             snn,
@@ -594,6 +639,27 @@ def _same_settings(out: Path, cfg: LatencyConfig) -> None:
         write_json(saved, settings)
 
 
+def _prepare(
+    snn: ConvertedSNN,
+    recipe: Recipe,
+    name: str,
+    cfg: LatencyConfig,
+    model: nn.Module,
+    data: Dataset,
+    batches: list,
+    out: Path,
+    trained: list,
+    progress: bool,
+) -> dict[str, int]:
+    """The recipe's search and calibration on ``snn``, in place; its readout delays."""
+    if recipe.search != "none":
+        search_out = out / f"{searched_recipe(name)}_search"
+        _search(snn, recipe, cfg, model, data.train, search_out, trained, progress)
+    if recipe.calibration != "none":  # after the search: calibrated for its thresholds
+        _calibrate(snn, recipe, batches, name)
+    return _readout_delays(snn, recipe, cfg, model, data.train) if recipe.delayed else {}
+
+
 def measure_latency(
     model: nn.Module,
     data: Dataset,
@@ -645,13 +711,13 @@ def measure_latency(
         snn = snns[key]
         recipe.set_on(snn, trained[key])
         report.depth = snn.depth
-        if recipe.search != "none":
-            search_out = out / f"{searched_recipe(name)}_search"
-            _search(snn, recipe, cfg, model, data.train, search_out, trained[key], progress)
-        if recipe.calibration != "none":  # after the search: calibrated for its thresholds
-            _calibrate(snn, recipe, batches, name)
-        k = _readout_delays(snn, recipe, cfg, model, data.train) if recipe.delayed else {}
         T = cfg.timesteps * (cfg.long_horizon if name == BASELINE else 1)
+        finished = _finished(out, name, recipe, snn.is_chain, T, len(test), cfg, meta)
+        if finished is not None:
+            snn, k = finished
+            log.info("%s: every run finished; its SNN and readout delays read back", name)
+        else:
+            k = _prepare(snn, recipe, name, cfg, model, data, batches, out, trained[key], progress)
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
         run = _simulate_to(
             out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress, k.get(recipe.delay, 0)
@@ -668,6 +734,8 @@ def measure_latency(
                 "ann_accuracy": ann,
                 "simulation": {"delay": recipe.delay, "bias_onset": recipe.bias_onset},
             }
+            if k:  # the delayed readout's k for each counting
+                source["simulation"]["readout_after"] = k
             if recipe.presim:  # how the SNN is run: SRP's pre-simulation
                 source["simulation"]["presim"] = recipe.presim
             if hasattr(model, "spec"):
@@ -693,7 +761,7 @@ def measure_latency(
         elif recipe.delay == "layer" and not snn.is_chain:
             # in a graph a shortcut arrives before the main path: no shift gives the field's
             # count (no delay), so it is simulated
-            undelayed = dataclasses.replace(recipe, delay="none", bias_onset="always")
+            undelayed = _undelayed(recipe)
             path = out / f"{name}.delay-none.h5"
             log.info(
                 "%s: simulating %d test images for T=%d without the layer delay",
