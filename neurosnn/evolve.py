@@ -564,14 +564,17 @@ def start_candidate(cfg: SearchConfig, n_layers: int) -> np.ndarray:
     return x
 
 
-def unless_beaten(evaluator: Evaluator, result: SearchResult) -> SearchResult:
+def unless_beaten(
+    evaluator: Evaluator, result: SearchResult, start_cost: float | None = None
+) -> SearchResult:
     """``result``, or the unsearched start where the search's best does not cost strictly
-    less on the search images (the start scored once here); the SNN is left at the one
-    returned. neurosnn's option: Lu & Sengupta return DE's best whatever the start's cost, and
-    a best that only ties the start on its E images is a draw of the cost's noise
+    less on the search images (the start scored here, unless its ``start_cost`` is given: that
+    of the same evaluator, saved); the SNN is left at the one returned. neurosnn's option: Lu &
+    Sengupta return DE's best whatever the start's cost, and a best that only ties the start on
+    its E images is a draw of the cost's noise
     (docs/latency.md, section 5), which can be slower on the test set."""
     start = start_candidate(evaluator.cfg, len(result.layers))
-    cost = float(evaluator(start))
+    cost = float(evaluator(start)) if start_cost is None else start_cost
     if result.best_cost < cost:
         evaluator.apply(np.asarray(result.best))
         return dataclasses.replace(result, start_cost=cost)

@@ -12,7 +12,13 @@ import torch
 from neurosnn.convert import convert
 from neurosnn.cost import StepsToTargetCost
 from neurosnn.errors import UserError
-from neurosnn.evolve import Evaluator, SearchConfig, initial_population, run_search
+from neurosnn.evolve import (
+    Evaluator,
+    SearchConfig,
+    initial_population,
+    run_search,
+    unless_beaten,
+)
 from neurosnn.simulate import simulate, simulate_groups
 from tests.conftest import tiny_vgg
 from tests.test_graph_engine import resnet_snn
@@ -201,3 +207,25 @@ def test_search_k_without_the_layer_delay_scores_and_reports_the_undelayed_count
     assert run.simulation["delay"] == "none"
     assert run.config.get("readout_after", 0) == m["readout_after_delay_none"]
     assert not (tmp_path / f"{name}.delay-none.h5").exists()  # the run is the undelayed one
+
+
+def test_recipes_sharing_a_search_score_its_start_once(tmp_path, monkeypatch):
+    import neurosnn.jobs.latency as job
+
+    names = (
+        "phi+onset+channelwise+search+delayed",
+        "phi+onset+channelwise+search+advanced+delayed",
+    )
+    assert len({job.searched_recipe(n) for n in names}) == 1
+    given, costs = [], []
+
+    def recorded(evaluator, result, start_cost=None):
+        given.append(start_cost)
+        out = unless_beaten(evaluator, result, start_cost)
+        costs.append(out.start_cost)
+        return out
+
+    monkeypatch.setattr(job, "unless_beaten", recorded)
+    report = tiny_latency_run(tmp_path, names, search_keep_start=True)
+    assert given == [None, costs[0]] and costs[1] == costs[0]  # the second read it back
+    assert report.results[0].phi == report.results[1].phi  # the same search result in both

@@ -552,8 +552,9 @@ def _search(
     out.mkdir(parents=True, exist_ok=True)
     fixed = search_images(train, scfg)
     ann_on_s = evaluate(model, fixed if fixed is not None else train)
-    if (out / "search.h5").is_file():
-        before = read_search(out / "search.h5")["metrics"].get("ann_accuracy_on_search_images")
+    saved = read_search(out / "search.h5")["metrics"] if (out / "search.h5").is_file() else None
+    if saved is not None:
+        before = saved.get("ann_accuracy_on_search_images")
         if before != ann_on_s:
             raise UserError(
                 f"{out} holds a search of another network (ANN {before} on its images, "
@@ -592,7 +593,8 @@ def _search(
     )
     kept = {}
     if cfg.search_keep_start:
-        result = unless_beaten(evaluator, result)
+        # scored once for the recipes that share this search
+        result = unless_beaten(evaluator, result, (saved or {}).get("start_cost"))
         kept = {"start_cost": result.start_cost, "kept_start": result.kept_start}
         log.info(
             "search: the unsearched start costs %.4f on the search images; %s",
