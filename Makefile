@@ -84,7 +84,7 @@ figures: setup
 # docs/leaderboard.md from the measured latency folders under $(RUNS)
 LATENCY_RUNS := front_vgg9 front_vgg9_qcfs4 front_vgg9_nq4 front_vgg9_search_k front_vgg9_qcfs4_search_k \
 	front_vgg9_srp \
-	front_vgg9_qcfs4_srp front_vgg9_nq4_srp \
+	front_vgg9_qcfs4_srp front_vgg9_nq4_srp front_vgg9_nq4_search_k \
 	front_vgg15 front_vgg15_qcfs4 front_vgg15_nq4 front_vgg15_search_delayed \
 	front_vgg15_qcfs4_search_delayed front_vgg15_search_k front_vgg15_qcfs4_search_k front_vgg15_nq4_search_k \
 	front_vgg15_search_k_start front_vgg15_qcfs4_search_k_start front_vgg15_nq4_search_k_start \
