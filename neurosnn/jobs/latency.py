@@ -673,8 +673,10 @@ def measure_latency(
 ) -> LatencyResult:
     """Run every recipe of ``cfg`` on the same test images and record each run in ``out``.
 
-    A recipe whose finished record is already in ``out`` is read back, and an interrupted
-    search resumes from its saved state, so an interrupted job loses at most one run.
+    A recipe whose finished record is already in ``out`` is read back (and where every run of
+    it is, with its kept SNN and readout delays, nothing of it is searched, calibrated or
+    chosen again), and an interrupted search resumes from its saved state, so an interrupted
+    job loses at most one run.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
