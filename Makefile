@@ -94,7 +94,8 @@ LATENCY_RUNS := front_vgg9 front_vgg9_qcfs4 front_vgg9_nq4 front_vgg9_search_k f
 	latency_resnet20_search latency_resnet20_light latency_resnet20_new \
 	latency_resnet20_balanced200 latency_resnet18 \
 	h200_resnet20 h200_resnet20_qcfs4 h200_resnet20_qcfs4_search_none \
-	h200_resnet20_qcfs4_search_none_start h200_resnet20_nq4
+	h200_resnet20_qcfs4_search_none_start h200_resnet20_nq4 h200_resnet20_nq4_search_none \
+	h200_resnet20_nq4_search_none_start
 leaderboard: setup
 	$(PY) -m analysis.leaderboard $(addprefix $(RUNS)/,$(LATENCY_RUNS)) --out docs/leaderboard.md
 
