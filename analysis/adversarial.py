@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.files.record import read_run  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import read_run  # noqa: E402
 
 RUNS = {  # file → (label, colour, line style)
     "clean_baseline.h5": ("baseline, clean", "tab:blue", "-"),

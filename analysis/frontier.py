@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.cost import frontier  # noqa: E402
-from neurosnn.files.record import RunRecord, read_run  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import RunRecord, read_run  # noqa: E402
+from neurosnn.simulation.curve import frontier  # noqa: E402
 
 
 def plot_frontier(runs: dict[str, RunRecord], out: Path, ann_accuracy: float | None = None) -> Path:

@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 
-from neurosnn.cost import iso_accuracy_step
-from neurosnn.energy import energy_of
 from neurosnn.errors import UserError
-from neurosnn.files.record import RunRecord, read_run
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import RunRecord, read_run
+from neurosnn.measures.energy import energy_of
+from neurosnn.simulation.curve import iso_accuracy_step
 
 
 def report(run: RunRecord) -> str:

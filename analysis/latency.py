@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
-from neurosnn.files.record import read_run  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import read_run  # noqa: E402
 
 
 def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Path]:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.files.record import read_run
-from neurosnn.output import atomic, one_line_errors
+from neurosnn.io.output import atomic, one_line_errors
+from neurosnn.io.record import read_run
 
 STEPS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -68,8 +68,8 @@ def changed(config: dict[str, Any]) -> list[str]:
     """The settings of a latency folder's ``config`` that make its SNNs other than the job's
     defaults do (``search.population=20``; a switch on by its name; ``MEASUREMENT`` aside); a
     setting the folder predates counts as its default."""
+    from neurosnn.io.output import as_saved, with_defaults
     from neurosnn.jobs.latency import LatencyConfig
-    from neurosnn.output import as_saved, with_defaults
 
     defaults = as_saved(LatencyConfig())
     config = with_defaults(config, defaults)

@@ -22,8 +22,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
-from neurosnn.files.record import read_run, read_search  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import read_run, read_search  # noqa: E402
 
 
 def plot_thresholds_vs_pca(search: dict, out: Path) -> Path:

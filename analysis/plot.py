@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from neurosnn.files.record import RunRecord, read_run, read_spikes  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import RunRecord, read_run, read_spikes  # noqa: E402
 
 
 def save(fig, path: Path) -> Path:

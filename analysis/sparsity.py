@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
 
 
 def plot_sparsity(folder: str | Path, out: str | Path | None = None) -> list[Path]:

@@ -1,6 +1,6 @@
 """Which neurons SRP silences, against the ANN the SNN stands for (Hao et al., AAAI 2023;
-``neurosnn.srp``). SRP is meant to silence neurons whose ANN activation is 0 but that fire
-early (their positive inputs arriving first); a neuron the ANN activates whose potential has
+``neurosnn.simulation.srp``). SRP is meant to silence neurons whose ANN activation is 0 but that
+fire early (their positive inputs arriving first); a neuron the ANN activates whose potential has
 not yet risen above the margin after the τ pre-simulation steps is silenced too, and its
 spikes never come. Per IF layer, on test images, without the layer delay (as SRP runs):
 
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from neurosnn.engine.fast import Simulation
 from neurosnn.errors import UserError
-from neurosnn.output import one_line_errors, write_json
-from neurosnn.snn import ConvertedSNN
-from neurosnn.srp import check_presim
+from neurosnn.io.output import one_line_errors, write_json
+from neurosnn.simulation.engine.fast import Simulation
+from neurosnn.simulation.options import check_presim
+from neurosnn.snn.network import ConvertedSNN
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def mask_counts(
 
 
 def _test_images(source: dict, n: int, seed: int, root: str | None) -> torch.Tensor:
-    from neurosnn.data import load_dataset, seeded_subset, with_normalisation
+    from neurosnn.io.data import load_dataset, seeded_subset, with_normalisation
 
     if "dataset" not in source:
         raise UserError("the SNN file does not say which data set it was made for")
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=None, help="data folder (default: the data set's own)")
     p.add_argument("--out", default=None, help="also write every layer's counts to this JSON")
     args = p.parse_args(argv)
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.snnfile import load_snn
 
     found = {}
     for path in args.snn:

@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.files.record import read_arrays  # noqa: E402
-from neurosnn.output import one_line_errors
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import read_arrays  # noqa: E402
 
 
 def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:

@@ -8,10 +8,10 @@ import sys
 
 import torch
 
-from neurosnn.data import load_dataset
+from neurosnn.io.data import load_dataset
 from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
+from neurosnn.learn.train import DATASET_OPTIONS, TrainConfig, train_ann
 from neurosnn.networks import create_network
-from neurosnn.train import DATASET_OPTIONS, TrainConfig, train_ann
 
 root = sys.argv[1] if len(sys.argv) > 1 else None  # None: Debian's dataset-fashion-mnist
 out = sys.argv[2] if len(sys.argv) > 2 else "runs/example"

@@ -15,11 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from neurosnn.convert import convert
-from neurosnn.data import load_dataset
-from neurosnn.files.nirio import write_nir
-from neurosnn.files.snnfile import save_snn
-from neurosnn.simulate import simulate
+import neurosnn as ns
+from neurosnn.io.data import load_dataset
 
 
 class Block(nn.Module):
@@ -78,16 +75,16 @@ with torch.no_grad():
     ann = sum(int((model(x).argmax(1) == y).sum()) for x, y in test) / len(test.dataset)
 
 # from (x, y) batches; every neuron starts half-way to its threshold (phi = 0.5, Bu et al.)
-snn = convert(model, loader(data.train, 2000, False), (1, 28, 28), phi=0.5)
+snn = ns.convert(model, loader(data.train, 2000, False), (1, 28, 28), phi=0.5)
 print(f"ANN {ann:.4f}; layers {len(snn.layer_names)}, longest path {snn.depth}")
 print("the last block sums", snn.sources("blocks.2.conv2"))
 for delay in ("layer", "none"):
-    run = simulate(snn, test, 100, delay=delay, bias_onset="input")
+    run = ns.simulate(snn, test, 100, delay=delay, bias_onset="input")
     near = (run.accuracy >= ann - 0.01).nonzero()
     steps = int(near[0]) + 1 if len(near) else None
     print(f"delay {delay}: SNN {float(run.accuracy[-1]):.4f} at T=100, ANN-1% from step {steps}")
 
-net = snn.as_module(delay="none")  # the SNN in your own loop, one step per call
+net = ns.SNNModule(snn, delay="none")  # the SNN in your own loop, one step per call
 correct = 0
 for x, y in test:
     net.reset()
@@ -97,8 +94,8 @@ for x, y in test:
 print(f"own loop: {correct / len(test.dataset):.4f} at T=100")
 
 out.mkdir(parents=True, exist_ok=True)
-path = save_snn(out / "resnet.snn.h5", snn, {"model": "examples/own_model.py"})
-check = f"from neurosnn.files.snnfile import load_snn; print(load_snn({str(path)!r})[0].thresholds)"
+path = ns.save_snn(out / "resnet.snn.h5", snn, {"model": "examples/own_model.py"})
+check = f"import neurosnn as ns; print(ns.load_snn({str(path)!r})[0].thresholds)"
 loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
 print("loaded in a new process:", loaded.stdout.strip() == str(snn.thresholds))
-write_nir(out / "resnet.nir", snn)
+ns.write_nir(out / "resnet.nir", snn)

@@ -21,7 +21,6 @@ import sys
 
 from neurosnn.analysis.adversarial import plot_adversarial
 from neurosnn.analysis.neuroevolution import plot_search
-from neurosnn.attacks import parse_epsilon
 from neurosnn.experiments.common import (
     claim_output,
     comma_list,
@@ -30,8 +29,9 @@ from neurosnn.experiments.common import (
     say,
 )
 from neurosnn.experiments.search_args import build_parser, configs
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.adversarial import AttackConfig, run_adversarial
-from neurosnn.output import one_line_errors
+from neurosnn.measures.attacks import parse_epsilon
 
 
 @one_line_errors

@@ -6,7 +6,7 @@ SNN with a softmax or a stochmax classifier, and as a hybrid with its first laye
 Each variant is trained end to end with surrogate gradients (BPTT over T) on Fashion-MNIST
 (a training subset) and evaluated on the test set: accuracy at every step (reported at
 ``--report-steps``), spikes per image, and energy efficiency against the same network as an ANN
-(``neurosnn.energy``; the ReLU layers of the hybrid count MACs). Writes OUT/agd.h5 (each
+(``neurosnn.measures.energy``; the ReLU layers of the hybrid count MACs). Writes OUT/agd.h5 (each
 variant's accuracy per step and input spiking activity per layer), OUT/summary.json and
 OUT/plots/agd.png. The job is ``neurosnn.jobs.agd.run_agd``.
 """
@@ -29,8 +29,8 @@ from neurosnn.experiments.common import (
     name_list,
     new_parser,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.agd import VARIANTS, AGDJobConfig, run_agd
-from neurosnn.output import one_line_errors
 
 
 def build_parser():

@@ -29,8 +29,8 @@ from neurosnn.experiments.common import (
     int_list,
     new_parser,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.backres import BackResConfig, run_backres
-from neurosnn.output import one_line_errors
 
 
 def build_parser():

@@ -10,7 +10,7 @@ step loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold 
 sharing each batch: the threshold search's vectorised evaluation), ``fast+record`` (fast,
 streaming every layer's spikes of every image to HDF5), ``generation`` (one whole
 threshold-search generation as the search scores it: ``--population`` P candidates, each on the
-batch's E images, as one grouped simulation through ``neurosnn.evolve.Evaluator``; its rate
+batch's E images, as one grouped simulation through ``neurosnn.search.evaluate.Evaluator``; its rate
 counts P·E·T img·steps and its time is the seconds per generation), ``ceiling`` (the converted
 ANN's forward pass × T, BatchNorm folded: the dense per-step bound, plain PyTorch) and
 ``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers, when it is installed:
@@ -32,15 +32,15 @@ from pathlib import Path
 
 import torch
 
-from neurosnn.evolve import SearchConfig
 from neurosnn.experiments.common import (
     add_device_arg,
     add_option_arg,
     new_parser,
 )
-from neurosnn.measure import peak_memory, reset_peak_memory, sync
+from neurosnn.io.output import one_line_errors
+from neurosnn.measures.resources import peak_memory, reset_peak_memory, sync
 from neurosnn.networks import create_network, list_networks
-from neurosnn.output import one_line_errors
+from neurosnn.search.config import SearchConfig
 
 ENGINES = (
     "reference",
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
 
-    from neurosnn.convert import convert
+    from neurosnn.conversion.pipeline import convert
 
     device = torch.device(args.device)
     shape = tuple(int(v) for v in args.input.split(","))
@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _runner(engine: str, snn, args):
     """A callable ``(x, y) -> predictions [B]`` (None for the ceiling) timing one engine."""
-    from neurosnn.files.record import RunWriter
-    from neurosnn.simulate import simulate, simulate_groups
+    from neurosnn.io.record import RunWriter
+    from neurosnn.simulation.run import simulate, simulate_groups
 
     T, delay, tb = args.timesteps, args.delay, args.time_block
     if engine == "ceiling":  # the ANN the SNN runs: BatchNorm folded, T forward passes
@@ -273,8 +273,8 @@ def _generation(snn, args):
     bounds), each scored on the batch's images, as the search's vectorised map does it."""
     import numpy as np
 
-    from neurosnn.data import TensorSplit
-    from neurosnn.evolve import Evaluator
+    from neurosnn.io.data import TensorSplit
+    from neurosnn.search.evaluate import Evaluator
 
     def generation(x, y):
         cfg = SearchConfig(
@@ -297,7 +297,7 @@ def _generation(snn, args):
 def _agreement(engine, pred, predictions, snn, x, y, args) -> float | None:
     """Share of predictions equal to bindsnet's (SpikingJelly: to the fast engine without
     delay, SpikingJelly's timing)."""
-    from neurosnn.simulate import simulate
+    from neurosnn.simulation.run import simulate
 
     if pred is None:
         return None

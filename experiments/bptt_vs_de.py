@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import sys
 
-from neurosnn.evolve import PRESETS
 from neurosnn.experiments.common import (
     add_checkpoint_arg,
     add_data_args,
@@ -40,9 +39,10 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.bptt import BPTTConfig, run_bptt_vs_search
-from neurosnn.output import one_line_errors
-from neurosnn.surrogate.finetune import FinetuneConfig
+from neurosnn.learn.surrogate.finetune import FinetuneConfig
+from neurosnn.search.config import PRESETS
 
 
 def build_parser():

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(COMMANDS[name][0])  # bindsnet's import takes seconds
     except KeyboardInterrupt:
-        from neurosnn.output import INTERRUPTED
+        from neurosnn.io.output import INTERRUPTED
 
         print(INTERRUPTED, file=sys.stderr)
         return 130

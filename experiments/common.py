@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from neurosnn.data import DATASETS, Dataset, load_dataset
-from neurosnn.output import OutputInUse, hold, open_no_link, write_json
-from neurosnn.tf32 import set_tf32
+from neurosnn.io.data import DATASETS, Dataset, load_dataset
+from neurosnn.io.output import OutputInUse, hold, open_no_link, write_json
+from neurosnn.simulation.tf32 import set_tf32
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
@@ -92,7 +92,7 @@ class _Parser(argparse.ArgumentParser):
             device = torch.device(parsed.device)
             if device.type != "cuda":
                 self.error(f"--gpu-memory: needs a CUDA --device, found {parsed.device!r}")
-            from neurosnn.engine.fast import cuda_index
+            from neurosnn.simulation.engine.fast import cuda_index
 
             torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, cuda_index(device))
         return parsed
@@ -189,7 +189,7 @@ def load_source(args: argparse.Namespace, which: int = 0) -> tuple[Any, Dataset,
     """``(checkpoint, data normalised as the network expects, the file it came from)`` of
     ``--checkpoint`` or ``--model``/``--weights`` (the ``which``-th where repeatable); a user's
     model is normalised with its data set's own statistics."""
-    from neurosnn.checkpoint import resolve, user_checkpoint
+    from neurosnn.io.checkpoint import resolve, user_checkpoint
 
     weights = args.weights[which] if isinstance(args.weights, list) else args.weights
     if not args.model:
@@ -231,11 +231,11 @@ def add_tensorboard_arg(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def tensorboard_scalars(args: argparse.Namespace):
-    """``neurosnn.files.tensorboard.Scalars`` for ``--tensorboard DIR``, or a stand-in whose
+    """``neurosnn.io.tensorboard.Scalars`` for ``--tensorboard DIR``, or a stand-in whose
     callbacks are None; a context manager either way."""
     from contextlib import nullcontext
 
-    from neurosnn.files.tensorboard import Scalars
+    from neurosnn.io.tensorboard import Scalars
 
     if args.tensorboard is None:
         return nullcontext(None)
@@ -325,7 +325,7 @@ def claim_output(
     ``beside`` it are); anything but a regular file or a folder (a device, a pipe); an existing
     file of another kind than ``formats`` (the HDF5 ``format`` attributes it may hold, ``"hdf5"``
     for another tool's HDF5 file) — the run would replace it."""
-    from neurosnn.files.record import file_format
+    from neurosnn.io.record import file_format
 
     out = Path(path)
     if out.exists() and not (out.is_file() or out.is_dir()):
@@ -381,7 +381,7 @@ def say(*lines: str) -> None:
 class _LogFile(logging.StreamHandler):
     """A log file opened without following links; closing the handler closes the file."""
 
-    log_file = True  # neurosnn.output writes a command's one-line error to it too
+    log_file = True  # neurosnn.io.output writes a command's one-line error to it too
 
     def close(self) -> None:
         try:
@@ -410,8 +410,8 @@ def setup_logging(log_file: Path) -> None:
 
 def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = False):
     """A checkpoint and its dataset, normalised with the checkpoint's statistics."""
-    from neurosnn.checkpoint import load_checkpoint
-    from neurosnn.data import fingerprint, split_fingerprint, with_normalisation
+    from neurosnn.io.checkpoint import load_checkpoint
+    from neurosnn.io.data import fingerprint, split_fingerprint, with_normalisation
 
     ckpt = load_checkpoint(path)  # a CheckpointError: the command's one line
     data = load_data(ckpt.dataset, root, allow_subset)
@@ -423,7 +423,7 @@ def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = F
         )
     if ckpt.data_fingerprint is not None and ckpt.data_fingerprint != fingerprint(data):
         # logged: in the run's log file as on the terminal
-        logging.getLogger("neurosnn.data").warning(
+        logging.getLogger("neurosnn.io.data").warning(
             "WARNING: the %s data given are not those %s was tested on (their test labels or "
             "sizes differ); its accuracy here need not match %s",
             data.name,
@@ -433,7 +433,7 @@ def load_checkpoint_and_data(path: str, root: str | None, allow_subset: bool = F
     if ckpt.train_fingerprint is not None and ckpt.train_fingerprint != split_fingerprint(
         data.train
     ):
-        logging.getLogger("neurosnn.data").warning(
+        logging.getLogger("neurosnn.io.data").warning(
             "WARNING: the %s training images given are not those %s was trained on (their "
             "labels or number differ); calibration and searches draw from them",
             data.name,

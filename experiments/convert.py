@@ -18,10 +18,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from neurosnn.checkpoint import resolve
-from neurosnn.data import DATASETS
-from neurosnn.encoding import ENCODINGS
-from neurosnn.engine import BIAS_ONSETS
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -36,7 +32,10 @@ from neurosnn.experiments.common import (
     say,
     setup_logging,
 )
-from neurosnn.files.record import FORMAT as RUN_FORMAT
+from neurosnn.io.checkpoint import resolve
+from neurosnn.io.data import DATASETS
+from neurosnn.io.output import one_line_errors
+from neurosnn.io.record import FORMAT as RUN_FORMAT
 from neurosnn.jobs.convert import (
     ConvertConfig,
     convert_checkpoint,
@@ -47,8 +46,8 @@ from neurosnn.jobs.convert import (
     snn_path,
     summarise,
 )
-from neurosnn.output import one_line_errors
-from neurosnn.snn import PERCENTILE_OF
+from neurosnn.simulation.options import BIAS_ONSETS, ENCODINGS
+from neurosnn.snn.options import PERCENTILE_OF
 
 
 def build_parser() -> argparse.ArgumentParser:

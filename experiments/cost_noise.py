@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import sys
 
-from neurosnn.evolve import PRESETS
 from neurosnn.experiments.common import (
     add_checkpoint_arg,
     add_data_args,
@@ -28,10 +27,11 @@ from neurosnn.experiments.common import (
     load_checkpoint_and_data,
     new_parser,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.noise import NoiseConfig, run_cost_noise
 from neurosnn.jobs.search import EvalConfig
-from neurosnn.output import one_line_errors
-from neurosnn.snn import PERCENTILE_OF
+from neurosnn.search.config import PRESETS
+from neurosnn.snn.options import PERCENTILE_OF
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ OUT/optimized.snn.h5); ``--checkpoint``, or ``--model`` with ``--weights`` and `
 network of your own), an ANN that is converted first (``--percentile`` of all outputs, ``--phi``,
 calibrated on ``--calib-images`` training images, as experiments.convert does). The
 thresholds are folded into the next layer's weights unless ``--no-fold`` (then ``nir.Scale``
-nodes keep neurosnn's arithmetic exactly; see neurosnn.files.nirio). ``--compare N`` runs the
+nodes keep neurosnn's arithmetic exactly; see neurosnn.io.nirio). ``--compare N`` runs the
 file with nirtorch and with neurosnn on N test images of the SNN's data set (``delay="none"``,
 the timing of NIR executors) and writes the accuracy of both per step, how often they agree,
 and how often nirtorch agrees with the SNN exported, to NIR with .compare.json.
@@ -25,7 +25,6 @@ import logging
 import sys
 from pathlib import Path
 
-from neurosnn.data import DATASETS
 from neurosnn.experiments.common import (
     add_data_args,
     add_source_args,
@@ -35,8 +34,9 @@ from neurosnn.experiments.common import (
     new_parser,
     setup_logging,
 )
+from neurosnn.io.data import DATASETS
+from neurosnn.io.output import one_line_errors, write_json
 from neurosnn.jobs.convert import read_snn, saved_dataset
-from neurosnn.output import one_line_errors, write_json
 
 log = logging.getLogger("neurosnn.export")
 
@@ -111,7 +111,7 @@ def _source(args) -> Path:
 
 def _converted(args):
     """``(SNN, source metadata, data, the file it came from)`` of --checkpoint or --model."""
-    from neurosnn.files.snnfile import source_of
+    from neurosnn.io.snnfile import source_of
     from neurosnn.jobs.convert import ConvertConfig, convert_checkpoint
 
     ckpt, data, path = load_source(args)
@@ -130,8 +130,8 @@ def _converted(args):
 
 
 def _compare(args, out: Path, snn, data) -> dict:
-    from neurosnn.data import seeded_subset
-    from neurosnn.files.nirconsumer import compare
+    from neurosnn.io.data import seeded_subset
+    from neurosnn.io.nirconsumer import compare
 
     test, indices = seeded_subset(data.test, args.compare, 0)
     log.info("comparing nirtorch and neurosnn on %d test images, T=%d", len(test), args.timesteps)
@@ -141,7 +141,7 @@ def _compare(args, out: Path, snn, data) -> dict:
 
 def _saved_data(args, path: Path, source: dict):
     """The test data a saved SNN's file names (or ``--dataset``), normalised as it says."""
-    from neurosnn.data import with_normalisation
+    from neurosnn.io.data import with_normalisation
 
     data = load_data(saved_dataset(path, source, args.dataset), args.data_root, allow_subset=True)
     if "mean" in source and "std" in source:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [Path(p) for p in (args.weights, args.checkpoint) if p] if ann else [_source(args)]
     out = claim_output(args.nir, "file", "--nir", inputs=tuple(inputs), formats=("hdf5",))
     setup_logging(out.with_suffix(".log"))
-    from neurosnn.files.nirio import write_nir
+    from neurosnn.io.nirio import write_nir
 
     if ann:
         snn, source, data, path = _converted(args)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         data = None
     write_nir(out, snn, fold=not args.no_fold, metadata={**source, "exported_from": str(path)})
     log.info("wrote %s (%d layers, thresholds %s)", out, len(snn.layer_names), snn.thresholds)
-    print(f"NIR file: {out}  (neurosnn.files.nirio.read_nir, or any NIR importer)")
+    print(f"NIR file: {out}  (neurosnn.io.nirio.read_nir, or any NIR importer)")
     if args.compare:
         if data is None:
             data = _saved_data(args, path, source)

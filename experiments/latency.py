@@ -36,6 +36,7 @@ from neurosnn.experiments.common import (
     say,
     setup_logging,
 )
+from neurosnn.io.output import one_line_errors, write_json
 from neurosnn.jobs.latency import (
     RECIPES,
     SEARCH,
@@ -44,7 +45,6 @@ from neurosnn.jobs.latency import (
     measure_latency,
     sized_search,
 )
-from neurosnn.output import one_line_errors, write_json
 
 COLUMNS = (
     ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),

@@ -6,7 +6,7 @@ result with the uniform-percentile baseline on the test set.
 
 Writes OUT/search.h5 (history, thresholds, metrics, PCA significance), OUT/baseline.h5 and
 OUT/optimized.h5 (test-set runs, readable by analysis.inspect/plot), OUT/plots/*.png,
-OUT/optimized.snn.h5 (the tuned SNN: neurosnn.files.snnfile.load_snn, experiments.convert --snn),
+OUT/optimized.snn.h5 (the tuned SNN: neurosnn.io.snnfile.load_snn, experiments.convert --snn),
 OUT/search_state.json (for --resume), OUT/summary.json (with every setting) and OUT/search.log
 (the settings and a line per generation, also printed).
 """
@@ -28,8 +28,8 @@ from neurosnn.experiments.common import (
     tensorboard_scalars,
 )
 from neurosnn.experiments.search_args import build_parser, configs
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.search import prepare, run_neuroevolution
-from neurosnn.output import one_line_errors
 
 
 @one_line_errors

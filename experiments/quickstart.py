@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-from neurosnn.checkpoint import CHECKPOINT_NAME
 from neurosnn.experiments.common import (
     add_device_arg,
     add_out_arg,
@@ -34,8 +33,9 @@ from neurosnn.experiments.common import (
     load_data,
     new_parser,
 )
-from neurosnn.output import one_line_errors, write_json
-from neurosnn.train import DATASET_OPTIONS
+from neurosnn.io.checkpoint import CHECKPOINT_NAME
+from neurosnn.io.output import one_line_errors, write_json
+from neurosnn.learn.train import DATASET_OPTIONS
 
 RECIPES = ("all", "all+search", "phi+onset")
 UPDATES = 40_000  # image presentations of the default training (2 epochs of 20,000 images)
@@ -100,9 +100,9 @@ def default_epochs(n_train: int) -> int:
 def _train(args, ann_dir: Path) -> None:
     import torch
 
-    from neurosnn.data import split_fingerprint
+    from neurosnn.io.data import split_fingerprint
+    from neurosnn.learn.train import TrainConfig, train_ann
     from neurosnn.networks import create_network
-    from neurosnn.train import TrainConfig, train_ann
 
     data = load_data("fashion-mnist", args.data_root, allow_subset=True)
     n_train = min(args.train_images, len(data.train))
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.retrain or not (ann_dir / CHECKPOINT_NAME).is_file():
         _train(args, ann_dir)
     else:
-        from neurosnn.checkpoint import load_checkpoint
+        from neurosnn.io.checkpoint import load_checkpoint
 
         trained = (load_checkpoint(ann_dir).config or {}).get("seed", 0)
         if trained != args.seed:
@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [str(p) for p in plots],
         "wall_seconds": time.perf_counter() - start,
     }
-    from neurosnn.files.nirio import write_nir
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.nirio import write_nir
+    from neurosnn.io.snnfile import load_snn
 
     summary["nir_files"] = {}
     for name, kept in summary["snn_files"].items():  # each recipe's SNN, in NIR too
@@ -226,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     kept, nir_file = summary["snn_files"]["phi+onset"], summary["nir_files"]["phi+onset"]
     print(
-        f"  the low-latency SNN is saved in {kept}: neurosnn.files.snnfile.load_snn(path), or\n"
+        f"  the low-latency SNN is saved in {kept}: neurosnn.io.snnfile.load_snn(path), or\n"
         f"    python -m experiments.convert --snn {kept} --bias-onset input --out X.h5\n"
-        f"  and as NIR in {nir_file}: neurosnn.files.nirio.read_nir(path), nirtorch, or\n"
+        f"  and as NIR in {nir_file}: neurosnn.io.nirio.read_nir(path), nirtorch, or\n"
         f"    python -m experiments.export --snn {nir_file} --nir X.nir --compare 1000"
     )
     print(f"  total time {summary['wall_seconds']:.0f} s")

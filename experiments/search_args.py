@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from neurosnn.engine import BIAS_ONSETS, DELAYS
 from neurosnn.errors import UserError
-from neurosnn.evolve import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -18,7 +16,9 @@ from neurosnn.experiments.common import (
     new_parser,
 )
 from neurosnn.jobs.search import EvalConfig
-from neurosnn.snn import PERCENTILE_OF
+from neurosnn.search.config import OBJECTIVES, PRESETS, SUBSETS, SearchConfig
+from neurosnn.simulation.options import BIAS_ONSETS, DELAYS
+from neurosnn.snn.options import PERCENTILE_OF
 
 
 def build_parser(prog: str, description: str | None, preset: str) -> argparse.ArgumentParser:

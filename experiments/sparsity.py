@@ -30,9 +30,9 @@ from neurosnn.experiments.common import (
     name_list,
     new_parser,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.sparsity import SparsityConfig, run_sparsity
-from neurosnn.output import one_line_errors
-from neurosnn.surrogate.sparsity import SCHEDULES
+from neurosnn.learn.surrogate.sparsity import SCHEDULES
 
 
 def build_parser():

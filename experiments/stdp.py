@@ -39,10 +39,10 @@ from neurosnn.experiments.common import (
     name_list,
     new_parser,
 )
+from neurosnn.io.output import one_line_errors
 from neurosnn.jobs.stdp import NETWORKS, STDPJobConfig, run_stdp
-from neurosnn.output import one_line_errors
-from neurosnn.readout import CLASSIFIERS
-from neurosnn.stdp import BACKENDS, INHIBITIONS, RULES, STDPConfig
+from neurosnn.learn.readout import CLASSIFIERS
+from neurosnn.learn.stdp import BACKENDS, INHIBITIONS, RULES, STDPConfig
 
 
 def build_parser() -> argparse.ArgumentParser:

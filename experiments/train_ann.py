@@ -13,8 +13,6 @@ from pathlib import Path
 
 import torch
 
-from neurosnn.checkpoint import CHECKPOINT_NAME
-from neurosnn.data import split_fingerprint
 from neurosnn.experiments.common import (
     add_data_args,
     add_device_arg,
@@ -29,9 +27,11 @@ from neurosnn.experiments.common import (
     setup_logging,
     tensorboard_scalars,
 )
+from neurosnn.io.checkpoint import CHECKPOINT_NAME
+from neurosnn.io.data import split_fingerprint
+from neurosnn.io.output import one_line_errors, write_json
+from neurosnn.learn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
 from neurosnn.networks import create_network, list_networks
-from neurosnn.output import one_line_errors, write_json
-from neurosnn.train import DATASET_OPTIONS, TrainConfig, TrainingDiverged, train_ann
 
 
 def build_parser() -> argparse.ArgumentParser:

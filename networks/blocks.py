@@ -134,8 +134,8 @@ class NQ(QCFS):
 
     ĥ the QCFS activation above and σ_l this layer's residual: the standard deviation of the
     difference between ĥ and the converted SNN's rate (spikes × λ / T) at T = ``levels``
-    steps, measured after every epoch (``neurosnn.nq.update_noise``, which ``train_ann`` calls;
-    0 in the first epoch). At inference NQ is QCFS, and it converts as QCFS does. The paper's
+    steps, measured after every epoch (``neurosnn.learn.nq.update_noise``, which ``train_ann``
+    calls; 0 in the first epoch). At inference NQ is QCFS, and it converts as QCFS does. The paper's
     text is not among ../shared/papers; this follows the authors' released code (their
     ``MPLayer``: noise of the per-layer measured std, subtracted, which is the same
     distribution; T = L as in their README's example).

@@ -1,6 +1,6 @@
 """The error of something a user gave that cannot be used: a config value out of range, a
 file that is not what it should be, an output another run holds. A command reports it as one
-line (``error: …``, ``neurosnn.output.one_line_errors``) where any other exception, a bug,
+line (``error: …``, ``neurosnn.io.output.one_line_errors``) where any other exception, a bug,
 keeps its traceback; Python callers can catch it as the ``ValueError`` it is."""
 
 

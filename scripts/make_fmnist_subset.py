@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosnn.data import read_idx
+from neurosnn.io.data import read_idx
 
 N_TRAIN, N_TEST, SEED = 4000, 1000, 0
 

@@ -12,7 +12,7 @@ if not torch.cuda.is_available():
     # when the kernel is defined, so before neurosnn is imported)
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from neurosnn.data import synthetic  # noqa: E402
+from neurosnn.io.data import synthetic  # noqa: E402
 from neurosnn.networks import create_network  # noqa: E402
 
 

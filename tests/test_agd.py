@@ -2,8 +2,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from neurosnn.learn.surrogate.agd import (
+    AGDConfig,
+    SpikingNet,
+    TrainAGDConfig,
+    evaluate_agd,
+    train_agd,
+)
 from neurosnn.networks import create_network
-from neurosnn.surrogate.agd import AGDConfig, SpikingNet, TrainAGDConfig, evaluate_agd, train_agd
 
 
 def vgg5(seed=0):

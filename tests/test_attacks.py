@@ -5,7 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurosnn.attacks import (
+from neurosnn.conversion import convert
+from neurosnn.io.record import read_images, write_images
+from neurosnn.learn.train import TrainConfig, evaluate, train_ann
+from neurosnn.measures.attacks import (
     ann_activations,
     ans,
     fgsm,
@@ -14,10 +17,7 @@ from neurosnn.attacks import (
     parse_epsilon,
     snn_spike_totals,
 )
-from neurosnn.convert import convert
-from neurosnn.files.record import read_images, write_images
-from neurosnn.simulate import simulate
-from neurosnn.train import TrainConfig, evaluate, train_ann
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 EPS = 8 / 255
@@ -156,7 +156,7 @@ def test_fgsm_rejects_bad_epsilon(trained, data):
 
 
 def test_fgsm_through_the_snn_raises_the_snn_loss(trained, data):
-    from neurosnn.surrogate.network import SNNClassifier, SurrogateSNN
+    from neurosnn.learn.surrogate.network import SNNClassifier, SurrogateSNN
 
     snn = convert(trained, [x for x, _ in data.train.batches(64)], (1, 8, 8))
     model = SNNClassifier(SurrogateSNN(snn), 16)

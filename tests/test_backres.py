@@ -3,11 +3,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurosnn.convert import convert
-from neurosnn.energy import unique_parameters
+from neurosnn.conversion import convert
+from neurosnn.measures.energy import unique_parameters
 from neurosnn.networks import create_network
 from neurosnn.networks.blocks import BackResBlock
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 
 
 def test_backres_block_equals_the_explicitly_unrolled_network():

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import ann_graph, convert
-from neurosnn.convert.balance import balance_thresholds
+from neurosnn.conversion import ann_graph, convert
+from neurosnn.conversion.balance import balance_thresholds
 from neurosnn.errors import UserError
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 from tests.test_convert import calib_batches
 from tests.test_latency_modes import assert_same_run, with_qcfs
@@ -72,8 +72,8 @@ def test_refusals(data):
 
 
 def test_the_latency_recipe_is_the_balanced_conversion(tmp_path):
-    from neurosnn.data import synthetic
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.snnfile import load_snn
     from neurosnn.jobs.latency import LatencyConfig, measure_latency
     from tests.test_graph_engine import TinyResNet, init
 

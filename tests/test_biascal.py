@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import convert
-from neurosnn.convert.biascal import calibrate_biases
+from neurosnn.conversion import convert
+from neurosnn.conversion.biascal import calibrate_biases
 from neurosnn.errors import UserError
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 
 
 def pointwise_model() -> nn.Module:
@@ -112,9 +112,9 @@ def test_bad_timesteps_are_refused(timesteps):
 
 @pytest.mark.parametrize("kind", ["light", "advanced"])
 def test_the_latency_job_calibrates_its_recipes_on_the_first_calibration_batch(tmp_path, kind):
-    from neurosnn.convert.biascal import calibrate_potentials
-    from neurosnn.data import synthetic
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.conversion.biascal import calibrate_potentials
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.snnfile import load_snn
     from neurosnn.jobs.latency import RECIPES, LatencyConfig, measure_latency
     from tests.test_graph_engine import TinyResNet, init
 

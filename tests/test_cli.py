@@ -198,7 +198,7 @@ def test_device_commands_switch_tf32_off_unless_asked():
     import torch
 
     from neurosnn.experiments import latency, search_args
-    from neurosnn.tf32 import tf32
+    from neurosnn.simulation.tf32 import tf32
 
     search = search_args.build_parser("python -m experiments.neuroevolve", None, "fashion-mnist")
     for parser, argv in (

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import ConversionError, ann_graph, convert
-from neurosnn.simulate import simulate
+from neurosnn.conversion import ConversionError, ann_graph, convert
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 

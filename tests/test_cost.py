@@ -1,18 +1,20 @@
 import numpy as np
 import pytest
 
-from neurosnn.cost import (
+from neurosnn.search.cost import (
     AccuracyDeficitCost,
     LatencyAccuracyCost,
     SpikePenalty,
     StepsToTargetCost,
     accuracy_gradient,
+    training_cost,
+)
+from neurosnn.simulation.curve import (
     compare_latency,
     frontier,
     iso_accuracy_step,
     iso_time_gain,
     latency_report,
-    training_cost,
 )
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.simulate import pack_spikes_torch, simulate, simulate_groups
-from neurosnn.tf32 import tf32
+from neurosnn.conversion import convert
+from neurosnn.simulation.run import pack_spikes_torch, simulate, simulate_groups
+from neurosnn.simulation.tf32 import tf32
 from tests.conftest import tiny_vgg
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

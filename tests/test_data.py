@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.data import load_dataset, random_indices, read_idx, synthetic, with_normalisation
+from neurosnn.io.data import load_dataset, random_indices, read_idx, synthetic, with_normalisation
 from tests.conftest import CodePayload
 
 
@@ -58,7 +58,7 @@ def test_missing_files_are_named(tmp_path):
 
 
 def test_a_folder_of_the_other_mnist_is_refused(idx_root, monkeypatch):
-    from neurosnn import data as data_module
+    from neurosnn.io import data as data_module
 
     root, arrays = idx_root
     labels = torch.from_numpy(arrays["t10k-labels-idx1-ubyte.gz"])
@@ -71,7 +71,7 @@ def test_a_folder_of_the_other_mnist_is_refused(idx_root, monkeypatch):
 
 
 def test_fingerprint_follows_the_test_set_not_the_training_subset(idx_root):
-    from neurosnn.data import fingerprint
+    from neurosnn.io.data import fingerprint
 
     data = load_dataset("fashion-mnist", idx_root[0])
     fewer = replace(data, train=data.train.random_subset(10, 0))

@@ -3,18 +3,11 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import convert
-from neurosnn.energy import (
-    E_AC_PJ,
-    E_MAC_PJ,
-    chain_inputs,
-    energy,
-    energy_of,
-    layer_inputs,
-    unique_parameters,
-)
-from neurosnn.files.record import read_run, write_run
-from neurosnn.simulate import simulate
+from neurosnn.conversion import convert
+from neurosnn.io.record import read_run, write_run
+from neurosnn.measures.energy import E_AC_PJ, E_MAC_PJ, energy, energy_of, unique_parameters
+from neurosnn.simulation.run import simulate
+from neurosnn.snn.macs import chain_inputs, layer_inputs
 
 
 def toy():

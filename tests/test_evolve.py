@@ -5,23 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.evolve import (
-    PRESETS,
+from neurosnn.conversion import convert
+from neurosnn.search.config import PRESETS, SearchConfig
+from neurosnn.search.de import initial_population, run_search, start_candidate, unless_beaten
+from neurosnn.search.evaluate import (
     Evaluator,
-    SearchConfig,
     candidate_seed,
     candidate_thresholds,
     cost_noise,
     grouped_batches,
-    initial_population,
     process_pool_map,
-    run_search,
-    start_candidate,
-    unless_beaten,
     vectorised_map,
 )
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 CFG = SearchConfig(
@@ -177,7 +173,7 @@ def test_process_pool_scores_like_serial(evaluator):
 def test_process_pool_workers_take_the_tf32_switches_over(evaluator):
     # a spawned worker starts with PyTorch's defaults (TF32 on for cuDNN); a search whose
     # command switched it off must not score its candidates with it on
-    from neurosnn.tf32 import tf32, tf32_switches
+    from neurosnn.simulation.tf32 import tf32, tf32_switches
 
     with tf32(False):
         map_fn, pool = process_pool_map(evaluator, workers=1)
@@ -190,7 +186,7 @@ def test_process_pool_workers_take_the_tf32_switches_over(evaluator):
 @pytest.mark.slow
 def test_ray_local_cluster_scores_like_serial(evaluator):
     ray = pytest.importorskip("ray")
-    from neurosnn.evolve import ray_pool_map
+    from neurosnn.search.evaluate import ray_pool_map
 
     map_fn, pool = ray_pool_map(evaluator, workers=2)
     try:
@@ -347,7 +343,7 @@ def test_a_state_from_before_fingerprints_still_resumes(evaluator, tmp_path, cap
 
 
 def test_the_start_is_returned_unless_the_search_beats_it(evaluator):
-    from neurosnn.evolve import SearchResult
+    from neurosnn.search.de import SearchResult
 
     snn = evaluator.snn
     start = start_candidate(CFG, len(snn.if_names))

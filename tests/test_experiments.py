@@ -62,8 +62,8 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "ANN accuracy" in out and h5.is_file()
-    from neurosnn.data import synthetic
-    from neurosnn.files.record import read_run
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.record import read_run
 
     assert "simulating 100 test images for T=40" in h5.with_suffix(".log").read_text()
     recorded = read_run(h5)  # every recorded image traces back to its test-set index
@@ -153,8 +153,8 @@ def test_bench_reports_agreement(tmp_path, capsys):
 
 
 def test_missing_fashion_mnist_falls_back_to_shipped_subset(tmp_path, monkeypatch, capsys):
-    from neurosnn import data
     from neurosnn.experiments.common import load_data
+    from neurosnn.io import data
 
     monkeypatch.setitem(data.DEFAULT_ROOTS, "fashion-mnist", str(tmp_path / "absent"))
     subset = load_data("fashion-mnist", None, allow_subset=True)
@@ -225,7 +225,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
         "frontier.png",
         "thresholds_vs_pca.png",
     ]
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
 
     base = read_run(out / "baseline.h5")
     assert base.timesteps == 3 * 24  # the long horizon: its accuracy is the third target
@@ -368,7 +368,7 @@ def test_backres_agd_sparsity_stdp_commands_print_and_plot(tmp_path, capsys):
 @pytest.mark.slow
 def test_latency_end_to_end(tmp_path, capsys):
     from neurosnn.experiments import latency
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -387,7 +387,7 @@ def test_latency_end_to_end(tmp_path, capsys):
     base = read_run(out / "ann" / "all.h5")
     assert base.timesteps == 40 and run["long_target"] == pytest.approx(base.accuracy[-1])
     assert rows["all"]["metrics"]["accuracy_at_T"] == pytest.approx(base.accuracy[19])
-    from neurosnn.cost import iso_accuracy_step
+    from neurosnn.simulation.curve import iso_accuracy_step
 
     within = iso_accuracy_step(base.accuracy, run["ann_accuracy"] - 0.01)
     assert rows["all"]["metrics"]["steps_to_ann_minus_1pct_within_long_horizon"] == within
@@ -406,7 +406,7 @@ def test_latency_end_to_end(tmp_path, capsys):
     stamp = (out / "ann" / "phi+onset.h5").stat().st_mtime_ns
     assert latency.main(args) == 0
     assert (out / "ann" / "phi+onset.h5").stat().st_mtime_ns == stamp
-    with pytest.raises(SystemExit, match="recipes: unknown"):
+    with pytest.raises(SystemExit, match="recipe .turbo.: unknown token .turbo."):
         latency.main(args + ["--recipes", "all,turbo"])
     with pytest.raises(SystemExit, match="trained thresholds need a QCFS network"):
         latency.main(args + ["--recipes", "trained+phi+onset"])
@@ -448,7 +448,7 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
     args += ["--target-timesteps", "12"]
     assert latency.main(args) == 0
     rows = json.loads((out / "latency.json").read_text())["checkpoints"]["qcfs"]["recipes"]
-    from neurosnn.checkpoint import load_checkpoint
+    from neurosnn.io.checkpoint import load_checkpoint
 
     state = load_checkpoint(ann).state_dict
     lambdas = [float(v) for k, v in state.items() if k.endswith("threshold")]
@@ -468,7 +468,7 @@ def test_the_demo_trains_as_long_on_the_shipped_subset_as_on_the_full_set():
 @pytest.mark.slow
 def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     from neurosnn.experiments import quickstart
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
 
     out = tmp_path / "qs"
     args = ["--out", str(out), "--data-root", "data/fashion-mnist-subset", "--epochs", "1"]
@@ -481,7 +481,7 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     assert list(summary["recipes"]) == ["all", "all+search", "phi+onset"]
     assert summary["phi"]["phi+onset"] == [0.5] * 8 and summary["phi"]["all"] == [0.0] * 8
     assert summary["thresholds"]["all+search"] != summary["thresholds"]["all"]
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.snnfile import load_snn
 
     kept, meta = load_snn(summary["snn_files"]["phi+onset"])  # the demo ends with a saved SNN
     assert kept.phi == [0.5] * 8 and kept.thresholds == summary["thresholds"]["phi+onset"]

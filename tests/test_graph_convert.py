@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurosnn.convert import ConversionError, ann_graph, convert
-from neurosnn.simulate import simulate
+from neurosnn.conversion import ConversionError, ann_graph, convert
+from neurosnn.simulation.run import simulate
 
 SHAPE = (2, 8, 8)
 

@@ -6,10 +6,10 @@ loads and goes through NIR unchanged."""
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.files.snnfile import load_snn, save_snn
+from neurosnn.conversion import convert
+from neurosnn.io.snnfile import load_snn, save_snn
 from neurosnn.networks import create_network, list_networks
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.test_graph_convert import SHAPE, TinyResNet, init
 
 
@@ -116,7 +116,7 @@ def test_a_residual_snn_saves_and_loads_spike_for_spike(tmp_path):
 
 def test_a_residual_snn_goes_through_nir_and_nirtorch(tmp_path):
     pytest.importorskip("nirtorch")
-    from neurosnn.files.nirio import read_nir, write_nir
+    from neurosnn.io.nirio import read_nir, write_nir
     from tests.test_nir import neurosnn_outputs, nirtorch_outputs
 
     snn, x = resnet_snn(phi=0.5)
@@ -138,10 +138,10 @@ def test_latency_counts_a_graph_both_ways(tmp_path):
     shift of the delayed run is exact when shortcuts arrive early), and the depth the job
     reports is the longest path."""
     from neurosnn.analysis import latency as latency_plots
-    from neurosnn.cost import iso_accuracy_step
-    from neurosnn.data import synthetic
-    from neurosnn.files.record import read_run
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.record import read_run
     from neurosnn.jobs.latency import LatencyConfig, measure_latency
+    from neurosnn.simulation.curve import iso_accuracy_step
 
     data = synthetic(n_train=128, n_test=64, num_classes=5, in_channels=2, input_size=8, seed=0)
     torch.manual_seed(0)
@@ -167,7 +167,7 @@ def test_latency_counts_a_graph_both_ways(tmp_path):
 
 def test_two_connections_from_one_source_save_and_go_through_nir(tmp_path):
     pytest.importorskip("nir")
-    from neurosnn.files.nirio import read_nir, write_nir
+    from neurosnn.io.nirio import read_nir, write_nir
     from tests.test_graph_convert import SameSource
 
     torch.manual_seed(0)

@@ -52,8 +52,8 @@ def test_convert_refuses_a_folder_as_its_file_before_simulating(tmp_path):
 
 
 def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, caplog, monkeypatch):
-    from neurosnn.checkpoint import load_checkpoint, save_checkpoint
     from neurosnn.experiments.common import load_checkpoint_and_data, setup_logging
+    from neurosnn.io.checkpoint import load_checkpoint, save_checkpoint
 
     ann = tmp_path / "ann"
     train_synthetic(ann)
@@ -66,8 +66,8 @@ def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, caplo
     load_checkpoint_and_data(str(ann), None)
     assert "WARNING: the synthetic data given are not those" in caplog.text
     assert "the synthetic data given are not those" in (tmp_path / "run.log").read_text()
-    from neurosnn.data import synthetic
     from neurosnn.experiments import common
+    from neurosnn.io.data import synthetic
 
     monkeypatch.setattr(common, "load_data", lambda *a: synthetic(input_size=16))
     with pytest.raises(
@@ -83,10 +83,10 @@ def test_another_training_split_than_the_checkpoint_was_trained_on_is_flagged(
     training split, which calibration and the searches draw from, is named in the log."""
     from dataclasses import replace
 
-    from neurosnn.checkpoint import load_checkpoint
-    from neurosnn.data import split_fingerprint, synthetic
     from neurosnn.experiments import common
     from neurosnn.experiments.common import load_checkpoint_and_data, setup_logging
+    from neurosnn.io.checkpoint import load_checkpoint
+    from neurosnn.io.data import split_fingerprint, synthetic
 
     ann = tmp_path / "ann"
     train_ann.main([*TRAIN, "--train-images", "100", "--out", str(ann), "--no-progress"])
@@ -124,7 +124,7 @@ def test_search_refuses_bad_settings_before_the_search(tmp_path, flag, value, me
 
 
 def test_thresholds_that_float32_cannot_hold_are_refused(model, data):
-    from neurosnn.convert import convert as convert_snn
+    from neurosnn.conversion import convert as convert_snn
 
     snn = convert_snn(model, [x for x, _ in data.train.batches(64)], (1, 8, 8))
     n = len(snn.if_names)
@@ -137,9 +137,9 @@ def test_thresholds_that_float32_cannot_hold_are_refused(model, data):
 def test_without_a_terminal_progress_becomes_log_lines(caplog, data):
     import logging
 
-    from neurosnn.simulate import _plain_lines
+    from neurosnn.simulation.run import _plain_lines
 
-    with caplog.at_level(logging.INFO, logger="neurosnn.simulate"):
+    with caplog.at_level(logging.INFO, logger="neurosnn.simulation.run"):
         items = list(_plain_lines(iter([(data.test.images[:3], None)] * 2), 5, every=0.0))
     assert len(items) == 2
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [

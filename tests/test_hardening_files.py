@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
+from neurosnn.conversion import convert
 from neurosnn.errors import UserError
-from neurosnn.files.record import read_run, write_run
-from neurosnn.files.snnfile import load_snn, save_snn
-from neurosnn.simulate import simulate
+from neurosnn.io.record import read_run, write_run
+from neurosnn.io.snnfile import load_snn, save_snn
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 
@@ -51,7 +51,7 @@ def test_files_that_read_other_files_are_refused(tmp_path, snn, data, how):
 
 def test_nir_files_that_read_other_files_are_refused(tmp_path, snn):
     pytest.importorskip("nir")
-    from neurosnn.files.nirio import NIRError, read_nir, write_nir
+    from neurosnn.io.nirio import NIRError, read_nir, write_nir
 
     path = write_nir(tmp_path / "a.nir", snn)
     outside(path, "external")
@@ -84,8 +84,8 @@ def test_non_finite_weights_are_refused(tmp_path, snn):
 def resave(path, edit):
     """Edit a saved SNN's arrays or metadata and write it again with a valid checksum (a
     crafted file, not a damaged one)."""
-    from neurosnn.files.record import SNN_FORMAT, read_arrays, write_arrays
-    from neurosnn.files.snnfile import _digest
+    from neurosnn.io.record import SNN_FORMAT, read_arrays, write_arrays
+    from neurosnn.io.snnfile import _digest
 
     arrays, meta = read_arrays(path, fmt=SNN_FORMAT)
     edit(arrays, meta)
@@ -257,7 +257,7 @@ def test_a_nearly_full_disk_ends_in_one_line_and_leaves_nothing(tmp_path):
     train_synthetic(ann)
     out = tmp_path / "run" / "a.h5"
     code = (
-        "import sys; from collections import namedtuple; from neurosnn import output\n"
+        "import sys; from collections import namedtuple; from neurosnn.io import output\n"
         "usage = namedtuple('usage', 'total used free')\n"
         "output.shutil.disk_usage = lambda p: usage(10**9, 10**9, 12_000)\n"
         "from neurosnn.experiments import convert\n"

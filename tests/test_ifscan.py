@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from neurosnn.engine import ifscan_triton
-from neurosnn.engine.ifscan import if_scan
-from neurosnn.neurons import IFState, if_step
+from neurosnn.simulation.engine import ifscan_triton
+from neurosnn.simulation.engine.ifscan import if_scan
+from neurosnn.snn.neurons import IFState, if_step
 
 # without a GPU the Triton kernel runs on CPU tensors in Triton's interpreter (conftest.py): the
 # same kernel source as CUDA; with one it runs compiled, on CUDA tensors

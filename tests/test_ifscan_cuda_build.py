@@ -12,14 +12,14 @@ import sys
 
 import pytest
 
-from neurosnn.engine import ifscan_triton
+from neurosnn.simulation.engine import ifscan_triton
 
 BUILD = r"""
 import re
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from neurosnn.engine.ifscan_triton import BLOCK, NUM_WARPS, _scan_kernel
+from neurosnn.simulation.engine.ifscan_triton import BLOCK, NUM_WARPS, _scan_kernel
 
 signature = {name: "*fp32" for name in ("cur_ptr", "first_ptr", "v_ptr", "theta_ptr", "out_ptr")}
 signature.update(counts_ptr="*i32", tau="i32", batch="i32", n="i32")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from neurosnn.checkpoint import load_checkpoint
-from neurosnn.data import load_dataset, with_normalisation
-from neurosnn.evolve import PRESETS
-from neurosnn.files.record import read_search
-from neurosnn.files.snnfile import load_snn
+from neurosnn.io.checkpoint import load_checkpoint
+from neurosnn.io.data import load_dataset, with_normalisation
+from neurosnn.io.record import read_search
+from neurosnn.io.snnfile import load_snn
 from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
+from neurosnn.search.config import PRESETS
 from tests.test_experiments import train_synthetic
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
@@ -108,7 +108,7 @@ def test_the_library_never_imports_the_commands_or_the_analysis(path):
 @pytest.mark.slow
 def test_convert_job_from_python_writes_what_the_command_writes(tmp_path):
     from neurosnn.experiments import convert as convert_cli
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
     from neurosnn.jobs.convert import ConvertConfig, convert_checkpoint, record_run
 
     ann = tmp_path / "ann"

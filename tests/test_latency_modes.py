@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import convert
-from neurosnn.neurons import SubtractiveIFNodes
-from neurosnn.simulate import simulate, simulate_groups
+from neurosnn.conversion import convert
+from neurosnn.simulation.run import simulate, simulate_groups
+from neurosnn.snn.neurons import SubtractiveIFNodes
 from tests.conftest import tiny_vgg
 from tests.test_convert import ann_acts, calib_batches
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import neurosnn.jobs.latency as job
-from neurosnn.files.snnfile import load_snn, save_snn
+from neurosnn.io.snnfile import load_snn, save_snn
+from neurosnn.jobs import prepare
 from tests.test_readout import tiny_latency_run
 
 
@@ -27,14 +28,14 @@ def test_finished_recipe_is_read_back_not_searched_calibrated_or_rechosen(tmp_pa
     }
     _, meta = load_snn(tmp_path / f"{name}.snn.h5")
     assert meta["source"]["simulation"]["readout_after"] == k
-    for step in ("_search", "_calibrate", "_readout_delays"):
-        monkeypatch.setattr(job, step, _refuse)
+    for step in ("search_recipe", "calibrate_recipe", "readout_delays"):
+        monkeypatch.setattr(prepare, step, _refuse)
     again = tiny_latency_run(tmp_path, (name,))
     assert _figures(again) == _figures(first)
 
 
 def _resnet_run(out):
-    from neurosnn.data import synthetic
+    from neurosnn.io.data import synthetic
     from tests.test_graph_engine import TinyResNet, init
 
     data = synthetic(n_train=128, n_test=32, num_classes=5, in_channels=2, input_size=8, seed=0)
@@ -62,12 +63,12 @@ def test_graph_recipe_is_prepared_again_when_not_every_run_is_kept(tmp_path, mon
         del meta["source"]["simulation"]["readout_after"]
         save_snn(tmp_path / f"{name}.snn.h5", snn, meta["source"])
     calls = []
-    choose = job._readout_delays
-    monkeypatch.setattr(job, "_readout_delays", lambda *a: calls.append(1) or choose(*a))
+    choose = prepare.readout_delays
+    monkeypatch.setattr(prepare, "readout_delays", lambda *a: calls.append(1) or choose(*a))
     again = _resnet_run(tmp_path)
     assert calls == [1]
     assert _figures(again) == _figures(first)
     if missing == "delay-none record":  # now every run is there: read back
-        monkeypatch.setattr(job, "_calibrate", _refuse)
-        monkeypatch.setattr(job, "_readout_delays", _refuse)
+        monkeypatch.setattr(prepare, "calibrate_recipe", _refuse)
+        monkeypatch.setattr(prepare, "readout_delays", _refuse)
         assert _figures(_resnet_run(tmp_path)) == _figures(first)

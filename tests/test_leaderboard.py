@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from neurosnn.analysis import leaderboard
-from neurosnn.files.record import read_run
+from neurosnn.io.record import read_run
 
 
 @pytest.mark.slow
@@ -48,7 +48,7 @@ def test_a_chain_over_two_seeds(tmp_path):
 
 
 def test_a_graphs_undelayed_accuracy_is_its_run_without_the_delay(tmp_path):
-    from neurosnn.data import synthetic
+    from neurosnn.io.data import synthetic
     from neurosnn.jobs.latency import LatencyConfig, measure_latency
     from tests.test_graph_engine import TinyResNet, init
 
@@ -99,8 +99,8 @@ def test_folders_of_the_same_checkpoints_and_test_images_make_one_table():
 
 def test_a_folder_run_with_other_settings_names_them_beside_its_recipes():
     from neurosnn.analysis.leaderboard import changed
+    from neurosnn.io.output import as_saved
     from neurosnn.jobs.latency import LatencyConfig
-    from neurosnn.output import as_saved
 
     config = as_saved(LatencyConfig())
     assert changed(config) == []

@@ -4,12 +4,12 @@ like a module, and its thresholds stay the SNN's."""
 import pytest
 import torch
 
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.test_graph_engine import resnet_snn
 
 
 def chain_snn():
-    from neurosnn.convert import convert
+    from neurosnn.conversion import convert
     from tests.conftest import tiny_vgg
 
     torch.manual_seed(0)

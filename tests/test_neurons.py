@@ -1,6 +1,6 @@
 import torch
 
-from neurosnn.neurons import IFState, SubtractiveIFNodes, if_step
+from neurosnn.snn.neurons import IFState, SubtractiveIFNodes, if_step
 
 
 def test_constant_input_fires_floor_t_c_over_vth():

@@ -11,11 +11,11 @@ import torch
 nir = pytest.importorskip("nir")
 pytest.importorskip("nirtorch")
 
-from neurosnn.convert import convert  # noqa: E402
-from neurosnn.files.nirconsumer import build, compare  # noqa: E402
-from neurosnn.files.nirio import NIRError, from_nir, read_nir, to_nir, write_nir  # noqa: E402
-from neurosnn.simulate import simulate  # noqa: E402
-from neurosnn.synapses import UnitSpikes  # noqa: E402
+from neurosnn.conversion import convert  # noqa: E402
+from neurosnn.io.nirconsumer import build, compare  # noqa: E402
+from neurosnn.io.nirio import NIRError, from_nir, read_nir, to_nir, write_nir  # noqa: E402
+from neurosnn.simulation.run import simulate  # noqa: E402
+from neurosnn.snn.synapses import UnitSpikes  # noqa: E402
 from tests.conftest import tiny_vgg  # noqa: E402
 
 T = 20
@@ -101,7 +101,7 @@ def nirtorch_outputs(path, x, steps, **kw):
 
 
 def neurosnn_outputs(snn, x, steps):
-    from neurosnn.engine import run_blocks
+    from neurosnn.simulation.engine import run_blocks
 
     theta, phi = torch.tensor(snn.thresholds), torch.tensor(snn.phi)
     blocks = run_blocks(
@@ -188,7 +188,7 @@ def test_graphs_neurosnn_cannot_run_are_refused(data):
 
 def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
     from neurosnn.experiments import export
-    from neurosnn.files.snnfile import save_snn
+    from neurosnn.io.snnfile import save_snn
 
     model = tiny_vgg()
     snn = convert(model, [x for x, _ in data.train.batches(64)], (1, 8, 8), phi=0.5)
@@ -217,7 +217,7 @@ def test_a_nir_file_simulates_records_and_inspects_like_the_saved_snn(tmp_path):
     from neurosnn.analysis.inspect import report
     from neurosnn.experiments import convert as convert_cli
     from neurosnn.experiments import export
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
     from tests.test_experiments import train_synthetic
 
     train_synthetic(tmp_path / "ann")

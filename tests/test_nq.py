@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-import neurosnn.train as train_mod
-from neurosnn.checkpoint import load_checkpoint
-from neurosnn.convert import convert
+import neurosnn.learn.train as train_mod
+from neurosnn.conversion import convert
+from neurosnn.io.checkpoint import load_checkpoint
+from neurosnn.learn.nq import measure_residual, nq_layers, spiking_rates
+from neurosnn.learn.train import TrainConfig, train_ann
 from neurosnn.networks import create_network
 from neurosnn.networks.blocks import NQ, QCFS
-from neurosnn.nq import measure_residual, nq_layers, spiking_rates
-from neurosnn.simulate import simulate
-from neurosnn.train import TrainConfig, train_ann
+from neurosnn.simulation.run import simulate
 
 
 def test_residual_by_hand():

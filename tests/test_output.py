@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.files.record import RunWriter, read_run, write_arrays
-from neurosnn.output import OutputInUse, atomic, exclusive, hold, lock_path, temporary
+from neurosnn.io.output import OutputInUse, atomic, exclusive, hold, lock_path, temporary
+from neurosnn.io.record import RunWriter, read_run, write_arrays
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from neurosnn.output import exclusive
+    from neurosnn.io.output import exclusive
     with exclusive(sys.argv[1]):
         print("held", flush=True)
         time.sleep(60)
@@ -29,7 +29,7 @@ HOLDER = textwrap.dedent(
 
 @pytest.fixture
 def tiny_result():
-    from neurosnn.simulate import SimResult
+    from neurosnn.simulation.run import SimResult
 
     return SimResult(
         layer_names=["a", "out"],
@@ -70,7 +70,7 @@ def test_second_writer_is_refused_and_first_file_survives(tmp_path, holder, tiny
             [
                 sys.executable,
                 "-c",
-                "import sys; from neurosnn.files.record import RunWriter\n"
+                "import sys; from neurosnn.io.record import RunWriter\n"
                 "with RunWriter(sys.argv[1], {'who': 'second'}): pass",
                 str(out),
             ],
@@ -148,7 +148,7 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
         open(f, "wb").write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    from neurosnn.checkpoint import Checkpoint, save_checkpoint
+    from neurosnn.io.checkpoint import Checkpoint, save_checkpoint
     from neurosnn.networks import NetworkSpec
 
     monkeypatch.setattr(torch, "save", torch_no_space)
@@ -165,7 +165,7 @@ def test_writers_stop_before_the_disk_is_full(tmp_path, monkeypatch, tiny_result
     import shutil
     from collections import namedtuple
 
-    from neurosnn import output
+    from neurosnn.io import output
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 30, 0, output.SPACE_MARGIN))
@@ -176,7 +176,7 @@ def test_writers_stop_before_the_disk_is_full(tmp_path, monkeypatch, tiny_result
 
 
 def test_a_full_disk_ends_a_command_with_one_line(tmp_path, monkeypatch):
-    from neurosnn.output import one_line_errors
+    from neurosnn.io.output import one_line_errors
 
     @one_line_errors
     def main():
@@ -194,10 +194,10 @@ def test_a_full_disk_ends_a_command_with_one_line(tmp_path, monkeypatch):
 
 
 def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback():
-    from neurosnn.checkpoint import CheckpointError
     from neurosnn.errors import UserError
+    from neurosnn.io.checkpoint import CheckpointError
+    from neurosnn.io.output import OutputInUse, ResumeMismatch, one_line_errors
     from neurosnn.jobs.agd import AGDJobConfig
-    from neurosnn.output import OutputInUse, ResumeMismatch, one_line_errors
 
     assert all(issubclass(e, UserError) for e in (OutputInUse, ResumeMismatch, CheckpointError))
 

@@ -8,9 +8,9 @@ from matplotlib.collections import PathCollection
 
 matplotlib.use("Agg")
 
-from neurosnn.convert import convert  # noqa: E402
-from neurosnn.files.record import RunWriter, read_run  # noqa: E402
-from neurosnn.simulate import simulate  # noqa: E402
+from neurosnn.conversion import convert  # noqa: E402
+from neurosnn.io.record import RunWriter, read_run  # noqa: E402
+from neurosnn.simulation.run import simulate  # noqa: E402
 from tests.conftest import tiny_vgg  # noqa: E402
 
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from neurosnn.engine.pooling import _window, avg_pool, gated_max_pool
-from neurosnn.synapses import SpikeMaxPool2d
+from neurosnn.simulation.engine.pooling import _window, avg_pool, gated_max_pool
+from neurosnn.snn.synapses import SpikeMaxPool2d
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -5,10 +5,10 @@ network and the SNN file, and a NIR export that refuses them."""
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.convert.biascal import calibrate_potentials
+from neurosnn.conversion import convert
+from neurosnn.conversion.biascal import calibrate_potentials
 from neurosnn.errors import UserError
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.test_biascal import pointwise_model
 from tests.test_latency_modes import assert_same_run, converted
 
@@ -69,7 +69,7 @@ def with_offsets(snn):
 
 @pytest.mark.parametrize("delay", ["layer", "none"])
 def test_offsets_run_alike_in_every_engine_the_module_and_the_surrogate(data, delay):
-    from neurosnn.surrogate.network import SurrogateSNN
+    from neurosnn.learn.surrogate.network import SurrogateSNN
 
     snn = with_offsets(converted(data))
     snn.set_phi(0.5)
@@ -90,8 +90,8 @@ def test_offsets_run_alike_in_every_engine_the_module_and_the_surrogate(data, de
 
 
 def test_offsets_survive_the_snn_file_and_block_a_nir_export(data, tmp_path):
-    from neurosnn.files.nirio import to_nir
-    from neurosnn.files.snnfile import load_snn, save_snn
+    from neurosnn.io.nirio import to_nir
+    from neurosnn.io.snnfile import load_snn, save_snn
 
     snn = with_offsets(converted(data))
     save_snn(tmp_path / "a.snn.h5", snn)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neurosnn.errors import UserError
-from neurosnn.simulate import simulate
+from neurosnn.simulation.run import simulate
 from tests.test_graph_engine import resnet_snn
 from tests.test_module import chain_snn
 
@@ -47,7 +47,7 @@ def test_a_readout_past_t_or_not_a_count_is_refused(k):
 
 def test_convert_reads_out_after_k_steps(tmp_path):
     from neurosnn.experiments import convert
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
     from tests.test_experiments import train_synthetic
 
     train_synthetic(tmp_path / "ann")
@@ -63,8 +63,8 @@ def test_convert_reads_out_after_k_steps(tmp_path):
 
 @pytest.mark.parametrize("delay", ["none", "layer"])
 def test_every_ks_curve_from_one_run_is_simulates_and_the_choice_is_the_earliest(delay):
-    from neurosnn.cost import iso_accuracy_step
-    from neurosnn.delayed import choose_readout_after, delayed_correct
+    from neurosnn.simulation.curve import iso_accuracy_step
+    from neurosnn.simulation.delayed import choose_readout_after, delayed_correct
 
     snn, x = resnet_snn(phi=0.5)
     labels = snn.as_module("none").run(x, 40)[-1].argmax(1)  # the long run's answers
@@ -82,7 +82,7 @@ def test_every_ks_curve_from_one_run_is_simulates_and_the_choice_is_the_earliest
 
 
 def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
 
     report = tiny_latency_run(tmp_path, ("phi+onset+channelwise+delayed",))
     metrics = report.results[0].metrics
@@ -104,9 +104,9 @@ def test_the_latency_job_reads_its_delayed_recipe_after_the_chosen_k(tmp_path):
 def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
     tmp_path, monkeypatch, first, name
 ):
-    from neurosnn.files.record import read_run
-    from neurosnn.files.snnfile import load_snn
-    from neurosnn.jobs import latency
+    from neurosnn.io.record import read_run
+    from neurosnn.io.snnfile import load_snn
+    from neurosnn.jobs import prepare
 
     seen = []  # the SNN's state when k is chosen
 
@@ -118,9 +118,9 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
         calibrated.append((list(snn.thresholds), list(snn.phi)))
         return calibrate(snn, *args)
 
-    choose, calibrate, calibrated = latency._readout_delays, latency._calibrate, []
-    monkeypatch.setattr(latency, "_readout_delays", recording)
-    monkeypatch.setattr(latency, "_calibrate", calibrating)
+    choose, calibrate, calibrated = prepare.readout_delays, prepare.calibrate_recipe, []
+    monkeypatch.setattr(prepare, "readout_delays", recording)
+    monkeypatch.setattr(prepare, "calibrate_recipe", calibrating)
     report = tiny_latency_run(tmp_path, (first, name))
     done, delayed = (load_snn(tmp_path / f"{r}.snn.h5")[0] for r in (first, name))
     ((thresholds, phi, offsets),) = seen
@@ -145,7 +145,7 @@ def test_a_calibrated_or_searched_delayed_recipe_chooses_its_k_after(
 def tiny_latency_run(out, recipes, **options):
     """The latency job on a small VGG and synthetic data, sized for a test (``options``: more
     LatencyConfig settings)."""
-    from neurosnn.data import synthetic
+    from neurosnn.io.data import synthetic
     from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
     from tests.conftest import tiny_vgg
 

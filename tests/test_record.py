@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.files.record import RunWriter, read_run, read_spikes, write_run
-from neurosnn.simulate import simulate
+from neurosnn.conversion import convert
+from neurosnn.io.record import RunWriter, read_run, read_spikes, write_run
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 
@@ -86,7 +86,7 @@ def test_unreadable_files(tmp_path, data, snn):
 
 
 def test_search_round_trip(tmp_path):
-    from neurosnn.files.record import read_search, write_search
+    from neurosnn.io.record import read_search, write_search
 
     history = [
         {

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.cost import StepsToTargetCost
+from neurosnn.conversion import convert
 from neurosnn.errors import UserError
-from neurosnn.evolve import (
-    Evaluator,
-    SearchConfig,
-    initial_population,
-    run_search,
-    unless_beaten,
-)
-from neurosnn.simulate import simulate, simulate_groups
+from neurosnn.search.config import SearchConfig
+from neurosnn.search.cost import StepsToTargetCost
+from neurosnn.search.de import initial_population, run_search, unless_beaten
+from neurosnn.search.evaluate import Evaluator
+from neurosnn.simulation.run import simulate, simulate_groups
 from tests.conftest import tiny_vgg
 from tests.test_graph_engine import resnet_snn
 from tests.test_module import chain_snn
@@ -128,8 +124,8 @@ def test_a_search_state_from_before_readout_delays_resumes_and_another_k_does_no
 
 
 def test_search_k_recipes_share_a_search_scored_over_the_shifted_delays(tmp_path):
-    from neurosnn.files.record import read_search
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.record import read_search
+    from neurosnn.io.snnfile import load_snn
 
     names = (
         "phi+onset+channelwise+search-k+delayed",
@@ -171,8 +167,8 @@ def test_a_latency_folder_from_before_a_new_setting_keeps_its_runs(tmp_path):
 
 
 def test_a_search_that_keeps_its_start_returns_the_recipe_unless_it_beats_it(tmp_path):
-    from neurosnn.files.record import read_run, read_search
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.record import read_run, read_search
+    from neurosnn.io.snnfile import load_snn
 
     names = ("phi+onset+channelwise", "phi+onset+channelwise+search")
     tiny_latency_run(tmp_path, names, search_keep_start=True)
@@ -192,7 +188,7 @@ def test_search_k_without_the_layer_delay_scores_and_reports_the_undelayed_count
     # the search scored as the field counts (a graph's delayed run is no shift of its
     # undelayed one): the search runs without the layer delay, its readout delays reach T/2
     # with no shift, and the recipe's count is the undelayed run's (none with the delay)
-    from neurosnn.files.record import read_run, read_search
+    from neurosnn.io.record import read_run, read_search
 
     name = "phi+channelwise+search-k+delayed"
     report = tiny_latency_run(tmp_path, (name,))
@@ -210,13 +206,13 @@ def test_search_k_without_the_layer_delay_scores_and_reports_the_undelayed_count
 
 
 def test_recipes_sharing_a_search_score_its_start_once(tmp_path, monkeypatch):
-    import neurosnn.jobs.latency as job
+    from neurosnn.jobs import prepare
 
     names = (
         "phi+onset+channelwise+search+delayed",
         "phi+onset+channelwise+search+advanced+delayed",
     )
-    assert len({job.searched_recipe(n) for n in names}) == 1
+    assert len({prepare.searched_recipe(n) for n in names}) == 1
     given, costs = [], []
 
     def recorded(evaluator, result, start_cost=None):
@@ -225,7 +221,7 @@ def test_recipes_sharing_a_search_score_its_start_once(tmp_path, monkeypatch):
         costs.append(out.start_cost)
         return out
 
-    monkeypatch.setattr(job, "unless_beaten", recorded)
+    monkeypatch.setattr(prepare, "unless_beaten", recorded)
     report = tiny_latency_run(tmp_path, names, search_keep_start=True)
     assert given == [None, costs[0]] and costs[1] == costs[0]  # the second read it back
     assert report.results[0].phi == report.results[1].phi  # the same search result in both

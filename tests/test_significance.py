@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.significance import (
+from neurosnn.conversion import convert
+from neurosnn.measures.significance import (
     Significance,
     components_for_ratio,
     correlation,

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.engine import fast as fast_engine
-from neurosnn.engine import ifscan_triton
-from neurosnn.engine.ifscan import IMPLS
-from neurosnn.simulate import pack_spikes, pack_spikes_torch, simulate, simulate_groups
+from neurosnn.conversion import convert
+from neurosnn.simulation.engine import fast as fast_engine
+from neurosnn.simulation.engine import ifscan_triton
+from neurosnn.simulation.engine.ifscan import IMPLS
+from neurosnn.simulation.run import pack_spikes, pack_spikes_torch, simulate, simulate_groups
 from tests.conftest import tiny_vgg
 
 # the engine on CPU tensors with the Triton scan: only where the kernel runs interpreted (on a GPU
@@ -190,7 +190,7 @@ def test_no_answer_before_the_output_receives_input(data):
 def test_bf16_connections_stay_close_to_fp32(data, pool):
     """Reduced precision: bf16 connections, float32 membranes. Not spike-identical, but the
     currents are within bf16 rounding and the predictions nearly all agree."""
-    from neurosnn.engine.fast import _Edge
+    from neurosnn.simulation.engine.fast import _Edge
 
     snn = converted(data, pool)
     x = next(iter(data.test.batches(16)))[0]
@@ -215,8 +215,8 @@ def test_cuda_time_blocks_come_from_this_process_share(monkeypatch):
     # functions stood in for, so this runs without a GPU)
     from types import SimpleNamespace
 
-    from neurosnn.engine import auto_time_block
-    from neurosnn.engine.fast import cuda_usable_bytes
+    from neurosnn.simulation.engine import auto_time_block
+    from neurosnn.simulation.engine.fast import cuda_usable_bytes
 
     MiB = 2**20
     cuda = torch.cuda

@@ -5,10 +5,10 @@ import h5py
 import pytest
 import torch
 
-from neurosnn.convert import convert
-from neurosnn.files.record import write_arrays
-from neurosnn.files.snnfile import load_snn, save_snn
-from neurosnn.simulate import simulate
+from neurosnn.conversion import convert
+from neurosnn.io.record import write_arrays
+from neurosnn.io.snnfile import load_snn, save_snn
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 

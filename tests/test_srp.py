@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.convert import convert
+from neurosnn.conversion import convert
 from neurosnn.errors import UserError
-from neurosnn.simulate import simulate
-from neurosnn.snn import INPUT
+from neurosnn.simulation.run import simulate
+from neurosnn.snn.network import INPUT
 from tests.conftest import tiny_vgg
 from tests.test_graph_engine import resnet_snn
 
@@ -106,7 +106,7 @@ def test_srp_is_spike_exact_between_engines_on_a_resnet(delay, onset):
 
 
 def test_a_silenced_neuron_is_the_one_left_below_the_margin():
-    from neurosnn.srp import MARGIN, silenced
+    from neurosnn.simulation.srp import MARGIN, silenced
 
     theta = torch.tensor([2.0, 1.0])
     v = torch.tensor([[-1.0, 0.0, 2e-3, 2.5e-3], [-1.0, 0.0, 5e-4, 2e-3]])
@@ -154,9 +154,9 @@ def test_the_torch_module_steps_srp_as_simulate_runs_it(net):
 def test_the_latency_job_counts_srps_steps_and_keeps_records_from_before(tmp_path, caplog):
     import h5py
 
-    from neurosnn.data import synthetic
-    from neurosnn.files.record import read_run
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.record import read_run
+    from neurosnn.io.snnfile import load_snn
     from neurosnn.jobs.latency import LatencyConfig, measure_latency
     from tests.test_graph_engine import TinyResNet, init
 
@@ -203,7 +203,7 @@ def test_a_recipe_refuses_srp_where_it_does_not_apply(options):
 
 def test_convert_runs_srp_and_refuses_a_presimulation_past_t(tmp_path):
     from neurosnn.experiments import convert
-    from neurosnn.files.record import read_run
+    from neurosnn.io.record import read_run
     from tests.test_experiments import train_synthetic
 
     train_synthetic(tmp_path / "ann")
@@ -219,7 +219,7 @@ def test_convert_runs_srp_and_refuses_a_presimulation_past_t(tmp_path):
 
 @pytest.mark.parametrize("net", ["chain", "resnet"])
 def test_each_groups_srp_curve_is_its_own_srp_simulation(net):
-    from neurosnn.simulate import simulate_groups
+    from neurosnn.simulation.run import simulate_groups
 
     snn, x = avg_chain() if net == "chain" else resnet_snn(phi=0.5)
     torch.manual_seed(2)
@@ -241,7 +241,7 @@ def test_each_groups_srp_curve_is_its_own_srp_simulation(net):
 
 
 def test_the_srp_search_scores_and_records_srp(tmp_path):
-    from neurosnn.files.record import read_run, read_search
+    from neurosnn.io.record import read_run, read_search
     from tests.test_readout import tiny_latency_run
 
     name = "phi+channelwise+srp4+search"
@@ -295,7 +295,7 @@ def test_the_mask_measurement_counts_the_hand_masks_against_the_ann():
 
 def test_the_mask_command_reads_tau_from_the_file_and_writes_every_layer(tmp_path, capsys):
     from neurosnn.analysis.srp import main
-    from neurosnn.files.snnfile import save_snn
+    from neurosnn.io.snnfile import save_snn
 
     snn, _ = avg_chain()
     plain, srp = tmp_path / "plain.snn.h5", tmp_path / "srp.snn.h5"

@@ -7,9 +7,9 @@ import pytest
 import torch
 from bindsnet.network.nodes import Input, LIFNodes
 
-from neurosnn.data import synthetic
-from neurosnn.readout import build_classifier
-from neurosnn.stdp import (
+from neurosnn.io.data import synthetic
+from neurosnn.learn.readout import build_classifier
+from neurosnn.learn.stdp import (
     ConvSpec,
     STDPConfig,
     STDPLayer,

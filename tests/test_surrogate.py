@@ -4,14 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurosnn.convert import convert
-from neurosnn.simulate import simulate
-from neurosnn.surrogate.finetune import FinetuneConfig, bptt_step, finetune
-from neurosnn.surrogate.network import SurrogateSNN
-from neurosnn.surrogate.neurons import LIF, if_step, lif_step
-from neurosnn.surrogate.sparsity import SCHEDULES, included, sparsity_loss, weight
-from neurosnn.surrogate.spike import SURROGATES, spike, surrogate
-from neurosnn.surrogate.stochmax import StochMax, stochmax_log_probs, stochmax_loss
+from neurosnn.conversion import convert
+from neurosnn.learn.surrogate.finetune import FinetuneConfig, bptt_step, finetune
+from neurosnn.learn.surrogate.network import SurrogateSNN
+from neurosnn.learn.surrogate.neurons import LIF, if_step, lif_step
+from neurosnn.learn.surrogate.sparsity import SCHEDULES, included, sparsity_loss, weight
+from neurosnn.learn.surrogate.spike import SURROGATES, spike, surrogate
+from neurosnn.learn.surrogate.stochmax import StochMax, stochmax_log_probs, stochmax_loss
+from neurosnn.simulation.run import simulate
 from tests.conftest import tiny_vgg
 
 

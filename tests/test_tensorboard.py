@@ -7,7 +7,7 @@ import pytest
 
 from neurosnn.errors import UserError
 from neurosnn.experiments import train_ann
-from neurosnn.files.tensorboard import Scalars
+from neurosnn.io.tensorboard import Scalars
 
 
 def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:

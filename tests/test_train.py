@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-import neurosnn.train as train_mod
-from neurosnn.checkpoint import CheckpointError, load_checkpoint
+import neurosnn.learn.train as train_mod
+from neurosnn.io.checkpoint import CheckpointError, load_checkpoint
+from neurosnn.learn.train import TrainConfig, evaluate, train_ann
 from neurosnn.networks import create_network
-from neurosnn.train import TrainConfig, evaluate, train_ann
 
 
 def small(data):
@@ -70,7 +70,7 @@ def test_bad_checkpoints(tmp_path):
 def test_checkpoints_that_cannot_build_their_network_are_refused(tmp_path, data):
     from dataclasses import replace
 
-    from neurosnn.checkpoint import save_checkpoint
+    from neurosnn.io.checkpoint import save_checkpoint
 
     ckpt = train_ann(small(data), data, TrainConfig(epochs=1), progress=False)
     save_checkpoint(tmp_path / "unknown.pt", replace(ckpt, spec=replace(ckpt.spec, name="vgg99")))
@@ -92,7 +92,7 @@ def test_config_validation():
 
 
 def test_a_diverged_loss_stops_training_without_saving(tmp_path, data, monkeypatch):
-    from neurosnn.train import TrainingDiverged
+    from neurosnn.learn.train import TrainingDiverged
 
     real = train_mod.F.cross_entropy
     monkeypatch.setattr(train_mod.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))

@@ -12,7 +12,7 @@ import torch
 
 from neurosnn.experiments import convert as convert_cli
 from neurosnn.experiments import latency as latency_cli
-from neurosnn.files.record import read_run
+from neurosnn.io.record import read_run
 
 MODULE = """
 import torch
@@ -149,9 +149,9 @@ def test_search_and_attack_take_a_users_model(user_model, monkeypatch, command, 
 def test_export_converts_a_users_model_as_convert_does(user_model):
     pytest.importorskip("nirtorch")
     from neurosnn.experiments import export as export_cli
-    from neurosnn.files.nirio import read_nir
-    from neurosnn.files.snnfile import load_snn
-    from neurosnn.simulate import simulate
+    from neurosnn.io.nirio import read_nir
+    from neurosnn.io.snnfile import load_snn
+    from neurosnn.simulation.run import simulate
 
     mine = ["--model", "usermodels:build", "--weights", "w.pt", "--dataset", "synthetic"]
     settings = ["--phi", "0.5", "--calib-images", "32"]

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from neurosnn.convert import convert
-from neurosnn.convert.weightcal import calibrate_weights, if_rate
+from neurosnn.conversion import convert
+from neurosnn.conversion.weightcal import calibrate_weights, if_rate
 from neurosnn.errors import UserError
 from tests.test_biascal import pointwise_model
 from tests.test_graph_convert import TinyResNet, init
@@ -84,15 +84,15 @@ def test_max_pooling_and_bad_settings_are_refused():
 
 
 def test_the_latency_job_calibrates_weights_then_potentials(tmp_path, monkeypatch):
-    from neurosnn.convert.biascal import calibrate_potentials
-    from neurosnn.data import synthetic
-    from neurosnn.files.snnfile import load_snn
-    from neurosnn.jobs import latency
+    from neurosnn.conversion.biascal import calibrate_potentials
+    from neurosnn.io.data import synthetic
+    from neurosnn.io.snnfile import load_snn
+    from neurosnn.jobs import prepare
     from neurosnn.jobs.latency import RECIPES, LatencyConfig, measure_latency
-    from neurosnn.simulate import simulate
+    from neurosnn.simulation.run import simulate
 
     fit = {"iterations": 40, "lr": 1e-3, "batch_size": 16}  # the authors' 5,000 take minutes
-    monkeypatch.setattr(latency, "WEIGHT_CALIBRATION", fit)
+    monkeypatch.setattr(prepare, "WEIGHT_CALIBRATION", fit)
 
     data = synthetic(n_train=128, n_test=16, num_classes=5, in_channels=2, input_size=8, seed=0)
     torch.manual_seed(0)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurosnn.checkpoint import load_checkpoint
-from neurosnn.data import load_dataset, with_normalisation
 from neurosnn.errors import UserError
-from neurosnn.evolve import PRESETS
-from neurosnn.files.record import read_arrays, read_run
-from neurosnn.files.snnfile import load_snn
+from neurosnn.io.checkpoint import load_checkpoint
+from neurosnn.io.data import load_dataset, with_normalisation
+from neurosnn.io.record import read_arrays, read_run
+from neurosnn.io.snnfile import load_snn
+from neurosnn.search.config import PRESETS
 from tests.conftest import CodePayload
 from tests.test_experiments import train_synthetic
 from tests.test_plots import covered
@@ -58,7 +58,7 @@ def test_bptt_against_the_search(tmp_path, capsys, monkeypatch, kept):
     from neurosnn.analysis.bptt import plot_bptt
     from neurosnn.jobs.bptt import BPTTConfig, run_bptt_vs_search
     from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
-    from neurosnn.surrogate.finetune import FinetuneConfig
+    from neurosnn.learn.surrogate.finetune import FinetuneConfig
 
     ann, ne = tmp_path / "ann", tmp_path / "ne"
     ckpt, data = checkpoint_and_data(ann, capsys)
@@ -217,7 +217,7 @@ def test_sparsity_table(tmp_path, kept):
 def test_stdp_against_random_features(tmp_path, kept):
     from neurosnn.analysis.stdp import plot_stdp
     from neurosnn.jobs.stdp import STDPJobConfig, run_stdp
-    from neurosnn.stdp import STDPConfig
+    from neurosnn.learn.stdp import STDPConfig
 
     cfg = STDPJobConfig(
         nets=("stdp2", "stdp2x2"),

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from neurosnn.checkpoint import Checkpoint, resolve
-from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
-from neurosnn.evolve import SearchConfig
+from neurosnn.io.checkpoint import Checkpoint, resolve
+from neurosnn.io.data import Dataset, seeded_subset
+from neurosnn.io.output import ResumeMismatch, as_saved, write_json
 from neurosnn.jobs.search import (
     EvalConfig,
     Prepared,
@@ -26,7 +26,7 @@ from neurosnn.jobs.search import (
     simulate_to,
     timing,
 )
-from neurosnn.output import ResumeMismatch, as_saved, write_json
+from neurosnn.search.config import SearchConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +48,9 @@ class AttackConfig:
 
 def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, progress: bool):
     """FGSM of ``split``, read from ``path`` when it was made with the same ε and source."""
-    from neurosnn.attacks import fgsm_split
-    from neurosnn.data import TensorSplit
-    from neurosnn.files.record import read_images, write_images
+    from neurosnn.io.data import TensorSplit
+    from neurosnn.io.record import read_images, write_images
+    from neurosnn.measures.attacks import fgsm_split
 
     meta = {"epsilon": epsilon, "images": len(split), **source}
     if path.is_file():
@@ -69,10 +69,10 @@ def snn_aware_attack(
 ) -> dict[str, Any]:
     """FGSM through the SNN itself (surrogate gradients of the baseline SNN unrolled over T)
     on the first ``snn_attack_images`` test images, against the ANN-gradient attack on them."""
-    from neurosnn.attacks import fgsm_split
-    from neurosnn.simulate import simulate
-    from neurosnn.surrogate.network import SNNClassifier, SurrogateSNN
-    from neurosnn.train import evaluate
+    from neurosnn.learn.surrogate.network import SNNClassifier, SurrogateSNN
+    from neurosnn.learn.train import evaluate
+    from neurosnn.measures.attacks import fgsm_split
+    from neurosnn.simulation.run import simulate
 
     first = torch.arange(min(acfg.snn_attack_images, len(test)))
     clean, by_ann = test.subset(first), adv_test.subset(first)
@@ -109,11 +109,11 @@ def run_adversarial(
 ) -> dict[str, Any]:
     """The whole experiment on the checkpoint and its data (normalised as it was trained);
     returns the summary (also written to OUT/summary.json; the command adds its plots)."""
-    from neurosnn.attacks import ann_activations, noise_sensitivity, snn_spike_totals
-    from neurosnn.cost import compare_latency
-    from neurosnn.significance import correlation
-    from neurosnn.simulate import simulate
-    from neurosnn.train import evaluate
+    from neurosnn.learn.train import evaluate
+    from neurosnn.measures.attacks import ann_activations, noise_sensitivity, snn_spike_totals
+    from neurosnn.measures.significance import correlation
+    from neurosnn.simulation.curve import compare_latency
+    from neurosnn.simulation.run import simulate
 
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "attack.json"

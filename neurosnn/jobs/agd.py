@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosnn.data import Dataset
 from neurosnn.errors import UserError
-from neurosnn.output import write_json
+from neurosnn.io.data import Dataset
+from neurosnn.io.output import write_json
 
 log = logging.getLogger("neurosnn.agd")
 
@@ -56,7 +56,8 @@ def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int
     """Energy of a ``SpikingNet`` from its per-image spikes per layer."""
     import torch
 
-    from neurosnn.energy import chain_inputs, connection_macs, energy
+    from neurosnn.measures.energy import energy
+    from neurosnn.snn.macs import chain_inputs, connection_macs
 
     shapes, macs, x = {}, {}, torch.zeros(1, *images_shape)
     with torch.no_grad():
@@ -74,15 +75,15 @@ def run_agd(cfg: AGDJobConfig, data: Dataset, out: Path, progress: bool = True) 
     accuracy per step and input activity per layer) and out/summary.json, which it returns."""
     import torch
 
-    from neurosnn.files.record import write_arrays
-    from neurosnn.networks import create_network
-    from neurosnn.surrogate.agd import (
+    from neurosnn.io.record import write_arrays
+    from neurosnn.learn.surrogate.agd import (
         AGDConfig,
         SpikingNet,
         TrainAGDConfig,
         evaluate_agd,
         train_agd,
     )
+    from neurosnn.networks import create_network
 
     start = time.perf_counter()
     train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)

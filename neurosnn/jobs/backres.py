@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosnn.data import Dataset
 from neurosnn.errors import UserError
-from neurosnn.output import write_json
+from neurosnn.io.data import Dataset
+from neurosnn.io.output import write_json
 
 log = logging.getLogger("neurosnn.backres")
 
@@ -64,9 +64,9 @@ def trained_model(name: str, cfg: BackResConfig, data: Dataset, folder: Path, pr
     (an interrupted training resumes)."""
     import torch
 
-    from neurosnn.checkpoint import load_checkpoint
+    from neurosnn.io.checkpoint import load_checkpoint
+    from neurosnn.learn.train import TrainConfig, train_ann
     from neurosnn.networks import create_network
-    from neurosnn.train import TrainConfig, train_ann
 
     done = folder / CHECKPOINT
     if done.is_file() and load_checkpoint(done).epoch >= cfg.epochs:
@@ -81,11 +81,11 @@ def trained_model(name: str, cfg: BackResConfig, data: Dataset, folder: Path, pr
 
 def run_network(name: str, cfg: BackResConfig, data, out: Path, progress: bool) -> dict[str, Any]:
     """Train (or reuse), convert and simulate one network into ``out/name``."""
-    from neurosnn.convert import convert
-    from neurosnn.energy import energy_of, unique_parameters
-    from neurosnn.files.record import RunWriter
-    from neurosnn.simulate import simulate
-    from neurosnn.train import evaluate
+    from neurosnn.conversion.pipeline import convert
+    from neurosnn.io.record import RunWriter
+    from neurosnn.learn.train import evaluate
+    from neurosnn.measures.energy import energy_of, unique_parameters
+    from neurosnn.simulation.run import simulate
 
     folder = out / name
     model = trained_model(name, cfg, data, folder, progress).cpu().eval()

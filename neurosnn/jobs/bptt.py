@@ -19,15 +19,15 @@ from typing import Any
 
 import torch
 
-from neurosnn.checkpoint import Checkpoint
-from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
-from neurosnn.evolve import PRESETS, SearchConfig
-from neurosnn.files.snnfile import source_of
+from neurosnn.io.checkpoint import Checkpoint
+from neurosnn.io.data import Dataset, seeded_subset
+from neurosnn.io.output import as_saved, write_json
+from neurosnn.io.snnfile import source_of
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
-from neurosnn.measure import mean_seconds, peak_of
-from neurosnn.output import as_saved, write_json
-from neurosnn.surrogate.finetune import FinetuneConfig
+from neurosnn.learn.surrogate.finetune import FinetuneConfig
+from neurosnn.measures.resources import mean_seconds, peak_of
+from neurosnn.search.config import PRESETS, SearchConfig
 
 log = logging.getLogger("neurosnn.bptt")
 
@@ -65,9 +65,9 @@ class BPTTConfig:
 def _work(kind: str, snn, x, y, T: int, sim: dict | None = None):
     """One batch of SNN inference or one BPTT step (forward + backward), with the timing
     options ``sim`` (delay, bias onset)."""
-    from neurosnn.simulate import simulate
-    from neurosnn.surrogate.finetune import bptt_step
-    from neurosnn.surrogate.network import SurrogateSNN
+    from neurosnn.learn.surrogate.finetune import bptt_step
+    from neurosnn.learn.surrogate.network import SurrogateSNN
+    from neurosnn.simulation.run import simulate
 
     sim = sim or {}
     if kind == "inference":
@@ -125,7 +125,7 @@ def cost_table(snn, x, y, timesteps, device, repeats: int, search: dict, n_train
 def searched(folder: str | Path) -> tuple[SearchConfig, tuple[list[float], list[float]]]:
     """The search config of an ``experiments.neuroevolve`` folder and its best thresholds
     and φ."""
-    from neurosnn.files.record import read_search
+    from neurosnn.io.record import read_search
 
     found = read_search(Path(folder) / "search.h5")
     saved = found["config"]["search"]
@@ -142,9 +142,9 @@ def run_bptt_vs_search(
     Fig. 5 into ``out``; ``data`` is normalised as the checkpoint was trained. Writes
     out/conversion.h5, optimized.h5, bptt.h5, bptt.snn.h5 and summary.json; returns the
     summary."""
-    from neurosnn.files.snnfile import save_snn
-    from neurosnn.surrogate.finetune import finetune
-    from neurosnn.surrogate.network import SurrogateSNN
+    from neurosnn.io.snnfile import save_snn
+    from neurosnn.learn.surrogate.finetune import finetune
+    from neurosnn.learn.surrogate.network import SurrogateSNN
 
     out.mkdir(parents=True, exist_ok=True)
     scfg, optimized = PRESETS[cfg.preset], None

@@ -14,16 +14,16 @@ import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from neurosnn.checkpoint import Checkpoint, resolve
-from neurosnn.cost import iso_accuracy_step
-from neurosnn.data import Dataset, Split, seeded_subset
 from neurosnn.errors import UserError
-from neurosnn.files.record import RunWriter
-from neurosnn.files.snnfile import source_of
-from neurosnn.simulate import SimResult
-from neurosnn.snn import ConvertedSNN
+from neurosnn.io.checkpoint import Checkpoint, resolve
+from neurosnn.io.data import Dataset, Split, seeded_subset
+from neurosnn.io.record import RunWriter
+from neurosnn.io.snnfile import source_of
+from neurosnn.simulation.curve import iso_accuracy_step
+from neurosnn.simulation.run import SimResult
+from neurosnn.snn.network import ConvertedSNN
 
-log = logging.getLogger("neurosnn.convert")
+log = logging.getLogger("neurosnn.conversion")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ConvertConfig:
     """Everything a conversion run depends on (saved in the HDF5 record)."""
 
     checkpoint: str  # "" with snn; with model: the model's weights
-    snn: str | None = None  # a saved SNN (neurosnn.files.snnfile) to simulate instead
+    snn: str | None = None  # a saved SNN (neurosnn.io.snnfile) to simulate instead
     model: str | None = None  # a user's network, module.path:factory
     save_snn: bool = True  # a conversion also writes <out>.snn.h5
     percentile: float = 99.7
@@ -48,7 +48,7 @@ class ConvertConfig:
     bias_onset: str = "always"
     encoding: str = "current"
     readout_after: int = 0  # delayed evaluation: the readout ignores the first k steps
-    presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.srp; 0: none)
+    presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.simulation.srp; 0: none)
     record_spikes: int = 16
     seed: int = 0
     dataset: str | None = None  # with snn: the data set where the file does not say which
@@ -56,7 +56,7 @@ class ConvertConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from neurosnn.snn import PERCENTILE_OF
+        from neurosnn.snn.options import PERCENTILE_OF
 
         if not (self.checkpoint or self.snn):
             raise UserError("a conversion needs a checkpoint or a saved snn, got neither")
@@ -103,9 +103,9 @@ class Source(NamedTuple):
 def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out: Path) -> Source:
     """Convert the checkpoint's ANN as ``cfg`` says (``data`` normalised as it was trained);
     with ``cfg.save_snn`` the SNN is saved as ``snn_path`` of ``out``."""
-    from neurosnn.convert import convert
-    from neurosnn.files.snnfile import save_snn
-    from neurosnn.train import evaluate
+    from neurosnn.conversion.pipeline import convert
+    from neurosnn.io.snnfile import save_snn
+    from neurosnn.learn.train import evaluate
 
     model = ckpt.build()
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
@@ -150,15 +150,15 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
 
 
 def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict, dict | None]:
-    """A saved SNN (``.snn.h5``, ``neurosnn.files.snnfile``, or ``.nir``,
-    ``neurosnn.files.nirio``), the metadata of where it came from (data set, normalisation …)
+    """A saved SNN (``.snn.h5``, ``neurosnn.io.snnfile``, or ``.nir``,
+    ``neurosnn.io.nirio``), the metadata of where it came from (data set, normalisation …)
     and its network spec (None where the file does not say)."""
     if Path(path).suffix == ".nir":
-        from neurosnn.files.nirio import read_nir
+        from neurosnn.io.nirio import read_nir
 
         snn, info = read_nir(path, device)
         return snn, info.get("source", {}), None
-    from neurosnn.files.snnfile import load_snn
+    from neurosnn.io.snnfile import load_snn
 
     snn, meta = load_snn(path, device)
     return snn, meta["source"], meta["source"].get("network")
@@ -177,7 +177,7 @@ def saved_dataset(path: str | Path, source: dict, dataset: str | None = None) ->
 def from_saved(cfg: ConvertConfig, snn: ConvertedSNN, source: dict, spec, data: Dataset) -> Source:
     """The saved SNN ``cfg.snn`` (read by ``read_snn``) on ``data``, normalised as the
     file records."""
-    from neurosnn.data import with_normalisation
+    from neurosnn.io.data import with_normalisation
 
     if "mean" in source and "std" in source:
         data = with_normalisation(data, tuple(source["mean"]), tuple(source["std"]))
@@ -205,7 +205,7 @@ def record_run(
     cfg: ConvertConfig, source: Source, out: Path, progress: bool = True
 ) -> tuple[SimResult, dict[str, Any]]:
     """Simulate the SNN of ``source`` on its test images and write ``out`` (HDF5)."""
-    from neurosnn.simulate import simulate
+    from neurosnn.simulation.run import simulate
 
     snn, test, metadata = source.snn, source.test, dict(source.metadata)
     metadata["test_indices"] = source.test_indices

@@ -1,44 +1,15 @@
-"""Low-latency recipes and the job that measures them: how many timesteps a converted SNN
-needs to reach its ANN's accuracy under each combination of conversion, timing and search.
+"""How many timesteps does each recipe need to reach its ANN's accuracy?
 
-A ``Recipe`` is the set of options that turn an ANN into an SNN and run it:
-
-* ``percentile_of``: the 99.7 percentile over all of a layer's ReLU outputs (Lu & Sengupta's
-  code, the paper's baseline) or over the positive ones (Rueckauer et al.);
-* ``thresholds="trained"``: the λ of a network trained with QCFS activations (Bu et al.);
-* ``thresholds="balanced"``: Bu, Li & Yu's local threshold balancing (CVPR 2025), one
-  threshold per channel learnt on 12 batches of 100 calibration images (the authors'; or
-  ``balance_iterations`` of them);
-* ``phi``: initial potential ``φ·θ`` (0.5: the half-threshold shift of Bu et al., ICLR 2022);
-* ``channelwise``: one threshold per channel (folded into the weights);
-* ``bias_onset="input"``: each layer's bias withheld until its input can arrive (with the
-  layer delay, step n for a layer n connections from the input by its shortest path; for a
-  chain the run is then the undelayed one shifted by the depth);
-* ``search``: the paper's DE search of the thresholds (Eq. 11, fixed mini-dataset S), or the
-  search of (θ, φ) per layer with the steps to ANN − 1% on S as the cost (``theta-phi``), or
-  that search with the delayed readout in its cost (``theta-phi-delayed``, recipes
-  ``…+search-k+delayed``): a candidate costs the steps of its best readout delay k
-  (``SearchConfig.readout_delays``), the readout its SNN is then measured with;
-* ``calibration="light"``: Li et al.'s bias calibration (ICML 2021,
-  ``neurosnn.convert.biascal``) at ``calibration_timesteps``, on the first 256 of the
-  calibration images, after the thresholds and φ are set; ``"advanced"``: their potential
-  calibration (a per-neuron initial potential) instead, as the authors' CIFAR script runs it;
-  with a search, the calibration follows it (made for the searched thresholds and φ);
-  recipes that differ only in their calibration or delayed readout share one search
-  (``out/RECIPE_search``, RECIPE the one without them);
-* ``delayed``: delayed evaluation (Bu, Li & Yu, CVPR 2025): the readout ignores the first k
-  steps, k chosen on the search's training images at ``--target-timesteps``
-  (``neurosnn.delayed``); the k steps count in the latency;
-* ``presim``: SRP (Hao et al., AAAI 2023, ``neurosnn.srp``): τ pre-simulation steps, then a
-  fresh run with the neurons whose residual potential is not above zero silenced; run without
-  the layer delay, as the authors run it, and the τ steps count in the latency.
-
-``measure_latency`` runs recipes on the test set and reports, per recipe, the steps to
-ANN − 1% / − 2% and to the baseline's accuracy at a long horizon, the accuracy at fixed steps
-and the spikes per image; each run is an ordinary HDF5 run record. The steps are counted with
-the layer delay (Lu & Sengupta's counting) and without it (the field's): for a chain the second
-is exact arithmetic on the first where the onset gates the bias; for a graph, whose shortcuts
-arrive before the main path, every recipe is simulated once more without the delay.
+``measure_latency`` runs recipes (``neurosnn.config.recipe``: percentiles, φ, channel-wise,
+trained or balanced thresholds, bias onset, the searches, Li et al.'s calibrations, delayed
+readout, SRP) on the same test images and reports, per recipe, the steps to ANN − 1% / − 2%
+and to the baseline's accuracy at a long horizon, the accuracy at fixed steps and the spikes
+per image; each run is an ordinary HDF5 run record, and each recipe's SNN is kept as a file.
+A recipe's search, calibration and readout delay are prepared by ``neurosnn.jobs.prepare``.
+The steps are counted with the layer delay (Lu & Sengupta's counting) and without it (the
+field's): for a chain the second is exact arithmetic on the first where the onset gates the
+bias; for a graph, whose shortcuts arrive before the main path, every recipe is simulated once
+more without the delay.
 """
 
 from __future__ import annotations
@@ -46,340 +17,41 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from neurosnn.convert import ThresholdSource, ann_graph, convert
-from neurosnn.convert.balance import ITERATIONS as BALANCE_ITERATIONS
-from neurosnn.convert.biascal import calibrate_biases, calibrate_potentials
-from neurosnn.convert.pipeline import THRESHOLD_SOURCES
-from neurosnn.convert.weightcal import calibrate_weights
-from neurosnn.cost import latency_report
-from neurosnn.data import Dataset, Split, seeded_subset
-from neurosnn.delayed import choose_readout_after
-from neurosnn.engine import BIAS_ONSETS, DELAYS, BiasOnset, Delay
+from neurosnn.config.latency import LatencyConfig
+from neurosnn.config.recipe import BASELINE, RECIPES, SEARCH, Recipe, sized_search
+from neurosnn.conversion.pipeline import ann_graph
 from neurosnn.errors import UserError
-from neurosnn.evolve import (
-    Evaluator,
-    SearchConfig,
-    run_search,
-    search_images,
-    unless_beaten,
-    vectorised_map,
-)
-from neurosnn.files.record import RunWriter, read_run, read_search, write_search
-from neurosnn.files.snnfile import load_snn, save_snn
+from neurosnn.io.data import Dataset, Split, seeded_subset
+from neurosnn.io.output import as_saved, changed_settings, with_defaults, write_json
+from neurosnn.io.record import RunWriter, read_run
+from neurosnn.io.snnfile import load_snn, save_snn
+from neurosnn.jobs import prepare
+from neurosnn.jobs.latency_table import LatencyResult, RecipeResult, aggregate
+from neurosnn.learn.train import evaluate
 from neurosnn.networks.blocks import QCFS
-from neurosnn.output import as_saved, changed_settings, with_defaults, write_json
-from neurosnn.simulate import SimResult, simulate
-from neurosnn.snn import PERCENTILE_OF, ConvertedSNN, PercentileOf, check_phi
-from neurosnn.srp import check_presim
-from neurosnn.train import evaluate
+from neurosnn.simulation.curve import latency_report
+from neurosnn.simulation.run import SimResult, simulate
+from neurosnn.snn.network import ConvertedSNN
 
 log = logging.getLogger(__name__)
-SearchKind = Literal["none", "eq11", "theta-phi", "theta-phi-delayed"]
-SEARCHES: tuple[str, ...] = ("none", "eq11", "theta-phi", "theta-phi-delayed")
-# light: biases; advanced: potentials (the authors' CIFAR script); weights: weights on 1,024
-# images, then potentials (their ImageNet script)
-CALIBRATIONS: tuple[str, ...] = ("none", "light", "advanced", "weights")
-WEIGHT_CALIBRATION_IMAGES = 1024
-WEIGHT_CALIBRATION: dict[str, Any] = {}  # calibrate_weights' defaults: the authors' ImageNet
-BASELINE = "all"  # the recipe whose long-horizon accuracy is the third target
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Conversion and timing options of an SNN, and the threshold search run on top."""
-
-    percentile: float = 99.7
-    percentile_of: PercentileOf = "all"
-    channelwise: bool = False
-    phi: float = 0.0
-    delay: Delay = "layer"
-    bias_onset: BiasOnset = "always"
-    search: SearchKind = "none"
-    thresholds: ThresholdSource = "percentile"
-    calibration: Literal["none", "light", "advanced", "weights"] = "none"
-    calibration_timesteps: int = 16
-    delayed: bool = False
-    balance_iterations: int = BALANCE_ITERATIONS  # the authors' 12; 200 where 12 clip too much
-    presim: int = 0  # SRP's τ (0: none)
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("percentile_of", self.percentile_of, PERCENTILE_OF),
-            ("delay", self.delay, DELAYS),
-            ("bias_onset", self.bias_onset, BIAS_ONSETS),
-            ("search", self.search, SEARCHES),
-            ("thresholds", self.thresholds, THRESHOLD_SOURCES),
-            ("calibration", self.calibration, CALIBRATIONS),
-        ):
-            if value not in allowed:
-                raise UserError(f"{name} must be one of {allowed}, got {value!r}")
-        check_phi(self.phi)
-        if self.search == "theta-phi-delayed" and not self.delayed:
-            raise UserError("search 'theta-phi-delayed' scores the delayed readout: needs delayed")
-        check_presim(self.presim)
-        if self.presim and (self.delay != "none" or self.delayed or self.search == "eq11"):
-            raise UserError(
-                "presim (SRP) runs without the layer delay (delay='none'), without the delayed "
-                "readout, and is searched by the (θ, φ) search only"
-            )
-
-    def convert(
-        self, model: nn.Module, batches: list, input_shape: tuple[int, ...], device: str = "cpu"
-    ) -> ConvertedSNN:
-        return convert(
-            model,
-            batches,
-            input_shape,
-            self.percentile,
-            device,
-            percentile_of=self.percentile_of,
-            channelwise=self.channelwise,
-            phi=self.phi,
-            thresholds=self.thresholds,
-            balance_iterations=self.balance_iterations,
-        )
-
-    def applies_to(self, qcfs: list[bool]) -> bool:
-        """Trained thresholds need a QCFS network, channel-wise and balanced ones a ReLU
-        network (``qcfs``: whether each IF layer's activation is QCFS)."""
-        if self.thresholds == "trained":
-            return all(qcfs)
-        return not ((self.channelwise or self.thresholds == "balanced") and any(qcfs))
-
-    def set_on(self, snn: ConvertedSNN, trained: list[float]) -> None:
-        """Reset a converted SNN to this recipe's thresholds and φ."""
-        if self.thresholds != "percentile":
-            snn.set_thresholds(trained)
-        else:
-            snn.set_percentiles(self.percentile)
-        snn.set_phi(self.phi)
-
-    def before_search_ends(self) -> Recipe:
-        """This recipe without what follows its search (calibration, and the delayed readout
-        unless the search scores it): the recipe the search itself runs."""
-        return dataclasses.replace(
-            self, calibration="none", delayed=self.search == "theta-phi-delayed"
-        )
-
-    def search_config(self, base: SearchConfig, timesteps: int, shift: int = 0) -> SearchConfig:
-        """``base`` (the search's size and weights) run on this recipe's SNN: Eq. 11 over the
-        thresholds, or the steps to ANN − 1% over (θ, φ); trained and balanced thresholds are
-        searched as scales of theirs. ``theta-phi-delayed`` scores readout delays up to
-        ``timesteps // 2`` (as ``choose_readout_after`` chooses k) plus ``shift`` (the steps a
-        chain's delayed run is shifted by: its depth)."""
-        recipe = dict(
-            initial_percentile=self.percentile,
-            percentile_of=self.percentile_of,
-            channelwise=self.channelwise or self.thresholds == "balanced",
-            phi=self.phi,
-            delay=self.delay,
-            bias_onset=self.bias_onset,
-            timesteps=timesteps,
-            presim=self.presim,
-        )
-        if self.search in ("theta-phi", "theta-phi-delayed"):
-            recipe.update(search_phi=True, objective="steps-to-target", target_drop=0.01)
-        if self.search == "theta-phi-delayed":
-            recipe.update(readout_delays=min(timesteps // 2 + shift, timesteps - 1))
-        if self.thresholds != "percentile":
-            recipe.update(parameterisation="scale", lower=None, upper=None)
-        return dataclasses.replace(base, **recipe)
-
-
-RECIPES: dict[str, Recipe] = {
-    "positive": Recipe(percentile_of="positive"),
-    "all": Recipe(),
-    "all+search": Recipe(search="eq11"),
-    "phi": Recipe(phi=0.5),
-    "channelwise": Recipe(channelwise=True),
-    "onset": Recipe(bias_onset="input"),
-    "phi+onset": Recipe(phi=0.5, bias_onset="input"),
-    "phi+onset+channelwise": Recipe(phi=0.5, bias_onset="input", channelwise=True),
-    "phi+onset+search": Recipe(phi=0.5, bias_onset="input", search="theta-phi"),
-    "phi+onset+channelwise+search": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi"
-    ),
-    "phi+onset+light": Recipe(phi=0.5, bias_onset="input", calibration="light"),
-    "phi+onset+channelwise+light": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, calibration="light"
-    ),
-    "phi+onset+balanced": Recipe(thresholds="balanced", phi=0.5, bias_onset="input"),
-    "phi+onset+balanced200": Recipe(
-        thresholds="balanced", phi=0.5, bias_onset="input", balance_iterations=200
-    ),
-    "phi+onset+balanced+search": Recipe(
-        thresholds="balanced", phi=0.5, bias_onset="input", search="theta-phi"
-    ),
-    "phi+onset+advanced": Recipe(phi=0.5, bias_onset="input", calibration="advanced"),
-    "phi+onset+channelwise+advanced": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, calibration="advanced"
-    ),
-    "phi+onset+channelwise+delayed": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, delayed=True
-    ),
-    "phi+onset+channelwise+weights": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, calibration="weights"
-    ),
-    "phi+onset+channelwise+weights+delayed": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, calibration="weights", delayed=True
-    ),
-    "phi+onset+channelwise+search+delayed": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi", delayed=True
-    ),
-    # the search, then the potential calibration on its thresholds, then k
-    "phi+onset+channelwise+search+advanced+delayed": Recipe(
-        phi=0.5,
-        bias_onset="input",
-        channelwise=True,
-        search="theta-phi",
-        calibration="advanced",
-        delayed=True,
-    ),
-    "phi+onset+channelwise+advanced+delayed": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, calibration="advanced", delayed=True
-    ),
-    "phi+onset+balanced+delayed": Recipe(
-        thresholds="balanced", phi=0.5, bias_onset="input", delayed=True
-    ),
-    "trained+phi+onset+delayed": Recipe(
-        thresholds="trained", phi=0.5, bias_onset="input", delayed=True
-    ),
-    "trained+phi+onset": Recipe(thresholds="trained", phi=0.5, bias_onset="input"),
-    "trained+phi+onset+advanced": Recipe(
-        thresholds="trained", phi=0.5, bias_onset="input", calibration="advanced"
-    ),
-    "trained+phi+onset+advanced+delayed": Recipe(
-        thresholds="trained", phi=0.5, bias_onset="input", calibration="advanced", delayed=True
-    ),
-    "trained+phi+onset+search": Recipe(
-        thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi"
-    ),
-    "trained+phi+onset+search+delayed": Recipe(
-        thresholds="trained", phi=0.5, bias_onset="input", search="theta-phi", delayed=True
-    ),
-    # the search scored with its best readout delay (search-k), then k chosen as before
-    "phi+onset+channelwise+search-k+delayed": Recipe(
-        phi=0.5, bias_onset="input", channelwise=True, search="theta-phi-delayed", delayed=True
-    ),
-    "phi+onset+channelwise+search-k+advanced+delayed": Recipe(
-        phi=0.5,
-        bias_onset="input",
-        channelwise=True,
-        search="theta-phi-delayed",
-        calibration="advanced",
-        delayed=True,
-    ),
-    "trained+phi+onset+search-k+delayed": Recipe(
-        thresholds="trained",
-        phi=0.5,
-        bias_onset="input",
-        search="theta-phi-delayed",
-        delayed=True,
-    ),
-    # the same search scored without the layer delay, as the field counts: in a graph the
-    # delayed and undelayed runs are not shifts of each other, so a search scored with the
-    # layer delay need not shorten the undelayed count (a chain's is the same either way)
-    "trained+phi+search-k+delayed": Recipe(
-        thresholds="trained", phi=0.5, delay="none", search="theta-phi-delayed", delayed=True
-    ),
-    "phi+channelwise+search-k+delayed": Recipe(
-        phi=0.5, channelwise=True, delay="none", search="theta-phi-delayed", delayed=True
-    ),
-    # SRP with τ = 4 (the authors' CIFAR setting) and 2, without the layer delay
-    "trained+phi+srp2": Recipe(thresholds="trained", phi=0.5, delay="none", presim=2),
-    "trained+phi+srp4": Recipe(thresholds="trained", phi=0.5, delay="none", presim=4),
-    "phi+channelwise+srp4": Recipe(phi=0.5, channelwise=True, delay="none", presim=4),
-    "phi+channelwise+srp4+search": Recipe(
-        phi=0.5, channelwise=True, delay="none", presim=4, search="theta-phi"
-    ),
-    "trained+phi+srp4+search": Recipe(
-        thresholds="trained", phi=0.5, delay="none", presim=4, search="theta-phi"
-    ),
-}
-
-
-# the searches' weights (Table I's CIFAR-10 row) and a size for 2 CPU cores; tol 0: all G
-SEARCH = SearchConfig(1, 10, 500, 99.7, 0.15, 10, 6, 500, tol=0.0)
-
-
-def sized_search(population: int, generations: int, images: int) -> SearchConfig:
-    """``SEARCH`` with another P, G and E."""
-    return dataclasses.replace(
-        SEARCH, population=population, generations=generations, images=images
-    )
-
-
-@dataclass(frozen=True)
-class LatencyConfig:
-    """What ``measure_latency`` runs.
-
-    Attributes:
-        recipes: names in ``RECIPES`` (default: every recipe that applies to the model).
-        timesteps: T of every test-set run.
-        long_horizon: the baseline (``BASELINE``) also runs to this many times T; its
-            accuracy there is the third target.
-        test_images: seeded random test images (≥ 2,000 for the README's figures).
-        calib_images: training images calibrating the conversion.
-        search: size and weights of the searches (P, G, E, α, β, γ …).
-        eq11_timesteps: T of the Eq. 11 search (it must see the baseline's rise; default T).
-        target_timesteps: T of the (θ, φ) search (the best recipes are level by then).
-        search_keep_start: a search returns its best only where it costs strictly less on its
-            images than the unsearched recipe, else the recipe as it was
-            (``neurosnn.evolve.unless_beaten``; Lu & Sengupta return the best either way).
-        batch_size: images per simulated batch.
-        seed: seed of the test and calibration subsets.
-    """
-
-    recipes: tuple[str, ...] | None = None
-    timesteps: int = 128
-    long_horizon: int = 3
-    test_images: int = 2000
-    calib_images: int = 2000
-    search: SearchConfig = SEARCH
-    eq11_timesteps: int | None = None
-    target_timesteps: int = 48
-    search_keep_start: bool = False
-    batch_size: int = 250
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = [r for r in self.recipes or () if r not in RECIPES]
-        if unknown:
-            raise UserError(f"recipes: unknown {unknown}; known: {list(RECIPES)}")
-        if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
-            raise UserError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
-        for name in ("test_images", "calib_images", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-@dataclass
-class RecipeResult:
-    """One recipe's test-set figures (``neurosnn.cost.latency_report`` and more)."""
-
-    recipe: str
-    metrics: dict[str, Any]
-    thresholds: list[float]
-    phi: list[float]
-    path: Path
-
-
-@dataclass
-class LatencyResult:
-    ann_accuracy: float
-    depth: int  # connections on the longest path input → output: the steps the delay adds
-    long_target: float | None
-    results: list[RecipeResult] = field(default_factory=list)
-    zero_fractions: dict[str, float] = field(default_factory=dict)  # of each layer's outputs
+__all__ = [  # the grammar and the table live apart; their names stay importable from here
+    "BASELINE",
+    "RECIPES",
+    "SEARCH",
+    "LatencyConfig",
+    "LatencyResult",
+    "Recipe",
+    "RecipeResult",
+    "aggregate",
+    "measure_latency",
+    "sized_search",
+]
 
 
 _NETWORK_KEYS = ("checkpoint", "ann_accuracy", "test_images")  # what a kept record must match
@@ -480,144 +152,6 @@ def _spikes_per_image(run: SimResult | Any, steps: int) -> float:
     return sum(float(np.asarray(c[:steps]).sum()) for c in run.spike_counts.values()) / run.n_images
 
 
-def _calibrate(snn: ConvertedSNN, recipe: Recipe, batches: list, name: str) -> None:
-    """Li et al.'s calibration of the recipe, in place, on the first calibration images."""
-    T = recipe.calibration_timesteps
-    if recipe.calibration == "weights":
-        images = torch.cat(batches)[:WEIGHT_CALIBRATION_IMAGES]
-        log.info("%s: weight calibration at T=%d on %d training images", name, T, len(images))
-        for layer, (before, after) in calibrate_weights(
-            snn, [images], T, **WEIGHT_CALIBRATION
-        ).items():
-            log.info("%s: %s loss %.4g -> %.4g", name, layer, before, after)
-    kind = "bias" if recipe.calibration == "light" else "potential"
-    log.info("%s: %s calibration at T=%d on %d training images", name, kind, T, len(batches[0]))
-    calibrate = calibrate_biases if recipe.calibration == "light" else calibrate_potentials
-    calibrate(snn, batches[:1], T)
-
-
-def _readout_delays(snn, recipe: Recipe, cfg: LatencyConfig, model, train: Split) -> dict:
-    """Delayed evaluation's k for each counting (``{"layer": k, "none": k}``), chosen on the
-    search's training images at ``target_timesteps``. A chain whose biases wait for their input
-    runs its undelayed run shifted by the depth, so its k is the undelayed one plus the depth
-    (the shift stays exact); a graph's is chosen for each run."""
-    fixed = search_images(train, recipe.search_config(cfg.search, cfg.target_timesteps))
-    images = fixed if fixed is not None else train.random_subset(cfg.search.images, 0)
-    target = evaluate(model, images) - 0.01
-    batches = list(images.batches(cfg.batch_size))
-    T = cfg.target_timesteps
-
-    def choose(delay: str, onset: str) -> int:
-        k, steps = choose_readout_after(snn, batches, T, target, delay, onset)
-        log.info(
-            "readout delay (%s): k = %d, step %s on %d training images",
-            delay,
-            k,
-            steps[k],
-            len(images),
-        )
-        return k
-
-    none = choose("none", "always")
-    if recipe.delay == "none":
-        return {"none": none}
-    if snn.is_chain and recipe.bias_onset == "input":
-        return {"layer": none + snn.depth, "none": none}
-    return {"layer": choose(recipe.delay, recipe.bias_onset), "none": none}
-
-
-def searched_recipe(name: str) -> str:
-    """The recipe whose search ``name`` runs: its own, or that of the recipe without what
-    follows its search (``Recipe.before_search_ends``: the calibration, and the delayed readout
-    unless the search scores it), so that such recipes share one search folder and its
-    result."""
-    plain = RECIPES[name].before_search_ends()
-    return next((n for n, r in RECIPES.items() if r == plain), name)
-
-
-def _search(
-    snn,
-    recipe: Recipe,
-    cfg: LatencyConfig,
-    model,
-    train: Split,
-    out: Path,
-    trained: list,
-    progress: bool,
-) -> None:
-    """Run the recipe's search on the training set and leave the SNN at its best candidate."""
-    T = (cfg.eq11_timesteps or cfg.timesteps) if recipe.search == "eq11" else cfg.target_timesteps
-    shifted = snn.is_chain and recipe.delay == "layer" and recipe.bias_onset == "input"
-    scfg = recipe.search_config(cfg.search, T, snn.depth if shifted else 0)
-    out.mkdir(parents=True, exist_ok=True)
-    fixed = search_images(train, scfg)
-    ann_on_s = evaluate(model, fixed if fixed is not None else train)
-    saved = read_search(out / "search.h5")["metrics"] if (out / "search.h5").is_file() else None
-    if saved is not None:
-        before = saved.get("ann_accuracy_on_search_images")
-        if before != ann_on_s:
-            raise UserError(
-                f"{out} holds a search of another network (ANN {before} on its images, "
-                f"{ann_on_s} here); use another output folder"
-            )
-    base = trained if recipe.thresholds != "percentile" else None
-    evaluator = Evaluator(snn, train, scfg, ann_accuracy=ann_on_s, base_thresholds=base)
-    log.info(
-        "search %s: P=%d G=%d E=%d T=%d objective %s, readout delays 0-%d",
-        recipe.search,
-        scfg.population,
-        scfg.generations,
-        scfg.images,
-        T,
-        scfg.objective,
-        scfg.readout_delays,
-    )
-
-    def generation_line(g) -> None:
-        log.info(
-            "search generation %d/%d: best cost %.4f, mean %.4f (%.0f s)",
-            g.generation,
-            scfg.generations,
-            g.best_cost,
-            g.mean_cost,
-            g.seconds,
-        )
-
-    result = run_search(
-        evaluator,
-        vectorised_map(evaluator),
-        state_path=out / "search_state.json",
-        resume=True,
-        progress=progress,
-        on_generation=generation_line,
-    )
-    kept = {}
-    if cfg.search_keep_start:
-        # scored once for the recipes that share this search
-        result = unless_beaten(evaluator, result, (saved or {}).get("start_cost"))
-        kept = {"start_cost": result.start_cost, "kept_start": result.kept_start}
-        log.info(
-            "search: the unsearched start costs %.4f on the search images; %s",
-            result.start_cost,
-            "kept (the search did not beat it)" if result.kept_start else "the search's best",
-        )
-    write_search(
-        out / "search.h5",
-        config={
-            "search": dataclasses.asdict(scfg),
-            "recipe": dataclasses.asdict(recipe.before_search_ends()),
-        },
-        layers=list(snn.if_names),
-        history=[dataclasses.asdict(g) for g in result.history],
-        best={"candidate": result.best, "thresholds": result.best_thresholds},
-        metrics={
-            "best_cost": result.best_cost,
-            "ann_accuracy_on_search_images": ann_on_s,
-            **kept,
-        },
-    )
-
-
 def _settings(cfg: LatencyConfig) -> dict:
     """``cfg`` but its recipes, as settings.json holds it."""
     settings = as_saved(cfg)
@@ -639,27 +173,6 @@ def _same_settings(out: Path, cfg: LatencyConfig) -> None:
             )
     else:
         write_json(saved, settings)
-
-
-def _prepare(
-    snn: ConvertedSNN,
-    recipe: Recipe,
-    name: str,
-    cfg: LatencyConfig,
-    model: nn.Module,
-    data: Dataset,
-    batches: list,
-    out: Path,
-    trained: list,
-    progress: bool,
-) -> dict[str, int]:
-    """The recipe's search and calibration on ``snn``, in place; its readout delays."""
-    if recipe.search != "none":
-        search_out = out / f"{searched_recipe(name)}_search"
-        _search(snn, recipe, cfg, model, data.train, search_out, trained, progress)
-    if recipe.calibration != "none":  # after the search: calibrated for its thresholds
-        _calibrate(snn, recipe, batches, name)
-    return _readout_delays(snn, recipe, cfg, model, data.train) if recipe.delayed else {}
 
 
 def measure_latency(
@@ -692,16 +205,16 @@ def measure_latency(
     snns: dict[tuple, ConvertedSNN] = {}
     trained: dict[tuple, list[float]] = {}  # thresholds at conversion (QCFS's λ where trained)
     qcfs = [isinstance(n.activation, QCFS) for n in ann_graph(model, shape).nodes[:-1]]
-    names = cfg.recipes or tuple(n for n, r in RECIPES.items() if r.applies_to(qcfs))
-    for name in names:
-        if not RECIPES[name].applies_to(qcfs):
+    recipes = cfg.parsed or [r for r in RECIPES.values() if r.applies_to(qcfs)]
+    for recipe in recipes:
+        if not recipe.applies_to(qcfs):
             raise UserError(
-                f"recipe {name}: trained thresholds need a QCFS network, channel-wise and "
+                f"recipe {recipe.name}: trained thresholds need a QCFS network, channel-wise and "
                 "balanced ones a ReLU network"
             )
-    order = sorted(names, key=lambda r: r != BASELINE)  # the baseline first: its target
-    for name in order:
-        recipe = RECIPES[name]
+    order = sorted(recipes, key=lambda r: r.name != BASELINE)  # the baseline first: its target
+    for recipe in order:
+        name = recipe.name
         key = (recipe.percentile_of, recipe.channelwise, recipe.thresholds)
         if recipe.calibration != "none":
             key = (*key, name)  # its biases move: an SNN of its own
@@ -721,7 +234,18 @@ def measure_latency(
             snn, k = finished
             log.info("%s: every run finished; its SNN and readout delays read back", name)
         else:
-            k = _prepare(snn, recipe, name, cfg, model, data, batches, out, trained[key], progress)
+            k = prepare.prepare(
+                snn,
+                recipe,
+                name,
+                cfg.preparation,
+                model,
+                data,
+                batches,
+                out,
+                trained[key],
+                progress,
+            )
         log.info("%s: simulating %d test images for T=%d", name, len(test), T)
         run = _simulate_to(
             out / f"{name}.h5", snn, test, T, recipe, meta, cfg, progress, k.get(recipe.delay, 0)
@@ -795,25 +319,3 @@ def _one_line(metrics: dict[str, Any]) -> str:
         f"ANN-2% at {metrics['steps_to_ann_minus_2pct']}, "
         f"accuracy at T {100 * metrics['accuracy_at_T']:.2f}%"
     )
-
-
-def aggregate(reports: Sequence[LatencyResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean, min and max over reports (seeds) of every numeric figure of every recipe; a step
-    count that some report never reached makes that figure's entry ``None``."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    names = [r.recipe for r in reports[0].results]
-    for name in names:
-        rows = [next(r.metrics for r in rep.results if r.recipe == name) for rep in reports]
-        table[name] = {}
-        for key in rows[0]:
-            values = [row.get(key) for row in rows]
-            if any(v is None for v in values):
-                table[name][key] = None
-            else:
-                v = np.asarray(values, dtype=np.float64)
-                table[name][key] = {
-                    "mean": float(v.mean()),
-                    "min": float(v.min()),
-                    "max": float(v.max()),
-                }
-    return table

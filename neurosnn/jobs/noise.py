@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.checkpoint import Checkpoint
-from neurosnn.data import Dataset
 from neurosnn.errors import UserError
-from neurosnn.evolve import SearchConfig
+from neurosnn.io.checkpoint import Checkpoint
+from neurosnn.io.data import Dataset
+from neurosnn.io.output import write_json
 from neurosnn.jobs.search import EvalConfig, prepare
-from neurosnn.output import write_json
+from neurosnn.search.config import SearchConfig
 
 log = logging.getLogger("neurosnn.noise")
 
@@ -70,7 +70,8 @@ def run_cost_noise(
 ) -> dict[str, Any]:
     """Score ``ncfg.candidates`` candidates of ``scfg``'s search on ``ncfg.draws`` subsets;
     writes out/noise.json (every cost and the spreads), which it returns."""
-    from neurosnn.evolve import Evaluator, cost_noise, initial_population
+    from neurosnn.search.de import initial_population
+    from neurosnn.search.evaluate import Evaluator, cost_noise
 
     start = time.perf_counter()
     # the initial population must hold the candidates drawn from it

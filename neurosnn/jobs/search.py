@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.checkpoint import Checkpoint, resolve
-from neurosnn.cost import compare_latency, iso_time_gain
-from neurosnn.data import Dataset, seeded_subset
 from neurosnn.errors import UserError
-from neurosnn.evolve import SearchConfig
-from neurosnn.files.snnfile import source_of
-from neurosnn.output import write_json
+from neurosnn.io.checkpoint import Checkpoint, resolve
+from neurosnn.io.data import Dataset, seeded_subset
+from neurosnn.io.output import write_json
+from neurosnn.io.snnfile import source_of
+from neurosnn.search.config import SearchConfig
+from neurosnn.simulation.curve import compare_latency, iso_time_gain
 
 log = logging.getLogger("neurosnn.neuroevolve")
 
@@ -74,7 +74,7 @@ class EvalConfig:
 def _map_fn(evaluator, ecfg: EvalConfig):
     """Ray or a process pool when asked for; otherwise each generation as one grouped
     simulation on this device (the same costs as scoring candidates one by one)."""
-    from neurosnn.evolve import process_pool_map, ray_pool_map, vectorised_map
+    from neurosnn.search.evaluate import process_pool_map, ray_pool_map, vectorised_map
 
     if ecfg.ray_address is not None:
         address = None if ecfg.ray_address == "local" else ecfg.ray_address
@@ -106,8 +106,8 @@ def simulate_to(
     scfg: SearchConfig | None = None,
 ):
     """Simulate ``test`` for T steps (with the timing of ``scfg``) and record it at ``path``."""
-    from neurosnn.files.record import RunWriter
-    from neurosnn.simulate import simulate
+    from neurosnn.io.record import RunWriter
+    from neurosnn.simulation.run import simulate
 
     with RunWriter(path, cfg) as writer:
         result = simulate(
@@ -135,7 +135,7 @@ class Prepared:
 def prepare(scfg: SearchConfig, ecfg: EvalConfig, ckpt: Checkpoint, data: Dataset) -> Prepared:
     """Convert the checkpoint's ANN at the search's initial percentile (calibrated on
     ``calib_images`` training images of ``data``, normalised as the checkpoint was trained)."""
-    from neurosnn.convert import convert
+    from neurosnn.conversion.pipeline import convert
 
     model = ckpt.build()
     shape = (data.in_channels, data.input_size, data.input_size)
@@ -168,14 +168,15 @@ def run_neuroevolution(
 
     ``splits`` replaces ``(training split searched on, test split)`` (the adversarial experiment
     passes FGSM versions); the SNN of ``prepared`` is left at the optimised thresholds.
-    ``on_generation`` is called with each finished ``neurosnn.evolve.Generation``.
+    ``on_generation`` is called with each finished ``neurosnn.search.de.Generation``.
     """
-    from neurosnn.cost import latency_report
-    from neurosnn.evolve import Evaluator, run_search, search_images, search_training_cost
-    from neurosnn.files.record import write_search
-    from neurosnn.files.snnfile import save_snn
-    from neurosnn.significance import correlation, layer_significance
-    from neurosnn.train import evaluate
+    from neurosnn.io.record import write_search
+    from neurosnn.io.snnfile import save_snn
+    from neurosnn.learn.train import evaluate
+    from neurosnn.measures.significance import correlation, layer_significance
+    from neurosnn.search.de import run_search, search_training_cost
+    from neurosnn.search.evaluate import Evaluator, search_images
+    from neurosnn.simulation.curve import latency_report
 
     start = time.perf_counter()
     ckpt, data, model, snn = prepared.ckpt, prepared.data, prepared.model, prepared.snn

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from neurosnn.data import Dataset, Split
 from neurosnn.errors import UserError
-from neurosnn.output import write_json
-from neurosnn.surrogate.sparsity import SCHEDULES
+from neurosnn.io.data import Dataset, Split
+from neurosnn.io.output import write_json
+from neurosnn.learn.surrogate.sparsity import SCHEDULES
 
 log = logging.getLogger("neurosnn.sparsity")
 
@@ -54,14 +54,14 @@ class SparsityConfig:
 
 def train_one(cfg: SparsityConfig, data: Dataset, schedule, sigma0: float, splits) -> dict:
     """One LeNet trained from the seed's initialisation under ``schedule`` (None: CE only)."""
-    from neurosnn.networks import create_network
-    from neurosnn.surrogate.agd import (
+    from neurosnn.learn.surrogate.agd import (
         AGDConfig,
         SpikingNet,
         TrainAGDConfig,
         evaluate_agd,
         train_agd,
     )
+    from neurosnn.networks import create_network
 
     train, val, test = splits
     shape = (data.in_channels, data.input_size, data.input_size)
@@ -100,7 +100,7 @@ def run_sparsity(cfg: SparsityConfig, data: Dataset, out: Path) -> dict[str, Any
     """The grid of ``cfg`` on ``data`` and the table of kept σ₀; writes out/sparsity.h5 (per
     schedule: σ₀, validation and test accuracy, spikes per image) and out/summary.json, which
     it returns."""
-    from neurosnn.files.record import write_arrays
+    from neurosnn.io.record import write_arrays
 
     start = time.perf_counter()
     subset = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosnn.data import Dataset
 from neurosnn.errors import UserError
-from neurosnn.output import atomic, write_json
-from neurosnn.readout import CLASSIFIERS
-from neurosnn.stdp import ConvSpec, STDPConfig
+from neurosnn.io.data import Dataset
+from neurosnn.io.output import atomic, write_json
+from neurosnn.learn.readout import CLASSIFIERS
+from neurosnn.learn.stdp import ConvSpec, STDPConfig
 
-log = logging.getLogger("neurosnn.stdp")
+log = logging.getLogger("neurosnn.learn.stdp")
 
 # 32 maps per convolution, 2×2 OR-pooling (the paper's Fashion-MNIST networks)
 NETWORKS = {
@@ -76,7 +76,7 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     adapted (``"random"``), loaded from ``folder`` when an earlier run saved it."""
     import torch
 
-    from neurosnn.stdp import STDPNet, train_layerwise
+    from neurosnn.learn.stdp import STDPNet, train_layerwise
 
     shape = (data.in_channels, data.input_size, data.input_size)
     net = STDPNet(list(NETWORKS[name]), shape, cfg.stdp, seed=cfg.seed, device=cfg.device)
@@ -110,7 +110,7 @@ def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, f
     """Spike counts of the frozen network's last layer on ``split`` (cached in ``folder``)."""
     import torch
 
-    from neurosnn.stdp import Features, spike_features
+    from neurosnn.learn.stdp import Features, spike_features
 
     path = folder / f"features-{kind}-{split_name}.pt"
     if path.is_file():
@@ -126,8 +126,14 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     summary and the arrays it records (kernels, firing-rate histories)."""
     import torch
 
-    from neurosnn.readout import ReadoutConfig, accuracy, build_classifier, rates, train_classifier
-    from neurosnn.stdp import kernel_similarity
+    from neurosnn.learn.readout import (
+        ReadoutConfig,
+        accuracy,
+        build_classifier,
+        rates,
+        train_classifier,
+    )
+    from neurosnn.learn.stdp import kernel_similarity
 
     folder, specs, T = out / name, NETWORKS[name], cfg.stdp.timesteps
     train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
@@ -178,7 +184,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
 def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:
     """Every network of ``cfg``; writes out/<net>/*.pt (the caches), out/stdp.h5 (kernels,
     thresholds, firing-rate histories) and out/summary.json, which it returns."""
-    from neurosnn.files.record import write_arrays
+    from neurosnn.io.record import write_arrays
 
     start = time.perf_counter()
     results, arrays = {}, {}

@@ -1,0 +1,299 @@
+"""Scoring the search's candidates: a candidate's thresholds (and φ) on E training images, then
+its cost; serially, in a process pool, on Ray, or a whole generation as one grouped simulation
+with per-sample thresholds (``vectorised_map``). All four give the same costs: a candidate's
+curve does not depend on what shares its batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from neurosnn.io.data import Split
+from neurosnn.search.config import Parameterisation, SearchConfig
+from neurosnn.search.cost import CostFn
+from neurosnn.simulation.run import simulate_groups
+from neurosnn.simulation.tf32 import Switches, set_tf32, tf32_switches
+from neurosnn.snn.network import ConvertedSNN
+
+MapFn = Callable[[Callable[[np.ndarray], float], Iterable[np.ndarray]], Iterable[float]]
+
+
+def apply_candidate(
+    snn: ConvertedSNN,
+    x: np.ndarray,
+    parameterisation: Parameterisation,
+    base_thresholds: list[float],
+    phi: float | None = None,
+) -> None:
+    """Set the SNN's thresholds (and φ) from a candidate vector: its first values are the
+    thresholds; where it holds twice as many values as layers, the rest are φ, else ``phi``
+    (if given) is every layer's."""
+    n = len(snn.if_names)
+    x = np.asarray(x, dtype=np.float64)
+    if parameterisation == "percentile":
+        snn.set_percentiles([float(v) for v in x[:n]])
+    else:
+        snn.set_thresholds(candidate_thresholds(snn, x[:n], parameterisation, base_thresholds))
+    if len(x) == 2 * n:
+        snn.set_phi([float(v) for v in x[n:]])
+    elif phi is not None:
+        snn.set_phi(phi)
+
+
+def candidate_seed(x: np.ndarray, seed: int) -> int:
+    """Seed of the training subset a candidate is scored on: a function of its values."""
+    return zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes()) ^ (seed & 0xFFFFFFFF)
+
+
+def candidate_thresholds(
+    snn: ConvertedSNN,
+    x: np.ndarray,
+    parameterisation: Parameterisation,
+    base_thresholds: list[float],
+) -> list[float]:
+    """Threshold values a candidate's (first) values stand for (the SNN is not changed)."""
+    x = np.asarray(x, dtype=np.float64)[: len(snn.if_names)]
+    if parameterisation == "percentile":
+        return snn.percentile_thresholds([float(p) for p in x])
+    return [b * float(s) for b, s in zip(base_thresholds, x, strict=True)]
+
+
+def grouped_batches(
+    splits: Sequence[Split], batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(images, labels, group)`` batches of ``batch_size`` over the splits in order; a batch
+    may span several splits (group k: the images of ``splits[k]``)."""
+    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    size = 0
+    for k, split in enumerate(splits):
+        for x, y in split.batches(batch_size):
+            pending.append((x, y, torch.full((len(y),), k, dtype=torch.int64)))
+            size += len(y)
+            while size >= batch_size:
+                xs, ys, gs = (torch.cat(parts) for parts in zip(*pending, strict=True))
+                yield xs[:batch_size], ys[:batch_size], gs[:batch_size]
+                pending = [(xs[batch_size:], ys[batch_size:], gs[batch_size:])]
+                size -= batch_size
+    if size:
+        yield tuple(torch.cat(parts) for parts in zip(*pending, strict=True))
+
+
+def search_images(train: Split, cfg: SearchConfig) -> Split | None:
+    """The fixed mini-dataset S of ``subset="fixed"`` (None when every candidate draws its own):
+    E images of ``train`` drawn once with the search's seed (Algorithm 1, before the
+    generations)."""
+    if cfg.subset != "fixed":
+        return None
+    return train.random_subset(min(cfg.images, len(train)), cfg.seed)
+
+
+class Evaluator:
+    """Scores candidates: each candidate's thresholds (and φ) on E training images — the fixed
+    mini-dataset S, or a subset drawn for the candidate — then the cost. Any number of
+    candidates run as one grouped simulation (``neurosnn.simulation.run.simulate_groups``); the
+    result for a candidate does not depend on which others share its batches.
+
+    Args:
+        snn: the converted SNN (converted with ``cfg.percentile_of`` and ``cfg.channelwise``).
+        train: the split the images are drawn from.
+        cfg: the search's configuration.
+        cost: the cost (default: ``cfg.cost(ann_accuracy)``).
+        ann_accuracy: the ANN's accuracy on the search images (the target of
+            ``objective="steps-to-target"``).
+        base_thresholds: the thresholds a ``scale`` candidate multiplies (default: each
+            layer's ``initial_percentile``; e.g. the trained λ of a QCFS network).
+    """
+
+    def __init__(
+        self,
+        snn: ConvertedSNN,
+        train: Split,
+        cfg: SearchConfig,
+        cost: CostFn | None = None,
+        ann_accuracy: float | None = None,
+        base_thresholds: Sequence[float] | None = None,
+    ) -> None:
+        if snn.percentile_of != cfg.percentile_of:
+            raise ValueError(
+                f"percentile_of: the SNN takes percentiles over {snn.percentile_of!r} outputs, "
+                f"the search config over {cfg.percentile_of!r}"
+            )
+        if bool(snn.channel_scales) != cfg.channelwise:
+            raise ValueError(
+                f"channelwise: the SNN has "
+                f"{'channel-wise' if snn.channel_scales else 'layer-wise'} thresholds, the "
+                f"search config asks for channelwise={cfg.channelwise}"
+            )
+        self.snn, self.train, self.cfg = snn, train, cfg
+        self.progress = False  # a generation's own progress (run_search sets it)
+        self.cost = cost if cost is not None else cfg.cost(ann_accuracy)
+        if base_thresholds is not None and cfg.parameterisation != "scale":
+            raise ValueError("base_thresholds: only a 'scale' search multiplies given thresholds")
+        self.base_thresholds = (
+            [float(t) for t in base_thresholds]
+            if base_thresholds is not None
+            else snn.percentile_thresholds(cfg.initial_percentile)
+        )
+        self.n_images = min(cfg.images, len(train))
+        self.fixed = search_images(train, cfg)
+
+    def images_for(self, x: np.ndarray) -> Split:
+        """The images candidate ``x`` is scored on."""
+        if self.fixed is not None:
+            return self.fixed
+        return self.train.random_subset(self.n_images, candidate_seed(x, self.cfg.seed))
+
+    def phi_of(self, x: np.ndarray) -> list[float]:
+        """Each layer's φ in candidate ``x``."""
+        n = len(self.snn.if_names)
+        return [float(v) for v in x[n:]] if self.cfg.search_phi else [self.cfg.phi] * n
+
+    def curves(
+        self, candidates: Sequence[np.ndarray]
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """``(accuracy [T], spike counts {layer: [T]})`` of each candidate; with
+        ``readout_delays`` the accuracy read after the k of least cost (ties: the smaller k)."""
+        cfg = self.cfg
+        thresholds = torch.tensor(
+            [
+                candidate_thresholds(self.snn, x, cfg.parameterisation, self.base_thresholds)
+                for x in candidates
+            ]
+        )
+        r = simulate_groups(
+            self.snn,
+            grouped_batches([self.images_for(x) for x in candidates], cfg.batch_size),
+            thresholds,
+            cfg.timesteps,
+            phi=torch.tensor([self.phi_of(x) for x in candidates]),
+            delay=cfg.delay,
+            bias_onset=cfg.bias_onset,
+            progress=self.progress,
+            readouts=range(cfg.readout_delays + 1),
+            presim=cfg.presim,
+        )
+        accuracy = r.accuracy_by_readout.numpy()  # [K, G, T]
+        out = []
+        for g in range(len(candidates)):
+            counts = {name: c[g].numpy() for name, c in r.spike_counts.items()}
+            costs = [float(self.cost(curve[g], counts)) for curve in accuracy]
+            out.append((accuracy[int(np.argmin(costs)), g], counts))
+        return out
+
+    def curve(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self.curves([np.asarray(x, dtype=np.float64)])[0]
+
+    def score(self, candidates: Sequence[np.ndarray]) -> list[float]:
+        """Costs of all candidates from one grouped simulation."""
+        xs = [np.asarray(x, dtype=np.float64) for x in candidates]
+        return [float(self.cost(*curve)) for curve in self.curves(xs)]
+
+    def __call__(self, x: np.ndarray) -> float:
+        return self.score([x])[0]
+
+    def apply(self, x: np.ndarray) -> None:
+        """Set the SNN to candidate ``x`` (thresholds and φ)."""
+        x = np.asarray(x, dtype=np.float64)
+        apply_candidate(self.snn, x, self.cfg.parameterisation, self.base_thresholds)
+        self.snn.set_phi(self.phi_of(x))
+
+
+def cost_noise(evaluator: Evaluator, candidates: Sequence[np.ndarray], draws: int) -> np.ndarray:
+    """``[draws, K]`` cost of every candidate on each of ``draws`` random training subsets of
+    E images (subset r drawn with seed ``cfg.seed + r``; all candidates share it).
+
+    Across a row the candidates are compared on the same images, as the fixed S compares
+    them; down a column one candidate's cost varies with its images, the noise of a
+    per-candidate draw."""
+    cfg = evaluator.cfg
+    costs = np.empty((draws, len(candidates)))
+    for r in range(draws):
+        subset = evaluator.train.random_subset(evaluator.n_images, cfg.seed + r)
+        # S = every image of the draw (in another order, which no cost depends on)
+        shared = Evaluator(
+            evaluator.snn,
+            subset,
+            dataclasses.replace(cfg, subset="fixed"),
+            cost=evaluator.cost,
+            base_thresholds=evaluator.base_thresholds if cfg.parameterisation == "scale" else None,
+        )
+        costs[r] = shared.score([np.asarray(x, dtype=np.float64) for x in candidates])
+    return costs
+
+
+def vectorised_map(evaluator: Evaluator) -> MapFn:
+    """A map for SciPy that scores a whole generation as one grouped simulation on one device
+    (P candidates × E images in shared batches)."""
+
+    def map_fn(func, iterable):
+        return evaluator.score(list(iterable))
+
+    return map_fn
+
+
+# --- parallel evaluation: each worker process holds one Evaluator, sent once ----------------
+_WORKER: Evaluator | None = None
+
+
+def _init_worker(evaluator: Evaluator, threads: int, tf32: Switches) -> None:
+    global _WORKER
+    torch.set_num_threads(threads)
+    set_tf32(tf32)  # the starting process's switches, not PyTorch's defaults
+    evaluator.progress = False  # no bars from the workers
+    _WORKER = evaluator
+
+
+def _evaluate_in_worker(x: np.ndarray) -> float:
+    return _WORKER(x)
+
+
+class _PoolMap:
+    """Map-like callable for SciPy that scores candidates in a pool of worker processes."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+
+    def __call__(self, func, iterable):
+        return self.pool.map(_evaluate_in_worker, list(iterable))
+
+
+def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = None):
+    """A multiprocessing pool (spawned processes) whose workers each hold ``evaluator``.
+
+    ``threads`` is each worker's torch thread count (default: this process's share). CPU
+    convolution kernels may round differently in another process (thread count, memory
+    alignment), so a spike at an exact threshold tie can flip and a candidate's cost can
+    differ slightly from a serial run's; the search is not sensitive to that.
+    """
+    import multiprocessing as mp
+
+    threads = threads or max(1, torch.get_num_threads() // workers)
+    pool = mp.get_context("spawn").Pool(
+        workers, _init_worker, (evaluator, threads, tf32_switches())
+    )
+    return _PoolMap(pool), pool
+
+
+def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None, threads: int = 1):
+    """A Ray pool (``ray.util.multiprocessing.Pool``) on a local or existing Ray cluster;
+    ``threads`` as in ``process_pool_map``."""
+    import ray
+    from ray.util.multiprocessing import Pool
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    pool = Pool(
+        processes=workers,
+        initializer=_init_worker,
+        initargs=(evaluator, threads, tf32_switches()),
+    )
+    return _PoolMap(pool), pool

@@ -1,0 +1,27 @@
+"""How a converted SNN may be run, without torch (the command line checks these values before it
+imports the simulator): the connections' arithmetic, the per-layer delay, when biases act,
+the input encoding and SRP's pre-simulation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from neurosnn.errors import UserError
+
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+Delay = Literal["layer", "none"]
+DELAYS: tuple[str, ...] = ("layer", "none")
+BiasOnset = Literal["always", "input"]
+BIAS_ONSETS: tuple[str, ...] = ("always", "input")
+Encoding = Literal["current", "bernoulli", "poisson"]
+ENCODINGS: tuple[str, ...] = ("current", "bernoulli", "poisson")
+
+
+def check_presim(presim: int, timesteps: int | None = None) -> None:
+    """``presim`` (SRP's τ) must be an integer in [0, T) (the second phase needs a step);
+    without ``timesteps``, an integer >= 0."""
+    if int(presim) != presim or presim < 0:
+        raise UserError(f"presim must be an integer >= 0, got {presim}")
+    if timesteps is not None and presim >= timesteps:
+        raise UserError(f"presim must be an integer in [0, T) = [0, {timesteps}), got {presim}")
