@@ -1,6 +1,7 @@
 # make demo: set up and run the main job; make test: set up and run the whole test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+NEUROSNN := $(VENV)/bin/neurosnn
 
 .PHONY: setup data demo test lint format docs figures leaderboard bench gpu-check wheel-check clean
 
@@ -16,7 +17,7 @@ data:
 	@bash scripts/install_data.sh
 
 demo: setup
-	$(PY) -m experiments.quickstart --out runs/quickstart
+	$(NEUROSNN) demo --out runs/quickstart
 
 test: setup lint docs wheel-check
 	$(PY) -m pytest -q
@@ -54,10 +55,9 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
-		--input 1,28,28 \
-		--timesteps 100 --batch 64
-	$(PY) -m experiments.bench_sim --net vgg15 --input 3,32,32 --timesteps 100 --batch 32 \
+	$(VENV)/bin/neurosnn bench --net vgg9 --option width=0.25 --option batch_norm=true \
+		--input-shape 1,28,28 --timesteps 100 --batch-size 64
+	$(VENV)/bin/neurosnn bench --net vgg15 --input-shape 3,32,32 --timesteps 100 --batch-size 32 \
 		--engines reference,fast,step,ceiling --repeats 2
 
 # every GPU check in one run (scripts/gpu_check.sh); OUT defaults to runs/gpu_check
@@ -65,20 +65,20 @@ gpu-check: setup
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),runs/gpu_check)
 
 # the docs' figures, from the measured runs under $(RUNS) (docs/latency.md names the commands
-# that make those runs; `make demo` makes runs/quickstart, and `python -m experiments.neuroevolve
+# that make those runs; `make demo` makes runs/quickstart, and `neurosnn search
 # --preset quick --checkpoint runs/quickstart/ann --test-images 1000 --out
 # runs/quickstart_search` the search); each caption names its command here
 FIGURES := docs/figures
 RUNS ?= runs
 figures: setup
-	$(PY) -m analysis.plot $(RUNS)/quickstart/latency/all.h5 --out $(FIGURES)/demo
-	$(PY) -m analysis.latency $(RUNS)/quickstart/latency --steps 100 --out $(FIGURES)/demo
-	$(PY) -m analysis.neuroevolution $(RUNS)/quickstart_search --out $(FIGURES)/demo-search
-	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
+	$(NEUROSNN) plot run $(RUNS)/quickstart/latency/all.h5 --out $(FIGURES)/demo
+	$(NEUROSNN) plot latency $(RUNS)/quickstart/latency --steps 100 --out $(FIGURES)/demo
+	$(NEUROSNN) plot search $(RUNS)/quickstart_search --out $(FIGURES)/demo-search
+	$(NEUROSNN) plot latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--out $(FIGURES)/resnet20
-	$(PY) -m analysis.latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
+	$(NEUROSNN) plot latency $(RUNS)/latency_resnet20_search/fmnist_resnet20_s0 --steps 128 \
 		--delay none --out $(FIGURES)/resnet20-delay-none
-	$(PY) -m analysis.latency $(RUNS)/latency_resnet18/fmnist_resnet18_w025 --steps 128 \
+	$(NEUROSNN) plot latency $(RUNS)/latency_resnet18/fmnist_resnet18_w025 --steps 128 \
 		--out $(FIGURES)/resnet18
 
 # docs/leaderboard.md from the measured latency folders under $(RUNS)
@@ -97,7 +97,7 @@ LATENCY_RUNS := front_vgg9 front_vgg9_qcfs4 front_vgg9_nq4 front_vgg9_search_k f
 	h200_resnet20_qcfs4_search_none_start h200_resnet20_nq4 h200_resnet20_nq4_search_none \
 	h200_resnet20_nq4_search_none_start
 leaderboard: setup
-	$(PY) -m analysis.leaderboard $(addprefix $(RUNS)/,$(LATENCY_RUNS)) --out docs/leaderboard.md
+	$(NEUROSNN) leaderboard $(addprefix $(RUNS)/,$(LATENCY_RUNS)) --out docs
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

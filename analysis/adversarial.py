@@ -7,7 +7,6 @@ thresholds on a second axis, and accuracy vs timestep on clean and FGSM inputs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.io.output import one_line_errors
 from neurosnn.io.record import read_run  # noqa: E402
 
 RUNS = {  # file → (label, colour, line style)
@@ -86,12 +84,15 @@ def plot_adversarial(folder: str | Path, out: str | Path | None = None) -> list[
     return [plot_ans(summary, out), plot_curves(folder, summary, out)]
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.adversarial", description=__doc__)
-    p.add_argument("folder", help="output folder of experiments.adversarial")
-    p.add_argument("--out", default=None, help="where the PNGs go (default: FOLDER/plots)")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["attack"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     for path in plot_adversarial(args.folder, args.out):
         print(path)
     return 0

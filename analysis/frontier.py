@@ -6,7 +6,6 @@ needs to reach it (the whole "steps needed vs target" curve, not one iso-accurac
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.io.output import one_line_errors
 from neurosnn.io.record import RunRecord, read_run  # noqa: E402
 from neurosnn.simulation.curve import frontier  # noqa: E402
 
@@ -58,20 +56,16 @@ def plot_frontier(runs: dict[str, RunRecord], out: Path, ann_accuracy: float | N
     return save(fig, out)
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis.frontier",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("runs", nargs="+", help="HDF5 run files (the same test images)")
-    p.add_argument(
-        "--labels", default=None, help="comma-separated legend labels (default: file names)"
-    )
-    p.add_argument("--out", required=True, help="PNG file to write")
-    args = p.parse_args(argv)
-    labels = args.labels.split(",") if args.labels else [Path(r).stem for r in args.runs]
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["frontier"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
+    labels = list(args.labels) or [Path(r).stem for r in args.runs]
     if len(labels) != len(args.runs):
         raise SystemExit(f"error: --labels has {len(labels)} names for {len(args.runs)} runs")
     try:
@@ -79,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     ann = next(iter(runs.values())).metadata.get("ann_accuracy")
-    print(plot_frontier(runs, Path(args.out), ann))
+    out = Path(args.out)
+    if out.suffix == ".png":
+        print(f"note: --out {out} is 0.2's form; from 0.3 on --out DIR writes DIR/frontier.png")
+    else:
+        out = out / "frontier.png"
+    print(plot_frontier(runs, out, ann))
     return 0
 
 

@@ -5,14 +5,12 @@ python -m analysis.inspect runs/fmnist_vgg9/convert.h5
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
 from neurosnn.errors import UserError
-from neurosnn.io.output import one_line_errors
-from neurosnn.io.record import RunRecord, read_run
+from neurosnn.io.record import RunRecord, read_run, record_in
 from neurosnn.measures.energy import energy_of
 from neurosnn.simulation.curve import iso_accuracy_step
 
@@ -69,17 +67,17 @@ def report(run: RunRecord) -> str:
     return "\n".join(lines)
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="neurosnn inspect",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("run", help="HDF5 run file written by an experiment")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import INSPECT
+
+    return run_command(INSPECT, argv)
+
+
+def run(job) -> int:
+    args = job.plot
     try:
-        run = read_run(args.run)
+        run = read_run(record_in(args.run))
     except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     print(report(run))

@@ -7,7 +7,6 @@ their accuracy curves over the first timesteps.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
-from neurosnn.io.output import one_line_errors
 from neurosnn.io.record import read_run  # noqa: E402
 
 
@@ -51,24 +49,15 @@ def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Pat
     return [frontier, save(fig, out / "accuracy.png")]
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis.latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("folder", help="one checkpoint's folder of an experiments.latency run")
-    p.add_argument("--out", default=None, help="folder for the PNGs (default: FOLDER/plots)")
-    p.add_argument("--steps", type=int, default=64, help="timesteps of the accuracy plot")
-    p.add_argument(
-        "--delay",
-        choices=("layer", "none"),
-        default="layer",
-        help="plot the runs with the layer delay (RECIPE.h5) or a graph's runs without it "
-        "(RECIPE.delay-none.h5) (default: %(default)s)",
-    )
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["latency"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     folder = Path(args.folder)
     if not folder.is_dir():
         raise SystemExit(f"error: {folder} is not a folder; give one checkpoint's latency folder")

@@ -19,7 +19,6 @@ undelayed run: "–".
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.io.output import atomic, one_line_errors
+from neurosnn.io.output import atomic
 from neurosnn.io.record import read_run
 
 STEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -200,27 +199,32 @@ def leaderboard(folders: list[Path], command: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="neurosnn leaderboard",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("folders", nargs="+", help="experiments.latency output folders")
-    p.add_argument("--out", default=None, help="the markdown file to write (default: print it)")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import LEADERBOARD
+
+    return run_command(LEADERBOARD, argv)
+
+
+def run(job) -> int:
+    args = job.plot
     folders = [Path(f) for f in args.folders]
     for f in folders:
         if not f.is_dir():
-            raise SystemExit(f"error: {f} is not a folder (an experiments.latency --out)")
-    text = leaderboard(folders, "python -m analysis.leaderboard " + " ".join(argv or sys.argv[1:]))
+            raise SystemExit(f"error: {f} is not a folder (a neurosnn latency --out)")
+    text = leaderboard(folders, job.command_line)
     if args.out is None:
         print(text, end="")
+        return 0
+    page = Path(args.out)
+    if page.suffix == ".md":
+        print(f"note: --out {page} is 0.2's form; from 0.3 on --out DIR writes DIR/leaderboard.md")
     else:
-        with atomic(args.out) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        print(args.out)
+        page.mkdir(parents=True, exist_ok=True)
+        page = page / "leaderboard.md"
+    with atomic(page) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(page)
     return 0
 
 

@@ -7,7 +7,6 @@ timestep of the baseline and the optimised thresholds with iso-accuracy / iso-ti
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
 from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
-from neurosnn.io.output import one_line_errors
 from neurosnn.io.record import read_run, read_search  # noqa: E402
 
 
@@ -141,16 +139,15 @@ def plot_search(folder: str | Path, out: str | Path | None = None) -> list[Path]
     ]
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="neurosnn plot-search",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("folder", help="output folder of experiments.neuroevolve")
-    p.add_argument("--out", default=None, help="folder for the PNGs (default: FOLDER/plots)")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["search"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     if not Path(args.folder).is_dir():
         raise SystemExit(
             f"error: {args.folder} is not a folder; give a search's output folder "

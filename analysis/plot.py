@@ -6,7 +6,6 @@ spike raster of one image. PNGs are written headless (Agg).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,8 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from neurosnn.io.output import one_line_errors
-from neurosnn.io.record import RunRecord, read_run, read_spikes  # noqa: E402
+from neurosnn.io.record import RunRecord, read_run, read_spikes, record_in  # noqa: E402
 
 
 def save(fig, path: Path) -> Path:
@@ -151,19 +149,17 @@ def plot_run(path: str | Path, out: str | Path | None = None, sample: int = 0) -
     return paths
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="neurosnn plot",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("run", help="HDF5 run file written by an experiment")
-    p.add_argument("--out", default=None, help="folder for the PNGs (default: <run>_plots/)")
-    p.add_argument("--sample", type=int, default=0, help="image shown in the raster")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["run"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     try:
-        paths = plot_run(args.run, args.out, args.sample)
+        paths = plot_run(record_in(args.run), args.out, args.sample)
     except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
     for path in paths:

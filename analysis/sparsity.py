@@ -6,7 +6,6 @@ and σ₀ (the trade-off behind Allred et al.'s Tables 1–2).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.io.output import one_line_errors
 
 
 def plot_sparsity(folder: str | Path, out: str | Path | None = None) -> list[Path]:
@@ -50,12 +48,15 @@ def plot_sparsity(folder: str | Path, out: str | Path | None = None) -> list[Pat
     return [save(fig, out / "sparsity.png")]
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.sparsity", description=__doc__)
-    p.add_argument("folder", help="output folder of experiments.sparsity")
-    p.add_argument("--out", default=None, help="where the PNG goes (default: FOLDER/plots)")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["sparsity"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     for path in plot_sparsity(args.folder, args.out):
         print(path)
     return 0

@@ -16,7 +16,6 @@ spikes never come. Per IF layer, on test images, without the layer delay (as SRP
 
 from __future__ import annotations
 
-import argparse
 import functools
 import operator
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from neurosnn.errors import UserError
-from neurosnn.io.output import one_line_errors, write_json
+from neurosnn.io.output import write_json
 from neurosnn.simulation.engine.fast import Simulation
 from neurosnn.simulation.options import check_presim
 from neurosnn.snn.network import ConvertedSNN
@@ -126,25 +125,15 @@ def table(counts: dict[str, MaskCounts]) -> str:
     return "\n".join(rows)
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis.srp",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("snn", nargs="+", help="SNN files (X.snn.h5) saved by experiments.latency")
-    p.add_argument(
-        "--presim",
-        type=int,
-        default=None,
-        help="SRP's τ (default: the one each file's simulation records; needed where it has none)",
-    )
-    p.add_argument("--images", type=int, default=500, help="test images, drawn with --seed")
-    p.add_argument("--seed", type=int, default=0, help="seed of the test images drawn")
-    p.add_argument("--root", default=None, help="data folder (default: the data set's own)")
-    p.add_argument("--out", default=None, help="also write every layer's counts to this JSON")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["srp"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     from neurosnn.io.snnfile import load_snn
 
     found = {}
@@ -155,16 +144,20 @@ def main(argv: list[str] | None = None) -> int:
         if not presim:
             raise UserError(f"{path} records no SRP presim; give --presim TAU")
         onset = source.get("simulation", {}).get("bias_onset", "always")
-        x = _test_images(source, args.images, args.seed, args.root)
+        x = _test_images(source, args.test_images, args.seed, args.data_root)
         counts = mask_counts(snn, x, presim, onset)
-        print(f"\n{path} (τ = {presim}, {args.images} test images)\n\n{table(counts)}")
+        print(f"\n{path} (τ = {presim}, {args.test_images} test images)\n\n{table(counts)}")
         found[path] = {"presim": presim, "bias_onset": onset}
         found[path]["layers"] = {
             n: {"counts": asdict(c), "shares": c.shares()}
             for n, c in [*counts.items(), ("all", pooled(counts))]
         }
     if args.out:
-        write_json(Path(args.out), found)
+        out = Path(args.out)
+        if out.suffix != ".json":  # 0.2 took the JSON file itself
+            out.mkdir(parents=True, exist_ok=True)
+            out = out / "srp.json"
+        write_json(out, found)
     return 0
 
 

@@ -7,7 +7,6 @@ layer's kernels after STDP next to the random ones.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from neurosnn.analysis.plot import save  # noqa: E402
-from neurosnn.io.output import one_line_errors
 from neurosnn.io.record import read_arrays  # noqa: E402
 
 
@@ -64,12 +62,15 @@ def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     return paths
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.stdp", description=__doc__)
-    p.add_argument("folder", help="output folder of experiments.stdp")
-    p.add_argument("--out", default=None, help="where the PNGs go (default: FOLDER/plots)")
-    args = p.parse_args(argv)
+    from neurosnn.experiments.parser import main as run_command
+    from neurosnn.experiments.plots import PLOTS
+
+    return run_command(PLOTS["stdp"], argv)
+
+
+def run(job) -> int:
+    args = job.plot
     for path in plot_stdp(args.folder, args.out):
         print(path)
     return 0

@@ -8,16 +8,16 @@ import sys
 
 import torch
 
-from neurosnn.io.data import load_dataset
-from neurosnn.jobs.latency import LatencyConfig, measure_latency, sized_search
-from neurosnn.learn.train import DATASET_OPTIONS, TrainConfig, train_ann
-from neurosnn.networks import create_network
+import neurosnn as ns
+from neurosnn.config import DATASET_OPTIONS, LatencyConfig, TrainConfig, sized_search
+from neurosnn.jobs.latency import measure_latency
+from neurosnn.learn.train import train_ann
 
 root = sys.argv[1] if len(sys.argv) > 1 else None  # None: Debian's dataset-fashion-mnist
 out = sys.argv[2] if len(sys.argv) > 2 else "runs/example"
-data = load_dataset("fashion-mnist", root)
+data = ns.load_dataset("fashion-mnist", root)
 torch.manual_seed(0)
-model = create_network("vgg9", 10, 1, 28, **DATASET_OPTIONS["fashion-mnist"])
+model = ns.create_network("vgg9", 10, 1, 28, **DATASET_OPTIONS["fashion-mnist"])
 train_ann(model, data, TrainConfig(epochs=1), f"{out}/ann", progress=False)
 cfg = LatencyConfig(
     recipes=("all", "all+search", "phi+onset"),

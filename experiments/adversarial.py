@@ -1,74 +1,76 @@
 """Threshold search for the accuracy–latency trade-off under an FGSM attack (Lu & Sengupta,
-Section IV-B, Fig. 2b, Table III), with layer-wise adversarial noise sensitivity.
+Section IV-B, Fig. 2b, Table III), with each layer's adversarial noise sensitivity (ANS:
+‖a_adv − a‖₂ / ‖a‖₂ of its activations) in the ANN and the SNN.
 
-    python -m experiments.adversarial --checkpoint runs/fmnist_vgg9 --epsilon 8/255 \
-        --out runs/fmnist_vgg9/adv
-
-FGSM (white-box, on the ANN whose weights the SNN shares) attacks the training and test
-images once; they are cached in OUT/fgsm_train.h5 and OUT/fgsm_test.h5 with their ε and
-checkpoint. The search scores candidates on random subsets of the attacked TRAINING set. Writes
-OUT/attack.json (the attack's config, checked by --resume), OUT/search.h5, OUT/baseline.h5 and
-OUT/optimized.h5 (attacked test set), OUT/clean_baseline.h5
-and OUT/clean_optimized.h5 (clean test set), OUT/plots/*.png and OUT/summary.json (ANN and SNN
-accuracy clean and attacked, latency improvement under attack, the adversarial noise
-sensitivity (ANS: ‖a_adv − a‖₂ / ‖a‖₂ of a layer's activations) per layer of the ANN and the SNN,
-and the correlation of the optimised thresholds with the ANS).
+FGSM (white-box, on the ANN whose weights the SNN shares) attacks the training and test images
+once; they are cached in OUT/fgsm_train.h5 and OUT/fgsm_test.h5 with their ε and checkpoint.
+The search scores its candidates on the attacked training images. Writes OUT/attack.json,
+OUT/search.h5, OUT/baseline.h5 and OUT/optimized.h5 (attacked test set),
+OUT/clean_baseline.h5 and OUT/clean_optimized.h5 (clean test set), OUT/plots/*.png,
+OUT/summary.json (ANN and SNN accuracy clean and attacked, the latency improvement under
+attack, ANS per layer, the thresholds' correlation with it), OUT/search.log and
+OUT/config.yaml.
 """
 
 from __future__ import annotations
 
 import sys
 
-from neurosnn.analysis.adversarial import plot_adversarial
-from neurosnn.analysis.neuroevolution import plot_search
-from neurosnn.experiments.common import (
-    claim_output,
-    comma_list,
-    finish,
-    load_source,
-    say,
+from neurosnn.config.attack import AttackConfig
+from neurosnn.experiments.parser import Command, Part
+from neurosnn.experiments.parser import main as run_command
+from neurosnn.experiments.search_args import RESUME, check, parts
+
+COMMAND = Command(
+    name="attack",
+    description=__doc__,
+    parts=(*parts("adversarial-fashion-mnist"), Part("attack", AttackConfig)),
+    run="neurosnn.experiments.adversarial:run",
+    examples=(
+        "neurosnn attack --checkpoint runs/fmnist_vgg9 --epsilon 8/255 --out runs/vgg9_fgsm",
+        "neurosnn attack --checkpoint runs/fmnist_vgg9 --report-epsilons 2/255,4/255 "
+        "--snn-attack-images 0 --out runs/vgg9_fgsm_quick",
+    ),
+    retired={"--resume": RESUME},
+    check=check,
 )
-from neurosnn.experiments.search_args import build_parser, configs
-from neurosnn.io.output import one_line_errors
-from neurosnn.jobs.adversarial import AttackConfig, run_adversarial
-from neurosnn.measures.attacks import parse_epsilon
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = build_parser("python -m experiments.adversarial", __doc__, "adversarial-fashion-mnist")
-    p.add_argument(
-        "--epsilon",
-        type=parse_epsilon,
-        default=8 / 255,
-        help="FGSM strength in pixel units, e.g. 8/255 (default) or 0.03",
+    return run_command(COMMAND, argv)
+
+
+def run(job) -> int:
+    from neurosnn.analysis.adversarial import plot_adversarial
+    from neurosnn.analysis.neuroevolution import plot_search
+    from neurosnn.experiments.common import (
+        claim_output,
+        finish,
+        load_network,
+        say,
+        setup_logging,
+        tensorboard_scalars,
     )
-    p.add_argument(
-        "--report-epsilons",
-        type=comma_list(parse_epsilon, "ε values"),
-        default="2/255,4/255",
-        help="comma-separated further ε at which ANN and baseline-SNN accuracy are reported "
-        "(no search; default: %(default)s; empty for none)",
-    )
-    p.add_argument(
-        "--ans-images",
-        type=int,
-        default=500,
-        help="test images the noise sensitivity is averaged over (default: %(default)s)",
-    )
-    p.add_argument(
-        "--snn-attack-images",
-        type=int,
-        default=500,
-        help="test images also attacked by FGSM through the SNN itself (surrogate gradients, "
-        "BPTT over T; slow on a CPU); 0 for none (default: %(default)s)",
-    )
-    args = p.parse_args(argv)
-    out = claim_output(args.out)
-    scfg, ecfg = configs(args)
-    acfg = AttackConfig(args.epsilon, args.report_epsilons, args.ans_images, args.snn_attack_images)
-    ckpt, data, _ = load_source(args)
-    s = run_adversarial(ckpt, data, scfg, ecfg, acfg, out, args.resume, not args.no_progress)
+    from neurosnn.experiments.search_args import search_configs
+    from neurosnn.jobs.adversarial import run_adversarial
+
+    scfg, ecfg = search_configs(job.source, job.search, job.evaluation, job.hardware)
+    out = claim_output(job.output.out)
+    setup_logging(out / "search.log")
+    job.write_config(out)
+    ckpt, data, _ = load_network(job.source)
+    with tensorboard_scalars(job.scalars.tensorboard) as board:
+        s = run_adversarial(
+            ckpt,
+            data,
+            scfg,
+            ecfg,
+            job.attack,
+            out,
+            True,
+            job.output.progress,
+            on_generation=board and board.generation,
+        )
     imp, clean_imp = s["latency_improvement"], s["clean_latency_improvement"]
 
     def pct(v):

@@ -1,76 +1,58 @@
 """AGD training from scratch (Panda, Aketi & Roy 2020 §3.2, §5, §6): the same network as an LIF
 SNN with a softmax or a stochmax classifier, and as a hybrid with its first layers ReLU.
 
-    python -m experiments.agd --out runs/agd
-
-Each variant is trained end to end with surrogate gradients (BPTT over T) on Fashion-MNIST
-(a training subset) and evaluated on the test set: accuracy at every step (reported at
-``--report-steps``), spikes per image, and energy efficiency against the same network as an ANN
-(``neurosnn.measures.energy``; the ReLU layers of the hybrid count MACs). Writes OUT/agd.h5 (each
-variant's accuracy per step and input spiking activity per layer), OUT/summary.json and
-OUT/plots/agd.png. The job is ``neurosnn.jobs.agd.run_agd``.
+Each variant is trained end to end with surrogate gradients (BPTT over T) on a training subset
+and evaluated on the test set: the accuracy at every step (printed at --report-steps), the
+spikes per image, and the energy efficiency against the same network as an ANN (the ReLU layers
+of the hybrid count MACs). Writes OUT/agd.h5 (each variant's accuracy per step and input
+spiking activity per layer), OUT/summary.json, OUT/plots/agd.png, OUT/agd.log and OUT/config.yaml.
 """
 
 from __future__ import annotations
 
 import sys
 
-from neurosnn.experiments.common import (
-    add_data_args,
-    add_device_arg,
-    add_option_arg,
-    add_out_arg,
-    add_progress_arg,
-    claim_output,
-    config_from,
-    data_of,
-    finish,
-    int_list,
-    name_list,
-    new_parser,
+from neurosnn.config.agd import AGDJobConfig
+from neurosnn.config.common import Data, Hardware, Output
+from neurosnn.experiments.parser import Command, Part
+from neurosnn.experiments.parser import main as run_command
+
+COMMAND = Command(
+    name="agd",
+    description=__doc__,
+    parts=(
+        Part("data", Data),
+        Part("agd", AGDJobConfig),
+        Part("output", Output),
+        Part("hardware", Hardware),
+    ),
+    run="neurosnn.experiments.agd:run",
+    examples=(
+        "neurosnn agd --out runs/agd",
+        "neurosnn agd --variants softmax,hybrid --epochs 1 --train-images 2000 --out runs/agd1",
+    ),
 )
-from neurosnn.io.output import one_line_errors
-from neurosnn.jobs.agd import VARIANTS, AGDJobConfig, run_agd
 
 
-def build_parser():
-    p = new_parser("python -m experiments.agd", __doc__)
-    add_out_arg(p)
-    p.add_argument("--net", default="vgg5", help="registry network (default: %(default)s)")
-    add_option_arg(p, "network option, repeatable (default: width=0.25)")
-    p.add_argument(
-        "--variants",
-        type=name_list(VARIANTS),
-        default=",".join(VARIANTS),
-        help="default: %(default)s",
-    )
-    p.add_argument("--timesteps", type=int, default=25, help="T (default: %(default)s)")
-    p.add_argument("--report-steps", type=int_list, default="5,10,25", help="default: %(default)s")
-    p.add_argument("--hybrid-relu-layers", type=int, default=2, help="default: %(default)s")
-    p.add_argument("--leak", type=float, default=0.99, help="LIF leak per step (default: 0.99)")
-    p.add_argument("--epochs", type=int, default=2, help="default: %(default)s")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam (default: %(default)s)")
-    p.add_argument("--train-images", type=int, default=10000, help="default: %(default)s")
-    p.add_argument("--test-images", type=int, default=2000, help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    add_data_args(p)
-    add_device_arg(p)
-    add_progress_arg(p)
-    return p
-
-
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    from neurosnn.analysis.agd import plot_agd
+    return run_command(COMMAND, argv)
 
-    args = build_parser().parse_args(argv)
-    out = claim_output(args.out)
-    cfg = config_from(args, AGDJobConfig)
-    data = data_of(args)
-    s = run_agd(cfg, data, out, not args.no_progress)
+
+def run(job) -> int:
+    import dataclasses
+
+    from neurosnn.analysis.agd import plot_agd
+    from neurosnn.experiments.common import claim_output, data_of, finish, say, setup_logging
+    from neurosnn.jobs.agd import run_agd
+
+    out = claim_output(job.output.out)
+    setup_logging(out / "agd.log")
+    job.write_config(out)
+    cfg = dataclasses.replace(job.agd, device=job.hardware.apply())
+    s = run_agd(cfg, data_of(job.data), out, job.output.progress)
     for variant, r in s["variants"].items():
         acc = ", ".join(f"T={t}: {a:.4f}" for t, a in r["accuracy_at"].items())
-        print(
+        say(
             f"{variant:<9} {acc}; spikes/image {r['spikes_per_image']:.0f}; "
             f"EE {r['energy']['efficiency']:.2f}"
         )

@@ -1,24 +1,22 @@
-"""Benchmark SNN simulation engines: img·steps/s, peak memory and agreement with bindsnet.
+"""Benchmark the SNN simulation engines on one network: img·steps/s, peak memory and agreement
+with bindsnet.
 
-    python -m experiments.bench_sim --net vgg9 --option width=0.25 --option batch_norm=true \
-        --input 1,28,28 --timesteps 100 --batch 64
+Engines: reference (bindsnet's Network.run with monitors), fast (neurosnn's layer-major
+engine, automatic τ), fast-bf16 (the same with bf16 connections and float32 membranes: not
+spike-identical, its agreement says how close), step (the same with τ = 1: a step loop), groups
+(the fast engine with per-sample thresholds, 8 threshold candidates sharing each batch: the
+threshold search's vectorised evaluation), fast+record (fast, streaming every layer's spikes of
+every image to HDF5), generation (one whole threshold-search generation as the search scores
+it: --population P candidates, each on the batch's E images; its rate counts P·E·T img·steps
+and its time is the seconds per generation), ceiling (the converted ANN's forward pass × T,
+BatchNorm folded: the dense per-step bound, plain PyTorch) and spikingjelly (SpikingJelly's
+multi-step IF neurons on the same layers, when it is installed; it has no per-layer delay, so
+its agreement is measured against the fast engine with --delay none). Weights are the network's
+random initialisation, calibrated on random inputs: dense timing does not depend on them. Peak
+memory is each run's own increase (on a CPU, memory freed by an earlier engine stays resident:
+measure one engine per process for memory).
 
-Engines: ``reference`` (bindsnet ``Network.run`` with monitors), ``fast`` (neurosnn's
-layer-major engine, automatic τ), ``fast-bf16`` (the same with bf16 connections and float32
-membranes: not spike-identical, its agreement says how close), ``step`` (the same with τ = 1: a
-step loop), ``groups`` (the fast engine with per-sample thresholds, 8 threshold candidates
-sharing each batch: the threshold search's vectorised evaluation), ``fast+record`` (fast,
-streaming every layer's spikes of every image to HDF5), ``generation`` (one whole
-threshold-search generation as the search scores it: ``--population`` P candidates, each on the
-batch's E images, as one grouped simulation through ``neurosnn.search.evaluate.Evaluator``; its rate
-counts P·E·T img·steps and its time is the seconds per generation), ``ceiling`` (the converted
-ANN's forward pass × T, BatchNorm folded: the dense per-step bound, plain PyTorch) and
-``spikingjelly`` (SpikingJelly's multi-step IF neurons on the same layers, when it is installed:
-``pip install -e '.[bench]'``; it has no per-layer delay, so its agreement is measured against
-the fast engine with ``--delay none``).
-Weights are the network's random initialisation, calibrated on random inputs: dense timing does
-not depend on them. Peak memory is each run's own increase (CPU: resident set; memory freed by
-an earlier engine stays resident, so measure one engine per process for memory).
+Prints the table; with --out DIR also writes DIR/bench.json, DIR/bench.log and DIR/config.yaml.
 """
 
 from __future__ import annotations
@@ -30,29 +28,118 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from neurosnn.config.bench import BenchConfig
+from neurosnn.config.common import Hardware, Output
+from neurosnn.experiments.parser import Command, Part
+from neurosnn.experiments.parser import main as run_command
 
-from neurosnn.experiments.common import (
-    add_device_arg,
-    add_option_arg,
-    new_parser,
+COMMAND = Command(
+    name="bench",
+    description=__doc__,
+    parts=(
+        Part("bench", BenchConfig),
+        Part("output", Output, defaults={"out": ""}),
+        Part("hardware", Hardware),
+    ),
+    run="neurosnn.experiments.bench_sim:run",
+    examples=(
+        "neurosnn bench --net vgg9 --option width=0.25 --option batch_norm=true "
+        "--input-shape 1,28,28 --timesteps 100 --batch-size 64",
+        "neurosnn bench --net vgg15 --input-shape 3,32,32 --batch-size 32,256 --engines "
+        "reference,fast,step,ceiling --device cuda --out runs/bench_vgg15",
+    ),
 )
-from neurosnn.io.output import one_line_errors
-from neurosnn.measures.resources import peak_memory, reset_peak_memory, sync
-from neurosnn.networks import create_network, list_networks
-from neurosnn.search.config import SearchConfig
 
-ENGINES = (
-    "reference",
-    "fast",
-    "fast-bf16",
-    "step",
-    "groups",
-    "generation",
-    "fast+record",
-    "ceiling",
-    "spikingjelly",
-)
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(COMMAND, argv)
+
+
+def run(job) -> int:
+    import torch
+
+    from neurosnn.conversion.pipeline import convert
+    from neurosnn.errors import UserError
+    from neurosnn.experiments.common import claim_output, say, setup_logging
+    from neurosnn.measures.resources import peak_memory, reset_peak_memory, sync
+    from neurosnn.networks import create_network, list_networks
+
+    args = job.bench
+    if args.net not in list_networks():
+        raise UserError(f"net: unknown network {args.net!r}; known: {', '.join(list_networks())}")
+    if args.json:
+        say("note: --json FILE is 0.2's form; from 0.3 on --out DIR writes DIR/bench.json")
+    out = claim_output(job.output.out) if job.output.out else None
+    if out is not None:
+        setup_logging(out / "bench.log")
+        job.write_config(out)
+    device = torch.device(job.hardware.apply())
+    shape = tuple(args.input_shape)
+    engines = list(args.engines)
+    if "spikingjelly" in engines and importlib.util.find_spec("spikingjelly") is None:
+        say("note: spikingjelly is not installed (pip install -e '.[bench]'); skipping it")
+        engines.remove("spikingjelly")
+
+    torch.manual_seed(0)
+    options = dict(args.options)
+    model = create_network(args.net, args.classes, shape[0], shape[1], **options).eval()
+    calib = [torch.randn(64, *shape) for _ in range(2)]
+    snn = convert(model, calib, shape, 99.7, device=device)
+    records = []
+    say(
+        f"{args.net} {options} input {shape}, T={args.timesteps}, delay {args.delay}, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
+    )
+    for batch in args.batch_size:
+        x = torch.randn(batch, *shape, device=device)
+        y = torch.zeros(batch, dtype=torch.long, device=device)
+        predictions = {}
+        runs = {engine: _runner(engine, snn, args) for engine in engines}
+        best = dict.fromkeys(engines, float("inf"))
+        peak = dict.fromkeys(engines, 0)
+        # round robin (each repeat times every engine once), every other repeat in reverse
+        # order, so that neither a drift of the machine's speed nor the engine run just
+        # before (bindsnet leaves gigabytes to free) favours or hurts one engine
+        for r in range(args.repeats):
+            for engine in engines if r % 2 == 0 else engines[::-1]:
+                baseline = reset_peak_memory(device)
+                sync(device)
+                t0 = time.perf_counter()
+                predictions[engine] = runs[engine](x, y)
+                sync(device)
+                seconds = time.perf_counter() - t0
+                best[engine] = min(best[engine], seconds)
+                if job.output.progress:
+                    say(f"  batch {batch}, run {r + 1}/{args.repeats}: {engine} {seconds:.2f} s")
+                peak[engine] = max(peak[engine], peak_memory(device, baseline))
+        for engine in engines:
+            pred = predictions[engine]
+            images = batch * (args.population if engine == "generation" else 1)
+            records.append(
+                {
+                    "engine": engine,
+                    "device": str(device),
+                    "batch": batch,
+                    "timesteps": args.timesteps,
+                    "seconds": best[engine],
+                    "img_steps_per_s": images * args.timesteps / best[engine],
+                    "peak_memory_bytes": peak[engine],
+                    "agreement": _agreement(engine, pred, predictions, snn, x, y, args),
+                    "tf32": job.hardware.allow_tf32,
+                }
+            )
+    _print_table(records)
+    for r in records:
+        if r["engine"] == "generation":
+            say(
+                f"generation: {args.population} candidates × {r['batch']} images × "
+                f"T = {args.timesteps}: {r['seconds']:.2f} s a generation on {r['device']}"
+            )
+    for path in (out / "bench.json" if out else None, args.json and Path(args.json)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(records, indent=2) + "\n")
+    return 0
 
 
 def _spikingjelly_net(snn, timesteps: int):
@@ -64,6 +151,7 @@ def _spikingjelly_net(snn, timesteps: int):
     predictions may differ from the other engines'."""
     import copy
 
+    import torch
     from spikingjelly.activation_based import functional, neuron
 
     thresholds = dict(zip(snn.if_names, snn.thresholds, strict=True))
@@ -102,116 +190,10 @@ def _spikingjelly_net(snn, timesteps: int):
     return run
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> int:
-    p = new_parser("python -m experiments.bench_sim", __doc__)
-    p.add_argument("--net", default="vgg9", choices=list_networks(), help="default: %(default)s")
-    add_option_arg(p, "network option, repeatable (e.g. width=0.25)")
-    p.add_argument("--input", default="1,28,28", help="C,H,W of one image (default: %(default)s)")
-    p.add_argument("--classes", type=int, default=10, help="default: %(default)s")
-    p.add_argument("--timesteps", type=int, default=100, help="default: %(default)s")
-    p.add_argument("--batch", default="64", help="comma-separated batch sizes (default: 64)")
-    p.add_argument(
-        "--engines",
-        default="reference,fast,fast-bf16,step,groups,fast+record,ceiling,spikingjelly",
-        help=f"comma-separated engines among {', '.join(ENGINES)} (default: %(default)s; "
-        "spikingjelly is skipped when it is not installed)",
-    )
-    p.add_argument(
-        "--delay",
-        choices=("layer", "none"),
-        default="layer",
-        help="one step of delay per layer (bindsnet's timing) or none (default: %(default)s)",
-    )
-    p.add_argument(
-        "--time-block", type=int, default=None, help="the fast engine's τ (default: automatic)"
-    )
-    p.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best kept)")
-    p.add_argument(
-        "--population",
-        type=int,
-        default=SearchConfig.population,
-        help="candidates of the generation engine (default: %(default)s, Table I)",
-    )
-    add_device_arg(p)
-    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    args = p.parse_args(argv)
-
-    from neurosnn.conversion.pipeline import convert
-
-    device = torch.device(args.device)
-    shape = tuple(int(v) for v in args.input.split(","))
-    if len(shape) != 3:
-        raise SystemExit(f"error: --input must be C,H,W, got {args.input!r}")
-    engines = args.engines.split(",")
-    unknown = set(engines) - set(ENGINES)
-    if unknown:
-        raise SystemExit(f"error: unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
-    if args.population < 5:
-        raise SystemExit(f"error: --population must be >= 5 (SciPy's DE), got {args.population}")
-    if "spikingjelly" in engines and importlib.util.find_spec("spikingjelly") is None:
-        print("note: spikingjelly is not installed (pip install -e '.[bench]'); skipping it")
-        engines.remove("spikingjelly")
-    torch.manual_seed(0)
-    options = dict(args.option or [])
-    model = create_network(args.net, args.classes, shape[0], shape[1], **options).eval()
-    calib = [torch.randn(64, *shape) for _ in range(2)]
-    snn = convert(model, calib, shape, 99.7, device=device)
-    records = []
-    print(
-        f"{args.net} {options} input {shape}, T={args.timesteps}, delay {args.delay}, "
-        f"device {device}, torch threads {torch.get_num_threads()}"
-    )
-    for batch in [int(b) for b in args.batch.split(",")]:
-        x = torch.randn(batch, *shape, device=device)
-        y = torch.zeros(batch, dtype=torch.long, device=device)
-        predictions = {}
-        runs = {engine: _runner(engine, snn, args) for engine in engines}
-        best = dict.fromkeys(engines, float("inf"))
-        peak = dict.fromkeys(engines, 0)
-        # round robin (each repeat times every engine once), every other repeat in reverse
-        # order, so that neither a drift of the machine's speed nor the engine run just
-        # before (bindsnet leaves gigabytes to free) favours or hurts one engine
-        for r in range(args.repeats):
-            for engine in engines if r % 2 == 0 else engines[::-1]:
-                baseline = reset_peak_memory(device)
-                sync(device)
-                t0 = time.perf_counter()
-                predictions[engine] = runs[engine](x, y)
-                sync(device)
-                best[engine] = min(best[engine], time.perf_counter() - t0)
-                peak[engine] = max(peak[engine], peak_memory(device, baseline))
-        for engine in engines:
-            pred = predictions[engine]
-            images = batch * (args.population if engine == "generation" else 1)
-            records.append(
-                {
-                    "engine": engine,
-                    "device": str(device),
-                    "batch": batch,
-                    "timesteps": args.timesteps,
-                    "seconds": best[engine],
-                    "img_steps_per_s": images * args.timesteps / best[engine],
-                    "peak_memory_bytes": peak[engine],
-                    "agreement": _agreement(engine, pred, predictions, snn, x, y, args),
-                    "tf32": args.allow_tf32,
-                }
-            )
-    _print_table(records)
-    for r in records:
-        if r["engine"] == "generation":
-            print(
-                f"generation: {args.population} candidates × {r['batch']} images × "
-                f"T = {args.timesteps}: {r['seconds']:.2f} s a generation on {r['device']}"
-            )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(records, indent=2) + "\n")
-    return 0
-
-
 def _runner(engine: str, snn, args):
     """A callable ``(x, y) -> predictions [B]`` (None for the ceiling) timing one engine."""
+    import torch
+
     from neurosnn.io.record import RunWriter
     from neurosnn.simulation.run import simulate, simulate_groups
 
@@ -273,6 +255,7 @@ def _generation(snn, args):
     bounds), each scored on the batch's images, as the search's vectorised map does it."""
     import numpy as np
 
+    from neurosnn.config.search import SearchConfig
     from neurosnn.io.data import TensorSplit
     from neurosnn.search.evaluate import Evaluator
 
@@ -311,13 +294,15 @@ def _agreement(engine, pred, predictions, snn, x, y, args) -> float | None:
 
 
 def _print_table(records: list[dict]) -> None:
+    from neurosnn.experiments.common import say
+
     def rate(engine, batch):
         return next(
             (r["img_steps_per_s"] for r in records if (r["engine"], r["batch"]) == (engine, batch)),
             None,
         )
 
-    print(
+    say(
         f"{'engine':<13}{'batch':>6}{'img·steps/s':>13}{'vs bindsnet':>13}{'vs ceiling':>12}"
         f"{'vs SJ':>8}{'peak MiB':>10}{'agreement':>11}"
     )
@@ -332,7 +317,7 @@ def _print_table(records: list[dict]) -> None:
             base = rate(other, b)
             ratios.append("-" if base is None else fmt.format(speed / base))
         agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
-        print(
+        say(
             f"{r['engine']:<13}{b:>6}{speed:>13.0f}{ratios[0]:>13}{ratios[1]:>12}{ratios[2]:>8}"
             f"{r['peak_memory_bytes'] / 2**20:>10.0f}{agree:>11}"
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from neurosnn.errors import UserError
 from neurosnn.io.data import DATASETS, Dataset, load_dataset
 from neurosnn.io.output import OutputInUse, hold, open_no_link, write_json
 from neurosnn.simulation.tf32 import set_tf32
@@ -216,6 +217,29 @@ def load_source(args: argparse.Namespace, which: int = 0) -> tuple[Any, Dataset,
     return ckpt, data, str(Path(weights).resolve())
 
 
+def load_network(source, which: int = 0) -> tuple[Any, Dataset, str]:
+    """``(checkpoint, data normalised as the network expects, the file it came from)`` of a
+    ``neurosnn.config.common.Source``: its ``which``-th checkpoint, or its model with its
+    ``which``-th weights (normalised with its data set's own statistics)."""
+    from neurosnn.io.checkpoint import resolve, user_checkpoint
+
+    source.require()
+    if not source.model:
+        path = source.checkpoint[which]
+        ckpt, data = load_checkpoint_and_data(path, source.data_root)
+        return ckpt, data, str(resolve(path))
+    weights = source.weights[which]
+    data = load_data(source.dataset, source.data_root)
+    shape = (data.in_channels, data.input_size, data.input_size)
+    if source.input_shape is not None and tuple(source.input_shape) != shape:
+        raise UserError(
+            f"input_shape {','.join(map(str, source.input_shape))} does not match "
+            f"{data.name}'s images, {','.join(map(str, shape))}"
+        )
+    ckpt = user_checkpoint(source.model, weights, data.name, data.mean, data.std, shape)
+    return ckpt, data, str(Path(weights).resolve())
+
+
 def add_progress_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -230,16 +254,16 @@ def add_tensorboard_arg(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def tensorboard_scalars(args: argparse.Namespace):
-    """``neurosnn.io.tensorboard.Scalars`` for ``--tensorboard DIR``, or a stand-in whose
-    callbacks are None; a context manager either way."""
+def tensorboard_scalars(folder: str | None):
+    """``neurosnn.io.tensorboard.Scalars`` writing to ``folder`` (``--tensorboard DIR``), or
+    ``None`` where none is given; a context manager either way."""
     from contextlib import nullcontext
 
     from neurosnn.io.tensorboard import Scalars
 
-    if args.tensorboard is None:
+    if folder is None:
         return nullcontext(None)
-    return Scalars(args.tensorboard)
+    return Scalars(folder)
 
 
 def add_data_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
@@ -303,10 +327,10 @@ def load_data(name: str, root: str | None, allow_subset: bool = False) -> Datase
         return load_dataset(name, SUBSET_ROOT)
 
 
-def data_of(args: argparse.Namespace) -> Dataset:
-    """The data set of ``--dataset`` and ``--data-root`` (Fashion-MNIST: the shipped subset
+def data_of(data) -> Dataset:
+    """The data set of a ``neurosnn.config.common.Data`` (Fashion-MNIST: the shipped subset
     when the full set is not installed)."""
-    return load_data(args.dataset, args.data_root, allow_subset=args.dataset == "fashion-mnist")
+    return load_data(data.dataset, data.data_root, allow_subset=data.dataset == "fashion-mnist")
 
 
 def claim_output(
@@ -391,9 +415,10 @@ class _LogFile(logging.StreamHandler):
             super().close()
 
 
-def setup_logging(log_file: Path) -> None:
-    """Send neurosnn's progress lines (``logging`` under ``"neurosnn"``) to stdout and to
-    ``log_file`` (appended), with the time of day; replaces an earlier call's handlers."""
+def setup_logging(log_file: Path, terminal: str = "%(asctime)s %(message)s") -> None:
+    """Send neurosnn's progress lines (``logging`` under ``"neurosnn"``) to stdout (formatted as
+    ``terminal``) and to ``log_file`` (appended, with the time of day); replaces an earlier
+    call's handlers."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
     root = logging.getLogger("neurosnn")
@@ -403,8 +428,10 @@ def setup_logging(log_file: Path) -> None:
         handler.close()
     fd = open_no_link(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "log file")
     to_file = _LogFile(os.fdopen(fd, "a", encoding="utf-8"))
-    for handler in (logging.StreamHandler(sys.stdout), to_file):
-        handler.setFormatter(fmt)
+    to_file.setFormatter(fmt)
+    to_terminal = logging.StreamHandler(sys.stdout)
+    to_terminal.setFormatter(logging.Formatter(terminal, "%H:%M:%S"))
+    for handler in (to_terminal, to_file):
         root.addHandler(handler)
 
 

@@ -1,55 +1,71 @@
-"""Tune one threshold per layer with differential evolution (Lu & Sengupta) and compare the
-result with the uniform-percentile baseline on the test set.
-
-    python -m experiments.neuroevolve --preset fashion-mnist --checkpoint runs/fmnist_vgg9 \
-        --out runs/fmnist_vgg9/ne
+"""Tune one threshold per layer with differential evolution (Lu & Sengupta, Algorithm 1) and
+compare the result with the uniform-percentile baseline on the test set: iso-accuracy and
+iso-time latency, steps to ANN − 1%, the training cost, and the layers' PCA significance.
 
 Writes OUT/search.h5 (history, thresholds, metrics, PCA significance), OUT/baseline.h5 and
-OUT/optimized.h5 (test-set runs, readable by analysis.inspect/plot), OUT/plots/*.png,
-OUT/optimized.snn.h5 (the tuned SNN: neurosnn.io.snnfile.load_snn, experiments.convert --snn),
-OUT/search_state.json (for --resume), OUT/summary.json (with every setting) and OUT/search.log
-(the settings and a line per generation, also printed).
+OUT/optimized.h5 (test-set runs: neurosnn inspect, neurosnn plot), OUT/plots/*.png,
+OUT/optimized.snn.h5 (the tuned SNN: neurosnn convert --snn), OUT/search_state.json (an
+interrupted search resumes from it when rerun into OUT), OUT/summary.json, OUT/search.log and
+OUT/config.yaml.
 """
 
 from __future__ import annotations
 
 import sys
 
-import numpy as np
+from neurosnn.experiments.parser import Command
+from neurosnn.experiments.parser import main as run_command
+from neurosnn.experiments.search_args import RESUME, check, parts
 
-from neurosnn.analysis.neuroevolution import plot_search
-from neurosnn.experiments.common import (
-    add_tensorboard_arg,
-    claim_output,
-    finish,
-    load_source,
-    say,
-    setup_logging,
-    tensorboard_scalars,
+COMMAND = Command(
+    name="search",
+    description=__doc__,
+    parts=parts("fashion-mnist"),
+    run="neurosnn.experiments.neuroevolve:run",
+    examples=(
+        "neurosnn search --checkpoint runs/fmnist_vgg9 --out runs/fmnist_vgg9_search",
+        "neurosnn search --preset quick --checkpoint runs/quickstart/ann --out runs/quick_search",
+        "neurosnn search --checkpoint runs/fmnist_vgg9 --objective steps-to-target --search-phi "
+        "--phi 0.5 --bias-onset input --out runs/vgg9_theta_phi",
+    ),
+    retired={"--resume": RESUME},
+    check=check,
 )
-from neurosnn.experiments.search_args import build_parser, configs
-from neurosnn.io.output import one_line_errors
-from neurosnn.jobs.search import prepare, run_neuroevolution
 
 
-@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser("python -m experiments.neuroevolve", __doc__, "fashion-mnist")
-    add_tensorboard_arg(parser, "each generation's best and mean cost and seconds")
-    args = parser.parse_args(argv)
-    out = claim_output(args.out)
-    scfg, ecfg = configs(args)
+    return run_command(COMMAND, argv)
+
+
+def run(job) -> int:
+    import numpy as np
+
+    from neurosnn.analysis.neuroevolution import plot_search
+    from neurosnn.experiments.common import (
+        claim_output,
+        finish,
+        load_network,
+        say,
+        setup_logging,
+        tensorboard_scalars,
+    )
+    from neurosnn.experiments.search_args import search_configs
+    from neurosnn.jobs.search import prepare, run_neuroevolution
+
+    scfg, ecfg = search_configs(job.source, job.search, job.evaluation, job.hardware)
+    out = claim_output(job.output.out)
     setup_logging(out / "search.log")
-    ckpt, data, _ = load_source(args)
-    with tensorboard_scalars(args) as scalars:
+    job.write_config(out)
+    ckpt, data, _ = load_network(job.source)
+    with tensorboard_scalars(job.scalars.tensorboard) as board:
         s = run_neuroevolution(
             prepare(scfg, ecfg, ckpt, data),
             scfg,
             ecfg,
             out,
-            args.resume,
-            not args.no_progress,
-            on_generation=scalars and scalars.generation,
+            True,
+            job.output.progress,
+            on_generation=board and board.generation,
         )
     imp = s["latency_improvement"]
     say(

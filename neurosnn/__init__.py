@@ -38,6 +38,7 @@ __getattr__, __dir__, __all__ = exports(
         "RunWriter": "io.record",
         "read_run": "io.record",
         "read_spikes": "io.record",
+        "load_dataset": "io.data",
         "create_network": "networks.registry",
         "list_networks": "networks.registry",
         "register_network": "networks.registry",

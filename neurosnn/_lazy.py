@@ -10,12 +10,15 @@ from collections.abc import Callable
 
 def exports(package: str, names: dict[str, str]) -> tuple[Callable, Callable, list[str]]:
     """``(__getattr__, __dir__, __all__)`` of ``package``, where ``names`` maps each public name
-    to the module (relative to ``package``) that defines it."""
+    to the module that defines it (relative to ``package``, or a full ``neurosnn.…`` path)."""
 
     def __getattr__(name: str):
         if name not in names:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        module = names[name]
+        if not module.startswith("neurosnn."):
+            module = f"{package}.{module}"
+        return getattr(importlib.import_module(module), name)
 
     def __dir__() -> list[str]:
         return sorted(names)

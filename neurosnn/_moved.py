@@ -47,8 +47,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "neurosnn.convert.pipeline": ("neurosnn.conversion.pipeline", "neurosnn.conversion.options"),
     "neurosnn.convert.recipes": ("neurosnn.conversion.thresholds",),
     "neurosnn.cost": ("neurosnn.search.cost", "neurosnn.simulation.curve"),
-    "neurosnn.evolve": ("neurosnn.search.config", "neurosnn.search.evaluate", "neurosnn.search.de"),
-    "neurosnn.train": ("neurosnn.learn.train",),
+    "neurosnn.evolve": ("neurosnn.config.search", "neurosnn.search.evaluate", "neurosnn.search.de"),
+    "neurosnn.train": ("neurosnn.learn.train", "neurosnn.config.train"),
     "neurosnn.nq": ("neurosnn.learn.nq",),
     "neurosnn.stdp": ("neurosnn.learn.stdp",),
     "neurosnn.readout": ("neurosnn.learn.readout",),
@@ -72,7 +72,7 @@ for _name in ("record", "snnfile", "nirio", "nirconsumer", "tensorboard"):
 NEW = {
     "neurosnn.convert": "neurosnn.conversion (the function: neurosnn.convert)",
     "neurosnn.simulate": "neurosnn.simulation (the function: neurosnn.simulate)",
-    "neurosnn.evolve": "neurosnn.search (config, evaluate, de)",
+    "neurosnn.evolve": "neurosnn.config.search and neurosnn.search (evaluate, de)",
     "neurosnn.engine": "neurosnn.simulation.engine",
 }
 # old packages: their submodules moved too

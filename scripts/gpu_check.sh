@@ -3,12 +3,13 @@
 #   (a) the CUDA tests: tests/test_cuda.py (fast engine on cuda ≡ bindsnet on cuda, grouped
 #       thresholds, the torch packer), tests/test_ifscan*.py (the Triton scan compiled, against
 #       the step function and the engine against bindsnet) and tests/test_simulate.py;
-#   (b) experiments.bench_sim on the paper's VGG15 (13 conv + 2 FC, full width, 3×32×32,
+#   (b) neurosnn bench on the paper's VGG15 (13 conv + 2 FC, full width, 3×32×32,
 #       T = 100) at batch 32 and 256: fast fp32 (TF32 off: spike-exact), fast bf16, the step
 #       loop, bindsnet's Network.run, SpikingJelly's multi-step IF and the ANN-forward ceiling;
 #       one threshold-search generation at the paper's CIFAR-10 setting (P = 25, E = 3,000,
 #       T = 200);
-#   (c) everything as JSON under OUT (device.json, tests.xml, bench.json, generation.json,
+#   (c) everything as JSON under OUT (device.json, tests.xml, bench/bench.json,
+#       generation/bench.json,
 #       summary.json); each step's output also in OUT/<step>.log.
 # Sized to finish in under 8 minutes on one H100/H200. A machine without the internet installs
 # SpikingJelly from a folder of wheels carried along: WHEELS=DIR (pip download --no-deps
@@ -23,15 +24,15 @@ mkdir -p "$out"
 py=${PYTHON:-python}
 if [ "$tiny" = 1 ]; then
   device=cpu
-  net=(--net vgg5 --option width=0.125 --input 1,8,8 --classes 4)
-  bench=(--timesteps 4 --batch 2,4 --repeats 1)
-  generation=(--timesteps 4 --batch 8 --population 5 --repeats 1)
+  net=(--net vgg5 --option width=0.125 --input-shape 1,8,8 --classes 4)
+  bench=(--timesteps 4 --batch-size 2,4 --repeats 1)
+  generation=(--timesteps 4 --batch-size 8 --population 5 --repeats 1)
   tests=(tests/test_cuda.py)
 else
   device=cuda
-  net=(--net vgg15 --input 3,32,32)
-  bench=(--timesteps 100 --batch 32,256 --repeats 3)
-  generation=(--timesteps 200 --batch 3000 --population 25 --repeats 1)
+  net=(--net vgg15 --input-shape 3,32,32)
+  bench=(--timesteps 100 --batch-size 32,256 --repeats 3)
+  generation=(--timesteps 200 --batch-size 3000 --population 25 --repeats 1)
   tests=(tests/test_cuda.py tests/test_ifscan.py tests/test_ifscan_cuda_build.py tests/test_simulate.py)
 fi
 if [ -n "${WHEELS:-}" ] && ! "$py" -c "import spikingjelly" 2>/dev/null; then
@@ -52,9 +53,9 @@ print(json.dumps({'torch': torch.__version__, 'cuda': torch.version.cuda, 'pytho
 cp "$out/device.log" "$out/device.json"
 step tests "$py" -m pytest -q -p no:cacheprovider "${tests[@]}" --junitxml "$out/tests.xml"
 step bench "$py" -m experiments.bench_sim "${net[@]}" "${bench[@]}" --device "$device" \
-  --engines reference,fast,fast-bf16,step,ceiling,spikingjelly --json "$out/bench.json"
+  --engines reference,fast,fast-bf16,step,ceiling,spikingjelly --out "$out/bench"
 step generation "$py" -m experiments.bench_sim "${net[@]}" "${generation[@]}" --device "$device" \
-  --engines generation --json "$out/generation.json"
+  --engines generation --out "$out/generation"
 step summary "$py" scripts/gpu_summary.py "$out"
 cat "$out/summary.log"
 exit $status

@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "device": json.loads(device.read_text()) if device.is_file() else None,
         "tests": tests(out / "tests.xml"),
-        "bench": bench(out / "bench.json"),
-        "generation": generation(out / "generation.json"),
+        "bench": bench(out / "bench" / "bench.json"),
+        "generation": generation(out / "generation" / "bench.json"),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

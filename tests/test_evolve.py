@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from neurosnn.config.search import PRESETS, SearchConfig
 from neurosnn.conversion import convert
-from neurosnn.search.config import PRESETS, SearchConfig
 from neurosnn.search.de import initial_population, run_search, start_candidate, unless_beaten
 from neurosnn.search.evaluate import (
     Evaluator,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from neurosnn.analysis import inspect, plot
+from neurosnn.config.bench import ENGINES
 from neurosnn.experiments import bench_sim, convert, train_ann
-from neurosnn.experiments.bench_sim import ENGINES
 
 
 def train_synthetic(out) -> int:
@@ -39,7 +39,8 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     run = tmp_path / "run"
     assert train_synthetic(run) == 0
     assert json.loads((run / "train.json").read_text())["test_accuracy"] > 0.8
-    h5 = run / "convert.h5"
+    folder = run / "snn"
+    h5 = folder / "convert.h5"
     assert (
         convert.main(
             [
@@ -54,7 +55,7 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
                 "--test-images",
                 "100",
                 "--out",
-                str(h5),
+                str(folder),
                 "--no-progress",
             ]
         )
@@ -65,17 +66,25 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
     from neurosnn.io.data import synthetic
     from neurosnn.io.record import read_run
 
-    assert "simulating 100 test images for T=40" in h5.with_suffix(".log").read_text()
+    assert "simulating 100 test images for T=40" in (folder / "convert.log").read_text()
     recorded = read_run(h5)  # every recorded image traces back to its test-set index
     indices = recorded.metadata["test_indices"]
     assert len(indices) == 100 == len(set(indices))
     assert recorded.labels.tolist() == synthetic().test.labels[indices].tolist()
+    # the resolved options rerun the same job into another folder, to the same figures
+    config = (folder / "config.yaml").read_text()
+    assert "command: convert" in config and "timesteps: 40" in config
+    rerun_folder = tmp_path / "rerun"
+    argv = ["--config", str(folder / "config.yaml"), "--out", str(rerun_folder)]
+    assert convert.main(argv) == 0
+    assert (read_run(rerun_folder / "convert.h5").accuracy == recorded.accuracy).all()
+    capsys.readouterr()
     # the converted SNN is saved beside the record, and simulates again without the ANN
-    again = tmp_path / "again.h5"
-    args = ["--snn", str(run / "convert.snn.h5"), "--timesteps", "40", "--test-images", "100"]
+    again = tmp_path / "again"
+    args = ["--snn", str(folder / "convert.snn.h5"), "--timesteps", "40", "--test-images", "100"]
     assert convert.main([*args, "--record-spikes", "4", "--out", str(again), "--no-progress"]) == 0
     assert "ANN accuracy" in capsys.readouterr().out
-    rerun = read_run(again)
+    rerun = read_run(again / "convert.h5")
     assert (rerun.accuracy == recorded.accuracy).all() and rerun.metadata["test_indices"] == indices
     assert rerun.metadata["snn"].endswith("convert.snn.h5")
     assert inspect.main([str(h5)]) == 0
@@ -93,7 +102,7 @@ def test_train_convert_inspect_plot(tmp_path, capsys):
 
 def test_cli_errors(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint"):
-        convert.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.h5")])
+        convert.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit, match="no run file"):
         inspect.main([str(tmp_path / "missing.h5")])
     with pytest.raises(SystemExit):
@@ -198,7 +207,7 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     with pytest.raises(
         SystemExit, match=r"error: cannot resume: .*other settings \(images 48 → 40\)"
     ):
-        neuroevolve.main([*args[:-1], "--images", "40", "--resume"])
+        neuroevolve.main([*args[:-1], "--images", "40"])  # a rerun into it resumes
     for key in (
         "latency_improvement",
         "baseline_final_accuracy",
@@ -233,8 +242,10 @@ def test_neuroevolve_end_to_end(tmp_path, capsys):
     assert summary["baseline_final_accuracy"] == pytest.approx(base.accuracy[23])
     assert base.simulation["percentile_of"] == "all" and summary["subset"] == "fixed"
     assert set(summary["optimized_latency"]) >= {"steps_to_ann_minus_1pct", "accuracy_at_16"}
-    # resuming a finished search evaluates nothing more and gives the same thresholds
+    # resuming a finished search evaluates nothing more and gives the same thresholds (0.2's
+    # --resume is still accepted, with a note)
     assert neuroevolve.main(args + ["--resume"]) == 0
+    assert "--resume is retired" in capsys.readouterr().err
     again = json.loads((out / "summary.json").read_text())
     assert again["evaluations"] == summary["evaluations"]
     assert again["thresholds_percentile"] == summary["thresholds_percentile"]
@@ -460,9 +471,11 @@ def test_qcfs_network_trains_and_converts_at_its_lambdas(tmp_path, capsys):
 
 
 def test_the_demo_trains_as_long_on_the_shipped_subset_as_on_the_full_set():
-    from neurosnn.experiments.quickstart import default_epochs
+    from neurosnn.config.demo import DemoConfig
 
-    assert (default_epochs(20000), default_epochs(4000)) == (2, 10)  # 40,000 presentations
+    demo = DemoConfig()  # 40,000 presentations either way, unless --epochs says otherwise
+    assert (demo.epochs_for(20000), demo.epochs_for(4000)) == (2, 10)
+    assert DemoConfig(epochs=3).epochs_for(4000) == 3
 
 
 @pytest.mark.slow
@@ -495,8 +508,9 @@ def test_quickstart_on_the_shipped_subset(tmp_path, capsys):
     # a second run reuses the network and the records; not one trained with another seed
     assert quickstart.main(args) == 0
     assert "reusing the trained ANN" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="trained with --seed 0, not 1: pass --retrain"):
+    with pytest.raises(SystemExit, match="trained with --seed 0, not 1: give another --out"):
         quickstart.main([*args, "--seed", "1"])
+    assert "timesteps: 24" in (out / "config.yaml").read_text()  # what it ran, to rerun
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ TRAIN = ["--dataset", "synthetic", "--net", "vgg5", "--option", "width=0.125", "
 @pytest.mark.parametrize(
     "flag,value,message",
     [
-        ("--lr", "inf", "lr must be a finite number > 0, got inf"),
-        ("--weight-decay", "nan", "weight_decay must be a finite number >= 0, got nan"),
+        ("--lr", "inf", "--lr must be a finite number > 0, got inf"),
+        ("--weight-decay", "nan", "--weight-decay must be a finite number >= 0, got nan"),
         ("--option", "depthh=3", "depthh"),
     ],
 )
@@ -44,11 +44,14 @@ def test_train_resume_with_other_settings_is_refused(tmp_path, capsys):
     assert json.loads((out / "train.json").read_text())["config"]["lr"] == 0.05
 
 
-def test_convert_refuses_a_folder_as_its_file_before_simulating(tmp_path):
+def test_convert_refuses_a_file_as_its_folder_before_simulating(tmp_path):
     ann = tmp_path / "ann"
     train_synthetic(ann)
-    with pytest.raises(SystemExit, match=r"--out .* is a folder; expected a file name"):
-        convert.main(["--checkpoint", str(ann), "--out", str(tmp_path), "--no-progress"])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious")
+    with pytest.raises(SystemExit, match=r"--out .* is a file; expected a folder"):
+        convert.main(["--checkpoint", str(ann), "--out", str(notes), "--no-progress"])
+    assert notes.read_text() == "precious"
 
 
 def test_other_data_than_the_checkpoint_was_tested_on_is_flagged(tmp_path, caplog, monkeypatch):
@@ -110,9 +113,9 @@ def test_another_training_split_than_the_checkpoint_was_trained_on_is_flagged(
 @pytest.mark.parametrize(
     "flag,value,message",
     [
-        ("--alpha", "nan", "alpha must be a finite number >= 0, got nan"),
+        ("--alpha", "nan", "--alpha must be a finite number >= 0, got nan"),
         ("--iso-time", "1000", "--iso-time must be <= T = 100"),
-        ("--test-images", "-1", "--test-images must be >= 1, got -1"),
+        ("--test-images", "-1", "--test-images must be >= 0, got -1"),
         ("--eval-timesteps", "-5", "--eval-timesteps must be >= 2, got -5"),
     ],
 )

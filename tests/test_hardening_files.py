@@ -152,18 +152,28 @@ def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, snn):
         export.main(["--snn", str(saved), "--nir", str(saved)])
     with pytest.raises(SystemExit, match="would overwrite the input"):  # X.h5 saves X.snn.h5
         convert_cli.main(["--snn", str(saved), "--out", str(tmp_path / "a.h5")])
-    assert saved.read_bytes() == before
+    kept = tmp_path / "kept"  # a folder whose convert.snn.h5 is the input
+    kept.mkdir()
+    (kept / "convert.snn.h5").write_bytes(before)
+    with pytest.raises(SystemExit, match="would overwrite the input"):
+        convert_cli.main(["--snn", str(kept / "convert.snn.h5"), "--out", str(kept)])
+    assert saved.read_bytes() == before == (kept / "convert.snn.h5").read_bytes()
     ann = tmp_path / "ann"
     train_synthetic(ann)
     checkpoint = (ann / "checkpoint.pt").read_bytes()
-    with pytest.raises(SystemExit, match="checkpoint.pt would overwrite the input"):
+    with pytest.raises(SystemExit, match="checkpoint.pt is a file; expected a folder"):
         convert_cli.main(["--checkpoint", str(ann), "--out", str(ann / "checkpoint.pt")])
     notes = tmp_path / "notes.txt"
     notes.write_text("results\n")
-    with pytest.raises(SystemExit, match="is not an HDF5 file, not what this command writes"):
+    with pytest.raises(SystemExit, match="is a file; expected a folder"):
         convert_cli.main(["--checkpoint", str(ann), "--out", str(notes)])
     assert notes.read_text() == "results\n"
-    with pytest.raises(SystemExit, match="holds a trained checkpoint; pass --resume"):
+    notes.with_suffix(".h5").write_text("results\n")
+    with pytest.raises(SystemExit, match="is not an HDF5 file, not what this command writes"):
+        convert_cli.main(["--checkpoint", str(ann), "--out", str(notes.with_suffix(".h5"))])
+    assert notes.with_suffix(".h5").read_text() == "results\n"
+    # a rerun into a trained folder resumes it: other settings are refused, nothing touched
+    with pytest.raises(SystemExit, match="cannot resume"):
         train_ann.main(["--dataset", "synthetic", "--net", "vgg5", "--out", str(ann)])
     assert (ann / "checkpoint.pt").read_bytes() == checkpoint
     with pytest.raises(SystemExit, match="/dev/null is not a regular file or folder"):
@@ -200,7 +210,7 @@ def test_a_signal_ends_a_command_in_one_line_and_leaves_no_temporary_file(tmp_pa
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--train-images", "0"], "--train-images must be in 1..512"),
+        (["--train-images", "-1"], "--train-images must be >= 0 \\(0: all\\), got -1"),
         (["--train-images", "100000"], "--train-images must be in 1..512"),
         (["--option", "width=nan"], "width must be a finite number > 0, got 'nan'"),
     ],
@@ -227,8 +237,8 @@ def test_a_latency_rerun_with_other_settings_touches_nothing(tmp_path):
     with pytest.raises(SystemExit, match=r"other settings \(timesteps 8 → 9\)"):
         latency.main([*args, "--timesteps", "9"])
     assert record.stat().st_mtime_ns == stamp
-    for bad in (["--test-images", "0"], ["--calib-images", "0"]):
-        with pytest.raises(SystemExit, match=f"{bad[0][2:].replace('-', '_')} must be >= 1"):
+    for bad, least in ((["--test-images", "-1"], 0), (["--calib-images", "0"], 1)):
+        with pytest.raises(SystemExit, match=f"{bad[0]} must be >= {least}"):
             latency.main([*args, *bad])
 
 

@@ -10,19 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from neurosnn.config.search import PRESETS
 from neurosnn.io.checkpoint import load_checkpoint
 from neurosnn.io.data import load_dataset, with_normalisation
 from neurosnn.io.record import read_search
 from neurosnn.io.snnfile import load_snn
 from neurosnn.jobs.search import EvalConfig, prepare, run_neuroevolution
-from neurosnn.search.config import PRESETS
 from tests.test_experiments import train_synthetic
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 SHARED_CLI = {
     "neurosnn.experiments.common",
+    "neurosnn.experiments.parser",  # the command lines, generated from the configs
+    "neurosnn.experiments.config_files",  # their YAML files
     "neurosnn.experiments.search_args",
     "neurosnn.experiments.commands",  # the subcommands' table, data only
+    "neurosnn.experiments.plots",  # the analysis tools' command lines
 }
 
 
@@ -81,10 +84,11 @@ def test_neurosnn_command_lists_and_dispatches(capsys):
 
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out
-    for name, (module, _) in cli.COMMANDS.items():
+    for name, (where, _) in cli.COMMANDS.items():
         assert name in text
-        assert callable(importlib.import_module(module).main)  # every subcommand resolves
-    with pytest.raises(SystemExit) as exc:  # options reach the module's own parser
+        module, _, attr = where.partition(":")
+        assert getattr(importlib.import_module(module), attr)  # every subcommand resolves
+    with pytest.raises(SystemExit) as exc:  # options reach the command's parser
         cli.main(["export", "--help"])
     assert exc.value.code == 0 and "--no-fold" in capsys.readouterr().out
     assert cli.main(["nonsense"]) == 2

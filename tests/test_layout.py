@@ -143,7 +143,7 @@ def test_import_is_light():
     """``import neurosnn`` and the configs load neither torch nor bindsnet (the command line
     answers --help before it imports them)."""
     code = (
-        "import sys, neurosnn, neurosnn.search.config, neurosnn.simulation.options, "
+        "import sys, neurosnn, neurosnn.config.search, neurosnn.simulation.options, "
         "neurosnn.snn.options, neurosnn.conversion.options; "
         "print(sorted(m for m in ('torch', 'bindsnet', 'numpy') if m in sys.modules))"
     )

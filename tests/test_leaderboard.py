@@ -29,7 +29,7 @@ def test_a_chain_over_two_seeds(tmp_path):
     assert leaderboard.main([str(lat), "--out", str(page)]) == 0
     text = page.read_text()
     assert "## vgg5 on synthetic: s0, s1 (2 seeds)" in text
-    assert "python -m analysis.leaderboard " in text  # the command that made it
+    assert "neurosnn leaderboard " in text  # the command that made it
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
     assert "| phi+onset [calib_images=64] |" in text  # a setting other than the default's
     rows = {k.removesuffix(" [calib_images=64]"): v for k, v in rows.items()}

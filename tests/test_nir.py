@@ -201,17 +201,6 @@ def test_export_cli_writes_a_file_that_reads_back(tmp_path, data):
     assert json.loads(json.dumps(info["semantics"]))["fires_on"].startswith("v >=")
 
 
-def test_export_help_documents_every_option():
-    from neurosnn.experiments import export
-
-    parser = export.build_parser()
-    text = parser.format_help()
-    for action in parser._actions:
-        for flag in action.option_strings:
-            assert flag in text
-        assert action.help
-
-
 @pytest.mark.slow
 def test_a_nir_file_simulates_records_and_inspects_like_the_saved_snn(tmp_path):
     from neurosnn.analysis.inspect import report

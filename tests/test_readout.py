@@ -57,7 +57,9 @@ def test_convert_reads_out_after_k_steps(tmp_path):
     run = read_run(tmp_path / "run.h5")
     assert run.simulation["readout_after"] == 3
     assert (run.accuracy[:3] == 0).all() and run.accuracy[-1] > 0.5  # a trained network
-    with pytest.raises(SystemExit, match=r"readout_after must be in \[0, timesteps\) = \[0, 10\)"):
+    with pytest.raises(
+        SystemExit, match=r"--readout-after must be in \[0, timesteps\) = \[0, 10\)"
+    ):
         convert.main([*args, "10", "--out", str(tmp_path / "bad.h5")])
 
 

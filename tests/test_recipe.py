@@ -201,3 +201,43 @@ def test_the_grammar_needs_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+@pytest.mark.slow
+def test_an_unlisted_recipe_runs_in_latency_and_convert(tmp_path):
+    """A combination no table listed runs in the latency job and applies to a checkpoint in
+    one option of convert, to the same SNN and the same curve."""
+    import json
+
+    from neurosnn.experiments import convert, latency
+    from neurosnn.io.record import read_run
+    from neurosnn.io.snnfile import load_snn
+    from tests.test_experiments import train_synthetic
+
+    ann = tmp_path / "ann"
+    train_synthetic(ann)
+    recipe = "onset+phi=0.25+of=positive+readout=delayed"  # in no table, in no canonical order
+    name = str(Recipe.parse(recipe))
+    assert name == "of=positive+phi=0.25+onset+readout=delayed"
+    common = ["--checkpoint", str(ann), "--timesteps", "16", "--test-images", "48"]
+    common += ["--calib-images", "128", "--no-progress"]
+    # the search's size and T as convert prepares a recipe: the latency job's defaults
+    lat = ["--recipes", recipe, "--long-horizon", "1"]
+    assert latency.main([*common, *lat, "--out", str(tmp_path / "lat")]) == 0
+    rows = json.loads((tmp_path / "lat" / "latency.json").read_text())["checkpoints"]["ann"]
+    k = rows["recipes"][name]["metrics"]["readout_after_delay_layer"]
+    measured = read_run(tmp_path / "lat" / "ann" / f"{name}.h5")
+    assert measured.simulation["readout_after"] == k
+
+    out = tmp_path / "snn"
+    args = [*common, "--recipe", recipe, "--batch-size", "250", "--out", str(out)]
+    assert convert.main(args) == 0
+    run = read_run(out / "convert.h5")
+    assert run.simulation["readout_after"] == k and run.simulation["bias_onset"] == "input"
+    assert (run.accuracy == measured.accuracy).all()
+    snn, meta = load_snn(out / "convert.snn.h5")
+    kept, _ = load_snn(tmp_path / "lat" / "ann" / f"{name}.snn.h5")
+    assert snn.thresholds == kept.thresholds and snn.phi == kept.phi == [0.25] * len(snn.phi)
+    assert meta["source"]["simulation"]["readout_after"] == {"layer": k}
+    with pytest.raises(SystemExit, match="recipe 'phi' sets phi"):  # one or the other
+        convert.main([*common, "--recipe", "phi", "--phi", "0.3", "--out", str(tmp_path / "x")])

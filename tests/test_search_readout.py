@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from neurosnn.config.search import SearchConfig
 from neurosnn.conversion import convert
 from neurosnn.errors import UserError
-from neurosnn.search.config import SearchConfig
 from neurosnn.search.cost import StepsToTargetCost
 from neurosnn.search.de import initial_population, run_search, unless_beaten
 from neurosnn.search.evaluate import Evaluator

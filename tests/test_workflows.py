@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from neurosnn.config.search import PRESETS
 from neurosnn.errors import UserError
 from neurosnn.io.checkpoint import load_checkpoint
 from neurosnn.io.data import load_dataset, with_normalisation
 from neurosnn.io.record import read_arrays, read_run
 from neurosnn.io.snnfile import load_snn
-from neurosnn.search.config import PRESETS
 from tests.conftest import CodePayload
 from tests.test_experiments import train_synthetic
 from tests.test_plots import covered
@@ -107,9 +107,9 @@ def test_bptt_against_the_search(tmp_path, capsys, monkeypatch, kept):
     assert read_run(out / "bptt.h5").timesteps == 12
     # the command prints and plots what the job returns
     from neurosnn.experiments import bptt_vs_de
+    from neurosnn.jobs import bptt
 
-    monkeypatch.setattr(bptt_vs_de, "run_bptt_vs_search", lambda *a: s)
-    monkeypatch.setattr(bptt_vs_de, "load_checkpoint_and_data", lambda *a: (ckpt, data))
+    monkeypatch.setattr(bptt, "run_bptt_vs_search", lambda *a: s)
     assert capsys.readouterr().out == ""  # the job printed nothing
     assert bptt_vs_de.main(["--checkpoint", str(ann), "--out", str(out)]) == 0
     assert "Eq. 19 totals" in capsys.readouterr().out
@@ -146,8 +146,8 @@ def test_backres_against_plain_vgg(tmp_path, kept):
     stamp = (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns
     run_backres(cfg, load_dataset("synthetic"), out, progress=False)  # trained networks reused
     assert (out / "vgg7" / "checkpoint.pt").stat().st_mtime_ns == stamp
-    with pytest.raises(UserError, match="unknown networks"):
-        BackResConfig(nets=("vgg99",))
+    with pytest.raises(UserError, match="unknown networks"):  # before anything is trained
+        run_backres(BackResConfig(nets=("vgg99",)), load_dataset("synthetic"), out)
 
 
 @pytest.mark.slow

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neurosnn.config import fields
+from neurosnn.config.fields import option
 from neurosnn.config.recipe import SEARCH, Preparation, Recipe
+from neurosnn.config.search import SearchConfig
 from neurosnn.errors import UserError
-from neurosnn.search.config import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class LatencyConfig:
         timesteps: T of every test-set run.
         long_horizon: the baseline (``BASELINE``) also runs to this many times T; its
             accuracy there is the third target.
-        test_images: seeded random test images (≥ 2,000 for the README's figures).
+        test_images: seeded random test images (0: all).
         calib_images: training images calibrating the conversion.
         search: size and weights of the searches (P, G, E, α, β, γ …).
         eq11_timesteps: T of the Eq. 11 search (it must see the baseline's rise; default T).
@@ -31,26 +33,54 @@ class LatencyConfig:
         seed: seed of the test and calibration subsets.
     """
 
-    recipes: tuple[str, ...] | None = None
-    timesteps: int = 128
-    long_horizon: int = 3
-    test_images: int = 2000
-    calib_images: int = 2000
-    search: SearchConfig = SEARCH
-    eq11_timesteps: int | None = None
-    target_timesteps: int = 48
-    search_keep_start: bool = False
-    batch_size: int = 250
-    seed: int = 0
+    recipes: tuple[str, ...] | None = option(
+        None,
+        help="the recipes to run: names or tokens joined by '+' (--list-recipes), repeated or "
+        "separated by commas",
+        group="conversion",
+        metavar="RECIPE",
+        default_text="every named recipe that applies to the network",
+    )
+    timesteps: int = fields.timesteps(128)
+    long_horizon: int = fields.long_horizon()
+    test_images: int = fields.test_images()
+    calib_images: int = fields.calib_images()
+    search: SearchConfig = option(
+        SEARCH,
+        help="the size of the recipes' searches",
+        group="search",
+        expose=("population", "generations", "images"),
+    )
+    eq11_timesteps: int | None = option(
+        None,
+        help="T of the Eq. 11 search (it must see the baseline's rise)",
+        group="search",
+        metavar="T",
+        default_text="--timesteps",
+    )
+    target_timesteps: int = option(
+        48,
+        help="T of the (θ, φ) search and of the choice of the delayed readout's k",
+        group="search",
+        metavar="T",
+    )
+    search_keep_start: bool = option(
+        False,
+        help="a search returns its best only where it costs strictly less on its images than "
+        "the recipe unsearched, else the recipe as it was (Lu & Sengupta: its best either way)",
+        group="search",
+    )
+    batch_size: int = fields.batch_size(250)
+    seed: int = fields.seed()
 
     def __post_init__(self) -> None:
         for recipe in self.recipes or ():
             Recipe.parse(recipe)  # one line naming the bad token
         if self.timesteps < 2 or self.long_horizon < 1 or self.target_timesteps < 2:
             raise UserError("timesteps and target_timesteps must be >= 2, long_horizon >= 1")
-        for name in ("test_images", "calib_images", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, least in (("test_images", 0), ("calib_images", 1), ("batch_size", 1)):
+            if getattr(self, name) < least:
+                raise UserError(f"{name} must be >= {least}, got {getattr(self, name)}")
 
     @property
     def parsed(self) -> list[Recipe]:

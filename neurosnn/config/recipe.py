@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from neurosnn.config.search import SearchConfig
 from neurosnn.conversion.options import BALANCE_ITERATIONS, THRESHOLD_SOURCES, ThresholdSource
 from neurosnn.errors import UserError
-from neurosnn.search.config import SearchConfig
 from neurosnn.simulation.options import BIAS_ONSETS, DELAYS, BiasOnset, Delay, check_presim
 from neurosnn.snn.options import PERCENTILE_OF, PercentileOf, check_phi
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from neurosnn.errors import UserError
+from neurosnn.io.options import DATASETS
 
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "synthetic")
 DEFAULT_ROOTS = {
     "fashion-mnist": "/usr/share/datasets/fashion-mnist",
     "mnist": "/usr/share/datasets/mnist",
@@ -61,11 +61,18 @@ def random_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.randperm(n_total, generator=gen)[:n]
 
 
+def subset_size(n: int | None, split: Split) -> int:
+    """How many images of ``split`` a request for ``n`` takes: ``n``, at most all of them;
+    0 or None: all of them (the command line's ``--test-images 0``)."""
+    return min(n or len(split), len(split))
+
+
 def seeded_subset(split: Split, n: int | None, seed: int) -> tuple[Split, list[int] | None]:
     """``split.random_subset(n, seed)`` and the positions of its images in ``split`` (recorded
     so that every recorded image can be traced to its test-set index); the whole split and
-    None when ``n`` is None or not smaller."""
-    if n is None or n >= len(split):
+    None when ``n`` is None or 0 (all, as the command line's ``--test-images 0``) or not
+    smaller."""
+    if not n or n >= len(split):
         return split, None
     indices = random_indices(len(split), n, seed)
     return split.subset(indices), indices.tolist()

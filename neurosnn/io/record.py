@@ -387,6 +387,21 @@ def _readable(path: Path) -> h5py.File:
     return f
 
 
+def record_in(path: str | Path) -> Path:
+    """``path`` if it is a file; in a folder, its one run record (``convert.h5`` where there
+    are several, as ``neurosnn convert --out`` writes it)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    if (path / "convert.h5").is_file():
+        return path / "convert.h5"
+    found = [p for p in sorted(path.glob("*.h5")) if file_format(p) == FORMAT]
+    if len(found) != 1:
+        what = "no run record" if not found else f"{len(found)} run records"
+        raise UserError(f"{path} holds {what}; give the record's file")
+    return found[0]
+
+
 def read_run(path: str | Path) -> RunRecord:
     with _open(path) as f:
         order = json.loads(f["layers"].attrs["order"])

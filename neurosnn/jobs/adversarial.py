@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from neurosnn.errors import UserError
+from neurosnn.config.attack import AttackConfig
+from neurosnn.config.search import SearchConfig
 from neurosnn.io.checkpoint import Checkpoint, resolve
 from neurosnn.io.data import Dataset, seeded_subset
 from neurosnn.io.output import ResumeMismatch, as_saved, write_json
@@ -26,24 +28,6 @@ from neurosnn.jobs.search import (
     simulate_to,
     timing,
 )
-from neurosnn.search.config import SearchConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class AttackConfig:
-    """The attack and the noise-sensitivity measurement."""
-
-    epsilon: float = 8 / 255
-    report_epsilons: tuple[float, ...] = (2 / 255, 4 / 255)  # ANN/SNN accuracy only
-    ans_images: int = 500
-    snn_attack_images: int = 500  # FGSM through the SNN's surrogate gradients (0: none)
-
-    def __post_init__(self) -> None:
-        if self.ans_images < 1 or self.snn_attack_images < 0:
-            raise UserError(
-                f"ans_images must be >= 1 and snn_attack_images >= 0, got {self.ans_images} "
-                f"and {self.snn_attack_images}"
-            )
 
 
 def cached_fgsm(model, split, epsilon: float, path: Path, source: dict, device, progress: bool):
@@ -106,9 +90,11 @@ def run_adversarial(
     out: Path,
     resume: bool = False,
     progress: bool = True,
+    on_generation: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """The whole experiment on the checkpoint and its data (normalised as it was trained);
-    returns the summary (also written to OUT/summary.json; the command adds its plots)."""
+    returns the summary (also written to OUT/summary.json; the command adds its plots).
+    ``on_generation`` is called after each generation of the search."""
     from neurosnn.learn.train import evaluate
     from neurosnn.measures.attacks import ann_activations, noise_sensitivity, snn_spike_totals
     from neurosnn.measures.significance import correlation
@@ -139,7 +125,14 @@ def run_adversarial(
     )
     inner = dataclasses.replace(ecfg, test_images=None)  # the test subset is already drawn
     summary = run_neuroevolution(
-        prepared, scfg, inner, out, resume, progress, splits=(adv_train, adv_test)
+        prepared,
+        scfg,
+        inner,
+        out,
+        resume,
+        progress,
+        splits=(adv_train, adv_test),
+        on_generation=on_generation,
     )
     model = model.cpu()
 

@@ -15,41 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosnn.errors import UserError
-from neurosnn.io.data import Dataset
+from neurosnn.config.agd import AGDJobConfig
+from neurosnn.io.data import Dataset, subset_size
 from neurosnn.io.output import write_json
 
 log = logging.getLogger("neurosnn.agd")
-
-VARIANTS = ("softmax", "stochmax", "hybrid")
-
-
-@dataclasses.dataclass(frozen=True)
-class AGDJobConfig:
-    """The network, the variants and their training."""
-
-    net: str = "vgg5"  # a registry network
-    options: dict[str, Any] = dataclasses.field(default_factory=lambda: {"width": 0.25})
-    variants: tuple[str, ...] = VARIANTS
-    timesteps: int = 25
-    report_steps: tuple[int, ...] = (5, 10, 25)  # accuracy printed at these steps
-    hybrid_relu_layers: int = 2
-    leak: float = 0.99  # LIF leak per step
-    epochs: int = 2
-    lr: float = 1e-3  # Adam
-    train_images: int = 10000
-    test_images: int = 2000
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        unknown = set(self.variants) - set(VARIANTS)
-        if unknown or not self.variants:
-            raise UserError(f"variants must be among {', '.join(VARIANTS)}, got {self.variants}")
-        if any(not 1 <= t <= self.timesteps for t in self.report_steps):
-            raise UserError(
-                f"report_steps must lie in 1..{self.timesteps}, got {list(self.report_steps)}"
-            )
 
 
 def snn_energy(net, images_shape, layer_spikes: dict[str, float], timesteps: int) -> dict:
@@ -86,8 +56,8 @@ def run_agd(cfg: AGDJobConfig, data: Dataset, out: Path, progress: bool = True) 
     from neurosnn.networks import create_network
 
     start = time.perf_counter()
-    train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
-    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    train = data.train.random_subset(subset_size(cfg.train_images, data.train), cfg.seed)
+    test = data.test.random_subset(subset_size(cfg.test_images, data.test), 0)
     shape = (data.in_channels, data.input_size, data.input_size)
     results = {}
     for variant in cfg.variants:

@@ -16,38 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neurosnn.config.backres import BackResConfig
 from neurosnn.errors import UserError
-from neurosnn.io.data import Dataset
+from neurosnn.io.data import Dataset, subset_size
 from neurosnn.io.output import write_json
 
 log = logging.getLogger("neurosnn.backres")
 
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclasses.dataclass(frozen=True)
-class BackResConfig:
-    """The networks, their training and the T values reported."""
-
-    nets: tuple[str, ...] = ("vgg7", "vgg2x4", "vgg3x2-v1")
-    options: dict[str, Any] = dataclasses.field(
-        default_factory=lambda: {"width": 0.25, "batch_norm": True}
-    )
-    epochs: int = 3  # ANN training
-    train_images: int = 20000
-    test_images: int = 2000
-    timesteps: tuple[int, ...] = (50, 100, 200)  # one simulation to the largest
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        from neurosnn.networks import list_networks
-
-        unknown = [n for n in self.nets if n not in list_networks()]
-        if unknown or not self.nets:
-            raise UserError(f"unknown networks {unknown}; known: {', '.join(list_networks())}")
-        if not self.timesteps or min(self.timesteps) < 1:
-            raise UserError(f"timesteps must be positive integers, got {list(self.timesteps)}")
 
 
 def step_thresholds(layer_names: list[str], thresholds: dict[str, float]) -> dict[str, list]:
@@ -89,7 +65,7 @@ def run_network(name: str, cfg: BackResConfig, data, out: Path, progress: bool) 
 
     folder = out / name
     model = trained_model(name, cfg, data, folder, progress).cpu().eval()
-    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    test = data.test.random_subset(subset_size(cfg.test_images, data.test), 0)
     shape = (data.in_channels, data.input_size, data.input_size)
     calib = data.train.random_subset(min(2000, len(data.train)), 0)
     snn = convert(model, (x for x, _ in calib.batches(256)), shape, 99.7, device=cfg.device)
@@ -120,8 +96,13 @@ def run_backres(
 ) -> dict[str, Any]:
     """Every network of ``cfg`` on a training subset of ``data``; writes out/<net>/checkpoint.pt,
     out/<net>/convert.h5 and out/summary.json, which it returns."""
+    from neurosnn.networks import list_networks
+
+    unknown = [n for n in cfg.nets if n not in list_networks()]
+    if unknown:
+        raise UserError(f"nets: unknown networks {unknown}; known: {', '.join(list_networks())}")
     start = time.perf_counter()
-    n_train = min(cfg.train_images, len(data.train))
+    n_train = subset_size(cfg.train_images, data.train)
     data = dataclasses.replace(data, train=data.train.random_subset(n_train, cfg.seed))
     results = {n: run_network(n, cfg, data, out, progress) for n in cfg.nets}
     summary = {

@@ -19,47 +19,18 @@ from typing import Any
 
 import torch
 
-from neurosnn.errors import UserError
+from neurosnn.config.bptt import BPTTConfig
+from neurosnn.config.search import PRESETS, SearchConfig
 from neurosnn.io.checkpoint import Checkpoint
 from neurosnn.io.data import Dataset, seeded_subset
 from neurosnn.io.output import as_saved, write_json
 from neurosnn.io.snnfile import source_of
 from neurosnn.jobs.search import EvalConfig, prepare, simulate_to, timing
-from neurosnn.learn.surrogate.finetune import FinetuneConfig
 from neurosnn.measures.resources import mean_seconds, peak_of
-from neurosnn.search.config import PRESETS, SearchConfig
 
 log = logging.getLogger("neurosnn.bptt")
 
 BPTT_EPOCHS_FOR_COST = 20  # the paper's BPTT training cost (Rathi et al. 2020)
-
-
-@dataclasses.dataclass(frozen=True)
-class BPTTConfig:
-    """Everything the comparison depends on (saved in its records)."""
-
-    checkpoint: str
-    search: str | None = None  # an experiments.neuroevolve folder: its thresholds join Fig. 4
-    preset: str = "fashion-mnist"  # the search whose E, G, P enter Eq. 19 without ``search``
-    timesteps: int = 120  # T of Fig. 4
-    test_images: int | None = 2000
-    finetune: FinetuneConfig = FinetuneConfig()
-    cost_timesteps: tuple[int, ...] = (5, 25, 50, 75)  # T values of Fig. 5
-    cost_batch: int = 32
-    repeats: int = 5  # timed batches per entry of Fig. 5
-    data_root: str | None = None
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise UserError(
-                f"preset must be one of {', '.join(sorted(PRESETS))}, got {self.preset!r}"
-            )
-        for name in ("timesteps", "cost_batch", "repeats"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.cost_timesteps or min(self.cost_timesteps) < 1:
-            raise UserError(f"cost_timesteps must be positive, got {list(self.cost_timesteps)}")
 
 
 def _work(kind: str, snn, x, y, T: int, sim: dict | None = None):

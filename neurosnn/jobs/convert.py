@@ -14,11 +14,14 @@ import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from neurosnn.config.convert import ConvertConfig
+from neurosnn.conversion.pipeline import ann_graph
 from neurosnn.errors import UserError
 from neurosnn.io.checkpoint import Checkpoint, resolve
 from neurosnn.io.data import Dataset, Split, seeded_subset
 from neurosnn.io.record import RunWriter
 from neurosnn.io.snnfile import source_of
+from neurosnn.networks.blocks import QCFS
 from neurosnn.simulation.curve import iso_accuracy_step
 from neurosnn.simulation.run import SimResult
 from neurosnn.snn.network import ConvertedSNN
@@ -26,83 +29,25 @@ from neurosnn.snn.network import ConvertedSNN
 log = logging.getLogger("neurosnn.conversion")
 
 
-@dataclasses.dataclass(frozen=True)
-class ConvertConfig:
-    """Everything a conversion run depends on (saved in the HDF5 record)."""
-
-    checkpoint: str  # "" with snn; with model: the model's weights
-    snn: str | None = None  # a saved SNN (neurosnn.io.snnfile) to simulate instead
-    model: str | None = None  # a user's network, module.path:factory
-    save_snn: bool = True  # a conversion also writes <out>.snn.h5
-    percentile: float = 99.7
-    percentile_of: str = "all"
-    channelwise: bool = False
-    phi: float = 0.0
-    timesteps: int = 200
-    calib_images: int = 2000
-    test_images: int | None = None
-    batch_size: int = 64
-    engine: str = "fast"
-    precision: str = "fp32"
-    delay: str = "layer"
-    bias_onset: str = "always"
-    encoding: str = "current"
-    readout_after: int = 0  # delayed evaluation: the readout ignores the first k steps
-    presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.simulation.srp; 0: none)
-    record_spikes: int = 16
-    seed: int = 0
-    dataset: str | None = None  # with snn: the data set where the file does not say which
-    data_root: str | None = None
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        from neurosnn.snn.options import PERCENTILE_OF
-
-        if not (self.checkpoint or self.snn):
-            raise UserError("a conversion needs a checkpoint or a saved snn, got neither")
-        if not 0 < self.percentile <= 100:
-            raise UserError(f"percentile must be in (0, 100], got {self.percentile}")
-        if self.percentile_of not in PERCENTILE_OF:
-            raise UserError(
-                f"percentile_of must be one of {PERCENTILE_OF}, got {self.percentile_of!r}"
-            )
-        if not 0 <= self.phi < 1:
-            raise UserError(f"phi must be in [0, 1), got {self.phi}")
-        for name, least in (
-            ("timesteps", 1),
-            ("calib_images", 1),
-            ("batch_size", 1),
-            ("record_spikes", 0),
-        ):
-            if getattr(self, name) < least:
-                raise UserError(f"{name} must be >= {least}, got {getattr(self, name)}")
-        if not 0 <= self.readout_after < self.timesteps:
-            raise UserError(
-                f"readout_after must be in [0, timesteps) = [0, {self.timesteps}), "
-                f"got {self.readout_after}"
-            )
-        if not 0 <= self.presim < self.timesteps:
-            raise UserError(
-                f"presim must be in [0, timesteps) = [0, {self.timesteps}), got {self.presim}"
-            )
-        if self.test_images is not None and self.test_images < 1:
-            raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
-        if self.dataset is not None and not self.snn:
-            raise UserError("dataset: a checkpoint records its data set; it is for a saved snn")
-
-
 class Source(NamedTuple):
-    """What a run simulates: the SNN, its test images and the metadata of where it came from."""
+    """What a run simulates: the SNN, its test images, the metadata of where it came from and
+    (where a recipe set them) the options it is run with."""
 
     snn: ConvertedSNN
     test: Split
     test_indices: list[int] | None
     metadata: dict[str, Any]
+    config: ConvertConfig | None = None
 
 
-def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out: Path) -> Source:
+def convert_checkpoint(
+    cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out: Path, progress: bool = True
+) -> Source:
     """Convert the checkpoint's ANN as ``cfg`` says (``data`` normalised as it was trained);
-    with ``cfg.save_snn`` the SNN is saved as ``snn_path`` of ``out``."""
+    with ``cfg.save_snn`` the SNN is saved as ``snn_path`` of ``out``. With ``cfg.recipe`` the
+    recipe converts it, and its search (in a folder beside ``out``), calibration and readout
+    delay are prepared as the latency job prepares them; the source's ``config`` is then
+    ``cfg`` with the recipe's conversion and timing."""
     from neurosnn.conversion.pipeline import convert
     from neurosnn.io.snnfile import save_snn
     from neurosnn.learn.train import evaluate
@@ -120,16 +65,21 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
         cfg.percentile,
         cfg.percentile_of,
     )
-    snn = convert(
-        model,
-        (x for x, _ in calib.batches(256)),
-        (data.in_channels, data.input_size, data.input_size),
-        cfg.percentile,
-        device=cfg.device,
-        percentile_of=cfg.percentile_of,
-        channelwise=cfg.channelwise,
-        phi=cfg.phi,
-    )
+    shape = (data.in_channels, data.input_size, data.input_size)
+    recipe = cfg.parsed_recipe
+    if recipe is None:
+        snn = convert(
+            model,
+            (x for x, _ in calib.batches(256)),
+            shape,
+            cfg.percentile,
+            device=cfg.device,
+            percentile_of=cfg.percentile_of,
+            channelwise=cfg.channelwise,
+            phi=cfg.phi,
+        )
+    else:
+        snn, cfg = _with_recipe(cfg, recipe, model, data, calib, shape, out, progress)
     metadata = {
         "checkpoint": str(resolve(cfg.checkpoint)),
         "network": dataclasses.asdict(ckpt.spec),
@@ -142,11 +92,54 @@ def convert_checkpoint(cfg: ConvertConfig, ckpt: Checkpoint, data: Dataset, out:
             cfg.checkpoint,
             ckpt,
             __name__,
-            simulation={"delay": cfg.delay, "bias_onset": cfg.bias_onset},
+            simulation=_simulation(cfg),
         )
         path = save_snn(snn_path(out), snn, source)
         log.info("the converted SNN is in %s", path)
-    return Source(snn, test, test_indices, metadata)
+    return Source(snn, test, test_indices, metadata, cfg)
+
+
+def _with_recipe(cfg: ConvertConfig, recipe, model, data, calib, shape, out: Path, progress: bool):
+    """The SNN of ``recipe``, prepared (search, calibration, readout delay k), and ``cfg`` with
+    the recipe's options."""
+    from neurosnn.config.recipe import Preparation
+    from neurosnn.jobs.prepare import prepare
+
+    batches = [x for x, _ in calib.batches(256)]
+    qcfs = [isinstance(n.activation, QCFS) for n in ann_graph(model, shape).nodes[:-1]]
+    if not recipe.applies_to(qcfs):
+        raise UserError(
+            f"recipe {recipe.name}: trained thresholds need a QCFS network, channel-wise and "
+            "balanced ones a ReLU network"
+        )
+    snn = recipe.convert(model, batches, shape, cfg.device)
+    trained = list(snn.thresholds)
+    recipe.set_on(snn, trained)
+    how = Preparation(timesteps=cfg.timesteps, batch_size=cfg.batch_size)
+    k = prepare(snn, recipe, recipe.name, how, model, data, batches, out.parent, trained, progress)
+    log.info("recipe %s: %s", recipe.name, str(recipe))
+    return snn, dataclasses.replace(
+        cfg,
+        recipe=None,  # applied: its options are now cfg's
+        percentile=recipe.percentile,
+        percentile_of=recipe.percentile_of,
+        channelwise=recipe.channelwise,
+        phi=recipe.phi,
+        delay=recipe.delay,
+        bias_onset=recipe.bias_onset,
+        presim=recipe.presim,
+        readout_after=k.get(recipe.delay, 0),
+    )
+
+
+def _simulation(cfg: ConvertConfig) -> dict[str, Any]:
+    """How the saved SNN is run: its timing, and the readout delay and SRP where set."""
+    how: dict[str, Any] = {"delay": cfg.delay, "bias_onset": cfg.bias_onset}
+    if cfg.readout_after:
+        how["readout_after"] = {cfg.delay: cfg.readout_after}
+    if cfg.presim:
+        how["presim"] = cfg.presim
+    return how
 
 
 def read_snn(path: str | Path, device: str = "cpu") -> tuple[ConvertedSNN, dict, dict | None]:
@@ -209,6 +202,7 @@ def record_run(
 
     snn, test, metadata = source.snn, source.test, dict(source.metadata)
     metadata["test_indices"] = source.test_indices
+    cfg = source.config or cfg
     log.info("simulating %d test images for T=%d into %s", len(test), cfg.timesteps, out)
     with RunWriter(out, dataclasses.asdict(cfg)) as writer:
         result = simulate(

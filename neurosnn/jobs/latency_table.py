@@ -51,3 +51,43 @@ def aggregate(reports: Sequence[LatencyResult]) -> dict[str, dict[str, dict[str,
                     "max": float(v.max()),
                 }
     return table
+
+
+COLUMNS = (
+    ("steps_to_ann_minus_1pct", "ANN−1%", "steps"),
+    ("steps_to_ann_minus_1pct_delay_none", "ANN−1%, delay none", "steps"),
+    ("steps_to_ann_minus_2pct", "ANN−2%", "steps"),
+    ("steps_to_long_target", "long target", "steps"),
+    ("accuracy_at_16", "t=16", "%"),
+    ("accuracy_at_32", "t=32", "%"),
+    ("accuracy_at_64", "t=64", "%"),
+    ("accuracy_at_T", "t=T", "%"),
+    ("spikes_per_image", "spikes/image", "n"),
+)
+
+
+def _cell(value, unit: str) -> str:
+    if value is None:
+        return "> T" if unit == "steps" else "–"
+    if isinstance(value, dict):  # mean and range over checkpoints
+        lo, hi = _cell(value["min"], unit), _cell(value["max"], unit)
+        mean = _cell(value["mean"], unit)
+        return mean if lo == hi else f"{mean} ({lo}–{hi})"
+    if unit == "%":
+        return f"{100 * value:.2f}"
+    if unit == "n":
+        return f"{value:,.0f}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def table(rows: dict[str, dict]) -> str:
+    """A markdown table of recipes × figures."""
+    head = "| recipe | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name, m in rows.items():
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_cell(m[k], unit) if k in m else "–" for k, _, unit in COLUMNS)
+            + " |"
+        )
+    return "\n".join(lines)

@@ -21,28 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.errors import UserError
+from neurosnn.config.noise import NoiseConfig
+from neurosnn.config.search import SearchConfig
 from neurosnn.io.checkpoint import Checkpoint
 from neurosnn.io.data import Dataset
 from neurosnn.io.output import write_json
 from neurosnn.jobs.search import EvalConfig, prepare
-from neurosnn.search.config import SearchConfig
 
 log = logging.getLogger("neurosnn.noise")
-
-
-@dataclasses.dataclass(frozen=True)
-class NoiseConfig:
-    """How many subsets and candidates the spreads are measured over."""
-
-    draws: int = 8  # random subsets of E images
-    candidates: int = 10  # the baseline and draws of the initial population
-
-    def __post_init__(self) -> None:
-        if self.draws < 2 or self.candidates < 2:
-            raise UserError(
-                f"draws and candidates must be >= 2, got {self.draws} and {self.candidates}"
-            )
 
 
 def spreads(costs: np.ndarray) -> dict[str, float]:
@@ -67,9 +53,11 @@ def run_cost_noise(
     ckpt: Checkpoint,
     data: Dataset,
     out: Path,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Score ``ncfg.candidates`` candidates of ``scfg``'s search on ``ncfg.draws`` subsets;
-    writes out/noise.json (every cost and the spreads), which it returns."""
+    writes out/noise.json (every cost and the spreads), which it returns. ``progress``: a bar
+    over each draw's batches (a log line per draw either way)."""
     from neurosnn.search.de import initial_population
     from neurosnn.search.evaluate import Evaluator, cost_noise
 
@@ -82,7 +70,12 @@ def run_cost_noise(
     candidates = [np.full(n, scfg.initial_percentile)]
     candidates += list(initial_population(scfg, n)[: ncfg.candidates - 1])
     log.info("%d candidates on %d subsets of %d images", len(candidates), ncfg.draws, scfg.images)
-    costs = cost_noise(evaluator, candidates, ncfg.draws)
+    evaluator.progress = progress
+
+    def draw_line(r: int, costs: np.ndarray) -> None:
+        log.info("subset %d/%d: costs %s", r + 1, ncfg.draws, np.round(costs, 2).tolist())
+
+    costs = cost_noise(evaluator, candidates, ncfg.draws, draw_line)
     result = {
         "search": dataclasses.asdict(scfg),
         "draws": ncfg.draws,

@@ -24,51 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from neurosnn.errors import UserError
+from neurosnn.config.search import EvalConfig, SearchConfig
 from neurosnn.io.checkpoint import Checkpoint, resolve
 from neurosnn.io.data import Dataset, seeded_subset
 from neurosnn.io.output import write_json
 from neurosnn.io.snnfile import source_of
-from neurosnn.search.config import SearchConfig
 from neurosnn.simulation.curve import compare_latency, iso_time_gain
 
 log = logging.getLogger("neurosnn.neuroevolve")
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """How the search's result is evaluated (test set, PCA) and where it runs."""
-
-    checkpoint: str
-    test_images: int | None = 2000
-    timesteps: int | None = None  # default: the search's T
-    target_accuracy: float | None = None
-    iso_time: int | None = None  # default: T // 2
-    calib_images: int = 2000
-    pca_images: int = 256
-    workers: int = 1
-    ray_address: str | None = None  # "local" starts a local Ray cluster
-    record_spikes: int = 8
-    data_root: str | None = None
-    device: str = "cpu"
-    long_horizon: int = 3  # the baseline also runs to this many times T: the long target
-
-    def __post_init__(self) -> None:
-        for name, least in (
-            ("test_images", 1),
-            ("timesteps", 2),
-            ("iso_time", 1),
-            ("calib_images", 1),
-            ("pca_images", 1),
-            ("workers", 1),
-            ("record_spikes", 0),
-            ("long_horizon", 1),
-        ):
-            value = getattr(self, name)
-            if value is not None and value < least:
-                raise UserError(f"{name} must be >= {least}, got {value}")
-        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise UserError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
 
 
 def _map_fn(evaluator, ecfg: EvalConfig):

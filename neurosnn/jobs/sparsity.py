@@ -9,7 +9,6 @@ the largest σ₀ within a validation tolerance of cross-entropy only kept. The 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -17,39 +16,13 @@ from typing import Any
 
 import torch
 
-from neurosnn.errors import UserError
-from neurosnn.io.data import Dataset, Split
+from neurosnn.config.sparsity import SparsityConfig
+from neurosnn.io.data import Dataset, Split, subset_size
 from neurosnn.io.output import write_json
-from neurosnn.learn.surrogate.sparsity import SCHEDULES
 
 log = logging.getLogger("neurosnn.sparsity")
 
 COLUMNS = ("sigma0", "val_accuracy", "test_accuracy", "spikes_per_image")
-
-
-@dataclasses.dataclass(frozen=True)
-class SparsityConfig:
-    """The schedules, the σ₀ grid and the training of every network."""
-
-    schedules: tuple[str, ...] = SCHEDULES
-    sigmas: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4)  # σ₀ grid
-    tolerance: float = 0.01  # validation accuracy a σ₀ may lose against CE only
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # LeNet options
-    timesteps: int = 10
-    leak: float = 0.99
-    epochs: int = 3
-    lr: float = 1e-3
-    train_images: int = 10000  # 20% of them are held out for validation
-    test_images: int = 2000
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        unknown = set(self.schedules) - set(SCHEDULES)
-        if unknown or not self.schedules:
-            raise UserError(f"schedules must be among {', '.join(SCHEDULES)}, got {self.schedules}")
-        if not self.sigmas:
-            raise UserError("sigmas must hold at least one σ₀")
 
 
 def train_one(cfg: SparsityConfig, data: Dataset, schedule, sigma0: float, splits) -> dict:
@@ -103,9 +76,9 @@ def run_sparsity(cfg: SparsityConfig, data: Dataset, out: Path) -> dict[str, Any
     from neurosnn.io.record import write_arrays
 
     start = time.perf_counter()
-    subset = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
+    subset = data.train.random_subset(subset_size(cfg.train_images, data.train), cfg.seed)
     train, val = split_validation(subset, cfg.seed)
-    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    test = data.test.random_subset(subset_size(cfg.test_images, data.test), 0)
     splits = (train, val, test)
     sigmas = sorted(cfg.sigmas)
     baseline = train_one(cfg, data, None, 0.0, splits)

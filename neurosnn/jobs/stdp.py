@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neurosnn.config.stdp import STDPJobConfig
 from neurosnn.errors import UserError
-from neurosnn.io.data import Dataset
+from neurosnn.io.data import Dataset, subset_size
 from neurosnn.io.output import atomic, write_json
-from neurosnn.learn.readout import CLASSIFIERS
-from neurosnn.learn.stdp import ConvSpec, STDPConfig
+from neurosnn.learn.stdp import ConvSpec
 
 log = logging.getLogger("neurosnn.learn.stdp")
 
@@ -29,32 +29,6 @@ NETWORKS = {
     "stdp3": (ConvSpec(32, 5), ConvSpec(32, 3, pool=1), ConvSpec(32, 3)),
     "stdp2x2": (ConvSpec(32, 5), ConvSpec(32, 3, repeat=2)),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class STDPJobConfig:
-    """The networks, the STDP rule and the sizes of every stage."""
-
-    nets: tuple[str, ...] = ("stdp2", "stdp3", "stdp2x2")
-    classifiers: tuple[str, ...] = CLASSIFIERS
-    stdp: STDPConfig = STDPConfig()
-    stdp_images: int = 5000  # unlabelled images STDP learns from (the paper: 5,000)
-    control_images: int = 1000  # images on which the random control's thresholds adapt
-    stdp_batch: int = 16
-    train_images: int = 5000  # labelled, for the classifier
-    test_images: int = 2000
-    classifier_epochs: int = 30
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name, known in (("nets", NETWORKS), ("classifiers", CLASSIFIERS)):
-            given = getattr(self, name)
-            if not given or set(given) - set(known):
-                raise UserError(f"{name} must be among {', '.join(known)}, got {given}")
-        for name in ("stdp_images", "control_images", "stdp_batch", "train_images", "test_images"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 def load_cache(path: Path) -> dict:
@@ -136,8 +110,8 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     from neurosnn.learn.stdp import kernel_similarity
 
     folder, specs, T = out / name, NETWORKS[name], cfg.stdp.timesteps
-    train = data.train.random_subset(min(cfg.train_images, len(data.train)), cfg.seed)
-    test = data.test.random_subset(min(cfg.test_images, len(data.test)), 0)
+    train = data.train.random_subset(subset_size(cfg.train_images, data.train), cfg.seed)
+    test = data.test.random_subset(subset_size(cfg.test_images, data.test), 0)
     result: dict[str, Any] = {}
     arrays: dict[str, Any] = {}
     for kind in ("stdp", "random"):

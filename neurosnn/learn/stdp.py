@@ -44,7 +44,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -55,15 +54,15 @@ from torch import nn
 from torch.nn.grad import conv2d_weight
 from tqdm.auto import tqdm
 
+from neurosnn.config.stdp import BACKENDS as BACKENDS  # re-exported
+from neurosnn.config.stdp import INHIBITIONS as INHIBITIONS
+from neurosnn.config.stdp import STDPConfig
 from neurosnn.errors import UserError
 from neurosnn.io.data import Split
 from neurosnn.measures.energy import Energy, energy
 from neurosnn.snn.macs import chain_inputs, connection_macs
 
-Rule = Literal["postpre", "weight-dependent"]
-Inhibition = Literal["off", "learning", "always"]
-INHIBITIONS: tuple[str, ...] = ("off", "learning", "always")
-BACKENDS: tuple[str, ...] = ("bindsnet", "torch")
+DEFAULT = STDPConfig()
 RULES = {"postpre": PostPre, "weight-dependent": WeightDependentPostPre}
 REDUCTIONS: dict[str, Callable] = {"mean": torch.mean, "sum": torch.sum}
 
@@ -84,63 +83,6 @@ class ConvSpec:
                 raise UserError(f"ConvSpec.{field} must be >= 1, got {getattr(self, field)}")
         if self.kernel % 2 == 0:
             raise UserError(f"ConvSpec.kernel must be odd ('same' padding), got {self.kernel}")
-
-
-@dataclass(frozen=True)
-class STDPConfig:
-    """Neurons, rule and competition of layer-wise STDP (defaults: see the module docstring)."""
-
-    rule: Rule = "postpre"
-    nu: tuple[float, float] = (1e-4, 1e-3)  # (pre-synaptic / depression, post / potentiation)
-    reduction: Literal["mean", "sum"] = "mean"
-    backend: Literal["bindsnet", "torch"] = "bindsnet"  # who computes the rule's update
-    timesteps: int = 100
-    updates: int = 10  # k per presentation
-    tc_decay: float = 100.0  # LIF membrane time constant, steps
-    tc_trace: float = 20.0  # STDP trace time constant, steps
-    input_rate: float = 0.5  # spike probability per step of a white pixel
-    theta0: float = 1.0
-    target_rate: float = 0.01  # r*, spikes per neuron per step
-    threshold_lr: float = 0.05  # η_θ
-    dropout: float = 0.2  # p, per feature map and presentation
-    inhibition: Inhibition = "learning"  # lateral inhibition across maps: when it applies
-    kernel_norm: float = 1.0
-    wmin: float = -1.0
-    wmax: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise UserError(f"rule must be one of {tuple(RULES)}, got {self.rule!r}")
-        if self.backend not in BACKENDS:
-            raise UserError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.reduction not in REDUCTIONS:
-            raise UserError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
-        if len(self.nu) != 2 or min(self.nu) < 0:
-            raise UserError(f"nu must be two learning rates >= 0, got {self.nu}")
-        if self.timesteps < 1 or not 1 <= self.updates <= self.timesteps:
-            raise UserError(
-                f"need timesteps >= 1 and 1 <= updates <= timesteps, got {self.timesteps}, "
-                f"{self.updates}"
-            )
-        if self.timesteps % self.updates:
-            raise UserError(f"updates ({self.updates}) must divide timesteps ({self.timesteps})")
-        if self.inhibition not in INHIBITIONS:
-            raise UserError(f"inhibition must be one of {INHIBITIONS}, got {self.inhibition!r}")
-        if not 0 < self.input_rate <= 1:
-            raise UserError(f"input_rate must be in (0, 1], got {self.input_rate}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 < self.target_rate < 1:
-            raise UserError(f"target_rate must be in (0, 1), got {self.target_rate}")
-        if min(self.tc_decay, self.tc_trace, self.theta0, self.kernel_norm) <= 0:
-            raise UserError("tc_decay, tc_trace, theta0 and kernel_norm must be > 0")
-        if not self.wmin < 0 < self.wmax:
-            raise UserError(f"need wmin < 0 < wmax, got {self.wmin}, {self.wmax}")
-
-    @property
-    def window(self) -> int:
-        """Steps between two updates, T / k."""
-        return self.timesteps // self.updates
 
 
 def lif_scan(
@@ -337,7 +279,7 @@ class STDPNet:
         self,
         specs: list[ConvSpec],
         input_shape: tuple[int, int, int],
-        cfg: STDPConfig = STDPConfig(),
+        cfg: STDPConfig = DEFAULT,
         seed: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:

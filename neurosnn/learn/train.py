@@ -4,18 +4,18 @@ per-epoch checkpoint from which training resumes exactly (data order is seeded p
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from neurosnn.config.train import DATASET_OPTIONS as DATASET_OPTIONS  # re-exported
+from neurosnn.config.train import TrainConfig
 from neurosnn.errors import UserError
 from neurosnn.io.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from neurosnn.io.data import Dataset, Split, fingerprint, seeded_subset, split_fingerprint
@@ -24,48 +24,10 @@ from neurosnn.learn.nq import nq_layers, update_noise
 
 log = logging.getLogger(__name__)
 NQ_IMAGES = 512  # training images on which an NQ network's residual is measured each epoch
-# network options for 28×28 data sets, so that a VGG9 trains in minutes on a CPU
-DATASET_OPTIONS = {
-    "fashion-mnist": {"width": 0.25, "batch_norm": True},
-    "mnist": {"width": 0.25, "batch_norm": True},
-}
 
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite (the epoch is not saved)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of ANN training."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: Literal["cosine", "step", "none"] = "cosine"
-    seed: int = 0
-    test_images: int | None = None  # each epoch's test on a seeded subset (None: all)
-
-    def __post_init__(self) -> None:
-        if self.test_images is not None and self.test_images < 1:
-            raise UserError(f"test_images must be >= 1 (None: all), got {self.test_images}")
-        if self.epochs < 1:
-            raise UserError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise UserError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise UserError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "step", "none"):
-            raise UserError(f"schedule must be cosine, step or none, got {self.schedule!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise UserError(f"lr must be a finite number > 0, got {self.lr}")
-        for name in ("momentum", "weight_decay"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UserError(f"{name} must be a finite number >= 0, got {value}")
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -161,9 +123,10 @@ def train_ann(
         prev = load_checkpoint(ckpt_path, map_location=device)
         if prev.spec != model.spec:
             raise ResumeMismatch(f"cannot resume: {ckpt_path} holds {prev.spec}, not {model.spec}")
-        changed = {
-            k: (v, asdict(cfg)[k]) for k, v in (prev.config or {}).items() if asdict(cfg)[k] != v
-        }
+        saved = dict(prev.config or {})
+        if saved.get("test_images") is None:  # 0.2 wrote None for all of them
+            saved["test_images"] = 0
+        changed = {k: (v, asdict(cfg)[k]) for k, v in saved.items() if asdict(cfg)[k] != v}
         if changed:
             said = ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changed.items())
             raise ResumeMismatch(

@@ -1,13 +1,13 @@
-"""The threshold search (Lu & Sengupta, Algorithm 1): its hyper-parameters and presets
-(``config``), the cost functions (``cost``), candidate scoring (``evaluate``), DE (``de``)."""
+"""The threshold search (Lu & Sengupta, Algorithm 1): the cost functions (``cost``), candidate
+scoring (``evaluate``), DE (``de``); its hyper-parameters are ``neurosnn.config.search``."""
 
 from neurosnn._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(
     __name__,
     {
-        "SearchConfig": "config",
-        "PRESETS": "config",
+        "SearchConfig": "neurosnn.config.search",
+        "PRESETS": "neurosnn.config.search",
         "LatencyAccuracyCost": "cost",
         "StepsToTargetCost": "cost",
         "AccuracyDeficitCost": "cost",

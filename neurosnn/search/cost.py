@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosnn.config.search import SearchConfig
 from neurosnn.simulation.curve import iso_accuracy_step
 
 # (accuracy [T], spike counts per layer [T]) -> cost
@@ -103,3 +104,17 @@ class SpikePenalty:
 def training_cost(images: int, generations: float, population: int, train_size: int) -> float:
     """Eq. 17: ``E·G·P / D_train``, the search's overhead in passes over the training set."""
     return images * generations * population / train_size
+
+
+def objective(cfg: SearchConfig, ann_accuracy: float | None = None) -> CostFn:
+    """The search's cost as ``cfg.objective`` names it: Eq. 11 with its α, β, γ, or the steps
+    to (or the accuracy deficit below) the ANN's accuracy on the search images minus
+    ``cfg.target_drop`` (these need ``ann_accuracy``)."""
+    if cfg.objective == "eq11":
+        return LatencyAccuracyCost(cfg.alpha, cfg.beta, cfg.gamma)
+    if ann_accuracy is None:
+        raise ValueError(f"objective {cfg.objective!r} needs the ANN's accuracy (ann_accuracy)")
+    target = ann_accuracy - cfg.target_drop
+    if cfg.objective == "deficit":
+        return AccuracyDeficitCost(target)
+    return StepsToTargetCost(target)

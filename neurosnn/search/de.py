@@ -35,8 +35,8 @@ import numpy as np
 from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from tqdm.auto import tqdm
 
+from neurosnn.config.search import PHI_UPPER, SearchConfig
 from neurosnn.io.output import ResumeMismatch, as_saved, atomic, changed_settings, with_defaults
-from neurosnn.search.config import PHI_UPPER, SearchConfig
 from neurosnn.search.cost import training_cost
 from neurosnn.search.evaluate import Evaluator, MapFn
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from neurosnn.config.search import Parameterisation, SearchConfig
 from neurosnn.io.data import Split
-from neurosnn.search.config import Parameterisation, SearchConfig
-from neurosnn.search.cost import CostFn
+from neurosnn.search.cost import CostFn, objective
 from neurosnn.simulation.run import simulate_groups
 from neurosnn.simulation.tf32 import Switches, set_tf32, tf32_switches
 from neurosnn.snn.network import ConvertedSNN
@@ -101,7 +101,7 @@ class Evaluator:
         snn: the converted SNN (converted with ``cfg.percentile_of`` and ``cfg.channelwise``).
         train: the split the images are drawn from.
         cfg: the search's configuration.
-        cost: the cost (default: ``cfg.cost(ann_accuracy)``).
+        cost: the cost (default: ``neurosnn.search.cost.objective(cfg, ann_accuracy)``).
         ann_accuracy: the ANN's accuracy on the search images (the target of
             ``objective="steps-to-target"``).
         base_thresholds: the thresholds a ``scale`` candidate multiplies (default: each
@@ -130,7 +130,7 @@ class Evaluator:
             )
         self.snn, self.train, self.cfg = snn, train, cfg
         self.progress = False  # a generation's own progress (run_search sets it)
-        self.cost = cost if cost is not None else cfg.cost(ann_accuracy)
+        self.cost = cost if cost is not None else objective(cfg, ann_accuracy)
         if base_thresholds is not None and cfg.parameterisation != "scale":
             raise ValueError("base_thresholds: only a 'scale' search multiplies given thresholds")
         self.base_thresholds = (
@@ -202,9 +202,15 @@ class Evaluator:
         self.snn.set_phi(self.phi_of(x))
 
 
-def cost_noise(evaluator: Evaluator, candidates: Sequence[np.ndarray], draws: int) -> np.ndarray:
+def cost_noise(
+    evaluator: Evaluator,
+    candidates: Sequence[np.ndarray],
+    draws: int,
+    on_draw: Callable[[int, np.ndarray], None] | None = None,
+) -> np.ndarray:
     """``[draws, K]`` cost of every candidate on each of ``draws`` random training subsets of
-    E images (subset r drawn with seed ``cfg.seed + r``; all candidates share it).
+    E images (subset r drawn with seed ``cfg.seed + r``; all candidates share it);
+    ``on_draw(r, costs)`` after each (the evaluator's ``progress`` shows each draw's batches).
 
     Across a row the candidates are compared on the same images, as the fixed S compares
     them; down a column one candidate's cost varies with its images, the noise of a
@@ -221,7 +227,10 @@ def cost_noise(evaluator: Evaluator, candidates: Sequence[np.ndarray], draws: in
             cost=evaluator.cost,
             base_thresholds=evaluator.base_thresholds if cfg.parameterisation == "scale" else None,
         )
+        shared.progress = evaluator.progress
         costs[r] = shared.score([np.asarray(x, dtype=np.float64) for x in candidates])
+        if on_draw is not None:
+            on_draw(r, costs[r])
     return costs
 
 

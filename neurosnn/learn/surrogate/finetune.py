@@ -8,33 +8,14 @@ cross entropy of the mean output current; thresholds stay fixed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from neurosnn.errors import UserError
+from neurosnn.config.bptt import FinetuneConfig
 from neurosnn.io.data import Split
 from neurosnn.learn.surrogate.network import SurrogateSNN
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Hyper-parameters of BPTT fine-tuning (T = 70 in the paper)."""
-
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 1e-4
-    timesteps: int = 70
-    max_batches: int | None = None  # per epoch (None: the whole split)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.timesteps < 1:
-            raise UserError("epochs, batch_size and timesteps must be >= 1")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
 
 
 def bptt_step(net: SurrogateSNN, x: torch.Tensor, y: torch.Tensor, timesteps: int, opt) -> float:

@@ -17,18 +17,10 @@ at the end, with ⌊N/2⌋ epochs on in all.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
-Schedule = Literal["constant", "linear", "quadratic", "alternating", "alternating-linear"]
-SCHEDULES: tuple[str, ...] = (
-    "constant",
-    "linear",
-    "quadratic",
-    "alternating",
-    "alternating-linear",
-)
+from neurosnn.config.sparsity import SCHEDULES as SCHEDULES  # re-exported
+from neurosnn.config.sparsity import Schedule as Schedule
 
 
 def included(epoch: int, epochs: int) -> int:

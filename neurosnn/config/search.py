@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
+from neurosnn._moved import deprecated
+from neurosnn.config import fields
+from neurosnn.config.fields import option
 from neurosnn.errors import UserError
-from neurosnn.simulation.options import BIAS_ONSETS, DELAYS, check_presim
-from neurosnn.snn.options import PERCENTILE_OF, check_phi
-
-if TYPE_CHECKING:
-    from neurosnn.search.cost import CostFn
+from neurosnn.simulation.options import BIAS_ONSETS, DELAYS, BiasOnset, Delay, check_presim
+from neurosnn.snn.options import PERCENTILE_OF, PercentileOf, check_phi
 
 Parameterisation = Literal["percentile", "scale"]
 Subset = Literal["fixed", "per-candidate"]
@@ -43,33 +43,93 @@ class SearchConfig:
     its τ steps counted in the curve.
     """
 
-    alpha: float = 1.0
-    beta: float = 10.0
-    gamma: float = 500.0
-    initial_percentile: float = 99.7
-    std: float = 0.15
-    population: int = 25
-    generations: int = 30
-    images: int = 3000
-    timesteps: int = 200
-    parameterisation: Parameterisation = "percentile"
-    lower: float | None = None  # default: TH − 10·std (percentile) or 0.5 (scale)
-    upper: float | None = None  # default: 100 (percentile) or 1.5 (scale)
+    alpha: float = option(
+        1.0,
+        help="α, the weight of J, the step of the steepest accuracy rise (Eq. 11)",
+        group="search",
+        metavar="A",
+    )
+    beta: float = option(
+        10.0,
+        help="β, the weight of 1 − the largest accuracy gradient (Eq. 11)",
+        group="search",
+        metavar="B",
+    )
+    gamma: float = option(
+        500.0, help="γ, the weight of 1 − the accuracy at T (Eq. 11)", group="search", metavar="G"
+    )
+    initial_percentile: float = option(
+        99.7,
+        help="TH, the percentile the population is drawn around (the baseline's)",
+        group="search",
+        metavar="P",
+    )
+    std: float = option(
+        0.15, help="std of the initial population around TH", group="search", metavar="S"
+    )
+    population: int = fields.population(25)
+    generations: int = fields.generations(30)
+    images: int = fields.images(3000)
+    timesteps: int = fields.timesteps(200)
+    parameterisation: Parameterisation = option(
+        "percentile",
+        help="search each layer's percentile (the paper) or a scale of its baseline threshold",
+        group="search",
+    )
+    lower: float | None = option(
+        None,
+        help="lower bound of a threshold",
+        group="search",
+        metavar="X",
+        default_text="TH − 10·std, or 0.5 for scales",
+    )
+    upper: float | None = option(
+        None,
+        help="upper bound of a threshold",
+        group="search",
+        metavar="X",
+        default_text="100, or 1.5 for scales",
+    )
     mutation: tuple[float, float] = (0.5, 1.5)
     crossover: float = 0.7
-    tol: float = 0.01
-    delay: Literal["layer", "none"] = "layer"
-    batch_size: int = 256
-    seed: int = 0
-    subset: Subset = "fixed"
-    percentile_of: Literal["all", "positive"] = "all"
-    channelwise: bool = False
-    phi: float = 0.0
-    bias_onset: Literal["always", "input"] = "always"
-    search_phi: bool = False
-    phi_std: float = 0.15
-    objective: Objective = "eq11"
-    target_drop: float = 0.01
+    tol: float = option(
+        0.01,
+        help="SciPy's relative convergence tolerance (0: run every generation)",
+        group="search",
+        metavar="TOL",
+    )
+    delay: Delay = fields.delay()
+    batch_size: int = fields.batch_size()
+    seed: int = fields.seed()
+    subset: Subset = option(
+        "fixed",
+        help="score every candidate on one mini-dataset S drawn before the first generation "
+        "(fixed, Algorithm 1) or on images drawn for each candidate",
+        group="search",
+    )
+    percentile_of: PercentileOf = fields.percentile_of()
+    channelwise: bool = fields.channelwise()
+    phi: float = fields.phi()
+    bias_onset: BiasOnset = fields.bias_onset()
+    search_phi: bool = option(
+        False, help="search each layer's φ beside its threshold", group="search"
+    )
+    phi_std: float = option(
+        0.15, help="std of the initial φ around --phi", group="search", metavar="S"
+    )
+    objective: Objective = option(
+        "eq11",
+        help="the cost: Eq. 11 (α, β, γ), the steps to the ANN's accuracy on the search "
+        "images minus --target-drop, or the accuracy deficit below that target summed over "
+        "the steps",
+        group="search",
+    )
+    target_drop: float = option(
+        0.01,
+        help="how far below the ANN the steps-to-target and deficit costs' target lies",
+        group="search",
+        metavar="D",
+    )
     readout_delays: int = 0
     presim: int = 0  # SRP's τ pre-simulation steps (neurosnn.simulation.srp), counted in each curve
 
@@ -141,24 +201,82 @@ class SearchConfig:
     def center(self) -> float:
         return self.initial_percentile if self.parameterisation == "percentile" else 1.0
 
-    def cost(self, ann_accuracy: float | None = None) -> CostFn:
+    @deprecated("neurosnn.search.cost.objective(cfg, ann_accuracy)")
+    def cost(self, ann_accuracy: float | None = None) -> Any:
         """The objective; ``steps-to-target`` needs the ANN's accuracy on the search images."""
-        from neurosnn.search.cost import (
-            AccuracyDeficitCost,
-            LatencyAccuracyCost,
-            StepsToTargetCost,
-        )
+        from neurosnn.search.cost import objective
 
-        if self.objective == "eq11":
-            return LatencyAccuracyCost(self.alpha, self.beta, self.gamma)
-        if ann_accuracy is None:
-            raise ValueError(
-                f"objective {self.objective!r} needs the ANN's accuracy (ann_accuracy)"
-            )
-        target = ann_accuracy - self.target_drop
-        if self.objective == "deficit":
-            return AccuracyDeficitCost(target)
-        return StepsToTargetCost(target)
+        return objective(self, ann_accuracy)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How the search's result is evaluated (test set, PCA) and where it runs."""
+
+    checkpoint: str = ""  # where the network came from (the command's --checkpoint or --weights)
+    test_images: int = fields.test_images()
+    timesteps: int | None = option(
+        None,
+        help="T of the test-set comparison of the baseline and the searched SNN",
+        group="evaluation",
+        metavar="T",
+        name="eval-timesteps",
+        default_text="the search's --timesteps",
+    )
+    target_accuracy: float | None = option(
+        None,
+        help="also report the latency improvement at this accuracy, in (0, 1]",
+        group="evaluation",
+        metavar="ACC",
+    )
+    iso_time: int | None = option(
+        None,
+        help="the step of the iso-time accuracy comparison",
+        group="evaluation",
+        metavar="STEP",
+        default_text="T/2",
+    )
+    calib_images: int = fields.calib_images()
+    pca_images: int = option(
+        256,
+        help="test images the PCA layer significance is measured on",
+        group="evaluation",
+        metavar="N",
+    )
+    workers: int = option(
+        1, help="processes that score candidates in parallel", group="hardware", metavar="N"
+    )
+    ray_address: str | None = option(
+        None,
+        help="score candidates on a Ray cluster: 'local' or a cluster address (pip install "
+        "'neurosnn[distributed]')",
+        group="hardware",
+        metavar="ADDRESS",
+        name="ray",
+    )
+    record_spikes: int = option(
+        8, help="store the spike trains of this many images", group="output", metavar="N"
+    )
+    data_root: str | None = None
+    device: str = "cpu"
+    long_horizon: int = fields.long_horizon()
+
+    def __post_init__(self) -> None:
+        for name, least in (
+            ("test_images", 0),
+            ("timesteps", 2),
+            ("iso_time", 1),
+            ("calib_images", 1),
+            ("pca_images", 1),
+            ("workers", 1),
+            ("record_spikes", 0),
+            ("long_horizon", 1),
+        ):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise UserError(f"{name} must be >= {least}, got {value}")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise UserError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
 
 
 # Table I of Lu & Sengupta. E follows from Eq. 17 and the table's training cost
@@ -182,3 +300,25 @@ PRESETS: dict[str, SearchConfig] = {
     # the README's main job: about two minutes on 2 cores; T = 100 as in its conversion step
     "quick": SearchConfig(1, 10, 500, 99.7, 0.15, 6, 3, 200, 100),
 }
+PresetName = Literal[
+    "cifar10",
+    "cifar100-vgg15",
+    "cifar100-vgg11",
+    "imagenet",
+    "adversarial-cifar10",
+    "adversarial-cifar100",
+    "fashion-mnist",
+    "adversarial-fashion-mnist",
+    "quick",
+]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The row of Table I (or neurosnn's sizes for 2 CPU cores) a search starts from; each
+    search option given replaces one of its values."""
+
+    preset: PresetName = fields.preset("fashion-mnist")
+
+    def config(self) -> SearchConfig:
+        return PRESETS[self.preset]
