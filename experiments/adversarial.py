@@ -43,22 +43,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(job) -> int:
     from neurosnn.analysis.adversarial import plot_adversarial
     from neurosnn.analysis.neuroevolution import plot_search
-    from neurosnn.experiments.common import (
-        claim_output,
-        finish,
-        load_network,
-        say,
-        setup_logging,
-        tensorboard_scalars,
-    )
-    from neurosnn.experiments.search_args import search_configs
+    from neurosnn.experiments.common import finish, say, tensorboard_scalars
+    from neurosnn.experiments.search_args import start
     from neurosnn.jobs.adversarial import run_adversarial
 
-    scfg, ecfg = search_configs(job.source, job.search, job.evaluation, job.hardware)
-    out = claim_output(job.output.out)
-    setup_logging(out / "search.log")
-    job.write_config(out)
-    ckpt, data, _ = load_network(job.source)
+    scfg, ecfg, out, ckpt, data = start(job)
     with tensorboard_scalars(job.scalars.tensorboard) as board:
         s = run_adversarial(
             ckpt,

@@ -1,125 +1,21 @@
-"""Command-line helpers shared by the experiment modules."""
+"""What the commands share once they run: the network and data they read, the output they claim,
+the log they write and the summary they end with."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from neurosnn.errors import UserError
-from neurosnn.io.data import DATASETS, Dataset, load_dataset
+from neurosnn.io.data import Dataset, load_dataset
 from neurosnn.io.output import OutputInUse, hold, open_no_link, write_json
-from neurosnn.simulation.tf32 import set_tf32
 
 # The folder of the small Fashion-MNIST subset shipped with the repository.
 SUBSET_ROOT = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-subset"
-
-
-def parse_value(text: str) -> Any:
-    """``true``/``false``/numbers/JSON become Python values; anything else stays a string."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def option_item(text: str) -> tuple[str, Any]:
-    """An argparse type: ``"width=0.25"`` → ``("width", 0.25)``."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, parse_value(value)
-
-
-def add_option_arg(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--option KEY=VALUE`` (repeatable): the network's options, a list of pairs (``dict()``
-    of it gives the options; None when none was given)."""
-    parser.add_argument(
-        "--option", action="append", type=option_item, default=None, metavar="KEY=VALUE", help=what
-    )
-
-
-def comma_list(parse: Callable[[str], Any], what: str) -> Callable[[str], tuple]:
-    """An argparse type: ``"a,b"`` → ``(parse("a"), parse("b"))``; ``what`` names the items
-    in the error."""
-
-    def parsed(text: str) -> tuple:
-        try:
-            return tuple(parse(t.strip()) for t in text.split(",") if t.strip())
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(
-                f"expected {what} separated by commas, got {text!r} ({err})"
-            ) from None
-
-    parsed.__name__ = f"list of {what}"
-    return parsed
-
-
-int_list = comma_list(int, "integers")  # "5,25,50" → (5, 25, 50)
-float_list = comma_list(float, "numbers")  # "1e-5,3e-5" → (1e-05, 3e-05)
-
-
-def name_list(choices) -> Callable[[str], tuple]:
-    """An argparse type: names separated by commas, each one of ``choices``."""
-
-    def name(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"unknown {text!r}")
-        return text
-
-    return comma_list(name, f"names among {', '.join(choices)}")
-
-
-class _Parser(argparse.ArgumentParser):
-    """Parses as argparse does, then applies ``--allow-tf32`` where the command has it (one
-    place for every command with ``--device``, so none can forget it)."""
-
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        parsed = super().parse_args(args, namespace)
-        if hasattr(parsed, "allow_tf32"):
-            set_tf32(parsed.allow_tf32)
-        if getattr(parsed, "gpu_memory", None) is not None:
-            device = torch.device(parsed.device)
-            if device.type != "cuda":
-                self.error(f"--gpu-memory: needs a CUDA --device, found {parsed.device!r}")
-            from neurosnn.simulation.engine.fast import cuda_index
-
-            torch.cuda.set_per_process_memory_fraction(parsed.gpu_memory, cuda_index(device))
-        return parsed
-
-
-def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    """A command's parser: ``description`` (its module docstring) shown as written; ``prog``
-    (``python -m experiments.X``) is shown as the ``neurosnn`` subcommand that runs it."""
-    from neurosnn.experiments.commands import COMMANDS
-
-    module = "neurosnn." + prog.removeprefix("python -m ")
-    names = [name for name, (mod, _) in COMMANDS.items() if mod == module]
-    return _Parser(
-        prog=f"neurosnn {names[0]}" if names else prog,
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def add_out_arg(
-    parser: argparse.ArgumentParser, what: str = "output folder", default: str | None = None
-) -> None:
-    """``--out``: required unless it has a ``default``."""
-    if default is not None:
-        what += " (default: %(default)s)"
-    parser.add_argument("--out", required=default is None, default=default, help=what)
 
 
 def finish(
@@ -131,90 +27,6 @@ def finish(
         summary["plots"] = [str(p) for p in plots]
     write_json(out / name, summary)
     say(f"summary in {out / name}")
-
-
-def config_from(args: argparse.Namespace, cls: type, **given: Any) -> Any:
-    """The config dataclass ``cls`` with each field an option of the same name was parsed
-    into (``--test-images`` → ``test_images``; the pairs of ``--option``, when given, as the
-    dict ``options``), then ``given``; other fields keep their defaults."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    parsed = {name: value for name, value in vars(args).items() if name in fields}
-    if "options" in fields and getattr(args, "option", None):
-        parsed["options"] = dict(args.option)
-    return cls(**{**parsed, **given})
-
-
-def add_checkpoint_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint.pt or its run folder")
-
-
-def add_source_args(
-    parser: argparse.ArgumentParser, group=None, repeat: bool = False, dataset: bool = True
-) -> None:
-    """``--checkpoint`` (neurosnn's training), or ``--model`` with ``--weights`` and
-    ``--dataset`` (a network of the user's own); ``group``: a mutually exclusive group to join
-    (default: a new required one); ``repeat``: checkpoints and weights may be given several
-    times (seeds); ``dataset``: add ``--dataset`` (a command that has one already: False)."""
-    group = group or parser.add_mutually_exclusive_group(required=True)
-    action = "append" if repeat else "store"
-    more = "; repeat for several seeds" if repeat else ""
-    group.add_argument("--checkpoint", action=action, help=f"checkpoint.pt or its run folder{more}")
-    group.add_argument(
-        "--model",
-        help="MODULE.PATH:FACTORY, a network of your own: FACTORY() builds it (your code, "
-        "imported from MODULE.PATH, the current folder included); with --weights and --dataset",
-    )
-    parser.add_argument(
-        "--weights",
-        action=action,
-        help="with --model: its state dict, saved by torch.save(model.state_dict(), PATH) "
-        f"(loaded without running pickled code){more}",
-    )
-    parser.add_argument(
-        "--input-shape",
-        type=comma_list(int, "sizes"),
-        default=None,
-        help="with --model: C,H,W of one input (default: the data set's; checked against it)",
-    )
-    if dataset:
-        parser.add_argument(
-            "--dataset",
-            choices=DATASETS,
-            default=None,
-            help="with --model: the data set to calibrate and test on (a checkpoint records "
-            "its own)",
-        )
-
-
-def load_source(args: argparse.Namespace, which: int = 0) -> tuple[Any, Dataset, str]:
-    """``(checkpoint, data normalised as the network expects, the file it came from)`` of
-    ``--checkpoint`` or ``--model``/``--weights`` (the ``which``-th where repeatable); a user's
-    model is normalised with its data set's own statistics."""
-    from neurosnn.io.checkpoint import resolve, user_checkpoint
-
-    weights = args.weights[which] if isinstance(args.weights, list) else args.weights
-    if not args.model:
-        if weights or args.input_shape or getattr(args, "dataset", None):
-            raise SystemExit(
-                "error: --weights, --input-shape and --dataset go with --model (a checkpoint "
-                "records its network and data set)"
-            )
-        path = args.checkpoint[which] if isinstance(args.checkpoint, list) else args.checkpoint
-        ckpt, data = load_checkpoint_and_data(path, args.data_root)
-        return ckpt, data, str(resolve(path))
-    if not weights:
-        raise SystemExit("error: --model needs --weights FILE (the model's state dict)")
-    if not getattr(args, "dataset", None):
-        raise SystemExit("error: --model needs --dataset NAME (the data to calibrate and test on)")
-    data = load_data(args.dataset, args.data_root)
-    shape = (data.in_channels, data.input_size, data.input_size)
-    if args.input_shape is not None and tuple(args.input_shape) != shape:
-        raise SystemExit(
-            f"error: --input-shape {','.join(map(str, args.input_shape))} does not match "
-            f"{data.name}'s images, {','.join(map(str, shape))}"
-        )
-    ckpt = user_checkpoint(args.model, weights, data.name, data.mean, data.std, shape)
-    return ckpt, data, str(Path(weights).resolve())
 
 
 def load_network(source, which: int = 0) -> tuple[Any, Dataset, str]:
@@ -240,20 +52,6 @@ def load_network(source, which: int = 0) -> tuple[Any, Dataset, str]:
     return ckpt, data, str(Path(weights).resolve())
 
 
-def add_progress_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def add_tensorboard_arg(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--tensorboard",
-        metavar="DIR",
-        default=None,
-        help=f"also write {what} as TensorBoard scalars to DIR (needs the optional extra: "
-        "pip install 'neurosnn[tensorboard]'; view with tensorboard --logdir DIR)",
-    )
-
-
 def tensorboard_scalars(folder: str | None):
     """``neurosnn.io.tensorboard.Scalars`` writing to ``folder`` (``--tensorboard DIR``), or
     ``None`` where none is given; a context manager either way."""
@@ -264,52 +62,6 @@ def tensorboard_scalars(folder: str | None):
     if folder is None:
         return nullcontext(None)
     return Scalars(folder)
-
-
-def add_data_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
-    if dataset:
-        parser.add_argument(
-            "--dataset",
-            default="fashion-mnist",
-            choices=DATASETS,
-            help="dataset name (default: %(default)s)",
-        )
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        help="folder with the dataset files (default: the Debian location for "
-        "(fashion-)mnist; required for cifar10/cifar100/imagenet)",
-    )
-
-
-def add_device_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="torch device, e.g. cpu or cuda:0 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--allow-tf32",
-        action="store_true",
-        help="let CUDA's float32 convolutions and matmuls use TF32 (faster, but the spikes are "
-        "no longer the CPU's: off by default)",
-    )
-    parser.add_argument(
-        "--gpu-memory",
-        type=_fraction,
-        default=None,
-        metavar="FRACTION",
-        help="the share of the GPU's memory this process may take, for jobs sharing one GPU; "
-        "the simulation sizes its time blocks within it (default: the whole GPU, its blocks "
-        "taking a quarter of what is free)",
-    )
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], found {text}")
-    return value
 
 
 def load_data(name: str, root: str | None, allow_subset: bool = False) -> Dataset:

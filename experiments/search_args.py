@@ -37,15 +37,22 @@ def check(built: dict) -> None:
         )
 
 
-def search_configs(source, search, evaluation, hardware) -> tuple:
-    """``(search config, evaluation config with the network's path and device)``; ``hardware``
-    applied."""
+def start(job) -> tuple:
+    """The start of a search command: ``(search config, evaluation config with the network's
+    path and device, the output folder claimed, checkpoint, data)``; the log and
+    ``config.yaml`` are set up in the folder."""
     import dataclasses
 
+    from neurosnn.experiments.common import claim_output, load_network, setup_logging
+
     ecfg = dataclasses.replace(
-        evaluation,
-        checkpoint=(source.checkpoint or source.weights)[0],
-        data_root=source.data_root,
-        device=hardware.apply(),
+        job.evaluation,
+        checkpoint=(job.source.checkpoint or job.source.weights)[0],
+        data_root=job.source.data_root,
+        device=job.hardware.apply(),
     )
-    return search, ecfg
+    out = claim_output(job.output.out)
+    setup_logging(out / "search.log")
+    job.write_config(out)
+    ckpt, data, _ = load_network(job.source)
+    return job.search, ecfg, out, ckpt, data
