@@ -24,9 +24,10 @@ def report(run: RunRecord) -> str:
         f"simulation    {', '.join(f'{k}={v}' for k, v in sorted(run.simulation.items()))}",
     ]
     net = run.metadata.get("network")
-    if net is not None:
+    if net is not None:  # a registry network (name, options) or a user's (module:factory)
+        name = net.get("name") or net.get("factory")
         lines.append(
-            f"network       {net['name']} {net.get('options', {})} on {run.metadata.get('dataset')}"
+            f"network       {name} {net.get('options', {})} on {run.metadata.get('dataset')}"
         )
     elif "snn" in run.metadata:  # a saved SNN without a network spec (a NIR file)
         lines.append(f"network       {run.metadata['snn']} on {run.metadata.get('dataset')}")

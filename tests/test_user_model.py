@@ -58,16 +58,21 @@ COMMON = ["--dataset", "synthetic", "--timesteps", "8", "--test-images", "16"]
 COMMON += ["--calib-images", "32", "--no-progress"]
 
 
-def test_convert_takes_a_users_model_and_its_weights(user_model):
-    out = user_model / "run.h5"
+def test_convert_takes_a_users_model_and_its_weights(user_model, capsys):
+    from neurosnn.analysis import inspect
+
+    out = user_model / "run"
     args = ["--model", "usermodels:build", "--weights", "w.pt", *COMMON, "--out", str(out)]
     assert convert_cli.main(args) == 0
-    record = read_run(out)
+    record = read_run(out / "convert.h5")
     assert record.metadata["network"]["factory"] == "usermodels:build"
     assert record.layer_names == ["conv1", "conv2", "fc"]
+    capsys.readouterr()
+    assert inspect.main([str(out)]) == 0  # the record of a user's model reads like any
+    assert "network       usermodels:build" in capsys.readouterr().out
     # the saved SNN runs in a fresh process without the user's code or the registry
-    snn_file = user_model / "run.snn.h5"
-    again = user_model / "again.h5"
+    snn_file = out / "convert.snn.h5"
+    again = user_model / "again"
     code = (
         "import sys; from neurosnn.experiments import convert; "
         f"sys.exit(convert.main(['--snn', '{snn_file}', '--timesteps', '8', '--test-images', "
@@ -75,10 +80,10 @@ def test_convert_takes_a_users_model_and_its_weights(user_model):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (read_run(again).predictions == record.predictions).all()
+    assert (read_run(again / "convert.h5").predictions == record.predictions).all()
     # a checkpoint-style dict holding the state dict works as well
     args[3] = "w_in_dict.pt"
-    args[-1] = str(user_model / "run2.h5")
+    args[-1] = str(user_model / "run2")
     assert convert_cli.main(args) == 0
 
 
