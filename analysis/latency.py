@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosnn.analysis.frontier import plot_frontier  # noqa: E402
-from neurosnn.analysis.plot import describe, save, zoom  # noqa: E402
+from neurosnn.analysis.plot import save, zoom  # noqa: E402
 from neurosnn.io.record import read_run  # noqa: E402
 
 
@@ -29,17 +29,19 @@ def plot_latency(paths: dict[str, Path], out: Path, steps: int = 64) -> list[Pat
     ann = next(iter(runs.values())).metadata.get("ann_accuracy")
     frontier = plot_frontier(runs, out / "frontier.png", ann)
     fig, (ax, near) = plt.subplots(1, 2, figsize=(13, 4.5))
+    shown = min(steps, max(r.timesteps for r in runs.values()))
     for name, run in runs.items():
         n = min(steps, run.timesteps)
-        ax.plot(np.arange(1, n + 1), 100 * run.accuracy[:n], label=name, lw=1.3)
+        longer = f" (runs to T = {run.timesteps})" if run.timesteps > shown else ""
+        ax.plot(np.arange(1, n + 1), 100 * run.accuracy[:n], label=name + longer, lw=1.3)
     if ann is not None:
         ax.axhline(100 * ann, color="k", ls="--", lw=1, label=f"ANN ({100 * ann:.2f}%)")
     first = next(iter(runs.values()))
-    shown = min(steps, max(r.timesteps for r in runs.values()))
+    dataset = first.metadata.get("dataset") or first.config.get("dataset") or "test set"
     ax.set(
         xlabel="timestep",
         ylabel="test accuracy (%)",
-        title=f"Accuracy over the first {shown} steps ({describe(first)})",
+        title=f"Accuracy per step, t = 1–{shown} ({dataset}, {first.n_images:,} test images)",
     )
     ax.set_xlim(0, shown + 1)
     ax.set_ylim(0, 100)

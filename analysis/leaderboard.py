@@ -3,8 +3,11 @@ checkpoints, one per seed), one row per recipe, with the accuracy at T = 1, 2, 4
 64 and the steps to ANN − 1% counted without the layer delay (as the field counts), the steps
 with it (as Lu & Sengupta count), and the spikes per image; mean and range over the seeds.
 
-    python -m analysis.leaderboard runs/latency_resnet20 runs/latency_resnet18 \\
-        --out docs/leaderboard.md
+    neurosnn leaderboard runs/latency_resnet20 runs/latency_resnet18 --out docs
+
+The page opens with one summary table, network by method: the paper's baseline, its threshold
+search, and the best recipe counted each way. Then one table per network, under a heading that
+names it (network, activation, seeds and the first folder read), one row per recipe.
 
 Folders that ran the same checkpoints on the same test images (the same ANN accuracies) make
 one table: its rows are every folder's recipes, each from the first folder named that ran it
@@ -53,6 +56,7 @@ class Section:
 
     folder: str
     network: str
+    kind: str
     checkpoints: list[str]
     anns: list[float]
     rows: dict[str, list[dict[str, Any]]]
@@ -91,7 +95,7 @@ def seed_rows(latency: Path) -> Section:
         raise SystemExit(f"error: {latency} holds no latency.json (an experiments.latency --out)")
     summary = json.loads(summary_file.read_text())
     rows: dict[str, list[dict[str, Any]]] = {}
-    network, anns = None, []
+    network, kind, anns = None, "", []
     label = ", ".join(changed(summary.get("config", {})))
     for name, ck in summary["checkpoints"].items():
         folder, depth = latency / name, int(ck["depth"])
@@ -100,7 +104,9 @@ def seed_rows(latency: Path) -> Section:
             m = r["metrics"]
             run = read_run(folder / f"{recipe}.h5")
             if network is None:
-                network = f"{run.metadata['network']['name']} on {run.metadata.get('dataset', '?')}"
+                spec = run.metadata["network"]
+                network = f"{spec['name']} on {run.metadata.get('dataset', '?')}"
+                kind = activation(spec.get("options", {}))
             acc = undelayed_accuracy(folder, recipe, depth, run)
             row = {f"t={t}": None if acc is None or len(acc) < t else acc[t - 1] for t in STEPS}
             # absent (a chain without the onset has no undelayed run): "–"; None: "> T"
@@ -111,7 +117,16 @@ def seed_rows(latency: Path) -> Section:
             row["spikes/image"] = m.get("spikes_per_image")
             row["T"] = summary["config"]["timesteps"]
             rows.setdefault(f"{recipe} [{label}]" if label else recipe, []).append(row)
-    return Section(latency.name, network or "?", list(summary["checkpoints"]), anns, rows)
+    return Section(latency.name, network or "?", kind, list(summary["checkpoints"]), anns, rows)
+
+
+def activation(options: dict[str, Any]) -> str:
+    """What the network was trained with: "ReLU", "QCFS L=4", "NQ L=4"."""
+    name = str(options.get("activation", "relu"))
+    if name == "relu":
+        return "ReLU"
+    levels = options.get("levels")
+    return f"{name.upper()} L={levels}" if levels else name.upper()
 
 
 def merged(sections: list[Section]) -> list[tuple[Section, dict[str, str]]]:
@@ -122,7 +137,7 @@ def merged(sections: list[Section]) -> list[tuple[Section, dict[str, str]]]:
     for s in sections:
         key = (s.network, tuple(s.checkpoints), tuple(s.anns))
         if key not in out:
-            out[key] = (Section(s.folder, s.network, s.checkpoints, s.anns, {}), {})
+            out[key] = (Section(s.folder, s.network, s.kind, s.checkpoints, s.anns, {}), {})
         section, source = out[key]
         for recipe, values in s.rows.items():
             if recipe not in section.rows:
@@ -153,6 +168,57 @@ def _cell(values: list, key: str) -> str:
     if len(nums) == 1 or min(nums) == max(nums):
         return mean
     return f"{mean} ({fmt.format(min(nums))}–{fmt.format(max(nums))})"
+
+
+def heading(section: Section) -> str:
+    """A section's name, distinct on the page: its network, activation, seeds and first folder."""
+    seeds = f"{len(section.anns)} seed{'s' * (len(section.anns) > 1)}"
+    return f"{section.network}, {section.kind}, {seeds} (`{section.folder}`)"
+
+
+def _mean_steps(values: list[dict[str, Any]], key: str) -> float:
+    """The mean step count of a recipe over the seeds; infinite where a seed misses it or no
+    run gives it (such a recipe is never the best)."""
+    got = [v[key] for v in values]
+    if any(g is None or g == "–" for g in got):
+        return float("inf")
+    return float(np.mean(got))
+
+
+def best(rows: dict[str, list[dict[str, Any]]], key: str) -> str:
+    """The recipe with the fewest mean steps for ``key``, as "steps — `recipe`"; "–" if none
+    reaches ANN − 1% on every seed."""
+    if not rows:
+        return "–"
+    recipe = min(rows, key=lambda r: _mean_steps(rows[r], key))
+    if _mean_steps(rows[recipe], key) == float("inf"):
+        return "–"
+    return f"{_cell(rows[recipe], key)}: `{recipe}`"
+
+
+SUMMARY = (
+    "network",
+    "ANN",
+    "paper's baseline (`all`), no delay / layer delay",
+    "paper's search (`all+search`), layer delay",
+    "best recipe, no delay",
+    "best recipe, layer delay",
+)
+
+
+def summary(sections: list[tuple[Section, dict[str, str]]]) -> str:
+    """Network by method: steps to ANN − 1%, mean (range) over the seeds."""
+    lines = ["| " + " | ".join(SUMMARY) + " |", "|" + "---|" * len(SUMMARY)]
+    for section, _ in sections:
+        rows = section.rows
+        ann = f"{100 * float(np.mean(section.anns)):.2f}%"
+        base = rows.get("all")
+        baseline = f"{_cell(base, 'delay none')} / {_cell(base, 'layer delay')}" if base else "–"
+        searched = _cell(rows["all+search"], "layer delay") if "all+search" in rows else "–"
+        cells = [heading(section), ann, baseline, searched]
+        cells += [best(rows, "delay none"), best(rows, "layer delay")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def table(rows: dict[str, list[dict[str, Any]]], source: dict[str, str]) -> str:
@@ -187,15 +253,18 @@ def leaderboard(folders: list[Path], command: str) -> str:
         "",
         f"    {command}",
         "",
-        "from the experiments.latency folders named there (their commands and hardware are in "
-        "[low latency](latency.md)).",
+        "from the `neurosnn latency` folders named there (how each was run: "
+        "[results](results.md#low-latency)).",
     ]
-    for section, source in merged([seed_rows(folder) for folder in folders]):
-        seeds = len(section.anns)
+    sections = merged([seed_rows(folder) for folder in folders])
+    parts += ["", "## Summary", "", "Steps to ANN − 1%, mean (range) over the seeds.", ""]
+    parts += [summary(sections)]
+    for section, source in sections:
         ann = ", ".join(f"{100 * a:.2f}%" for a in section.anns)
         checkpoints = ", ".join(section.checkpoints)
-        parts += ["", f"## {section.network}: {checkpoints} ({seeds} seed{'s' * (seeds > 1)})"]
-        parts += ["", f"ANN on the same test images: {ann}.", "", table(section.rows, source)]
+        parts += ["", f"## {heading(section)}", "", f"Checkpoints {checkpoints}; ANN on the same "]
+        parts[-1] += f"test images: {ann}."
+        parts += ["", table(section.rows, source)]
     return "\n".join(parts) + "\n"
 
 

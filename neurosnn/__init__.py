@@ -4,7 +4,7 @@
 
     snn = ns.convert(model, calibration_batches, input_shape=(1, 28, 28))
     result = ns.simulate(snn, test_batches, timesteps=64)
-    ns.save_snn(snn, "mine.snn.h5")
+    ns.save_snn("mine.snn.h5", snn)
 
 The package is grouped by stage: ``snn`` (the converted SNN as a value), ``conversion``,
 ``simulation``, ``search``, ``learn``, ``measures``, ``io``, ``jobs`` (the end-to-end

@@ -1,5 +1,6 @@
 """The Python example runs the main job end to end on the shipped Fashion-MNIST subset."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,20 @@ def test_own_model_example_converts_a_users_residual_network(tmp_path):
     assert lines[4] == f"own loop: {lines[3].split()[3]} at T=100"
     assert lines[5] == "loaded in a new process: True"
     assert (tmp_path / "resnet.nir").is_file()
+    words = lines[6].split()  # the recipe reaches ANN - 1% sooner than the uniform baseline
+    assert words[:5] == ["with", "the", "layer", "delay,", "ANN-1%"]
+    recipe = int(words[9])
+    assert words[7] == "None" or recipe < int(words[7].rstrip(","))
+    assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_getting_started_runs_as_its_page_shows_it(tmp_path):
+    lines = run_example("getting_started.py", tmp_path)
+    ann = float(lines[0].split()[2])
+    assert ann > 0.6
+    assert lines[1].startswith("layers ['0', '3', '7'] thresholds")
+    layer, none, recipe = (float(re.search(r"t=5 ([0-9.]+),", line)[1]) for line in lines[2:5])
+    assert layer < none - 0.1  # the delay: the input has not reached the output at t = 5
+    assert recipe >= none - 0.02  # the recipe: the undelayed accuracy despite the delay
+    assert lines[5] == "loaded back: True phi=0.5+onset" and lines[6] == "NIR layers: 3"

@@ -28,7 +28,8 @@ def test_a_chain_over_two_seeds(tmp_path):
     page = tmp_path / "board.md"
     assert leaderboard.main([str(lat), "--out", str(page)]) == 0
     text = page.read_text()
-    assert "## vgg5 on synthetic: s0, s1 (2 seeds)" in text
+    assert "## vgg5 on synthetic, ReLU, 2 seeds (`lat`)" in text
+    assert text.index("## Summary") < text.index("## vgg5 on synthetic")
     assert "neurosnn leaderboard " in text  # the command that made it
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
     assert "| phi+onset [calib_images=64] |" in text  # a setting other than the default's
@@ -75,12 +76,13 @@ def test_folders_of_the_same_checkpoints_and_test_images_make_one_table():
             "T": 64,
         }
 
-    first = Section("a", "vgg15", ["s0", "s1"], [0.93, 0.94], {"all": [row(40), row(42)]})
-    again = Section(
-        "b", "vgg15", ["s0", "s1"], [0.93, 0.94], {"all": [row(1), row(1)], "x": [row(5), row(7)]}
-    )
-    other_images = Section("c", "vgg15", ["s0", "s1"], [0.92, 0.94], {"y": [row(3), row(3)]})
-    one_seed = Section("d", "vgg15", ["s0"], [0.93], {"z": [row(3)]})
+    def section(folder, anns, rows):
+        return Section(folder, "vgg15", "ReLU", ["s0", "s1"][: len(anns)], anns, rows)
+
+    first = section("a", [0.93, 0.94], {"all": [row(40), row(42)]})
+    again = section("b", [0.93, 0.94], {"all": [row(1), row(1)], "x": [row(5), row(7)]})
+    other_images = section("c", [0.92, 0.94], {"y": [row(3), row(3)]})
+    one_seed = section("d", [0.93], {"z": [row(3)]})
     got = merged([first, again, other_images, one_seed])
     assert [(s.folder, list(s.rows)) for s, _ in got] == [
         ("a", ["all", "x"]),
@@ -95,6 +97,35 @@ def test_folders_of_the_same_checkpoints_and_test_images_make_one_table():
         "| 41 (40–42) | 50 (49–51) | 10 | `a` |"
     )
     assert lines[3].endswith("| 6 (5–7) | 15 (14–16) | 10 | `b` |")
+
+
+def test_the_summary_names_each_networks_best_recipe_counted_each_way():
+    from neurosnn.analysis.leaderboard import Section, heading, summary
+
+    def row(none, layer):
+        return {"delay none": none, "layer delay": layer, "T": 128}
+
+    rows = {
+        "all": [row(None, 117), row(None, 120)],  # no undelayed run of a chain: "–"
+        "phi+onset": [row(14, 23), row(16, 25)],
+        "phi+onset+delayed": [row(10, 30), row(None, 40)],  # misses on one seed: never best
+        "trained+phi": [row("–", 21), row("–", 21)],
+    }
+    rows["all"][0]["delay none"] = rows["all"][1]["delay none"] = "–"
+    relu = Section("front_vgg9", "vgg9 on fashion-mnist", "ReLU", ["s0", "s1"], [0.93, 0.94], rows)
+    nq = Section("front_nq", "vgg9 on fashion-mnist", "NQ L=4", ["s0"], [0.92], {})
+    assert heading(relu) != heading(nq)
+    lines = summary([(relu, {}), (nq, {})]).splitlines()
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == [
+        "vgg9 on fashion-mnist, ReLU, 2 seeds (`front_vgg9`)",
+        "93.50%",
+        "– / 118.5 (117–120)",
+        "–",
+        "15 (14–16): `phi+onset`",
+        "21: `trained+phi`",
+    ]
+    assert lines[3].split("|")[5:7] == [" – ", " – "]  # no recipe ran: no best
 
 
 def test_a_folder_run_with_other_settings_names_them_beside_its_recipes():

@@ -290,9 +290,9 @@ PRESETS: dict[str, SearchConfig] = {
     "adversarial-cifar10": SearchConfig(1, 2, 60, 99.7, 0.25, 25, 22, 1200),
     "adversarial-cifar100": SearchConfig(1, 2, 60, 99.7, 0.25, 25, 25, 1200),
     # Fashion-MNIST VGG9: the CIFAR-10 weights (accuracy counts most); T = 120 covers the
-    # baseline's rise to within 1% of the ANN (step 122, README). E = 1,000: with 500 images
-    # the accuracy noise of a candidate (±1.1 points = ±5.5 cost units) outweighed the latency
-    # terms (README); a generation takes about 3 minutes on 2 CPU cores.
+    # baseline's rise to within 1% of the ANN (step 117, docs/results.md). E = 1,000: with 500
+    # images the accuracy noise of a candidate (±1.1 points = ±5.5 cost units) outweighed the
+    # latency terms; a generation takes about 3 minutes on 2 CPU cores.
     "fashion-mnist": SearchConfig(1, 10, 500, 99.7, 0.15, 10, 8, 1000, 120),
     # FGSM Fashion-MNIST: the adversarial weights and spread of Table I (α, β, γ, std), P, G and
     # E sized for 2 CPU cores (about ten minutes)

@@ -47,7 +47,18 @@ from neurosnn.snn.options import PERCENTILE_OF, PercentileOf
 
 def ann_graph(model: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
     """The ANN as the converter sees it: a graph of IF nodes (each with the ANN's activation)
-    and folded edges, checked against the model on a random probe. Works on a copy."""
+    and folded edges, checked against the model on a random probe. Works on a copy.
+
+    Args:
+        model: the trained network (any ``nn.Module`` torch.fx can trace).
+        input_shape: ``(C, H, W)`` of one input.
+
+    Returns:
+        The graph ``convert`` would build the SNN from; its nodes name the SNN's layers.
+
+    Raises:
+        ConversionError: the model holds something that does not convert (its message names
+            the module or source line)."""
     return _graph_of(float32_copy(model), input_shape)
 
 

@@ -66,8 +66,9 @@ class Traced:
 
 
 def source_line(node: fx.Node) -> str:
-    """``file:line `code``` of the user's code that made ``node`` (the last frame outside
-    torch), or the node's name when fx kept no stack."""
+    """Where the user's code made ``node``: its file and line followed by the source line in
+    backquotes (``model.py:41`` and the code), from the last frame outside torch; the node's
+    name when fx kept no stack."""
     frames = [m for m in _FRAME.finditer(node.stack_trace or "") if "/torch/" not in m["file"]]
     if not frames:
         return f"{node.name} ({node.op} {getattr(node.target, '__name__', node.target)})"

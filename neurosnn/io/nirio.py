@@ -243,7 +243,18 @@ def write_nir(
     fold: bool = True,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``to_nir`` of ``snn`` to ``path`` (written whole or not at all)."""
+    """Write ``snn`` as a NIR graph to ``path`` (written whole or not at all).
+
+    Args:
+        path: the file to write (``.nir``).
+        snn: the converted SNN; one with calibrated initial potentials is refused (NIR has no
+            field for them).
+        fold: fold channel-wise thresholds into the weights (every IF node's threshold 1),
+            which NIR's executors need.
+        metadata: JSON-serialisable facts kept in the file (read back by ``read_nir``).
+
+    Returns:
+        ``path``."""
     from neurosnn.io.output import atomic
 
     nir = _nir()
@@ -258,7 +269,17 @@ def read_nir(
     path: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[ConvertedSNN, dict[str, Any]]:
     """The SNN in the NIR file ``path`` and the neurosnn metadata it holds (``{}`` for a file
-    another tool wrote; ``"source"``: the exporter's caller's metadata)."""
+    another tool wrote; ``"source"``: the exporter's caller's metadata).
+
+    Args:
+        path: a NIR file (HDF5).
+        device: where to put the SNN.
+
+    Returns:
+        ``(snn, metadata)``.
+
+    Raises:
+        UserError: the graph holds a node neurosnn cannot run (named)."""
     from neurosnn.io.record import check_self_contained
 
     nir = _nir()

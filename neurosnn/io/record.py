@@ -403,6 +403,16 @@ def record_in(path: str | Path) -> Path:
 
 
 def read_run(path: str | Path) -> RunRecord:
+    """A run record's figures, without its spike trains (``read_spikes`` reads those).
+
+    Args:
+        path: a run record (``RunWriter``'s file: ``neurosnn convert``'s ``convert.h5``, a
+            latency recipe's ``RECIPE.h5``, a search's ``baseline.h5`` …).
+
+    Returns:
+        Its accuracy per step, spike counts per layer and step, layers, configuration and
+        metadata.
+    """
     with _open(path) as f:
         order = json.loads(f["layers"].attrs["order"])
         layers = []
@@ -444,7 +454,16 @@ def read_spikes(
     samples: slice | int = slice(None),
     times: slice | int = slice(None),
 ) -> np.ndarray:
-    """Dense boolean spike trains ``[n_samples, n_times, *layer_shape]`` of one layer."""
+    """Dense boolean spike trains ``[n_samples, n_times, *layer_shape]`` of one layer.
+
+    Args:
+        path: a run record (``RunWriter``'s file, e.g. ``neurosnn convert``'s ``convert.h5``).
+        layer: the layer's name (``read_run(path).layers``).
+        samples: the recorded images to read (an index or a slice).
+        times: the timesteps to read (an index or a slice).
+
+    Returns:
+        The spikes, unpacked from the file's bit-packed trains."""
     with _open(path) as f:
         if "spikes" not in f or layer not in f["spikes"]:
             have = list(f["spikes"]) if "spikes" in f else []

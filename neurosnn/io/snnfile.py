@@ -140,7 +140,19 @@ def _activation_spec(act: nn.Module | None) -> dict[str, Any] | None:
 
 
 def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``snn`` and ``metadata`` (plain JSON: where it came from) to ``path``."""
+    """Write ``snn`` and ``metadata`` (plain JSON: where it came from) to ``path``.
+
+    The file is self-contained (HDF5: the graph, weights, thresholds, φ and calibration) and
+    written whole or not at all.
+
+    Args:
+        path: the file to write (``.snn.h5`` by convention).
+        snn: the converted SNN.
+        metadata: JSON-serialisable facts to keep with it (read back as
+            ``load_snn(path)[1]["source"]``).
+
+    Returns:
+        ``path``."""
     graph = snn.to_graph()
     arrays: dict[str, dict[str, np.ndarray]] = {}
     edges = []
@@ -203,7 +215,15 @@ def _digest(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> s
 def load_snn(
     path: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[ConvertedSNN, dict[str, Any]]:
-    """The SNN saved in ``path`` and the metadata saved with it (``"source"``: the caller's)."""
+    """The SNN saved in ``path`` and the metadata saved with it (``"source"``: the caller's).
+
+    Args:
+        path: a file written by ``save_snn`` (``.snn.h5``); no model code is needed.
+        device: where to put the SNN.
+
+    Returns:
+        ``(snn, metadata)``: the SNN as saved (weights, thresholds, φ, calibration) and the
+        file's metadata, ``metadata["source"]`` being what the caller passed to ``save_snn``."""
     path = Path(path)
     arrays, meta = read_arrays(path, fmt=SNN_FORMAT)
     if meta.get("version") != FILE_VERSION:

@@ -495,6 +495,10 @@ def simulate_groups(
             each (delayed evaluation, as ``simulate(readout_after=k)``) from the same run;
             ``correct`` is the first's.
         presim: SRP's τ, as in ``simulate`` (each image's silenced neurons from its own run).
+
+    Returns:
+        Per group: correct predictions per step (``correct``, and ``by_readout`` for each
+        readout delay), images, and spike counts per layer and step.
     """
     _check(snn, timesteps, delay, bias_onset, time_block)
     check_presim(presim, timesteps)

@@ -48,7 +48,27 @@ class Unrolled:
 
 class SurrogateSNN(nn.Module):
     """The converted SNN as a recurrent torch module of subtractive-reset IF layers: layers in
-    topological order, each summing its incoming connections (trainable copies)."""
+    topological order, each summing its incoming connections (trainable copies), for
+    fine-tuning by backpropagation through time.
+
+    Its forward pass gives bindsnet's spikes exactly (both delays, average and max pooling);
+    the spike's backward pass is the surrogate gradient ``fn``.
+
+    Args:
+        snn: the converted SNN (its weights are copied; ``export_to`` writes them back).
+        fn: the surrogate: ``"linear"`` (γ·max(0, 1 − |V|), γ = 0.15, Lu & Sengupta's Eq. 18),
+            ``"fast-sigmoid"``, ``"arctan"``, or a ``Surrogate``.
+        delay: ``"layer"`` (one step per connection) or ``"none"``.
+        bias_onset: ``"always"`` or ``"input"``, as in ``simulate``.
+
+    Example:
+        ```python
+        unrolled = SurrogateSNN(snn, delay="none")
+        loss = F.cross_entropy(unrolled(x, 32).logits(), y)  # BPTT over 32 steps
+        loss.backward()
+        unrolled.export_to(snn)
+        ```
+    """
 
     def __init__(
         self,
