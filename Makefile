@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 NEUROSNN := $(VENV)/bin/neurosnn
 
-.PHONY: setup data demo test lint format docs figures leaderboard bench gpu-check wheel-check clean
+.PHONY: setup data demo test lint format docs figures leaderboard bench gpu-check wheel-check clean consumers
 
 setup: $(VENV)/.installed data
 
@@ -19,8 +19,13 @@ data:
 demo: setup
 	$(NEUROSNN) demo --out runs/quickstart
 
-test: setup lint docs wheel-check
+test: setup lint docs wheel-check consumers
 	$(PY) -m pytest -q
+
+# the NIR simulators neurosnn's files are tested in (snnTorch, Norse, sinabs, SpikingJelly),
+# each in its own environment under build/consumers (their pins conflict)
+consumers: $(VENV)/.installed
+	@bash scripts/install_consumers.sh $(VENV) build/consumers
 
 # the wheel (not the editable install) in a fresh environment that reuses .venv's installed
 # dependencies: `neurosnn --help` and a tiny job, run from outside the checkout

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosnn.errors import UserError
 from neurosnn.io.output import atomic
 from neurosnn.io.record import read_run
 
@@ -88,12 +89,41 @@ def changed(config: dict[str, Any]) -> list[str]:
     return out
 
 
+def _plain(name: str, where: Path) -> None:
+    """Refuse a name from ``where`` that is not one file name in its folder (a crafted
+    ``../../elsewhere`` would have the board read records outside the folder named)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise UserError(f"{where} names {name!r}, which is not a file in its folder")
+
+
 def seed_rows(latency: Path) -> Section:
-    """The figures of a latency folder."""
+    """The figures of a latency folder; one that is not as ``neurosnn latency`` wrote it is
+    refused in one line (``UserError``)."""
+    try:
+        return _seed_rows(latency)
+    except (UserError, SystemExit):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise UserError(
+            f"{latency / 'latency.json'} is not a latency summary neurosnn wrote: {err!r}"
+        ) from err
+    except FileNotFoundError as err:
+        raise UserError(f"{latency}: a record its latency.json names is missing: {err}") from err
+
+
+def _seed_rows(latency: Path) -> Section:
     summary_file = latency / "latency.json"
     if not summary_file.is_file():
         raise SystemExit(f"error: {latency} holds no latency.json (an experiments.latency --out)")
-    summary = json.loads(summary_file.read_text())
+    try:
+        summary = json.loads(summary_file.read_text())
+        checkpoints = summary["checkpoints"]
+        for name, ck in checkpoints.items():
+            _plain(name, summary_file)
+            for recipe in ck["recipes"]:
+                _plain(f"{recipe}.h5", summary_file)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise UserError(f"{summary_file} is not a latency summary neurosnn wrote: {err!r}") from err
     rows: dict[str, list[dict[str, Any]]] = {}
     network, kind, anns = None, "", []
     label = ", ".join(changed(summary.get("config", {})))

@@ -21,7 +21,11 @@ from neurosnn.io.record import RunRecord, read_run, read_spikes, record_in  # no
 
 
 def save(fig, path: Path) -> Path:
-    """Write a figure as PNG (creating its folder) and release it."""
+    """Write a figure as PNG (creating its folder) and release it; a file at ``path`` that is
+    not a PNG is refused, not replaced."""
+    from neurosnn.io.owned import check_replaceable
+
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -61,6 +61,7 @@ def run(job) -> int:
     from neurosnn.conversion.pipeline import convert
     from neurosnn.errors import UserError
     from neurosnn.experiments.common import claim_output, say, setup_logging
+    from neurosnn.io.output import atomic
     from neurosnn.measures.resources import peak_memory, reset_peak_memory, sync
     from neurosnn.networks import create_network, list_networks
 
@@ -137,8 +138,8 @@ def run(job) -> int:
             )
     for path in (out / "bench.json" if out else None, args.json and Path(args.json)):
         if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(records, indent=2) + "\n")
+            with atomic(path) as tmp:  # replaces only a file neurosnn wrote
+                tmp.write_text(json.dumps(records, indent=2) + "\n")
     return 0
 
 

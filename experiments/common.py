@@ -104,6 +104,7 @@ def claim_output(
     from neurosnn.io.record import file_format
 
     out = Path(path)
+    _check_length(out, option)
     if out.exists() and not (out.is_file() or out.is_dir()):
         raise SystemExit(f"error: {option} {out} is not a regular file or folder")
     if kind == "folder" and out.exists() and not out.is_dir():
@@ -118,6 +119,19 @@ def claim_output(
                         f"error: {option} {out} would overwrite the input {given}; choose "
                         "another output"
                     )
+    from neurosnn.io.owned import foreign
+    from neurosnn.io.record import SNN_FORMAT
+
+    for written in ((out,) if kind == "file" else ()) + tuple(beside):
+        written = Path(written)
+        if written.suffix == ".log" or (kind == "file" and written == out and formats):
+            continue  # a log is appended to; the output itself is checked against formats
+        what = foreign(written, SNN_FORMAT if written.name.endswith(".snn.h5") else None)
+        if what is not None:
+            raise SystemExit(
+                f"error: {option} {out} would replace {written}, which is {what}; a run "
+                "replaces only files neurosnn wrote there: move it or choose another output"
+            )
     if kind == "file" and formats is not None and out.is_file():
         found = file_format(out)
         if found not in set(formats):
@@ -140,6 +154,32 @@ def claim_output(
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SystemExit(f"error: {option} {out}: {folder} is not writable")
     return out
+
+
+# room a name needs beside it for the lock (".NAME.lock") and temporary files
+# ("NAME.<pid>-<random>.tmp") the run writes
+NAME_ROOM = 32
+
+
+def _check_length(out: Path, option: str) -> None:
+    """Refuse, before any folder is made, an output whose name (or one of its folders') is too
+    long for the file system with the lock and temporary names a run adds, or whose path is."""
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+    for part in out.absolute().parts:
+        if len(os.fsencode(part)) > name_max - NAME_ROOM:
+            raise SystemExit(
+                f"error: {option}: the name {part[:40]}… is {len(os.fsencode(part))} bytes; "
+                f"at most {name_max - NAME_ROOM} here"
+            )
+    if len(os.fsencode(str(out.absolute()))) > path_max - 2 * name_max:
+        raise SystemExit(
+            f"error: {option}: the path is {len(os.fsencode(str(out.absolute())))} bytes; "
+            f"at most {path_max - 2 * name_max} here"
+        )
 
 
 def say(*lines: str) -> None:

@@ -6,9 +6,10 @@ a search's result (--search: its folder), or a network converted here (--checkpo
 --model with --weights and --dataset: at --percentile of all outputs with --phi, calibrated on
 --calib-images training images, as neurosnn convert does). The thresholds are folded into the
 next layer's weights unless --no-fold (nir.Scale nodes then keep neurosnn's arithmetic
-exactly). --compare N runs the file with nirtorch and with neurosnn on N test images of the
-SNN's data set (no layer delay: the timing of NIR executors) and reports the accuracy of both
-per step, how often they agree, and how often nirtorch agrees with the SNN exported.
+exactly). --nir-target writes the form another simulator's importer runs (norse, sinabs,
+snntorch, spikingjelly). --compare N runs the file with that simulator (nirtorch for the
+default) and with neurosnn on N test images of the SNN's data set (no layer delay: the timing
+of NIR executors) and reports the accuracy of both per step and how often they agree.
 
 Writes OUT/snn.nir, OUT/snn.compare.json (with --compare), OUT/export.log and OUT/config.yaml.
 """
@@ -35,6 +36,8 @@ COMMAND = Command(
     examples=(
         "neurosnn export --snn runs/quickstart/latency/phi+onset.snn.h5 --out runs/nir",
         "neurosnn export --search runs/fmnist_vgg9_search --compare 2000 --out runs/tuned_nir",
+        "neurosnn export --snn runs/quickstart/latency/all.snn.h5 --nir-target norse "
+        "--compare 200 --out runs/norse_nir",
         "neurosnn export --model mymodels:build --weights w.pt --dataset fashion-mnist --phi 0.5 "
         "--out runs/mine_nir",
     ),
@@ -82,6 +85,7 @@ def run(job) -> int:
     from neurosnn.errors import UserError
     from neurosnn.experiments.common import claim_output, say, setup_logging
     from neurosnn.io.nirio import write_nir
+    from neurosnn.io.nirtargets import TARGETS
     from neurosnn.io.output import write_json
     from neurosnn.jobs.convert import read_snn
 
@@ -106,12 +110,28 @@ def run(job) -> int:
         path = inputs[0]
         snn, meta, _ = read_snn(path, device)
         data = None
-    write_nir(nir, snn, fold=export.fold, metadata={**meta, "exported_from": str(path)})
+    target = export.nir_target
+    write_nir(
+        nir, snn, fold=export.fold, metadata={**meta, "exported_from": str(path)}, target=target
+    )
     logging.getLogger("neurosnn.export").info(
         "wrote %s (%d layers, thresholds %s)", nir, len(snn.layer_names), snn.thresholds
     )
-    say(f"NIR file: {nir}  (neurosnn.read_nir, or any NIR importer)")
-    if export.compare:
+    say(f"NIR file: {nir}  (for {target}: {TARGETS[target].call})")
+    if export.compare and target not in ("neurosnn", "nirtorch"):
+        if data is None:
+            data = _saved_data(source, Path(path), meta)
+        report = _compare_with(export, nir, snn.to("cpu"), data, job.output.progress)
+        write_json(nir.with_suffix(".compare.json"), report)
+        same = report["same"]
+        say(
+            f"{target} vs neurosnn on {report['test_images']} images: same prediction at "
+            f"{100 * same[-1]:.2f}% of images at T ({100 * min(same):.2f}–{100 * max(same):.2f}% "
+            f"per step); accuracy at T {100 * report[target][-1]:.2f}% ({target}) / "
+            f"{100 * report['neurosnn'][-1]:.2f}% (neurosnn)",
+            f"per step: {nir.with_suffix('.compare.json')}",
+        )
+    elif export.compare:
         if data is None:
             data = _saved_data(source, Path(path), meta)
         report = _compare(export, nir, snn.to("cpu"), data, job.output.progress)
@@ -170,6 +190,48 @@ def _compare(export, nir, snn, data, progress: bool) -> dict:
     )
     curves = compare(nir, batches, export.timesteps, original=snn)
     return {"file": str(nir), "test_images": len(test), "test_indices": indices, **curves}
+
+
+def _compare_with(export, nir, snn, data, progress: bool) -> dict:
+    """The --nir-target simulator (in its own environment where ``make consumers`` built one)
+    against neurosnn's ``delay="none"`` run of the SNN exported, step by step."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from neurosnn.errors import UserError
+    from neurosnn.io.data import seeded_subset
+    from neurosnn.io.nirconsumer import predictions
+    from neurosnn.io.nirconsumers import environment, run_in
+
+    target, steps = export.nir_target, export.timesteps
+    python = environment(target) or sys.executable
+    test, indices = seeded_subset(data.test, export.compare, 0)
+    tally = {k: torch.zeros(steps, dtype=torch.float64) for k in ("neurosnn", target, "same")}
+    batches = tqdm(
+        test.batches(export.batch_size),
+        total=-(-len(test) // export.batch_size),
+        desc=f"{target} vs neurosnn",
+        unit="batch",
+        disable=None if progress else True,
+    )
+    for x, y in batches:
+        ours = predictions(snn, x, steps)
+        try:
+            theirs = torch.from_numpy(run_in(target, nir, x.numpy(), steps, python).argmax(-1))
+        except RuntimeError as err:
+            raise UserError(f"{err} (make consumers builds each simulator's environment)") from err
+        tally["neurosnn"] += (ours == y).sum(1)
+        tally[target] += (theirs == y).sum(1)
+        tally["same"] += (theirs == ours).sum(1)
+    curves = {k: (v / len(test)).tolist() for k, v in tally.items()}
+    return {
+        "file": str(nir),
+        "target": target,
+        "python": str(python),
+        "test_images": len(test),
+        "test_indices": indices,
+        **curves,
+    }
 
 
 def _saved_data(source, path, meta: dict):

@@ -435,6 +435,7 @@ def _build(part: Part, ns: argparse.Namespace, built: dict[str, Any]) -> Any:
         value = getattr(ns, entry.dest)
         if isinstance(value, list):  # a repeated positional
             value = tuple(value)
+        _within(entry, value)
         if part.base is not None and value is None:
             continue
         if len(entry.path) == 1:
@@ -447,6 +448,17 @@ def _build(part: Part, ns: argparse.Namespace, built: dict[str, Any]) -> Any:
     for name, values in nested.items():
         given[name] = dataclasses.replace(_default_of(fields_[name], part.defaults), **values)
     return part.cls(**{**part.defaults, **given})
+
+
+def _within(entry: Entry, value: Any) -> None:
+    """Raise ``UserError`` where a whole number given (on the command line or in a config
+    file) is larger than its option takes: before any work or file."""
+    from neurosnn.config.fields import MAX_COUNT
+
+    most = entry.opt.most or MAX_COUNT
+    for v in value if isinstance(value, tuple) else (value,):
+        if isinstance(v, int) and not isinstance(v, bool) and v > most:
+            raise UserError(f"{entry.path[-1]} must be at most {most:,}, got {v:,}")
 
 
 def _named(message: str, command: Command) -> str:

@@ -51,6 +51,10 @@ def start(job) -> tuple:
         data_root=job.source.data_root,
         device=job.hardware.apply(),
     )
+    if ecfg.ray_address not in (None, "local", "auto"):
+        from neurosnn.search.evaluate import check_listening
+
+        check_listening(ecfg.ray_address)  # before any work: Ray itself retries for minutes
     out = claim_output(job.output.out)
     setup_logging(out / "search.log")
     job.write_config(out)

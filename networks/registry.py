@@ -8,6 +8,8 @@ from typing import Any
 
 from torch import nn
 
+from neurosnn.errors import UserError
+
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -85,8 +87,16 @@ def create_network(
     ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-    model = _FACTORIES[name](
-        num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
-    )
+    try:
+        model = _FACTORIES[name](
+            num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
+        )
+    except (MemoryError, RuntimeError) as err:  # e.g. width=1e9: weights no memory holds
+        if not isinstance(err, MemoryError) and "allocate" not in str(err):
+            raise
+        detail = str(err).strip().splitlines()[-1] if str(err).strip() else "out of memory"
+        raise UserError(
+            f"network {name} with options {options} does not fit in memory ({detail})"
+        ) from err
     model.spec = NetworkSpec(name, num_classes, in_channels, input_size, dict(options))
     return model

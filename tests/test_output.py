@@ -125,12 +125,13 @@ def test_temporary_names_are_unique_per_writer(tmp_path):
 
 def test_atomic_keeps_the_old_file_on_error_and_removes_its_temporary(tmp_path):
     path = tmp_path / "f.json"
-    path.write_text("old")
+    old = '{"old": 1}'
+    path.write_text(old)
     with pytest.raises(RuntimeError):
         with atomic(path) as tmp:
             tmp.write_text("half")
             raise RuntimeError("interrupted")
-    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+    assert path.read_text() == old and sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
 
 
 def test_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):

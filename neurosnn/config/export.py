@@ -4,6 +4,7 @@ torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from neurosnn.config import fields
 from neurosnn.config.fields import option
@@ -33,10 +34,21 @@ class ExportConfig:
         group="output",
         metavar="FILE",
     )
+    nir_target: Literal["neurosnn", "nirtorch", "norse", "sinabs", "snntorch", "spikingjelly"] = (
+        option(
+            "neurosnn",
+            help="the simulator that will run the file: neurosnn (and nirtorch with neurosnn's "
+            "neuron map) keep every semantic; norse, sinabs, snntorch, spikingjelly get the "
+            "nodes their importer maps, in the form closest to neurosnn's (the NIR guide lists "
+            "what each loses)",
+            group="output",
+        )
+    )
     compare: int = option(
         0,
-        help="run the written file with nirtorch and with neurosnn on N test images and report "
-        "their agreement per step; 0: no check",
+        help="run the written file with neurosnn and with the --nir-target simulator (nirtorch "
+        "for neurosnn; a simulator's own environment from make consumers, else this Python) "
+        "on N test images and report their agreement per step; 0: no check",
         group="evaluation",
         metavar="N",
     )

@@ -47,6 +47,8 @@ class Option:
             options (with their own ``Option``), instead of the field itself.
         positional: given without a flag (the files a command reads); with ``repeat``, one or
             more.
+        most: the largest whole number the option takes (every count is at most
+            ``MAX_COUNT``), checked before any work is done.
     """
 
     help: str
@@ -58,10 +60,17 @@ class Option:
     deprecated: tuple[str, ...] = ()
     expose: tuple[str, ...] = ()
     positional: bool = False
+    most: int | None = None
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
             raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
+
+
+# the largest count any option takes (images, epochs, batch sizes …)
+MAX_COUNT = 2**31 - 1
+# the most timesteps a simulation runs (``neurosnn.simulation.options.MAX_TIMESTEPS``)
+MOST_TIMESTEPS = 1_000_000
 
 
 def option(default: Any = dataclasses.MISSING, *, factory: Any = None, **how: Any) -> Any:
@@ -165,7 +174,11 @@ def calib_images(default: int = 2000) -> Any:
 
 def timesteps(default: int) -> Any:
     return option(
-        default, help="T, the steps each test image is simulated", group="simulation", metavar="T"
+        default,
+        help="T, the steps each test image is simulated",
+        group="simulation",
+        metavar="T",
+        most=MOST_TIMESTEPS,
     )
 
 

@@ -105,5 +105,10 @@ def batches_of(data: Iterable) -> list[torch.Tensor]:
             raise UserError(
                 f"calibration data must yield tensors or (x, y) pairs, got {type(item).__name__}"
             )
-        out.append(x.detach().to("cpu", torch.float32))
+        if x.is_complex() or not bool(torch.isfinite(x).all()):
+            raise UserError("calibration data holds values that are not finite real numbers")
+        if len(x):
+            out.append(x.detach().to("cpu", torch.float32))
+    if not out:
+        raise UserError("calibration needs at least one image; the batches were empty")
     return out

@@ -19,6 +19,7 @@ from torch import nn
 
 from neurosnn.errors import UserError
 from neurosnn.io.output import atomic
+from neurosnn.io.values import check_tensor
 from neurosnn.networks import NetworkSpec
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -146,6 +147,11 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
         payload = payload["state_dict"]
     if not _is_state_dict(payload):
         raise CheckpointError(f"--weights: {file} is not a state dict (a dict of tensors)")
+    try:
+        for name, tensor in payload.items():
+            check_tensor(tensor, f"weight {name}")
+    except UserError as err:
+        raise CheckpointError(f"--weights {file}: {err}") from err
     return payload
 
 
@@ -187,8 +193,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload["spec"] = NetworkSpec(**payload["spec"])
         payload["mean"], payload["std"] = tuple(payload["mean"]), tuple(payload["std"])
         ckpt = Checkpoint(**payload)
+        for name, tensor in ckpt.state_dict.items():
+            check_tensor(tensor, f"weight {name}")
         ckpt.build()  # the network exists and the weights fit it
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
         said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         said = said[:300] or type(err).__name__
         raise CheckpointError(f"{file} is not a usable neurosnn checkpoint: {said}") from err

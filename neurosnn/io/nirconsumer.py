@@ -86,8 +86,8 @@ def build(path: str | Path, reset: Reset | None = None, inclusive: bool | None =
     import nir
     import nirtorch
 
+    from neurosnn.io.h5safe import check_self_contained
     from neurosnn.io.nirio import graph_metadata
-    from neurosnn.io.record import check_self_contained
 
     check_self_contained(path)
     graph = nir.read(path)
@@ -129,8 +129,8 @@ def compare(
     tally = {k: torch.zeros(timesteps, dtype=torch.float64) for k in keys}
     n = 0
     for x, y in batches:
-        preds = _predictions(snn, x, timesteps)
-        first = None if original is None else _predictions(original, x, timesteps)
+        preds = predictions(snn, x, timesteps)
+        first = None if original is None else predictions(original, x, timesteps)
         states: list = [None, None]
         for t in range(timesteps):
             outs = []
@@ -150,7 +150,7 @@ def compare(
     return {k: (v / n).tolist() for k, v in tally.items()}
 
 
-def _predictions(snn: ConvertedSNN, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+def predictions(snn: ConvertedSNN, x: torch.Tensor, timesteps: int) -> torch.Tensor:
     """``[T, B]`` neurosnn's prediction at each step, ``delay="none"``."""
     from neurosnn.simulation.engine.fast import run_blocks
 

@@ -49,6 +49,7 @@ from torch import nn
 from neurosnn import __version__
 from neurosnn.conversion.build import build_network
 from neurosnn.errors import UserError
+from neurosnn.io.values import check_setting, check_values
 from neurosnn.snn.graph import INPUT, Edge, Node, SNNGraph
 from neurosnn.snn.network import ConvertedSNN
 from neurosnn.snn.synapses import WEIGHTED, ChannelPad, ScaleShift, SpikeMaxPool2d, UnitSpikes
@@ -242,6 +243,7 @@ def write_nir(
     *,
     fold: bool = True,
     metadata: dict[str, Any] | None = None,
+    target: str = "neurosnn",
 ) -> Path:
     """Write ``snn`` as a NIR graph to ``path`` (written whole or not at all).
 
@@ -252,17 +254,45 @@ def write_nir(
         fold: fold channel-wise thresholds into the weights (every IF node's threshold 1),
             which NIR's executors need.
         metadata: JSON-serialisable facts kept in the file (read back by ``read_nir``).
+        target: the simulator that will run the file (``neurosnn.io.nirtargets.TARGETS``):
+            ``"neurosnn"`` (also nirtorch with neurosnn's map) or the form one of norse,
+            sinabs, rockpool, snntorch, spikingjelly runs; those forms fold the thresholds and
+            start from 0 (a warning names the layers whose φ is lost).
 
     Returns:
         ``path``."""
+    from neurosnn.io.nirtargets import check_target, for_target
     from neurosnn.io.output import atomic
 
     nir = _nir()
-    graph = to_nir(snn, fold=fold, metadata=metadata)
+    check_target(target)
+    if target not in ("neurosnn", "nirtorch"):
+        fold = True
+        lost = [n for n, p in zip(snn.if_names, snn.phi, strict=True) if p]
+        if lost:
+            log.warning(
+                "%s starts every neuron at 0: the initial potential φ·θ of %s is not in the file",
+                target,
+                ", ".join(lost),
+            )
+    graph = for_target(to_nir(snn, fold=fold, metadata=metadata), target)
+    _check_node_values(graph)  # a NaN weight (a diverged fine-tuning) is not exported
     path = Path(path)
     with atomic(path) as tmp:
         nir.write(tmp, graph)
+        if target == "sinabs":
+            _without_v_reset(tmp)
     return path
+
+
+def _without_v_reset(path: Path) -> None:
+    """The IF nodes as nir <= 1.0.4 writes them (no ``v_reset``: 0), for sinabs, which pins it."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        for node in f["node/nodes"].values():
+            if node["type"][()] == b"IF" and "v_reset" in node:
+                del node["v_reset"]
 
 
 def read_nir(
@@ -280,7 +310,7 @@ def read_nir(
 
     Raises:
         UserError: the graph holds a node neurosnn cannot run (named)."""
-    from neurosnn.io.record import check_self_contained
+    from neurosnn.io.h5safe import check_self_contained
 
     nir = _nir()
     path = Path(path)
@@ -291,11 +321,26 @@ def read_nir(
     try:
         graph = nir.read(path)
     except Exception as err:  # h5py and nir raise many types on a foreign or broken file
-        raise NIRError(f"{path} is not a readable NIR file: {err}") from err
+        raise NIRError(f"{path} is not a readable NIR file: {_one_line(err)}") from err
     try:
+        _check_node_values(graph)
         return from_nir(graph, device)
-    except NIRError as err:
+    except UserError as err:
         raise NIRError(f"{path}: {err}") from err
+    except Exception as err:  # a crafted graph: any failure to build it is the file's
+        raise NIRError(f"{path} holds a NIR graph neurosnn cannot build: {_one_line(err)}") from err
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300] or type(err).__name__
+
+
+def _check_node_values(graph) -> None:
+    """Every array of every node real and finite (``neurosnn.io.values.check_values``)."""
+    for key, node in graph.nodes.items():
+        for name, value in vars(node).items():
+            if isinstance(value, np.ndarray):
+                check_values(value, f"node {key} {name}")
 
 
 def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, dict[str, Any]]:
@@ -303,6 +348,7 @@ def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, d
     nir = _nir()
     info = graph_metadata(graph)
     nodes = graph.nodes
+    _refuse_other_semantics(nir, nodes, info)
     preds: dict[str, list[str]] = {k: [] for k in nodes}
     for a, b in graph.edges:
         if a not in nodes or b not in nodes:
@@ -356,12 +402,39 @@ def from_nir(graph, device: torch.device | str = "cpu") -> tuple[ConvertedSNN, d
     snn.set_thresholds(thresholds)
     phi = dict(zip(info.get("layer_names") or [], info.get("phi") or [], strict=False))
     snn.set_phi([phi[n] for n in snn.if_names] if all(n in phi for n in snn.if_names) else 0.0)
-    if not info.get("semantics", {}).get("reset", "").startswith("subtract"):
-        log.warning(
-            "the graph does not say its IF neurons reset by subtraction; neurosnn simulates "
-            "them so (NIR's IF resets to v_reset)"
-        )
     return snn.to(device), info
+
+
+NEURONS = ("LIF", "CubaLIF", "LI", "CubaLI", "Threshold", "Delay", "IF", "I")
+
+
+def _refuse_other_semantics(nir, nodes, info: dict) -> None:
+    """A graph neurosnn would run with other semantics than its author meant is refused,
+    naming the node: neurosnn simulates IF neurons with the subtractive reset and ``>=`` its
+    own files declare; NIR's IF (another tool's file) resets to ``v_reset`` and fires on
+    ``>``, and LIF, CubaLIF, LI and Threshold nodes leak or fire in ways it does not model."""
+    target = (info.get("target") or {}).get("name")
+    if target:
+        raise NIRError(
+            f"the file was written for {target} (--nir-target {target}); neurosnn reads the "
+            "files it writes for itself (--nir-target neurosnn, the default)"
+        )
+    for key, node in nodes.items():
+        kind = type(node).__name__
+        if kind in NEURONS and kind not in ("IF", "I"):
+            raise NIRError(
+                f"node {key}: a nir.{kind} neuron (leak, synaptic current or threshold unit) is "
+                "not one neurosnn simulates: it runs the IF neurons of converted SNNs"
+            )
+    declared = info.get("semantics", {}).get("reset", "")
+    first_if = next((k for k, n in nodes.items() if isinstance(n, nir.IF)), None)
+    if first_if is not None and not declared.startswith("subtract"):
+        raise NIRError(
+            f"node {first_if}: a nir.IF from another tool resets to v_reset and fires on v > "
+            "v_threshold, which neurosnn does not simulate (it subtracts θ and fires on >=, as "
+            "its own files declare); nirtorch runs the graph as written: "
+            "neurosnn.io.nirconsumer.build(path, reset='zero', inclusive=False)"
+        )
 
 
 def _file_order(neurons: list[str], sources: dict[str, set[str]]) -> list[str]:
@@ -451,6 +524,10 @@ def _check_ones(values, key: str, what: str) -> None:
 
 def _import_op(nir, key: str, node) -> nn.Module:
     if isinstance(node, nir.Conv2d):
+        for name in ("stride", "dilation", "groups"):
+            check_setting(np.asarray(getattr(node, name)).tolist(), f"node {key} {name}")
+        if not isinstance(node.padding, str):
+            check_setting(np.asarray(node.padding).tolist(), f"node {key} padding", 0)
         w = torch.from_numpy(np.array(node.weight, np.float32))
         padding = node.padding if isinstance(node.padding, str) else _pair(node.padding)
         conv = nn.Conv2d(

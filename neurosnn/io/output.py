@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -117,10 +118,12 @@ def exclusive(path: str | Path) -> Iterator[None]:
 
 
 def open_no_link(path: Path, flags: int, what: str) -> int:
-    """``os.open`` that never follows a symbolic link at ``path`` (one planted there would
-    have the run truncate or append to a file it never named); raises naming the link."""
+    """``os.open`` of a file the run owns (a lock, a log) that never writes through a link: a
+    symbolic link planted at ``path`` is not followed, and a hard link (the file has other
+    names) or anything but a regular file is refused, since writing it would change the file
+    behind its other name. Raises ``UserError`` naming the path."""
     try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, flags | os.O_NOFOLLOW, 0o644)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise UserError(
@@ -128,10 +131,29 @@ def open_no_link(path: Path, flags: int, what: str) -> int:
                 "not write through links: remove it"
             ) from err
         raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        kind = "not a regular file" if not stat.S_ISREG(info.st_mode) else "a hard link"
+        raise UserError(
+            f"the {what} {path} is {kind} ({info.st_nlink} names for one file); neurosnn does "
+            "not write through links: remove it"
+        )
+    return fd
 
 
 _process_holds = ExitStack()
-atexit.register(_process_holds.close)
+
+
+def _release_holds() -> None:
+    """At exit, release the outputs this process holds; a second Ctrl-C meanwhile (the first
+    is ending the run) is ignored rather than printing a traceback from here."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _process_holds.close()
+
+
+atexit.register(_release_holds)
 
 
 def hold(path: str | Path) -> None:
@@ -182,15 +204,20 @@ def full_disk_error(path: str | Path, err: BaseException) -> OSError:
 
 
 @contextmanager
-def atomic(path: str | Path) -> Iterator[Path]:
+def atomic(path: str | Path, fmt: str | None = None) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``, on any error it is
     removed, so ``path`` is either the old file or the complete new one. Holds ``path``
-    exclusively meanwhile. A full disk becomes an ``OSError`` that says so (torch's writer,
-    for one, reports it as an unrelated ``RuntimeError``)."""
+    exclusively meanwhile. An existing ``path`` is replaced only if a neurosnn run wrote it
+    (``fmt``: the HDF5 format this write makes; ``neurosnn.io.owned``). A full disk becomes an
+    ``OSError`` that says so (torch's writer, for one, reports it as an unrelated
+    ``RuntimeError``)."""
+    from neurosnn.io.owned import check_replaceable
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ensure_space(path, 0)
     with exclusive(path):
+        check_replaceable(path, fmt)
         tmp = temporary(path)
         try:
             yield tmp
@@ -244,6 +271,7 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
     def wrapped(*args, **kwargs) -> int:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        previous_int = signal.getsignal(signal.SIGINT) if main_thread else None
         try:
             return main(*args, **kwargs)
         except UserError as err:
@@ -257,6 +285,8 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
                 raise
             raise SystemExit(f"error: {err.strerror or err}") from err
         except KeyboardInterrupt:
+            if main_thread:  # a second Ctrl-C while the run cleans up: no traceback
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             print(INTERRUPTED, file=sys.stderr)
             raise SystemExit(130) from None
         except Interrupted:
@@ -265,5 +295,6 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+                signal.signal(signal.SIGINT, previous_int)
 
     return wrapped

@@ -1,4 +1,4 @@
-"""HDF5 record of a simulation run (the only module that imports h5py).
+"""HDF5 record of a simulation run; every file is opened through ``neurosnn.io.h5safe``.
 
 Layout (readable with h5py or h5dump alone)::
 
@@ -41,6 +41,7 @@ import h5py
 import numpy as np
 
 from neurosnn.errors import UserError
+from neurosnn.io.h5safe import DAMAGED, check_size, one_line, read, readable
 from neurosnn.io.output import (
     atomic,
     disk_full,
@@ -49,6 +50,7 @@ from neurosnn.io.output import (
     full_disk_error,
     temporary,
 )
+from neurosnn.io.owned import check_replaceable
 
 if TYPE_CHECKING:  # importing simulate pulls in bindsnet, which readers of files never need
     import torch
@@ -85,6 +87,8 @@ class RunWriter:
         ensure_space(self.path, 0)
         with ExitStack() as stack:
             stack.enter_context(exclusive(self.path))
+            check_replaceable(self.path, FORMAT)
+            check_replaceable(csv_path(self.path))
             try:
                 self.file = h5py.File(self.tmp, "w")
             except OSError as err:  # h5py may leave the file it could not finish
@@ -281,7 +285,7 @@ class RunRecord:
 def _writing(path: str | Path, fmt: str) -> Iterator[h5py.File]:
     """A new HDF5 file of format ``fmt``, written under a temporary name and renamed to ``path``
     only when the block completes (an interrupted write leaves nothing under the final name)."""
-    with atomic(path) as tmp, h5py.File(tmp, "w") as f:  # atomic removes tmp on any error
+    with atomic(path, fmt) as tmp, h5py.File(tmp, "w") as f:  # atomic removes tmp on any error
         f.attrs["format"] = fmt
         f.attrs["format_version"] = FORMAT_VERSION
         yield f
@@ -301,60 +305,17 @@ def _open(path: str | Path, fmt: str = FORMAT) -> Iterator[h5py.File]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {kind} file at {path}")
-    with _readable(path) as f:
-        if f.attrs.get("format") != fmt:
-            raise UserError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
+    with readable(path) as f:
         try:
+            if f.attrs.get("format") != fmt:
+                raise UserError(f"{path} is not a neurosnn {kind} file (format attribute missing)")
             yield f
-        except KeyError as err:
-            raise UserError(f"{path} is an incomplete {kind} file: {err}") from err
-
-
-def _refuse_outside_references(group: h5py.Group, path: Path, prefix: str = "") -> None:
-    """Raise naming the file and object where anything in it reads another file: an external
-    link, a dataset stored in external raw files, a virtual dataset (neurosnn writes none)."""
-    for name in group:
-        where = f"{prefix}/{name}"
-        link = group.get(name, getlink=True)
-        if isinstance(link, h5py.ExternalLink):
+        except UserError:
+            raise
+        except DAMAGED as err:  # HDF5 reports a damaged file as any of these
             raise UserError(
-                f"{path}: {where} is a link to {link.filename}; neurosnn reads no other file"
-            )
-        if isinstance(link, h5py.SoftLink):
-            continue  # a name for an object of this file, which the walk meets by its own name
-        item = group[name]
-        if isinstance(item, h5py.Group):
-            _refuse_outside_references(item, path, where)
-        elif item.is_virtual or item.external:
-            raise UserError(
-                f"{path}: {where} takes its data from other files (a virtual or external "
-                "dataset); neurosnn reads no other file"
-            )
-
-
-# the most a compressed dataset may expand (packed spikes of a silent layer compress ~100×)
-MAX_EXPANSION = 4096
-
-
-def read(ds: h5py.Dataset) -> np.ndarray:
-    """A whole dataset, once its declared size is what the file can hold: an uncompressed
-    dataset must store every byte it declares, a compressed one expand at most
-    ``MAX_EXPANSION`` times (a crafted file declaring a terabyte is refused, naming it,
-    before anything is allocated)."""
-    check_size(ds)
-    return ds[()]
-
-
-def check_size(ds: h5py.Dataset) -> None:
-    """Raise naming the file and dataset when its declared size is more than it stores (see
-    ``read``)."""
-    declared = ds.size * ds.dtype.itemsize
-    stored = ds.id.get_storage_size()
-    if declared > (stored * MAX_EXPANSION if ds.compression else stored):
-        raise UserError(
-            f"{ds.file.filename}: {ds.name} declares {ds.shape} × {ds.dtype} ({declared:,} bytes) "
-            f"but stores {stored:,}: the file is damaged or crafted"
-        )
+                f"{path} is a damaged or incomplete {kind} file: {one_line(err)}"
+            ) from err
 
 
 def file_format(path: str | Path) -> str | None:
@@ -365,26 +326,6 @@ def file_format(path: str | Path) -> str | None:
     with h5py.File(path, "r") as f:
         found = f.attrs.get("format")
     return str(found) if found is not None else "hdf5"
-
-
-def check_self_contained(path: str | Path) -> None:
-    """Raise ``neurosnn.errors.UserError`` if the HDF5 file ``path`` (a NIR file, read by
-    the nir package) links to or stores data in other files."""
-    _readable(Path(path)).close()
-
-
-def _readable(path: Path) -> h5py.File:
-    """``path`` opened for reading, once nothing in it reads another file; errors name it."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise UserError(f"{path} is not a readable HDF5 file: {err}") from err
-    try:
-        _refuse_outside_references(f, path)
-    except UserError:
-        f.close()
-        raise
-    return f
 
 
 def record_in(path: str | Path) -> Path:
@@ -581,5 +522,16 @@ def read_arrays(
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """``(arrays, metadata)`` of a file written by ``write_arrays``."""
     with _open(path, fmt) as f:
-        arrays = {g: {k: read(v) for k, v in f[g].items()} for g in f}
-        return arrays, json.loads(f.attrs["metadata"])
+        arrays = {}
+        for g, group in f.items():
+            if not isinstance(group, h5py.Group):
+                raise UserError(f"{path}: /{g} is not a group of arrays")
+            arrays[g] = {}
+            for k, v in group.items():
+                if not isinstance(v, h5py.Dataset):
+                    raise UserError(f"{path}: /{g}/{k} is not an array")
+                arrays[g][k] = read(v)
+        try:
+            return arrays, json.loads(f.attrs["metadata"])
+        except (TypeError, ValueError) as err:
+            raise UserError(f"{path}: its metadata is not JSON ({err})") from err

@@ -38,6 +38,7 @@ from torch import nn
 from neurosnn.conversion.build import build_network
 from neurosnn.errors import UserError
 from neurosnn.io.record import SNN_FORMAT, read_arrays, write_arrays
+from neurosnn.io.values import check_setting, check_values
 from neurosnn.networks.blocks import QCFS
 from neurosnn.snn.graph import Edge, Node, SNNGraph
 from neurosnn.snn.network import ActivationHistogram, ConvertedSNN
@@ -236,15 +237,16 @@ def load_snn(
             f"{path}: its weights, thresholds or layout do not match the checksum saved with "
             "them; the file is damaged or was edited"
         )
-    for group, values in arrays.items():
-        for name, a in values.items():
-            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-                raise UserError(f"{path}: {group}/{name} holds values that are not finite")
     try:
+        for group, values in arrays.items():
+            for name, a in values.items():
+                check_values(a, f"{group}/{name}")
         _check_shapes(arrays, meta)
         snn = _rebuild(arrays, meta)
-    except (KeyError, ValueError, RuntimeError, TypeError) as err:
-        raise UserError(f"{path} is not a complete neurosnn SNN file: {err}") from err
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from err
+    except Exception as err:  # a crafted layout: any failure to rebuild is the file's
+        raise UserError(f"{path} is not a complete neurosnn SNN file: {err!r}") from err
     return snn.to(device), meta
 
 
@@ -272,9 +274,39 @@ def _expected_state(spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return {}
 
 
+# each operator setting's least value (``None``: the setting may be None)
+_LEAST = {"padding": 0, "before": 0, "after": 0, "start_dim": -8, "end_dim": -8}
+_OPTIONAL = ("stride", "divisor_override")
+_FLAGS = ("ceil_mode", "count_include_pad", "bias")
+
+
+def _check_settings(op: dict[str, Any], where: str) -> None:
+    """Raise ``UserError`` where an operator's saved settings are out of range (a Conv2d
+    whose groups do not divide its channels, a zero kernel or stride …)."""
+    kind = op["type"]
+    for name in _OPS[kind][1]:
+        value = op[name]
+        what = f"{where}: {kind} {name}"
+        if name == "padding_mode":
+            if value != "zeros":
+                raise UserError(f"{what} is {value!r}; neurosnn converts 'zeros' only")
+        elif name in _FLAGS:
+            if not isinstance(value, bool):
+                raise UserError(f"{what} is {value!r}; expected true or false")
+        else:
+            check_setting(value, what, _LEAST.get(name, 1), none=name in _OPTIONAL)
+    if kind == "Conv2d":
+        groups = op["groups"]
+        if op["in_channels"] % groups or op["out_channels"] % groups:
+            raise UserError(f"{where}: Conv2d groups {groups} do not divide its channels")
+    for name in ("scale_shape", "shift_shape"):
+        if name in op:
+            check_setting(op[name], f"{where}: {kind} {name}", 1, none=name == "shift_shape")
+
+
 def _check_shapes(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> None:
-    """Raise where a stored tensor is not the shape its operator's settings imply, or a layer
-    is implausibly large: before any module is built."""
+    """Raise where an operator's settings are out of range, a stored tensor is not the shape
+    they imply, or a layer is implausibly large: before any module is built."""
     graph = meta["graph"]
     for shape in [graph["input_shape"], *(n["shape"] for n in graph["nodes"])]:
         if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
@@ -285,6 +317,9 @@ def _check_shapes(arrays: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]
         seen[pair] = seen.get(pair, -1) + 1
         state = arrays[f"connections:{_key(*pair, seen[pair])}"]
         for i, op in enumerate(e["ops"]):
+            if op.get("type") not in _OPS:
+                raise UserError(f"connection {pair[0]} -> {pair[1]}: unknown operator {op}")
+            _check_settings(op, f"connection {pair[0]} -> {pair[1]}")
             for name, shape in _expected_state(op).items():
                 found = state[f"{i}.{name}"].shape
                 if tuple(found) != tuple(shape):

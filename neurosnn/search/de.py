@@ -36,6 +36,7 @@ from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from tqdm.auto import tqdm
 
 from neurosnn.config.search import PHI_UPPER, SearchConfig
+from neurosnn.errors import UserError
 from neurosnn.io.output import ResumeMismatch, as_saved, atomic, changed_settings, with_defaults
 from neurosnn.search.cost import training_cost
 from neurosnn.search.evaluate import Evaluator, MapFn
@@ -162,6 +163,74 @@ def _save_state(
         tmp.write_text(json.dumps(state, default=lambda o: o.tolist()))
 
 
+def _read_state(path: Path) -> dict[str, Any]:
+    """A search state's JSON, refused in one line where it is not one neurosnn wrote."""
+    try:
+        state = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path} is not a readable search state (damaged JSON: {err})") from err
+    missing = {"config", "population", "energies", "rng", "population_index", "nfev", "result"}
+    missing -= set(state) if isinstance(state, dict) else set()
+    if not isinstance(state, dict) or missing:
+        raise UserError(f"{path} is not a search state neurosnn wrote (missing {sorted(missing)})")
+    if not isinstance(state["config"], dict) or not isinstance(state["result"], dict):
+        raise UserError(f"{path} is a damaged search state (its config or result is not a dict)")
+    return state
+
+
+def _restore(path: Path, solver, cfg: SearchConfig, fingerprint: str) -> SearchResult:
+    """Put the solver where the saved state ``path`` left it and return the result so far;
+    a state of other settings or another network, or a damaged one, is refused."""
+    state = _read_state(path)
+    now = as_saved(cfg)
+    saved = with_defaults(state["config"], as_saved(SearchConfig()))
+    if saved != now:
+        raise ResumeMismatch(
+            f"cannot resume: {path} was written with other settings "
+            f"({changed_settings(saved, now)})"
+        )
+    if "snn" not in state:  # written before states recorded their network
+        log.warning("%s does not record its network; resuming without that check", path)
+    elif state["snn"] != fingerprint:
+        raise ResumeMismatch(
+            f"cannot resume: {path} was written for another network (other weights "
+            f"or calibration; SNN fingerprint {str(state.get('snn'))[:12]}…, this one "
+            f"{fingerprint[:12]}…)"
+        )
+    try:
+        population = np.asarray(state["population"], dtype=np.float64)
+        energies = np.asarray(state["energies"], dtype=np.float64)
+        index = np.asarray(state["population_index"], dtype=np.int64)
+        size = len(solver.population)
+        if population.shape != solver.population.shape or not np.isfinite(population).all():
+            raise ValueError(f"population of shape {population.shape}")
+        if energies.shape != (size,) or np.isnan(energies).any():
+            raise ValueError(f"costs of shape {energies.shape}")
+        if sorted(index.tolist()) != list(range(size)):
+            raise ValueError("the population index is not a permutation")
+        nfev = state["nfev"]
+        if isinstance(nfev, bool) or not isinstance(nfev, int) or nfev < 0:
+            raise ValueError(f"nfev {nfev!r}")
+        saved = dict(state["result"])
+        saved["history"] = [Generation(**g) for g in saved["history"]]
+        result = SearchResult(**saved)
+        best = np.asarray(result.best, dtype=np.float64)
+        if result.history and (best.shape != population.shape[1:] or not np.isfinite(best).all()):
+            raise ValueError(f"best candidate of shape {best.shape}")
+        if not isinstance(result.wall_seconds, int | float) or not result.wall_seconds >= 0:
+            raise ValueError(f"wall_seconds {result.wall_seconds!r}")
+        _set_rng_state(solver, state["rng"])
+    except (TypeError, ValueError, KeyError, OverflowError, IndexError, AttributeError) as err:
+        raise UserError(f"{path} is a damaged or edited search state: {err!r}") from err
+    solver.population = population
+    solver.population_energies = energies
+    solver.feasible = np.ones(size, dtype=bool)
+    solver.constraint_violation = np.zeros((size, 1))
+    solver._nfev = nfev
+    solver._random_population_index = index
+    return result
+
+
 def run_search(
     evaluator: Evaluator,
     map_fn: MapFn = map,
@@ -205,32 +274,7 @@ def run_search(
     result = SearchResult(layers, cfg.parameterisation, [], [], math.inf)
     fingerprint = snn.fingerprint()
     if resume and state_path is not None and state_path.is_file():
-        state = json.loads(state_path.read_text())
-        now = as_saved(cfg)
-        saved = with_defaults(state["config"], as_saved(SearchConfig()))
-        if saved != now:
-            raise ResumeMismatch(
-                f"cannot resume: {state_path} was written with other settings "
-                f"({changed_settings(saved, now)})"
-            )
-        if "snn" not in state:  # written before states recorded their network
-            log.warning("%s does not record its network; resuming without that check", state_path)
-        elif state["snn"] != fingerprint:
-            raise ResumeMismatch(
-                f"cannot resume: {state_path} was written for another network (other weights "
-                f"or calibration; SNN fingerprint {str(state.get('snn'))[:12]}…, this one "
-                f"{fingerprint[:12]}…)"
-            )
-        solver.population = np.asarray(state["population"])
-        solver.population_energies = np.asarray(state["energies"])
-        solver.feasible = np.ones(len(solver.population), dtype=bool)
-        solver.constraint_violation = np.zeros((len(solver.population), 1))
-        solver._nfev = state["nfev"]
-        solver._random_population_index = np.asarray(state["population_index"])
-        _set_rng_state(solver, state["rng"])
-        saved = state["result"]
-        saved["history"] = [Generation(**g) for g in saved["history"]]
-        result = SearchResult(**saved)
+        result = _restore(state_path, solver, cfg, fingerprint)
     start = time.perf_counter() - result.wall_seconds
     bar = tqdm(
         total=cfg.generations,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from neurosnn.config.search import Parameterisation, SearchConfig
+from neurosnn.errors import UserError
 from neurosnn.io.data import Split
 from neurosnn.search.cost import CostFn, objective
 from neurosnn.simulation.run import simulate_groups
@@ -287,6 +288,42 @@ def process_pool_map(evaluator: Evaluator, workers: int, threads: int | None = N
     return _PoolMap(pool), pool
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    """``(host, port)`` of a Ray address: ``host:port`` or ``ray://host:port``."""
+    rest = address.split("://", 1)[-1]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UserError(f"ray address {address!r}: expected HOST:PORT (e.g. 10.0.0.1:6379)")
+    return host.strip("[]"), int(port)
+
+
+def check_listening(address: str, seconds: float = 5.0) -> None:
+    """Raise ``UserError`` at once when nothing accepts a connection at the Ray ``address``
+    (Ray itself would retry for minutes)."""
+    import socket
+
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as err:
+        raise UserError(
+            f"ray address {address}: nothing answers there within {seconds:g} s "
+            f"({err.strerror or err}); start the cluster (ray start --head) or check the address"
+        ) from err
+
+
+def ray_error(address: str | None, err: BaseException) -> UserError:
+    """The one line for a Ray cluster that would not take the connection."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    where = f"ray address {address}" if address else "the local Ray cluster"
+    if any(word in str(err).lower() for word in ("auth", "token", "unauthenticated")):
+        return UserError(
+            f"{where}: the cluster asks for token authentication; set RAY_AUTH_MODE=token "
+            f"(and the cluster's token, RAY_AUTH_TOKEN) in this shell and run again ({text})"
+        )
+    return UserError(f"{where}: Ray could not connect: {text}")
+
+
 def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None, threads: int = 1):
     """A Ray pool (``ray.util.multiprocessing.Pool``) on a local or existing Ray cluster;
     ``threads`` as in ``process_pool_map``."""
@@ -294,12 +331,17 @@ def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None,
     from ray.util.multiprocessing import Pool
 
     if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=None if address else workers,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+        if address and address != "auto":
+            check_listening(address)
+        try:
+            ray.init(
+                address=address,
+                num_cpus=None if address else workers,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
+            raise ray_error(address, err) from err
     pool = Pool(
         processes=workers,
         initializer=_init_worker,

@@ -18,6 +18,19 @@ Encoding = Literal["current", "bernoulli", "poisson"]
 ENCODINGS: tuple[str, ...] = ("current", "bernoulli", "poisson")
 
 
+# the most steps a simulation runs (its curves hold a value per step and layer; a T of 10¹²
+# would fail only once the first arrays were allocated)
+MAX_TIMESTEPS = 1_000_000
+
+
+def check_timesteps(timesteps: int, name: str = "timesteps") -> None:
+    """``timesteps`` must be a whole number in [1, ``MAX_TIMESTEPS``]."""
+    if isinstance(timesteps, bool) or int(timesteps) != timesteps:
+        raise UserError(f"{name} must be a whole number, got {timesteps!r}")
+    if not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise UserError(f"{name} must be in [1, {MAX_TIMESTEPS:,}], got {timesteps:,}")
+
+
 def check_presim(presim: int, timesteps: int | None = None) -> None:
     """``presim`` (SRP's τ) must be an integer in [0, T) (the second phase needs a step);
     without ``timesteps``, an integer >= 0."""

@@ -37,7 +37,14 @@ from tqdm.auto import tqdm
 from neurosnn.errors import UserError
 from neurosnn.simulation.encoding import encode
 from neurosnn.simulation.engine.fast import Block, check_timing, onsets, run_blocks
-from neurosnn.simulation.options import BiasOnset, Delay, Encoding, Precision, check_presim
+from neurosnn.simulation.options import (
+    BiasOnset,
+    Delay,
+    Encoding,
+    Precision,
+    check_presim,
+    check_timesteps,
+)
 from neurosnn.simulation.srp import silenced as srp_silenced
 from neurosnn.snn.macs import layer_inputs
 from neurosnn.snn.network import INPUT, ConvertedSNN
@@ -245,17 +252,30 @@ def _reference_block(
 
 def _check(snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block) -> None:
     check_timing(delay, bias_onset)
-    if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    check_timesteps(timesteps)
     if time_block is not None and time_block < 1:
         raise ValueError(f"time_block must be >= 1 (or None for automatic), got {time_block}")
 
 
 def _checked_batch(snn: ConvertedSNN, x: torch.Tensor, y: torch.Tensor):
+    """A batch on the SNN's device, once its images have the network's shape and finite
+    values and its labels are classes of its output (``UserError`` naming what is wrong)."""
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
     if tuple(x.shape[1:]) != snn.input_shape:
-        raise ValueError(
+        raise UserError(
             f"input batch has sample shape {tuple(x.shape[1:])}, "
             f"the network expects {snn.input_shape}"
+        )
+    if x.is_complex() or not bool(torch.isfinite(x).all()):
+        raise UserError("input batch holds values that are not finite real numbers")
+    classes = int(np.prod(snn.layer(snn.layer_names[-1]).shape))
+    if y.shape != x.shape[:1] or y.is_floating_point() or y.is_complex():
+        raise UserError(
+            f"labels must be one whole number per image, got {tuple(y.shape)} {y.dtype}"
+        )
+    if len(y) and not 0 <= int(y.min()) <= int(y.max()) < classes:
+        raise UserError(
+            f"labels must be classes in [0, {classes}), got {int(y.min())} to {int(y.max())}"
         )
     return x.to(snn.device, torch.float32), y.to(snn.device)
 
@@ -367,6 +387,8 @@ def simulate(
     start = time.perf_counter()
     for x, y in _progress(batches, timesteps, progress):
         x, y = _checked_batch(snn, x, y)
+        if not len(y):
+            continue  # an empty batch adds nothing
         if engine == "fast":
             blocks = run_blocks(
                 snn,
@@ -396,7 +418,7 @@ def simulate(
         labels_all.append(y.cpu())
         seen += len(y)
     if seen == 0:
-        raise ValueError("no data to simulate")
+        raise UserError("no images to simulate: the batches were empty")
     wall = time.perf_counter() - start
     return SimResult(
         layer_names=list(snn.layer_names),
@@ -531,7 +553,9 @@ def simulate_groups(
     n_images = torch.zeros(groups, dtype=torch.int64)
     for x, y, g in _progress(batches, timesteps, progress):
         x, y = _checked_batch(snn, x, y)
-        g = g.to(snn.device)
+        if not len(y):
+            continue
+        g = torch.as_tensor(g).to(snn.device)
         if len(g) != len(y) or (len(g) and not 0 <= int(g.min()) <= int(g.max()) < groups):
             raise ValueError(f"group indices must be in [0, {groups}) with one per image")
         blocks = run_blocks(

@@ -1,0 +1,244 @@
+"""NIR files for other simulators (``--nir-target``): the portable form computes what neurosnn's
+form computes, and each simulator that ``make consumers`` installed runs its file with its own
+documented import call as the docs say it does: Norse exactly as neurosnn; sinabs as neurosnn
+but for its clip at −θ and its several spikes per step; snnTorch and SpikingJelly as NIR's own
+IF (reset to zero, fire on >). A simulator not installed is a visible skip."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+nir = pytest.importorskip("nir")
+pytest.importorskip("nirtorch")
+
+from neurosnn.conversion import convert  # noqa: E402
+from neurosnn.errors import UserError  # noqa: E402
+from neurosnn.io.nirconsumer import build, predictions  # noqa: E402
+from neurosnn.io.nirconsumers import environment, run_in, scores  # noqa: E402
+from neurosnn.io.nirio import write_nir  # noqa: E402
+from neurosnn.io.nirtargets import TARGETS  # noqa: E402
+from tests.conftest import tiny_vgg  # noqa: E402
+from tests.test_graph_convert import SHAPE, TinyResNet, init  # noqa: E402
+
+T = 30
+
+
+@pytest.fixture
+def chain(data):
+    snn = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    snn.set_percentiles([90.0, 90.0, 90.0, 90.0])  # low thresholds: resets matter
+    return snn, next(iter(data.test.batches(40)))[0]
+
+
+@pytest.fixture
+def resnet():
+    torch.manual_seed(0)
+    x = torch.rand(64, *SHAPE)
+    snn = convert(init(TinyResNet()), [x], SHAPE)
+    snn.set_percentiles([50.0] * len(snn.if_names))  # potentials overshoot: resets matter
+    return snn, x[:40]
+
+
+def potentials(snn, x):
+    """neurosnn's output potential each step, delay="none" (what NIR executors run)."""
+    from neurosnn.simulation.engine.fast import run_blocks
+
+    theta, phi = torch.tensor(snn.thresholds), torch.tensor(snn.phi)
+    blocks = run_blocks(
+        snn, x, T, theta.expand(len(x), -1), phi=phi.expand(len(x), -1), delay="none"
+    )
+    return torch.cat([b.output.clone() for b in blocks]).double().numpy()
+
+
+def nir_if(snn, x, tmp_path):
+    """NIR's own IF (reset to 0, fire on >) on neurosnn's file, with neurosnn's nirtorch map."""
+    path = write_nir(tmp_path / "plain.nir", snn)
+    module, outs, state = build(path, reset="zero", inclusive=False), [], None
+    with torch.no_grad():
+        for _ in range(T):
+            out, state = module(x) if state is None else module(x, state)
+            outs.append(out)
+    return torch.stack(outs).double().numpy()
+
+
+def consumer(name):
+    python = environment(name)
+    if python is None:
+        pytest.skip(f"{name} is not installed (make consumers)")
+    return python
+
+
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+def test_the_portable_form_computes_what_the_neurosnn_form_computes(tmp_path, net, request):
+    """Pooling and Scale as diagonal convolutions, the classifier as convolutions, no Flatten,
+    no integrator: run with neurosnn's IF map, the running sum of its output current is
+    neurosnn's output potential (sinabs' form keeps IF; merges are spikingjelly's)."""
+    snn, x = request.getfixturevalue(net)
+    target = "sinabs" if net == "chain" else "spikingjelly"
+    path = write_nir(tmp_path / "t.nir", snn, target=target)
+    graph = nir.read(path)
+    kinds = {type(n).__name__ for n in graph.nodes.values()}
+    assert not kinds & {"AvgPool2d", "Scale", "Flatten", "I", "Affine"}, kinds
+    if target == "spikingjelly":  # its IF: r = 1/dt; as an IF of r = 1 for the check
+        for key, node in graph.nodes.items():
+            if isinstance(node, nir.IF):
+                graph.nodes[key] = nir.IF(r=np.ones_like(node.r), v_threshold=node.v_threshold)
+        nir.write(path, graph)
+    ours = scores("nirtorch", path, x.numpy(), T)  # build(): IF with the file's semantics
+    np.testing.assert_allclose(ours.cumsum(0), potentials(snn, x), rtol=1e-4, atol=1e-4)
+
+
+def test_an_unknown_target_and_a_merge_for_depth_first_importers_are_one_line(
+    tmp_path, chain, resnet
+):
+    with pytest.raises(UserError, match=r"--nir-target: expected one of neurosnn, nirtorch, nor"):
+        write_nir(tmp_path / "a.nir", chain[0], target="lava")
+    for target in ("norse", "sinabs"):
+        with pytest.raises(UserError, match=rf"{target} runs .* depth-first.* at block1\.conv2"):
+            write_nir(tmp_path / "b.nir", resnet[0], target=target)
+    assert not (tmp_path / "b.nir").exists()
+
+
+def test_a_target_that_cannot_hold_phi_says_which_layers_lose_it(tmp_path, data, caplog):
+    snn = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8), phi=0.5)
+    with caplog.at_level(logging.WARNING, logger="neurosnn.io.nirio"):
+        write_nir(tmp_path / "a.nir", snn, target="norse")
+    assert "norse starts every neuron at 0" in caplog.text and snn.if_names[0] in caplog.text
+    graph = nir.read(tmp_path / "a.nir")
+    assert "norse.torch.from_nir" in graph.metadata["neurosnn"]
+
+
+def test_norse_runs_the_file_exactly_as_neurosnn(tmp_path, chain):
+    snn, x = chain
+    path = write_nir(tmp_path / "n.nir", snn, target="norse")
+    theirs = run_in("norse", path, x.numpy(), T, consumer("norse"))
+    ours = potentials(snn, x)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-3)
+    assert (theirs.argmax(-1) == predictions(snn, x, T).numpy()).mean() >= 0.99
+
+
+class SinabsIF(torch.nn.Module):
+    """sinabs' IAFSqueeze as its from_nir builds it: ``v += x``; ``floor(v/θ)`` spikes where
+    ``v > 0``; ``v -= spikes·θ``; ``v`` clipped at ``−θ``."""
+
+    def __init__(self, node):
+        super().__init__()
+        self.theta = torch.from_numpy(np.asarray(node.v_threshold, np.float32))
+
+    def forward(self, x, state=None):
+        v = x if state is None else state + x
+        spikes = (v > 0) * torch.floor(v / self.theta)
+        v = torch.clamp(v - spikes * self.theta, min=-self.theta)
+        return spikes, v
+
+
+def test_sinabs_runs_the_file_as_neurosnn_but_for_its_clip_and_multi_spikes(tmp_path, chain):
+    import nirtorch
+
+    snn, x = chain
+    path = write_nir(tmp_path / "s.nir", snn, target="sinabs")
+    theirs = run_in("sinabs", path, x.numpy(), T, consumer("sinabs")).argmax(-1)
+    model = nirtorch.nir_to_torch(nir.read(path), {nir.IF: SinabsIF})
+    with torch.no_grad():
+        described = torch.from_numpy(
+            np.cumsum(torch.stack(_stepped(model, x)).reshape(T, len(x), -1).numpy(), 0)
+        ).argmax(-1)
+    assert (theirs == described.numpy()).mean() >= 0.99
+    ours = predictions(snn, x, T).numpy()
+    assert (theirs == ours).mean() >= 0.8  # measured on the demo's VGG9: 98% at T
+
+
+def _stepped(module, x):
+    outs, state = [], None
+    for _ in range(T):
+        out, state = module(x) if state is None else module(x, state)
+        outs.append(out)
+    return outs
+
+
+@pytest.mark.parametrize("name", ["snntorch", "spikingjelly"])
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+def test_snntorch_and_spikingjelly_run_nirs_own_if(tmp_path, name, net, request):
+    """Both reset to zero whatever a file says: their run is NIR's own IF, not neurosnn's."""
+    snn, x = request.getfixturevalue(net)
+    path = write_nir(tmp_path / "c.nir", snn, target=name)
+    theirs = run_in(name, path, x.numpy(), T, consumer(name))
+    literal = nir_if(snn, x, tmp_path)
+    np.testing.assert_allclose(theirs, literal, rtol=1e-4, atol=1e-3)
+    assert np.abs(literal - potentials(snn, x)).max() > 0.1  # the two semantics differ here
+    assert TARGETS[name].loses.startswith("resets to zero")
+
+
+def test_every_target_loads_with_the_call_the_docs_give():
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "guide" / "nir.md").read_text()
+    for target in TARGETS.values():
+        assert target.call in page, target.name
+
+
+def _graph(neuron):
+    """Input → Affine → ``neuron`` → Affine → Output, as another tool would write it."""
+    w = np.eye(3, dtype=np.float32)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([3])}),
+        "fc1": nir.Affine(weight=w, bias=np.zeros(3, np.float32)),
+        "cell": neuron,
+        "fc2": nir.Affine(weight=w, bias=np.zeros(3, np.float32)),
+        "out": nir.I(r=np.ones(3, np.float32)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "fc1"), ("fc1", "cell"), ("cell", "fc2"), ("fc2", "out"), ("out", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+ONE, ZERO = np.ones(3, np.float32), np.zeros(3, np.float32)
+FOREIGN = {
+    "IF": (nir.IF(r=ONE, v_threshold=ONE), r"node cell: a nir\.IF from another tool resets to v_r"),
+    "LIF": (
+        nir.LIF(tau=ONE, r=ONE, v_leak=ZERO, v_threshold=ONE),
+        r"node cell: a nir\.LIF neuron .* not one neurosnn simulates",
+    ),
+    "CubaLIF": (
+        nir.CubaLIF(tau_syn=ONE, tau_mem=ONE, r=ONE, v_leak=ZERO, v_threshold=ONE),
+        r"node cell: a nir\.CubaLIF neuron",
+    ),
+    "LI": (nir.LI(tau=ONE, r=ONE, v_leak=ZERO), r"node cell: a nir\.LI neuron"),
+    "Threshold": (nir.Threshold(threshold=ONE), r"node cell: a nir\.Threshold neuron"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN))
+def test_another_tools_neurons_are_refused_not_run_with_other_semantics(tmp_path, kind):
+    from neurosnn.io.nirio import read_nir
+
+    neuron, message = FOREIGN[kind]
+    nir.write(tmp_path / "f.nir", _graph(neuron))
+    with pytest.raises(UserError, match=message):
+        read_nir(tmp_path / "f.nir")
+
+
+def test_a_file_written_for_another_simulator_is_refused_naming_it(tmp_path, chain):
+    from neurosnn.io.nirio import read_nir
+
+    path = write_nir(tmp_path / "n.nir", chain[0], target="norse")
+    with pytest.raises(UserError, match=r"written for norse \(--nir-target norse\)"):
+        read_nir(path)
+
+
+@pytest.mark.parametrize("name", ["sinabs", "spikingjelly"])
+def test_files_other_simulators_export_are_refused_naming_the_node(tmp_path, name):
+    """snnTorch 1.0 and Norse 1.1 cannot write their own exports (their nir.write fails)."""
+    import subprocess
+    from pathlib import Path
+
+    from neurosnn.io.nirio import read_nir
+
+    python = consumer(name)
+    script = Path(__file__).with_name("nir_exports.py")
+    path = tmp_path / f"{name}.nir"
+    subprocess.run([str(python), str(script), name, str(path)], check=True, capture_output=True)
+    with pytest.raises(UserError, match=r"node _?\d: a nir\.(IF from another tool|LIF neuron)"):
+        read_nir(path)
