@@ -1,4 +1,5 @@
-"""Print a text summary of a run record: configuration, layers, firing rates, accuracy curve.
+"""Print a text summary of a run record: configuration, layers, firing rates, accuracy curve
+(other files and folders: ``neurosnn.analysis.describe``).
 
 python -m analysis.inspect runs/fmnist_vgg9/convert.h5
 """
@@ -76,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(job) -> int:
-    args = job.plot
+    from pathlib import Path
+
+    from neurosnn.analysis.describe import describe
+
     try:
-        run = read_run(record_in(args.run))
+        text = describe(Path(job.plot.run))
+        print(text if text is not None else report(read_run(record_in(job.plot.run))))
     except (FileNotFoundError, UserError) as err:
         raise SystemExit(f"error: {err}") from err
-    print(report(run))
     return 0
 
 

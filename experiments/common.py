@@ -34,6 +34,7 @@ def load_network(source, which: int = 0) -> tuple[Any, Dataset, str]:
     ``neurosnn.config.common.Source``: its ``which``-th checkpoint, or its model with its
     ``which``-th weights (normalised with its data set's own statistics)."""
     from neurosnn.io.checkpoint import resolve, user_checkpoint
+    from neurosnn.io.data import with_normalisation
 
     source.require()
     if not source.model:
@@ -48,7 +49,22 @@ def load_network(source, which: int = 0) -> tuple[Any, Dataset, str]:
             f"input_shape {','.join(map(str, source.input_shape))} does not match "
             f"{data.name}'s images, {','.join(map(str, shape))}"
         )
-    ckpt = user_checkpoint(source.model, weights, data.name, data.mean, data.std, shape)
+    if not source.normalise:  # the model normalises its input: pixels in [0, 1] go in
+        data = with_normalisation(data, (0.0,) * data.in_channels, (1.0,) * data.in_channels)
+    mean, std = data.mean, data.std
+    ckpt = user_checkpoint(
+        source.model, weights, data.name, mean, std, shape, output=source.output_key
+    )
+    if source.normalise:
+        from neurosnn.conversion.pipeline import input_normalisation
+
+        where = input_normalisation(ckpt.build(), shape)
+        if where is not None:
+            say(
+                f"warning: {source.model} normalises its own input ({where}) and the images "
+                f"are normalised with {data.name}'s statistics too; pass --no-normalise if "
+                "the model expects pixels in [0, 1]"
+            )
     return ckpt, data, str(Path(weights).resolve())
 
 

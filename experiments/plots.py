@@ -25,10 +25,12 @@ def _plots_out(default: str = "FOLDER/plots") -> str:
 @dataclass(frozen=True)
 class InspectRun:
     run: str = option(
-        help="a run record (.h5) of any command, or a folder holding one (convert's OUT)",
+        help="a run record (.h5) of any command or a folder holding one (convert's OUT); a "
+        "saved SNN (.snn.h5), a NIR file, a threshold search (search.h5 or its folder), a "
+        "checkpoint (.pt or train's OUT), or a folder of several of them",
         group="input",
         positional=True,
-        metavar="RUN",
+        metavar="PATH",
     )
 
 
@@ -119,9 +121,12 @@ INSPECT = _command(
     InspectRun,
     "neurosnn.analysis.inspect:run",
     "Print what a run record holds: its settings, each layer's threshold and firing rate, the "
-    "accuracy per step and the steps to ANN − 1%, and the energy of the run.",
+    "accuracy per step and the steps to ANN − 1%, and the energy of the run; for a saved SNN or "
+    "NIR file its layers, thresholds and φ, for a search its generations and best thresholds, "
+    "for a checkpoint its network and accuracy, for a folder what it holds.",
     "neurosnn inspect runs/vgg9_snn",
     "neurosnn inspect runs/vgg9_snn/convert.h5",
+    "neurosnn inspect runs/quickstart/latency",
 )
 LEADERBOARD = _command(
     "leaderboard",

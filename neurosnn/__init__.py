@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = exports(
     {
         "convert": "conversion.pipeline",
         "ann_graph": "conversion.pipeline",
+        "select_output": "conversion.trace",
         "ConversionError": "conversion.trace",
         "ConvertedSNN": "snn.network",
         "SNNGraph": "snn.graph",

@@ -1,10 +1,15 @@
 """The converted SNN as a torch module: its steps are simulate()'s spikes, it moves and saves
-like a module, and its thresholds stay the SNN's."""
+like a module, and its thresholds stay the SNN's; dtype casts are refused in one line and a
+backward in training mode names the surrogate module."""
 
 import pytest
 import torch
 
+import neurosnn as ns
+from neurosnn.errors import UserError
+from neurosnn.simulation.module import SNNModule
 from neurosnn.simulation.run import simulate
+from tests.conftest import tiny_vgg
 from tests.test_graph_engine import resnet_snn
 
 
@@ -71,3 +76,26 @@ def test_per_sample_thresholds_are_the_snns_one_row_per_sample():
     assert theta.shape == phi.shape == (3, len(snn.if_names))
     assert theta.dtype == phi.dtype == torch.float32 and theta.device == snn.device
     assert theta.tolist() == [snn.thresholds] * 3 and phi.tolist() == [snn.phi] * 3
+
+
+def test_dtype_casts_are_refused_in_one_line_and_device_moves_work(data):
+    snn = ns.convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    net = SNNModule(snn)
+    for cast in (net.double, net.half, lambda: net.to(torch.bfloat16)):
+        with pytest.raises(UserError, match=r"SNNModule runs in float32 .*precision='bf16'"):
+            cast()
+    x = next(iter(data.test.batches(4)))[0]
+    assert net.to("cpu").float().run(x, 3).dtype == torch.float32  # still usable
+
+
+def test_backward_in_training_mode_points_to_the_surrogate_module(data):
+    snn = ns.convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    net = SNNModule(snn)
+    x = next(iter(data.test.batches(4)))[0]
+    assert not net.training and not net(x).requires_grad  # inference: a plain tensor
+    net.train()
+    loss = net(x).sum()
+    with pytest.raises(UserError, match="not differentiable .*network.SurrogateSNN"):
+        loss.backward()
+    with torch.no_grad():
+        assert not net.run(x, 2).requires_grad

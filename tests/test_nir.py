@@ -224,3 +224,36 @@ def test_a_nir_file_simulates_records_and_inspects_like_the_saved_snn(tmp_path):
     # the folded file answers as the SNN it came from (delay "layer" here, as recorded)
     assert np.mean(a.predictions == b.predictions) >= 0.9
     assert "a.nir" in report(b)
+
+
+class Normalising(torch.nn.Module):
+    """A model that normalises its own input before a padded convolution (the shift cannot
+    fold into the convolution: its zero padding would be shifted too)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 4 * 4, 4)
+
+    def forward(self, x):
+        x = (x - 0.3) / 0.2
+        x = torch.nn.functional.avg_pool2d(torch.relu(self.conv(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_an_input_normalisation_inside_the_model_exports_as_a_1x1_convolution(tmp_path, data, fold):
+    snn = convert(Normalising().eval(), [x for x, _ in data.train.batches(64)], (1, 8, 8))
+    path = write_nir(tmp_path / "n.nir", snn, fold=fold)
+    graph = nir.read(path)
+    shift = graph.nodes["conv.shift"]
+    assert isinstance(shift, nir.Conv2d) and shift.weight.shape == (1, 1, 1, 1)
+    np.testing.assert_allclose(shift.weight.ravel(), [1 / 0.2], rtol=1e-6)
+    np.testing.assert_allclose(shift.bias, [-0.3 / 0.2], rtol=1e-6)
+    x = next(iter(data.test.batches(40)))[0]
+    ours = neurosnn_outputs(snn, x, T)
+    torch.testing.assert_close(
+        neurosnn_outputs(read_nir(path)[0], x, T), ours, rtol=1e-4, atol=1e-4
+    )
+    torch.testing.assert_close(nirtorch_outputs(path, x, T), ours, rtol=1e-4, atol=1e-4)

@@ -3,6 +3,7 @@
 fresh process."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,19 @@ class Mine(nn.Module):
 
 def build():
     return Mine()
+
+
+class Heads(Mine):
+    # class scores beside an auxiliary head, in a dict; and its own input normalisation
+
+    def forward(self, x):
+        x = (x - 0.5) / 0.25
+        h = F.relu(self.conv1(x))
+        return {"aux": h.mean((1, 2, 3)), "out": self.fc(F.relu(self.conv2(h)).mean((2, 3)))}
+
+
+def heads():
+    return Heads()
 """
 
 
@@ -181,5 +195,35 @@ def test_export_converts_a_users_model_as_convert_does(user_model):
     y = torch.zeros(8, dtype=torch.long)
     a, b = (simulate(s, [(x, y)], 12, delay="none") for s in (converted, exported))
     assert all(torch.equal(a.spike_counts[n], b.spike_counts[n]) for n in converted.if_names)
-    with pytest.raises(SystemExit, match="--weights and --input-shape go with --model"):
+    with pytest.raises(SystemExit, match="--weights, --input-shape, --model-output and --no-nor"):
         export_cli.main(["--snn", "x.snn.h5", "--weights", "w.pt", "--nir", "y.nir"])
+
+
+def test_a_model_with_several_outputs_needs_and_takes_model_output(user_model, capsys):
+    args = ["--model", "usermodels:heads", "--weights", "w.pt", *COMMON]
+    message = "returns dict ['aux', 'out']; pick the class scores with --model-output KEY"
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        convert_cli.main([*args, "--out", str(user_model / "a")])
+    out = user_model / "b"
+    assert convert_cli.main([*args, "--model-output", "out", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "normalises its own input (the input of layer conv1)" in said
+    assert read_run(out / "convert.h5").layer_names == ["conv1", "conv2", "fc"]
+    raw = user_model / "c"
+    more = ["--model-output", "out", "--no-normalise", "--out", str(raw)]
+    assert convert_cli.main([*args, *more]) == 0
+    assert "normalises its own input" not in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=re.escape("output 2: the model returns dict ['aux', ")):
+        convert_cli.main([*args, "--model-output", "2", "--out", str(user_model / "d")])
+
+
+def test_select_output_keeps_the_modules_and_their_names(user_model):
+    import usermodels
+
+    from neurosnn.conversion import select_output
+
+    model = usermodels.heads().eval()
+    picked = select_output(model, "out")
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(picked(x), model(x)["out"])
+    assert set(picked.state_dict()) == set(model.state_dict())

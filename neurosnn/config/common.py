@@ -19,6 +19,8 @@ class Source:
     checkpoint: tuple[str, ...] = fields.checkpoint()
     model: str | None = fields.model()
     weights: tuple[str, ...] = fields.weights()
+    model_output: str | None = fields.model_output()
+    normalise: bool = fields.normalise()
     input_shape: tuple[int, ...] | None = fields.input_shape()
     dataset: DatasetName | None = fields.dataset()
     data_root: str | None = fields.data_root()
@@ -26,10 +28,12 @@ class Source:
     def __post_init__(self) -> None:
         if self.checkpoint and self.model:
             raise UserError("checkpoint and --model: give one network source, not both")
-        if not self.model and (self.weights or self.input_shape):
+        if not self.model and (
+            self.weights or self.input_shape or self.model_output is not None or not self.normalise
+        ):
             raise UserError(
-                "model: --weights and --input-shape go with --model (a checkpoint records its "
-                "network and its input)"
+                "model: --weights, --input-shape, --model-output and --no-normalise go with "
+                "--model (a checkpoint records its network, its input and its normalisation)"
             )
         if self.model:
             if ":" not in self.model:
@@ -42,6 +46,12 @@ class Source:
             len(self.input_shape) != 3 or min(self.input_shape) < 1
         ):
             raise UserError(f"input_shape must be C,H,W of positive sizes, got {self.input_shape}")
+
+    @property
+    def output_key(self) -> int | str | None:
+        """``model_output`` as an index where it is a whole number, else as a key."""
+        key = self.model_output
+        return int(key) if key is not None and key.lstrip("-").isdigit() else key
 
     @property
     def given(self) -> bool:

@@ -120,6 +120,25 @@ def weights() -> Any:
     )
 
 
+def model_output() -> Any:
+    return option(
+        None,
+        help="with --model returning several outputs (a tuple, list or dict: auxiliary "
+        "heads): the index or key of the class scores",
+        group="network",
+        metavar="KEY",
+    )
+
+
+def normalise() -> Any:
+    return option(
+        True,
+        help="with --model: normalise the images with the data set's mean and std; "
+        "--no-normalise for a model that normalises its input itself",
+        group="network",
+    )
+
+
 def input_shape() -> Any:
     return option(
         None,

@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = exports(
         "ThresholdSource": "options",
         "THRESHOLD_SOURCES": "options",
         "ConversionError": "trace",
+        "select_output": "trace",
         "build_network": "build",
         "CHANNEL_BINS": "calibrate",
         "HISTOGRAM_BINS": "calibrate",

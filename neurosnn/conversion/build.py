@@ -19,7 +19,7 @@ from neurosnn.snn.synapses import OpsConnection, SpikeMaxPool2d
 def snn_ops(ops: nn.Sequential) -> nn.Sequential:
     """Copies of an edge's operators for a connection (max pooling as spike max pooling)."""
     mods = [
-        SpikeMaxPool2d(m.kernel_size, m.stride, m.padding)
+        SpikeMaxPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode)
         if isinstance(m, nn.MaxPool2d)
         else copy.deepcopy(m)
         for m in ops

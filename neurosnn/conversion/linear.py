@@ -36,11 +36,12 @@ from neurosnn.networks.blocks import QCFS
 from neurosnn.snn.graph import INPUT, Edge, Node, SNNGraph
 from neurosnn.snn.synapses import WEIGHTED, ChannelPad, ScaleShift
 
-ACTIVATIONS = (nn.ReLU, QCFS)
+ACTIVATIONS = (nn.ReLU, QCFS, nn.Hardtanh)  # Hardtanh(0, a) and ReLU6: a clipped ReLU
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 _RELU = {F.relu, torch.relu, torch.relu_, F.relu_}
+_CLIPPED = {F.relu6, F.hardtanh, F.hardtanh_}
 _ADD = {operator.add, operator.iadd, torch.add}
 _SUB = {operator.sub, operator.isub, torch.sub}
 _MUL = {operator.mul, operator.imul, torch.mul}
@@ -55,8 +56,8 @@ _ARITHMETIC.update(dict.fromkeys(_NEG, "neg"))
 
 _ADVICE = (
     "neurosnn converts Conv2d, Linear, BatchNorm, average and max pooling, flatten, dropout, "
-    "sums, concatenations along channels, constant scales and shifts, and ReLU or QCFS "
-    "activations (docs/conversion.md lists the forms)"
+    "sums, concatenations along channels, constant scales and shifts, and ReLU, clipped ReLU "
+    "(ReLU6, Hardtanh(0, a)) or QCFS activations (docs/conversion.md lists the forms)"
 )
 
 
@@ -207,7 +208,8 @@ class _Reader:
         if not isinstance(result, fx.Node):
             raise ConversionError(
                 f"the model returns {type(result).__name__}; neurosnn converts a model that "
-                "returns one tensor of class scores"
+                "returns one tensor of class scores: pick it with output=KEY "
+                "(--model-output KEY: an index or a dict key)"
             )
         terms = self.terms(node, result)
         self.sinks.append(_Sink("output", terms, None, "output", self.shape(result)))
@@ -233,6 +235,8 @@ class _Reader:
 
     def module_call(self, node: fx.Node, m: nn.Module):
         arg = node.args[0] if node.args else None
+        if isinstance(m, nn.Hardtanh):
+            return self.activation(node, arg, self.clipped(node, m.min_val, m.max_val), node.target)
         if isinstance(m, ACTIVATIONS):
             return self.activation(node, arg, m, node.target)
         if isinstance(m, _DROPOUTS + (nn.Identity,)):
@@ -253,16 +257,29 @@ class _Reader:
             return _apply(self.terms(node, arg), m, self.label(node))
         raise self.fail(node, f"{type(m).__name__} is not supported")
 
-    def max_pool(self, node: fx.Node, arg, pool: nn.MaxPool2d):
-        if pool.ceil_mode or pool.return_indices or pool.dilation not in (1, (1, 1)):
+    def clipped(self, node: fx.Node, low: float, high: float) -> nn.Hardtanh:
+        """A clipped ReLU ``min(max(x, 0), high)``: an IF layer whose threshold is at most
+        ``high`` (its rate cannot pass the threshold, so the clip is kept exactly)."""
+        if float(low) != 0.0 or not float(high) > 0.0:
             raise self.fail(
                 node,
-                "max pooling with ceil_mode, indices or dilation",
-                "use a plain MaxPool2d(kernel, stride, padding)",
+                f"Hardtanh({low}, {high}) is not a clipped ReLU",
+                "an IF neuron represents min(max(x, 0), a) with a > 0 (ReLU6, Hardtanh(0, a))",
+            )
+        return nn.Hardtanh(0.0, float(high))
+
+    def max_pool(self, node: fx.Node, arg, pool: nn.MaxPool2d):
+        if pool.return_indices or pool.dilation not in (1, (1, 1)):
+            raise self.fail(
+                node,
+                "max pooling with indices or dilation",
+                "use a MaxPool2d(kernel, stride, padding, ceil_mode=...)",
             )
         value = self.value(arg)
         if isinstance(value, list) and len(value) == 1 and not value[0].ops:
             return [_Term(value[0].source, [pool], [""])]  # an activation's (or the input's)
+        if isinstance(value, list) and _concatenated(value, self.shape(arg)[0]):  # per part
+            return [_Term(t.source, [pool, *t.ops], ["", *t.labels]) for t in value]
         terms = self.terms(node, arg)
         return _PendingMax(terms, pool, self.t.where(node), self.shape(arg))
 
@@ -294,6 +311,15 @@ class _Reader:
             raise self.fail(node, f"the tensor method .{target}() is not supported")
         if (method and target in ("relu", "relu_")) or target in _RELU:
             return self.activation(node, args[0], nn.ReLU(), node.name)
+        if target in _CLIPPED:
+            names = ("min_val", "max_val") if target is not F.relu6 else ()
+            bounds = {"min_val": -1.0, "max_val": 1.0} if names else {"min_val": 0.0}
+            bounds.update(dict(zip(names, args[1:], strict=False)))
+            bounds.update({k: v for k, v in kwargs.items() if k in names})
+            top = bounds.get("max_val", 6.0)
+            return self.activation(
+                node, args[0], self.clipped(node, bounds["min_val"], top), node.name
+            )
         if target is getattr or (method and target in ("size", "dim")):
             return _Meta()
         if target is operator.getitem:
@@ -432,6 +458,17 @@ class _Reader:
         if value.dim() > rank:
             raise self.fail(node, f"a constant of shape {tuple(value.shape)}")
         return value
+
+
+def _concatenated(terms: list[_Term], channels: int) -> bool:
+    """Whether ``terms`` are activations (or the input) placed side by side along
+    ``channels`` channels (``torch.cat``), each in channels of its own, so that a per-channel
+    operator applies to each part."""
+    pads = [t.ops[0] for t in terms if len(t.ops) == 1 and isinstance(t.ops[0], ChannelPad)]
+    if len(terms) < 2 or len(pads) != len(terms):
+        return False
+    spans = sorted((p.before, channels - p.after) for p in pads)
+    return all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
 
 
 def _merge_name(sink: _Sink, order: dict[str, int]) -> str:

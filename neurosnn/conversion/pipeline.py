@@ -37,12 +37,13 @@ from neurosnn.conversion.thresholds import (
     rescale_channels,
     trained_thresholds,
 )
-from neurosnn.conversion.trace import float32_copy, trace
+from neurosnn.conversion.trace import float32_copy, select_output, trace
 from neurosnn.errors import UserError
 from neurosnn.networks.blocks import QCFS
-from neurosnn.snn.graph import Node, SNNGraph
+from neurosnn.snn.graph import INPUT, Node, SNNGraph
 from neurosnn.snn.network import ConvertedSNN
 from neurosnn.snn.options import PERCENTILE_OF, PercentileOf
+from neurosnn.snn.synapses import ScaleShift
 
 
 def ann_graph(model: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
@@ -60,6 +61,21 @@ def ann_graph(model: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
         ConversionError: the model holds something that does not convert (its message names
             the module or source line)."""
     return _graph_of(float32_copy(model), input_shape)
+
+
+def input_normalisation(model: nn.Module, input_shape: tuple[int, ...]) -> str | None:
+    """Where ``model`` normalises its own input (``(x - mean) / std`` or a BatchNorm before
+    any convolution: a constant shift on a connection from the input), else None (also where
+    the model does not convert: ``convert`` says why)."""
+    try:
+        graph = read_graph(trace(float32_copy(model), input_shape))
+    except UserError:  # ConversionError included
+        return None
+    for edge in graph.edges:
+        first = edge.ops[0] if edge.source == INPUT and len(edge.ops) else None
+        if isinstance(first, ScaleShift) and first.shift is not None:
+            return f"the input of layer {edge.target}"
+    return None
 
 
 def _graph_of(ann: nn.Module, input_shape: tuple[int, ...]) -> SNNGraph:
@@ -91,10 +107,11 @@ def chain_stages(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
 
 
 def _with_relus(graph: SNNGraph) -> SNNGraph:
-    """The same graph with every activation a ReLU (QCFS's floor would amplify the ulps by
+    """The same graph with every QCFS activation a ReLU (QCFS's floor would amplify the ulps by
     which a folded network differs)."""
     nodes = [
-        Node(n.name, n.shape, None if n.activation is None else nn.ReLU()) for n in graph.nodes
+        Node(n.name, n.shape, nn.ReLU() if isinstance(n.activation, QCFS) else n.activation)
+        for n in graph.nodes
     ]
     return SNNGraph(graph.input_shape, nodes, graph.edges)
 
@@ -136,6 +153,7 @@ def convert(
     phi: float | Sequence[float] = 0.0,
     thresholds: ThresholdSource = "percentile",
     balance_iterations: int = BALANCE_ITERATIONS,
+    output: int | str | None = None,
 ) -> ConvertedSNN:
     """Convert a trained ANN (any torch.fx-traceable CNN: chains, residual sums,
     concatenations) to a BindsNET SNN of subtractive-reset IF neurons.
@@ -167,6 +185,8 @@ def convert(
             ones (a ReLU network; pair it with ``phi=0.5``; ``percentile`` is then unused).
         balance_iterations: the balancing's steps of 100 calibration images (the authors' 12;
             the images are cycled when there are fewer).
+        output: for a model that returns several outputs (a tuple, list or dict: auxiliary
+            heads), the index or key of the class scores (``select_output``).
 
     Returns:
         The converted SNN with thresholds set to ``percentile`` (or to the trained λ).
@@ -176,6 +196,8 @@ def convert(
     if thresholds not in THRESHOLD_SOURCES:
         raise UserError(f"thresholds must be one of {THRESHOLD_SOURCES}, got {thresholds!r}")
     ann = float32_copy(model)
+    if output is not None:
+        ann = select_output(ann, output)
     graph = _graph_of(ann, input_shape)
     acts = {n.name: n.activation for n in graph.nodes[:-1]}
     lambdas = trained_thresholds(acts) if thresholds == "trained" else None
@@ -185,10 +207,10 @@ def convert(
         raise UserError("channelwise: balanced thresholds are channel-wise already")
     channel_layers = channelwise_layers(channelwise, graph)
     for name in channel_layers:
-        if isinstance(acts[name], QCFS):
+        if isinstance(acts[name], QCFS | nn.Hardtanh):
             raise UserError(
-                f"channelwise: layer {name} ends in a QCFS activation, which one scale per "
-                "channel does not commute with"
+                f"channelwise: layer {name} ends in a {type(acts[name]).__name__} activation, "
+                "which one scale per channel does not commute with"
             )
     batches = batches_of(calibration_batches)
     calibration, per_channel = calibrate(graph, batches, channels=channel_layers)

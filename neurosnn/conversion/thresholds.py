@@ -100,13 +100,19 @@ def _last_weighted(ops: list[nn.Module]) -> int | None:
 
 
 def trained_thresholds(acts: dict[str, nn.Module]) -> list[float]:
-    """Each hidden layer's QCFS λ; raises naming a layer without one."""
+    """Each hidden layer's QCFS λ, or the clip ``a`` of a clipped ReLU (ReLU6,
+    ``Hardtanh(0, a)``: the rate of an IF layer of threshold ``a`` is ``min(max(x, 0), a)``);
+    raises naming a layer with neither."""
     values = []
     for name, act in acts.items():
+        if isinstance(act, nn.Hardtanh):
+            values.append(float(act.max_val))
+            continue
         if not isinstance(act, QCFS):
             raise UserError(
                 f"thresholds='trained': layer {name} ends in {type(act).__name__}, not a QCFS "
-                "activation with a trained threshold (train with --option activation=qcfs or nq)"
+                "activation with a trained threshold or a clipped ReLU (train with --option "
+                "activation=qcfs or nq)"
             )
         if not float(act.threshold) > 0:
             raise UserError(f"thresholds='trained': λ of layer {name} is {float(act.threshold)}")

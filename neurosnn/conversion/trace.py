@@ -104,6 +104,38 @@ def float32_copy(model: nn.Module) -> nn.Module:
     return ann
 
 
+def select_output(model: nn.Module, key: int | str) -> fx.GraphModule:
+    """``model`` returning only ``out[key]`` of what it returns (a tuple, list or dict: a
+    GoogLeNet's auxiliary outputs, a detector's heads), for ``convert`` (``output=``,
+    ``--model-output``). The copy shares ``model``'s modules and keeps their names.
+
+    Raises:
+        ConversionError: fx cannot trace the model, or ``key`` picks nothing it returns."""
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as err:  # fx raises TraceError, TypeError, AssertionError …
+        raise ConversionError(
+            f"torch.fx cannot trace the model ({type(err).__name__}: {err})"
+        ) from err
+    out = next(n for n in graph.nodes if n.op == "output")
+    result = out.args[0]
+    keys = list(result) if isinstance(result, dict) else list(range(len(result)))
+    if isinstance(result, fx.Node) or key not in keys:
+        kind = (
+            "dict" if isinstance(result, dict) else "tuple" if isinstance(result, tuple) else "list"
+        )
+        what = "one tensor" if isinstance(result, fx.Node) else f"{kind} {keys}"
+        raise ConversionError(f"output {key!r}: the model returns {what}")
+    chosen = result[key]
+    if not isinstance(chosen, fx.Node):
+        raise ConversionError(f"output {key!r} is {type(chosen).__name__}, not a tensor")
+    out.args = (chosen,)
+    module = fx.GraphModule(model, graph)
+    module.graph.eliminate_dead_code()  # the other outputs' branches are not converted
+    module.recompile()
+    return module.eval()
+
+
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Traced:
     """Trace ``model`` (a float32 CPU module in eval mode, used as it is) and the shape of
     every value it computes on inputs of ``input_shape``.

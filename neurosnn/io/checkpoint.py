@@ -37,6 +37,7 @@ class FactorySpec:
     factory: str
     in_channels: int
     input_size: int
+    output: int | str | None = None  # the class scores' index or key (``select_output``)
 
     @property
     def name(self) -> str:
@@ -85,6 +86,11 @@ class Checkpoint:
     def build(self) -> nn.Module:
         model = self.spec.build()
         model.load_state_dict(self.state_dict)
+        output = getattr(self.spec, "output", None)
+        if output is not None:
+            from neurosnn.conversion.trace import select_output
+
+            model = select_output(model, output)
         return model.eval()
 
 
@@ -156,17 +162,34 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def user_checkpoint(
-    factory: str, weights: str | Path, dataset: str, mean, std, input_shape: tuple[int, ...]
+    factory: str,
+    weights: str | Path,
+    dataset: str,
+    mean,
+    std,
+    input_shape: tuple[int, ...],
+    output: int | str | None = None,
 ) -> Checkpoint:
     """A user's model (``module.path:factory``) with its weights, as a checkpoint of the data
-    set it is used on (normalised with ``mean``/``std``)."""
-    spec = FactorySpec(factory, int(input_shape[0]), int(input_shape[-1]))
+    set it is used on (normalised with ``mean``/``std``); ``output``: which of several outputs
+    holds the class scores."""
+    spec = FactorySpec(factory, int(input_shape[0]), int(input_shape[-1]), output)
     ckpt = Checkpoint(spec, load_weights(weights), dataset, tuple(mean), tuple(std), epoch=0)
     try:
-        ckpt.build()
+        model = ckpt.build()
+    except UserError:  # --model-output names no output (a ConversionError)
+        raise
     except RuntimeError as err:  # the weights do not fit the model
         said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         raise CheckpointError(f"--weights {weights} do not fit {factory}(): {said[:300]}") from err
+    with torch.no_grad():
+        out = model(torch.zeros(1, *input_shape))
+    if not isinstance(out, torch.Tensor):
+        keys = list(out) if isinstance(out, dict) else list(range(len(out)))
+        raise UserError(
+            f"--model {factory} returns {type(out).__name__} {keys}; pick the class scores "
+            "with --model-output KEY"
+        )
     return ckpt
 
 

@@ -217,18 +217,41 @@ def _export_op(nir, layer: str, m: nn.Module, shape: tuple, scale: float | None)
         )
     if isinstance(m, ScaleShift) and m.shift is None:
         return f"{layer}.scale", nir.Scale(scale=_np(m.scale.expand(shape))), out
-    if isinstance(m, ScaleShift):
-        raise NIRError(
-            f"layer {layer}: a constant shift (an input normalisation inside the model, or a "
-            "BatchNorm no convolution precedes) has no NIR node; normalise the data outside "
-            "the model"
-        )
+    if isinstance(m, ScaleShift):  # x·scale + shift: a diagonal 1×1 convolution with a bias
+        return _shift_node(nir, layer, m, shape, out)
     if isinstance(m, ChannelPad):
         raise NIRError(
             f"layer {layer}: a concatenation along channels that no Conv2d or Linear follows "
             "has no NIR node"
         )
     raise NIRError(f"layer {layer}: {type(m).__name__} has no NIR export")
+
+
+def _shift_node(nir, layer: str, m: ScaleShift, shape: tuple, out: tuple):
+    """A constant scale and shift (an input normalisation inside the model, a BatchNorm no
+    convolution precedes), one value per channel, as the node that computes it exactly: a 1×1
+    ``Conv2d`` (an ``Affine`` on vectors) with ``diag(scale)`` and the shift as its bias."""
+    channels = shape[0]
+    per_channel = [
+        torch.as_tensor(v, dtype=torch.float32).expand(shape).reshape(channels, -1)
+        for v in (m.scale, m.shift)
+    ]
+    if any(not torch.all(v == v[:, :1]) for v in per_channel):
+        raise NIRError(f"layer {layer}: a shift that varies within a channel has no NIR node")
+    scale, shift = (v[:, 0] for v in per_channel)
+    weight = torch.diag(scale)
+    if len(shape) == 1:
+        return f"{layer}.shift", nir.Affine(weight=_np(weight), bias=_np(shift)), out
+    node = nir.Conv2d(
+        input_shape=shape[1:],
+        weight=_np(weight[:, :, None, None]),
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=_np(shift),
+    )
+    return f"{layer}.shift", node, out
 
 
 def _pair(v) -> tuple[int, int]:

@@ -66,7 +66,7 @@ _OPS: dict[str, tuple[type, tuple[str, ...]]] = {
         nn.AvgPool2d,
         ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
     ),
-    "MaxPool2d": (nn.MaxPool2d, ("kernel_size", "stride", "padding")),
+    "MaxPool2d": (nn.MaxPool2d, ("kernel_size", "stride", "padding", "ceil_mode")),
     "Flatten": (nn.Flatten, ("start_dim", "end_dim")),
     "ChannelPad": (ChannelPad, ("before", "after")),
     "ScaleShift": (ScaleShift, ()),
@@ -98,6 +98,10 @@ def source_of(checkpoint: str, ckpt, made_by: str, **extra: Any) -> dict[str, An
     }
 
 
+# settings added after files were first written, with the value those files mean
+OPTIONAL = {"ceil_mode": False}
+
+
 def _op_spec(m: nn.Module) -> dict[str, Any]:
     kind = type(m).__name__
     if kind not in _OPS:
@@ -119,6 +123,7 @@ def _build_op(spec: dict[str, Any]) -> nn.Module:
     if kind not in _OPS:
         raise UserError(f"unknown operator type {kind!r}")
     cls, names = _OPS[kind]
+    spec = {**OPTIONAL, **spec}
     kw = {n: tuple(spec[n]) if isinstance(spec[n], list) else spec[n] for n in names}
     if kind in ("Conv2d", "Linear"):
         kw["bias"] = spec["bias"]
@@ -137,6 +142,8 @@ def _activation_spec(act: nn.Module | None) -> dict[str, Any] | None:
         return {"type": "qcfs", "levels": act.levels}
     if isinstance(act, nn.ReLU):
         return {"type": "relu"}
+    if isinstance(act, nn.Hardtanh):
+        return {"type": "clip", "max": float(act.max_val)}
     raise UserError(f"an SNN whose layers replace {type(act).__name__} cannot be saved")
 
 
@@ -285,7 +292,7 @@ def _check_settings(op: dict[str, Any], where: str) -> None:
     whose groups do not divide its channels, a zero kernel or stride …)."""
     kind = op["type"]
     for name in _OPS[kind][1]:
-        value = op[name]
+        value = op.get(name, OPTIONAL.get(name)) if name in OPTIONAL else op[name]
         what = f"{where}: {kind} {name}"
         if name == "padding_mode":
             if value != "zeros":
@@ -334,6 +341,11 @@ def _activation(spec: dict[str, Any] | None, arrays, name: str) -> nn.Module | N
         return None
     if spec["type"] == "relu":
         return nn.ReLU()
+    if spec["type"] == "clip":
+        top = spec.get("max")
+        if isinstance(top, bool) or not isinstance(top, int | float) or not 0 < top < np.inf:
+            raise UserError(f"layer {name}: a clipped ReLU's clip is {top!r}; expected > 0")
+        return nn.Hardtanh(0.0, float(top))
     if spec["type"] == "qcfs":
         threshold = float(np.asarray(arrays[f"activation:{name}"]["threshold"]))
         return QCFS(int(spec["levels"]), threshold).eval().requires_grad_(False)

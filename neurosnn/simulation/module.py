@@ -17,7 +17,10 @@ the SNN and ``snn.set_thresholds`` retunes the module; a change takes effect at 
 (``neurosnn.simulation.engine.fast.Simulation``): its spikes are exactly simulate()'s (tested).
 ``state_dict()`` holds the connections' weights and, as extra state, the thresholds and φ.
 Its steps are not differentiable (a spike is a step function); to fine-tune a converted SNN
-with surrogate gradients, unroll it with ``neurosnn.learn.surrogate.network.SurrogateSNN``.
+with surrogate gradients, unroll it with ``neurosnn.learn.surrogate.network.SurrogateSNN``: in
+``.train()`` mode the outputs' ``backward`` raises saying so. It runs in float32: ``.double()``,
+``.half()`` and ``.to(dtype)`` are refused in one line (``simulate(precision="bf16")`` runs
+bfloat16).
 """
 
 from __future__ import annotations
@@ -31,6 +34,24 @@ from neurosnn.errors import UserError
 from neurosnn.simulation.engine.fast import Simulation, check_timing, run_blocks
 from neurosnn.simulation.options import BiasOnset, Delay, check_presim
 from neurosnn.snn.network import ConvertedSNN
+
+SURROGATE = (
+    "SNNModule's steps are not differentiable (a spike is a step function); to train a "
+    "converted SNN, unroll it with neurosnn.learn.surrogate.network.SurrogateSNN (neurosnn "
+    "bptt on the command line)"
+)
+
+
+class _NotDifferentiable(torch.autograd.Function):
+    """The output, to whose ``backward`` a training loop comes: it says where training lives."""
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        raise UserError(SURROGATE)
 
 
 class SNNModule(nn.Module):
@@ -58,6 +79,15 @@ class SNNModule(nn.Module):
         self._sim: Simulation | None = None
         self._steps = 0  # steps since reset
         self.spikes: dict[str, torch.Tensor] = {}  # each IF layer's spikes at the last step
+        self.eval()  # an inference module; .train() is asked for in a training loop
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        """``out``; in training mode with gradients on, one whose ``backward`` says that the
+        steps are not differentiable and where training lives."""
+        if self.training and torch.is_grad_enabled():
+            anchor = torch.zeros((), device=out.device, requires_grad=True)
+            return _NotDifferentiable.apply(out, anchor)
+        return out
 
     def reset(self) -> None:
         """Start again from the initial potentials ``φ·θ`` (the next call is step 1)."""
@@ -69,11 +99,15 @@ class SNNModule(nn.Module):
             self.snn, batch, theta, phi, self.delay, self.bias_onset, 1, silenced=silenced
         )
 
-    @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Advance one timestep with input current ``x [B, C, H, W]``; returns the output
         layer's potential ``[B, classes]`` (its argmax is the prediction so far); zeros during
         SRP's pre-simulation."""
+        with torch.no_grad():
+            out = self._step(x)
+        return self._output(out)
+
+    def _step(self, x: torch.Tensor) -> torch.Tensor:
         x = self._checked(x)
         if self._sim is None:
             self._sim = self._start(len(x))
@@ -90,7 +124,6 @@ class SNNModule(nn.Module):
             self._sim = self._start(len(x), self._sim.silenced_by_srp())
         return torch.zeros_like(block.output[0])
 
-    @torch.no_grad()
     def run(
         self, x: torch.Tensor, timesteps: int, spike_counts: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -101,6 +134,12 @@ class SNNModule(nn.Module):
             ``[T, B, classes]`` the output potential after each step; with ``spike_counts``
             also, per IF layer, ``[T, B]`` the spikes of each image at each step.
         """
+        with torch.no_grad():
+            out, counts = self._run(x, timesteps)
+        out = self._output(out)
+        return (out, counts) if spike_counts else out
+
+    def _run(self, x: torch.Tensor, timesteps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = self._checked(x)
         if timesteps < 1:
             raise UserError(f"timesteps must be >= 1, got {timesteps}")
@@ -120,10 +159,7 @@ class SNNModule(nn.Module):
             outputs.append(block.output.clone())
             for name, c in block.counts.items():
                 counts[name].append(c.clone())
-        out = torch.cat(outputs)
-        if not spike_counts:
-            return out
-        return out, {name: torch.cat(c) for name, c in counts.items()}
+        return torch.cat(outputs), {name: torch.cat(c) for name, c in counts.items()}
 
     def _checked(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != tuple(self.snn.input_shape):
@@ -134,6 +170,13 @@ class SNNModule(nn.Module):
         return x.to(self.snn.device, torch.float32)
 
     def _apply(self, fn, recurse: bool = True):
+        probe = fn(torch.zeros(1))
+        if probe.dtype != torch.float32:
+            raise UserError(
+                f"SNNModule runs in float32 (its spikes, thresholds and potentials), not "
+                f"{probe.dtype}; move it with .to(device) only (bfloat16 runs through "
+                "simulate(snn, ..., precision='bf16'))"
+            )
         super()._apply(fn, recurse)
         self.snn.network._apply(fn)  # the layers' thresholds and state move with the weights
         self.reset()

@@ -366,7 +366,9 @@ def ann_ops(ops: nn.Sequential) -> nn.Sequential:
     the other modules."""
     return nn.Sequential(
         *[
-            nn.MaxPool2d(m.kernel_size, m.stride, m.padding) if isinstance(m, SpikeMaxPool2d) else m
+            nn.MaxPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
+            if isinstance(m, SpikeMaxPool2d)
+            else m
             for m in ops
         ]
     )

@@ -28,15 +28,21 @@ from torch import nn
 class SpikeMaxPool2d(nn.Module):
     """Max pooling of spikes gated by accumulated spike counts (stateful across steps)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.ceil_mode = bool(ceil_mode)  # partial windows at the border, as MaxPool2d's
         self.counts: torch.Tensor | None = None
 
     def gate(self, s: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         """Pool ``s`` ``[N, C, H, W]`` by the argmax of ``counts`` (same shape) per window."""
         _, idx = F.max_pool2d(
-            counts, self.kernel_size, self.stride, self.padding, return_indices=True
+            counts,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            ceil_mode=self.ceil_mode,
+            return_indices=True,
         )
         return s.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
 
