@@ -103,7 +103,7 @@ def seed_rows(latency: Path) -> Section:
         return _seed_rows(latency)
     except (UserError, SystemExit):
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as err:
         raise UserError(
             f"{latency / 'latency.json'} is not a latency summary neurosnn wrote: {err!r}"
         ) from err

@@ -22,21 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.fuzzing import ROOT_KINDS, check_read, mutated, samples  # noqa: E402
+from tests.fuzzing import ROOT_KINDS, check_read, fuzz_settings, mutated, samples  # noqa: E402
 
 
 def fuzz_one(kind, args, outcomes: Counter):
     """``args.round`` mutated files of one kind, read under the contract."""
 
-    @settings(
-        max_examples=args.round,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(args.round)
     @given(st.data())
     def one(data):
         with tempfile.TemporaryDirectory() as folder:

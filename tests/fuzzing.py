@@ -303,6 +303,20 @@ def mutate_bytes(path: Path, draw) -> str:
     return how
 
 
+def fuzz_settings(examples: int, **more: Any):
+    """Hypothesis's settings for a fuzz run of ``examples`` files: no deadline (a read may be
+    slow), no example database, no health check (the strategies are deliberately costly)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        **more,
+    )
+
+
 def mutated(kind: Kind, folder: Path, draw) -> tuple[Path, str]:
     """A copy of ``kind``'s sample in ``folder`` with one mutation; ``(path, what)``."""
     if kind.name == "latency":

@@ -6,10 +6,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzzing import ROOT_KINDS, check_read, mutated, samples
+from tests.fuzzing import ROOT_KINDS, check_read, fuzz_settings, mutated, samples
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,7 @@ def kinds(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ROOT_KINDS)
 def test_every_reader_reads_or_refuses_each_mutated_file(kinds, name):
-    @settings(
-        max_examples=40,
-        derandomize=True,  # the same files every run: CI stays reproducible
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(40, derandomize=True)  # the same files every run: CI stays reproducible
     @given(st.data())
     def one(data):
         with tempfile.TemporaryDirectory() as folder:

@@ -272,6 +272,12 @@ def test_a_latency_summary_cannot_name_records_outside_its_folder(tmp_path):
     (folder / "latency.json").write_text("{damaged")
     with pytest.raises(UserError, match="not a latency summary"):
         seed_rows(folder)
+    infinite = {"depth": float("inf"), "ann_accuracy": 0.5, "recipes": {}}  # the fuzzer's find
+    (folder / "latency.json").write_text(
+        json.dumps({"config": {}, "checkpoints": {"s0": infinite}})
+    )
+    with pytest.raises(UserError, match="not a latency summary .*OverflowError"):
+        seed_rows(folder)
 
 
 def test_signal_handlers_are_restored_after_a_command(tmp_path):
