@@ -106,7 +106,8 @@ def folder_summary(folder: Path) -> str:
 
 
 def describe(path: Path) -> str | None:
-    """The summary of ``path`` where it is not one run record (None where it is one)."""
+    """The summary of ``path`` where it is not one run record (None where it is one, or where
+    nothing is there)."""
     from neurosnn.io.record import FORMAT, SEARCH_FORMAT, SNN_FORMAT, file_format, record_in
 
     if path.is_dir():
@@ -122,7 +123,7 @@ def describe(path: Path) -> str | None:
         except UserError:
             return folder_summary(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no file or folder at {path}")
+        return None  # read_run says that no run file is there
     if path.suffix == ".pt":
         return checkpoint_summary(path)
     fmt = file_format(path)

@@ -290,6 +290,8 @@ def write_nir(
     nir = _nir()
     check_target(target)
     if target not in ("neurosnn", "nirtorch"):
+        if not fold:
+            log.warning("%s maps no nir.Scale: the thresholds are folded into the weights", target)
         fold = True
         lost = [n for n, p in zip(snn.if_names, snn.phi, strict=True) if p]
         if lost:
