@@ -175,45 +175,44 @@ def _converted(export, source, device: str):
 
 
 def _compare(export, nir, snn, data, progress: bool) -> dict:
+
+    from neurosnn.io.nirconsumer import compare
+
+    test, indices, batches = _test_batches(export, data, "nirtorch", progress)
+    curves = compare(nir, batches, export.timesteps, original=snn)
+    return {"file": str(nir), "test_images": len(test), "test_indices": indices, **curves}
+
+
+def _test_batches(export, data, simulator: str, progress: bool):
+    """``(the --compare test images, their indices, their batches with a progress bar)``."""
     from tqdm.auto import tqdm
 
     from neurosnn.io.data import seeded_subset
-    from neurosnn.io.nirconsumer import compare
 
     test, indices = seeded_subset(data.test, export.compare, 0)
     batches = tqdm(
         test.batches(export.batch_size),
         total=-(-len(test) // export.batch_size),
-        desc="nirtorch vs neurosnn",
+        desc=f"{simulator} vs neurosnn",
         unit="batch",
         disable=None if progress else True,
     )
-    curves = compare(nir, batches, export.timesteps, original=snn)
-    return {"file": str(nir), "test_images": len(test), "test_indices": indices, **curves}
+    return test, indices, batches
 
 
 def _compare_with(export, nir, snn, data, progress: bool) -> dict:
     """The --nir-target simulator (in its own environment where ``make consumers`` built one)
     against neurosnn's ``delay="none"`` run of the SNN exported, step by step."""
     import torch
-    from tqdm.auto import tqdm
 
     from neurosnn.errors import UserError
-    from neurosnn.io.data import seeded_subset
     from neurosnn.io.nirconsumer import predictions
     from neurosnn.io.nirconsumers import environment, run_in
 
     target, steps = export.nir_target, export.timesteps
     python = environment(target) or sys.executable
-    test, indices = seeded_subset(data.test, export.compare, 0)
+    test, indices, batches = _test_batches(export, data, target, progress)
     tally = {k: torch.zeros(steps, dtype=torch.float64) for k in ("neurosnn", target, "same")}
-    batches = tqdm(
-        test.batches(export.batch_size),
-        total=-(-len(test) // export.batch_size),
-        desc=f"{target} vs neurosnn",
-        unit="batch",
-        disable=None if progress else True,
-    )
     for x, y in batches:
         ours = predictions(snn, x, steps)
         try:

@@ -22,7 +22,9 @@ from pathlib import Path
 
 SECONDS = 20.0  # plus a second per 50 MB of file
 MEMORY = 2**31  # bytes of address space the child may map (at least 64 × the file's size)
-EXPANSION = 4096  # the most a compressed dataset may expand (neurosnn.io.record.check_size)
+# the most a compressed dataset may expand (packed spikes of a silent layer compress ~100×);
+# neurosnn.io.h5safe.check_size refuses more
+EXPANSION = 4096
 _probed: set[tuple[int, int, int, int]] = set()
 
 

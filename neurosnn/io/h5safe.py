@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from neurosnn.errors import UserError
+from neurosnn.io.h5probe import EXPANSION as MAX_EXPANSION
 from neurosnn.io.values import check_values
 
 
@@ -51,10 +52,6 @@ def refuse_outside_references(root: h5py.Group, path: Path) -> None:
                         "external dataset); neurosnn reads no other file"
                     )
                 check_size(item)
-
-
-# the most a compressed dataset may expand (packed spikes of a silent layer compress ~100×)
-MAX_EXPANSION = 4096
 
 
 def read(ds: h5py.Dataset) -> np.ndarray:
