@@ -513,7 +513,7 @@ def _import_edge(nir, nodes, source, chain, shapes, target, target_shape) -> nn.
         else:
             ops.append(UnitSpikes())
     for key in rest:
-        module = import_op(nir, key, nodes[key])
+        module = _import_op(nir, key, nodes[key])
         ops.append(module)
         with torch.no_grad():
             shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
@@ -547,8 +547,7 @@ def _check_ones(values, key: str, what: str) -> None:
         raise NIRError(f"node {key}: {what} must be 1")
 
 
-def import_op(nir, key: str, node) -> nn.Module:
-    """The torch module of a NIR operator node (its settings checked)."""
+def _import_op(nir, key: str, node) -> nn.Module:
     if isinstance(node, nir.Conv2d):
         for name in ("stride", "dilation", "groups"):
             check_setting(np.asarray(getattr(node, name)).tolist(), f"node {key} {name}")
