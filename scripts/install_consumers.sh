@@ -15,6 +15,7 @@ declare -A PACKAGES=(
   [norse]="norse==1.1.0"
   [sinabs]="sinabs==3.1.3 pbr nir==1.0.4 nirtorch==1.0"
   [spikingjelly]="spikingjelly==2.0.0 loguru==0.7.3"
+  [rockpool]="rockpool==3.1.0"
 )
 for name in "${!PACKAGES[@]}"; do
   env="$ROOT/$name"

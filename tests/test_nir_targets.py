@@ -1,8 +1,9 @@
 """NIR files for other simulators (``--nir-target``): the portable form computes what neurosnn's
 form computes, and each simulator that ``make consumers`` installed runs its file with its own
 documented import call as the docs say it does: Norse exactly as neurosnn; sinabs as neurosnn
-but for its clip at −θ and its several spikes per step; snnTorch and SpikingJelly as NIR's own
-IF (reset to zero, fire on >). A simulator not installed is a visible skip."""
+but for its clip at −θ and its several spikes per step; snnTorch and SpikingJelly, whose neurons
+reset to zero, as neurosnn through the recurrent reset edge of their form. A simulator not
+installed is a visible skip."""
 
 import logging
 
@@ -16,7 +17,7 @@ pytest.importorskip("nirtorch")
 from neurosnn.conversion import convert  # noqa: E402
 from neurosnn.errors import UserError  # noqa: E402
 from neurosnn.io.nirconsumer import build, predictions  # noqa: E402
-from neurosnn.io.nirconsumers import environment, run_in, scores  # noqa: E402
+from neurosnn.io.nirconsumers import environment, run_in  # noqa: E402
 from neurosnn.io.nirio import write_nir  # noqa: E402
 from neurosnn.io.nirtargets import TARGETS  # noqa: E402
 from tests.conftest import tiny_vgg  # noqa: E402
@@ -70,24 +71,36 @@ def consumer(name):
     return python
 
 
+class ZeroResetCubaLIF(torch.nn.Module):
+    """A ``CubaLIF`` of the snnTorch/SpikingJelly form as both run it: ``I += x``, ``v = I``
+    (τ_mem = dt), a spike where ``v > θ`` (SpikingJelly: ``>=``), then ``v`` reset to zero
+    (which the next step's ``v = I`` overwrites)."""
+
+    def __init__(self, node):
+        super().__init__()
+        self.theta = torch.from_numpy(np.asarray(node.v_threshold, np.float32))
+
+    def forward(self, x, state=None):
+        current = x if state is None else state + x
+        return (current > self.theta).float(), current
+
+
 @pytest.mark.parametrize("net", ["chain", "resnet"])
 def test_the_portable_form_computes_what_the_neurosnn_form_computes(tmp_path, net, request):
     """Pooling and Scale as diagonal convolutions, the classifier as convolutions, no Flatten,
-    no integrator: run with neurosnn's IF map, the running sum of its output current is
-    neurosnn's output potential (sinabs' form keeps IF; merges are spikingjelly's)."""
+    no integrator, the reset as a recurrent edge: run as the consumers run it (without them
+    installed), the running sum of its output current is neurosnn's output potential."""
+    import nirtorch
+
     snn, x = request.getfixturevalue(net)
-    target = "sinabs" if net == "chain" else "spikingjelly"
-    path = write_nir(tmp_path / "t.nir", snn, target=target)
+    path = write_nir(tmp_path / "t.nir", snn, target="spikingjelly")
     graph = nir.read(path)
     kinds = {type(n).__name__ for n in graph.nodes.values()}
-    assert not kinds & {"AvgPool2d", "Scale", "Flatten", "I", "Affine"}, kinds
-    if target == "spikingjelly":  # its IF: r = 1/dt; as an IF of r = 1 for the check
-        for key, node in graph.nodes.items():
-            if isinstance(node, nir.IF):
-                graph.nodes[key] = nir.IF(r=np.ones_like(node.r), v_threshold=node.v_threshold)
-        nir.write(path, graph)
-    ours = scores("nirtorch", path, x.numpy(), T)  # build(): IF with the file's semantics
-    np.testing.assert_allclose(ours.cumsum(0), potentials(snn, x), rtol=1e-4, atol=1e-4)
+    assert not kinds & {"AvgPool2d", "Scale", "Flatten", "I", "Affine", "IF"}, kinds
+    model = nirtorch.nir_to_torch(graph, {nir.CubaLIF: ZeroResetCubaLIF})
+    with torch.no_grad():
+        outs = torch.stack(_stepped(model, x)).reshape(T, len(x), -1).double().numpy()
+    np.testing.assert_allclose(outs.cumsum(0), potentials(snn, x), rtol=1e-4, atol=1e-4)
 
 
 def test_an_unknown_target_and_a_merge_for_depth_first_importers_are_one_line(
@@ -95,7 +108,7 @@ def test_an_unknown_target_and_a_merge_for_depth_first_importers_are_one_line(
 ):
     with pytest.raises(UserError, match=r"--nir-target: expected one of neurosnn, nirtorch, nor"):
         write_nir(tmp_path / "a.nir", chain[0], target="lava")
-    for target in ("norse", "sinabs"):
+    for target in ("norse", "sinabs", "rockpool"):
         with pytest.raises(UserError, match=rf"{target} runs .* depth-first.* at block1\.conv2"):
             write_nir(tmp_path / "b.nir", resnet[0], target=target)
     assert not (tmp_path / "b.nir").exists()
@@ -150,6 +163,44 @@ def test_sinabs_runs_the_file_as_neurosnn_but_for_its_clip_and_multi_spikes(tmp_
     assert (theirs == ours).mean() >= 0.8  # measured on the demo's VGG9: 98% at T
 
 
+class MultiSpikeCubaLIF(ZeroResetCubaLIF):
+    """The snnTorch form's neuron firing as Rockpool's ``LIFTorch`` does: ``floor(v/θ)``
+    spikes where ``v >= θ``."""
+
+    def forward(self, x, state=None):
+        current = x if state is None else state + x
+        return (current >= self.theta) * torch.floor(current / self.theta), current
+
+
+def test_rockpool_runs_the_file_as_neurosnn_but_for_its_multi_spikes(tmp_path, chain):
+    """Rockpool's dense form (every convolution unrolled, the reset a recurrent weight) computes
+    neurosnn's network with Rockpool's several spikes per step, and nothing else."""
+    import nirtorch
+
+    snn, x = chain
+    path = write_nir(tmp_path / "r.nir", snn, target="rockpool")
+    kinds = {type(n).__name__ for n in nir.read(path).nodes.values()}
+    assert kinds == {"Input", "Affine", "NIRGraph", "Output"}, kinds
+    theirs = run_in("rockpool", path, x.numpy(), T, consumer("rockpool"))
+    portable = nir.read(write_nir(tmp_path / "s.nir", snn, target="snntorch"))
+    model = nirtorch.nir_to_torch(portable, {nir.CubaLIF: MultiSpikeCubaLIF})
+    with torch.no_grad():
+        described = torch.stack(_stepped(model, x)).reshape(T, len(x), -1).double().numpy()
+    np.testing.assert_allclose(theirs, described.cumsum(0), rtol=1e-4, atol=1e-3)
+    ours = predictions(snn, x, T).numpy()
+    assert (theirs.argmax(-1)[-1] == ours[-1]).mean() >= 0.8  # low thresholds: many multi-spikes
+
+
+def test_a_network_too_large_to_unroll_for_rockpool_is_one_line(tmp_path, monkeypatch, chain):
+    from neurosnn.io import nirtargets
+
+    monkeypatch.setattr(nirtargets, "DENSE_LIMIT", 1000)
+    message = r"node .*: a convolution, unrolled \(rockpool maps none\), has \d+×64 weights"
+    with pytest.raises(UserError, match=message):
+        write_nir(tmp_path / "r.nir", chain[0], target="rockpool")
+    assert not (tmp_path / "r.nir").exists()
+
+
 def _stepped(module, x):
     outs, state = [], None
     for _ in range(T):
@@ -160,15 +211,36 @@ def _stepped(module, x):
 
 @pytest.mark.parametrize("name", ["snntorch", "spikingjelly"])
 @pytest.mark.parametrize("net", ["chain", "resnet"])
-def test_snntorch_and_spikingjelly_run_nirs_own_if(tmp_path, name, net, request):
-    """Both reset to zero whatever a file says: their run is NIR's own IF, not neurosnn's."""
+def test_snntorch_and_spikingjelly_run_the_file_as_neurosnn(tmp_path, name, net, request):
+    """Both reset to zero whatever a file says; the recurrent −θ edge of their form carries
+    neurosnn's subtractive reset past it: their potentials are neurosnn's, where NIR's own IF
+    (what their IF map runs) is far from them."""
     snn, x = request.getfixturevalue(net)
     path = write_nir(tmp_path / "c.nir", snn, target=name)
+    graph = nir.read(path)
+    assert sum(isinstance(n, nir.CubaLIF) for n in graph.nodes.values()) == len(snn.if_names)
+    assert sum(k.endswith(".reset") for k in graph.nodes) == len(snn.if_names)
     theirs = run_in(name, path, x.numpy(), T, consumer(name))
-    literal = nir_if(snn, x, tmp_path)
-    np.testing.assert_allclose(theirs, literal, rtol=1e-4, atol=1e-3)
-    assert np.abs(literal - potentials(snn, x)).max() > 0.1  # the two semantics differ here
-    assert TARGETS[name].loses.startswith("resets to zero")
+    ours = potentials(snn, x)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-3)
+    assert (theirs.argmax(-1) == predictions(snn, x, T).numpy()).mean() >= 0.99
+    assert np.abs(nir_if(snn, x, tmp_path) - ours).max() > 0.1  # the reset matters here
+
+
+@pytest.mark.parametrize("name", ["snntorch", "spikingjelly"])
+def test_snntorch_and_spikingjelly_start_at_phi(tmp_path, name, data):
+    """φ·θ arrives as an input in the first step from a start neuron that fires once: their
+    potentials are those of neurosnn's SNN with φ = 0.5, not of the same SNN started at 0."""
+    snn = convert(tiny_vgg(), [x for x, _ in data.train.batches(64)], (1, 8, 8), phi=0.5)
+    snn.set_percentiles([90.0] * len(snn.if_names))
+    x = next(iter(data.test.batches(40)))[0]
+    path = write_nir(tmp_path / "p.nir", snn, target=name)
+    nodes = nir.read(path).nodes
+    assert all(f"{n}.phi" in nodes for n in snn.if_names)
+    theirs = run_in(name, path, x.numpy(), T, consumer(name))
+    np.testing.assert_allclose(theirs, potentials(snn, x), rtol=1e-4, atol=1e-3)
+    snn.set_phi(0.0)
+    assert np.abs(potentials(snn, x) - theirs).max() > 0.1  # φ matters here
 
 
 def test_every_target_loads_with_the_call_the_docs_give():

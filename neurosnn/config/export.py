@@ -34,15 +34,15 @@ class ExportConfig:
         group="output",
         metavar="FILE",
     )
-    nir_target: Literal["neurosnn", "nirtorch", "norse", "sinabs", "snntorch", "spikingjelly"] = (
-        option(
-            "neurosnn",
-            help="the simulator that will run the file: neurosnn (and nirtorch with neurosnn's "
-            "neuron map) keep every semantic; norse, sinabs, snntorch, spikingjelly get the "
-            "nodes their importer maps, in the form closest to neurosnn's (the NIR guide lists "
-            "what each loses)",
-            group="output",
-        )
+    nir_target: Literal[
+        "neurosnn", "nirtorch", "norse", "rockpool", "sinabs", "snntorch", "spikingjelly"
+    ] = option(
+        "neurosnn",
+        help="the simulator that will run the file: neurosnn (and nirtorch with neurosnn's "
+        "neuron map) keep every semantic; norse, rockpool, sinabs, snntorch, spikingjelly get "
+        "the nodes their importer maps, in the form closest to neurosnn's (the NIR guide lists "
+        "what each loses)",
+        group="output",
     )
     compare: int = option(
         0,

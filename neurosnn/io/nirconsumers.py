@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONSUMERS = ("nirtorch", "norse", "sinabs", "snntorch", "spikingjelly")
+CONSUMERS = ("nirtorch", "norse", "rockpool", "sinabs", "snntorch", "spikingjelly")
 ENVIRONMENTS = "build/consumers"  # under the checkout; NEUROSNN_CONSUMERS overrides it
 
 
@@ -58,6 +58,12 @@ def _currents(target: str, path: Path, x, timesteps: int):
         out = module(steps.reshape(-1, *x.shape[1:]))
         out = out[0] if isinstance(out, tuple) else out
         return out.reshape(len(x), timesteps, -1).transpose(0, 1)
+    if target == "rockpool":  # its modules take [B, T, features] and run every step at once
+        from rockpool.nn.modules import from_nir
+
+        steps = x.flatten(1)[:, None].expand(len(x), timesteps, -1).contiguous()
+        out = from_nir(graph)(steps)
+        return (out[0] if isinstance(out, tuple) else out).transpose(0, 1)
     if target == "snntorch":
         from snntorch.import_nir import import_from_nir
 

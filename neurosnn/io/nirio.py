@@ -279,12 +279,13 @@ def write_nir(
         metadata: JSON-serialisable facts kept in the file (read back by ``read_nir``).
         target: the simulator that will run the file (``neurosnn.io.nirtargets.TARGETS``):
             ``"neurosnn"`` (also nirtorch with neurosnn's map) or the form one of norse,
-            sinabs, rockpool, snntorch, spikingjelly runs; those forms fold the thresholds and
-            start from 0 (a warning names the layers whose φ is lost).
+            rockpool, sinabs, snntorch, spikingjelly runs; those forms fold the thresholds;
+            norse, rockpool and sinabs start from 0 (a warning names the layers whose φ is
+            lost).
 
     Returns:
         ``path``."""
-    from neurosnn.io.nirtargets import check_target, for_target
+    from neurosnn.io.nirtargets import RECURRENT_RESET, check_target, for_target
     from neurosnn.io.output import atomic
 
     nir = _nir()
@@ -294,7 +295,7 @@ def write_nir(
             log.warning("%s maps no nir.Scale: the thresholds are folded into the weights", target)
         fold = True
         lost = [n for n, p in zip(snn.if_names, snn.phi, strict=True) if p]
-        if lost:
+        if lost and target not in RECURRENT_RESET:
             log.warning(
                 "%s starts every neuron at 0: the initial potential φ·θ of %s is not in the file",
                 target,

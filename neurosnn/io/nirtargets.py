@@ -21,11 +21,15 @@ neurosnn does, or as close as it can (the measured agreement is in the docs):
   Norse applies when asked (``from_nir(graph, reset_method=reset_subtract)``): exact.
   ``sinabs``: ``IF`` (sinabs' ``IAFSqueeze`` subtracts, but clips the potential at ``−θ`` and
   fires several spikes in a step), written without ``v_reset`` for the ``nir <= 1.0.4`` sinabs
-  pins. ``snntorch`` and ``spikingjelly`` reset to zero whatever the file says (snnTorch's
-  ``IF`` also leaks, β = 0.9): ``LIF`` without leak for snnTorch, ``IF`` with ``r = 1/dt`` for
-  SpikingJelly, which run NIR's own IF (reset to ``v_reset``, fire on ``>``), not neurosnn's.
+  pins. ``snntorch`` and ``spikingjelly`` reset to zero whatever the file says (and snnTorch's
+  ``IF`` leaks, β = 0.9): ``CubaLIF`` whose synapse never decays and whose membrane is the
+  synapse's current each step, with a ``1×1`` convolution of weight ``−θ`` from each neuron's
+  spikes back to its input; nirtorch 2, which both import with, feeds such a cycle the
+  previous step's spikes, so the synapse holds neurosnn's potential and the zero reset of the
+  membrane changes nothing: exact.
 
-The initial potential ``φ·θ`` has no field in NIR: every consumer starts from 0.
+The initial potential ``φ·θ`` has no field in NIR: Norse and sinabs start from 0; for snnTorch
+and SpikingJelly it is an input in the first step, from a start neuron (``_initial_potential``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 from neurosnn.errors import UserError
 
 LOSSLESS = 2.0**40  # τ_mem / dt: a leak of v/2**40 per step, below float32's resolution
+NEVER = 2.0**60  # τ_syn / dt of a synapse that never decays: 1 − 2**-60 is 1 in float64
 
 
 @dataclass(frozen=True)
@@ -79,23 +84,33 @@ TARGETS = {
             "clips the potential at −θ and fires several spikes per step; φ",
         ),
         Target(
+            "rockpool",
+            "rockpool.nn.modules.from_nir(nir.read(path))",
+            "LIFTorch (CubaLIF) whose recurrent −θ weights are the subtractive reset; "
+            "every layer dense",
+            "fires several spikes in a step where v passes 2θ; φ; small chains only",
+        ),
+        Target(
             "snntorch",
             "snntorch.import_nir.import_from_nir(nir.read(path))",
-            "Leaky with β = 1",
-            "resets to zero (its IF leaks with β = 0.9); fires on >; φ",
+            "Synaptic (CubaLIF) whose recurrent −θ edge is the subtractive reset; φ",
+            "fires on > (neurosnn: >=)",
         ),
         Target(
             "spikingjelly",
             "spikingjelly.activation_based.nir_exchange.import_from_nir(path)",
-            "IFNode",
-            "resets to zero (hard reset); fires on >; φ",
+            "CUBALIFNode whose recurrent −θ edge is the subtractive reset; φ",
+            "",
         ),
     )
 }
 DT = {"norse": 1e-3, "snntorch": 1e-4, "spikingjelly": 1e-4}
 # importers that run the graph with nirtorch's deprecated ``load``, whose executor orders the
 # nodes depth-first from the input: where two branches merge, one of them arrives a step late
-DEPTH_FIRST = ("norse", "sinabs")
+DEPTH_FIRST = ("norse", "sinabs", "rockpool")
+DENSE_LIMIT = 2**24  # weights of one unrolled layer in rockpool's form (64 MiB of float32)
+# importers whose neurons reset to zero: the subtractive reset is a recurrent −θ edge
+RECURRENT_RESET = ("snntorch", "spikingjelly")
 
 
 def check_target(name: str) -> Target:
@@ -121,15 +136,25 @@ def for_target(graph, target: str):
         if isinstance(nodes[key], nir.AvgPool2d | nir.Scale):
             nodes[key] = _linear_op(nir, key, nodes[key], shapes[key])
     _remove_flatten(nir, nodes, edges, shapes)
-    for key, node in nodes.items():
+    info = json.loads(graph.metadata.get("neurosnn", "{}"))
+    phi = dict(zip(info.get("layer_names", []), info.get("phi", []), strict=False))
+    for key, node in list(nodes.items()):
+        if isinstance(node, nir.IF) and target == "rockpool":
+            continue  # _dense makes its neurons
         if isinstance(node, nir.IF):
             nodes[key] = _neuron(nir, target, node)
+            if target in RECURRENT_RESET:
+                shape = _as_map(list(shapes[key]))
+                _recurrent_reset(nir, key, nodes, edges, shape)
+                if phi.get(key):
+                    _initial_potential(nir, key, phi[key], nodes, edges, shape)
         elif isinstance(node, nir.Affine):
             nodes[key] = _as_conv(nir, node.weight[:, :, None, None], node.bias, (1, 1))
         elif isinstance(node, nir.Output):
             out = [int(d) for d in node.output_type["output"]]
             nodes[key] = nir.Output(output_type={"output": np.array(_as_map(out))})
-    info = json.loads(graph.metadata.get("neurosnn", "{}"))
+    if target == "rockpool":
+        _dense(nir, nodes, edges)
     info["target"] = {"name": target, "call": TARGETS[target].call, "loses": TARGETS[target].loses}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurosnn": json.dumps(info)})
 
@@ -270,6 +295,120 @@ def _as_map(shape: list[int]) -> list[int]:
     return shape if len(shape) == 3 else [int(np.prod(shape)), 1, 1]
 
 
+def _recurrent_reset(nir, key: str, nodes, edges, shape) -> None:
+    """neurosnn's subtractive reset as NIR nodes for importers that reset to zero: the neuron
+    (a ``CubaLIF`` whose synapse never decays and whose membrane is its synapse's current each
+    step) gets a ``1×1`` convolution from its spikes back to its input with weight ``−θ``, so
+    ``I[t] = I[t−1] + x[t] − θ·s[t−1]``, ``v[t] = I[t]``, ``s[t] = v[t] > θ``: the potential
+    before neurosnn's reset (Rueckauer et al. 2017, Eq. 2), whatever the importer's own reset
+    does to ``v``."""
+    theta = np.asarray(nodes[key].v_threshold, np.float32).reshape(shape[0], -1)[:, 0]
+    name = f"{key}.reset"
+    reset = np.diag(-theta)[:, :, None, None]
+    nodes[name] = _as_conv(nir, reset, np.zeros(shape[0], np.float32), shape[1:])
+    edges += [(key, name), (name, key)]
+
+
+def _initial_potential(nir, key: str, phi: float, nodes, edges, shape) -> None:
+    """neurosnn's initial potential ``φ·θ`` as an input of ``φ·θ`` in the first step only
+    (the same potential from then on): a start neuron per map size, driven by a constant
+    current of 1 (a convolution of the input with zero weights and bias 1), fires in the first
+    step and never again (its recurrent edge subtracts 2**30), and a ``1×1`` convolution of
+    weight ``φ·θ`` carries that spike into the layer."""
+    (height, width), start = shape[1:], f"start.{shape[1]}x{shape[2]}"
+    if start not in nodes:
+        (source,) = [k for k, n in nodes.items() if isinstance(n, nir.Input)]
+        channels, *size = (int(d) for d in nodes[source].input_type["input"])
+        kernel = np.zeros((1, channels, size[0] - height + 1, size[1] - width + 1), np.float32)
+        nodes[f"{start}.drive"] = _as_conv(nir, kernel, np.ones(1, np.float32), size)
+        nodes[start] = _neuron_like(nodes[key], nir, np.full((1, height, width), 0.5, np.float32))
+        never = np.full((1, 1, 1, 1), -(2.0**30), np.float32)
+        nodes[f"{start}.reset"] = _as_conv(nir, never, np.zeros(1, np.float32), shape[1:])
+        edges += [(source, f"{start}.drive"), (f"{start}.drive", start)]
+        edges += [(start, f"{start}.reset"), (f"{start}.reset", start)]
+    theta = np.asarray(nodes[key].v_threshold, np.float32).reshape(shape[0], -1)[:, 0]
+    lift = (phi * theta)[:, None, None, None]
+    nodes[f"{key}.phi"] = _as_conv(nir, lift, np.zeros(shape[0], np.float32), shape[1:])
+    edges += [(start, f"{key}.phi"), (f"{key}.phi", key)]
+
+
+def _neuron_like(node, nir, theta):
+    """A neuron node of ``node``'s kind and time constants, of ``theta``'s shape."""
+    ones = np.ones(theta.shape)
+    fields = ("tau_syn", "tau_mem", "r", "v_leak", "v_reset", "w_in")
+    values = {f: ones * np.asarray(getattr(node, f)).flat[0] for f in fields}
+    return nir.CubaLIF(v_threshold=theta, **values)
+
+
+def _dense(nir, nodes, edges) -> None:
+    """Rockpool's form: Rockpool maps no convolution, so each is unrolled into an ``Affine``
+    on flat vectors; each neuron is the recurrent subgraph Rockpool maps to its ``LIFTorch``
+    (``CubaLIF`` → recurrent ``Linear`` → ``CubaLIF``) with weight ``−θ·I``. ``LIFTorch`` adds
+    the synaptic current to the membrane after decaying it and derives ``dt`` from
+    ``τ_mem / (1 + r)``: with ``r = 1/1000 − 1`` the membrane forgets everything each step
+    (``exp(−1000)``) and with ``τ_syn = 2**60·dt`` the synapse nothing, so, as for snnTorch,
+    the synapse is neurosnn's potential and the recurrent edge its subtractive reset.
+    ``LIFTorch`` fires ``floor(v/θ)`` spikes where ``v >= θ``: several in a step where the
+    potential passes 2θ, which neurosnn fires over several steps."""
+    shapes = _shapes(nir, nodes, edges)
+    for key, node in list(nodes.items()):
+        if isinstance(node, nir.Conv2d):
+            nodes[key] = _unrolled(nir, key, node, shapes[key])
+        elif isinstance(node, nir.IF):
+            nodes[key] = _recurrent_lif(nir, key, np.asarray(node.v_threshold).reshape(-1))
+        elif isinstance(node, nir.Input):
+            nodes[key] = nir.Input(input_type={"input": np.array([np.prod(shapes[key])])})
+        elif isinstance(node, nir.Output):
+            flat = np.prod(node.output_type["output"])
+            nodes[key] = nir.Output(output_type={"output": np.array([flat])})
+
+
+def _check_dense(what: str, rows: int, cols: int) -> None:
+    if rows * cols > DENSE_LIMIT:
+        raise UserError(
+            f"{what} has {rows}×{cols} weights in rockpool's dense form, above its limit of "
+            f"{DENSE_LIMIT:,} per layer: export a smaller network (Xylo chips hold about 1,000 "
+            "neurons)"
+        )
+
+
+def _unrolled(nir, key: str, node, shape: tuple[int, ...]):
+    """A ``Conv2d`` as the ``Affine`` it computes on flat vectors."""
+    import torch
+
+    conv, size = _torch_op(node), int(np.prod(shape))
+    with torch.no_grad():
+        bias = conv(torch.zeros(1, *shape)).reshape(-1)
+        what = f"node {key}: a convolution, unrolled (rockpool maps none),"
+        _check_dense(what, bias.numel(), size)
+        basis = conv(torch.eye(size).reshape(size, *shape)).reshape(size, -1) - bias
+    return nir.Affine(weight=basis.T.contiguous().numpy(), bias=bias.numpy())
+
+
+def _recurrent_lif(nir, key: str, theta):
+    size = len(theta)
+    _check_dense(f"layer {key}: the reset, a recurrent weight matrix,", size, size)
+    one, zero = np.ones(size), np.zeros(size, np.float32)
+    neuron = nir.CubaLIF(
+        tau_syn=one * NEVER * 1000.0,
+        tau_mem=one,
+        r=one * (1.0 / 1000.0 - 1.0),
+        v_leak=zero,
+        v_threshold=np.asarray(theta, np.float32),
+        v_reset=zero,
+        w_in=one,
+    )
+    flat = {"input": np.array([size])}
+    nodes = {
+        "input": nir.Input(input_type=flat),
+        "neuron": neuron,
+        "reset": nir.Linear(weight=-np.diag(np.asarray(theta, np.float32))),
+        "output": nir.Output(output_type={"output": np.array([size])}),
+    }
+    edges = [("input", "neuron"), ("neuron", "reset"), ("reset", "neuron"), ("neuron", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
 def _neuron(nir, target: str, node):
     theta = np.asarray(node.v_threshold, np.float32)
     theta = theta.reshape(_as_map(list(theta.shape)))
@@ -277,11 +416,16 @@ def _neuron(nir, target: str, node):
     dt = DT.get(target, 1.0)
     if target == "sinabs":
         return nir.IF(r=one, v_threshold=theta, v_reset=zero)
-    if target == "spikingjelly":
-        return nir.IF(r=one / dt, v_threshold=theta, v_reset=zero)
-    if target == "snntorch":
-        return nir.LIF(
-            tau=one * LOSSLESS * dt, r=one * LOSSLESS, v_leak=zero, v_threshold=theta, v_reset=zero
+    if target in RECURRENT_RESET:  # no leak: dt/τ_syn is 0 in float64; τ_mem = dt: v = I
+        one64 = np.ones(theta.shape)
+        return nir.CubaLIF(
+            tau_syn=one64 * NEVER * dt,
+            tau_mem=one64 * dt,
+            r=one64,
+            v_leak=zero,
+            v_threshold=theta,
+            v_reset=zero,
+            w_in=one64 * NEVER,
         )
     # norse: a synapse of one step, a membrane without leak
     return nir.CubaLIF(
