@@ -1,9 +1,9 @@
 """NIR files for other simulators (``--nir-target``): the portable form computes what neurosnn's
 form computes, and each simulator that ``make consumers`` installed runs its file with its own
-documented import call as the docs say it does: Norse exactly as neurosnn; sinabs as neurosnn
-but for its clip at −θ and its several spikes per step; snnTorch and SpikingJelly, whose neurons
-reset to zero, as neurosnn through the recurrent reset edge of their form. A simulator not
-installed is a visible skip."""
+documented import call as the docs say it does: Norse, snnTorch and SpikingJelly exactly as
+neurosnn (the last two, whose neurons reset to zero, through their form's recurrent reset
+edge); sinabs and Rockpool as neurosnn but for their several spikes per step (and sinabs' clip
+at −θ). A simulator not installed is a visible skip."""
 
 import logging
 
@@ -103,14 +103,11 @@ def test_the_portable_form_computes_what_the_neurosnn_form_computes(tmp_path, ne
     np.testing.assert_allclose(outs.cumsum(0), potentials(snn, x), rtol=1e-4, atol=1e-4)
 
 
-def test_an_unknown_target_and_a_merge_for_depth_first_importers_are_one_line(
-    tmp_path, chain, resnet
-):
+def test_an_unknown_target_and_a_merge_for_rockpool_are_one_line(tmp_path, chain, resnet):
     with pytest.raises(UserError, match=r"--nir-target: expected one of neurosnn, nirtorch, nor"):
         write_nir(tmp_path / "a.nir", chain[0], target="lava")
-    for target in ("norse", "sinabs", "rockpool"):
-        with pytest.raises(UserError, match=rf"{target} runs .* depth-first.* at block1\.conv2"):
-            write_nir(tmp_path / "b.nir", resnet[0], target=target)
+    with pytest.raises(UserError, match=r"rockpool runs .* depth-first.* at block1\.conv2"):
+        write_nir(tmp_path / "b.nir", resnet[0], target="rockpool")
     assert not (tmp_path / "b.nir").exists()
 
 
@@ -123,8 +120,11 @@ def test_a_target_that_cannot_hold_phi_says_which_layers_lose_it(tmp_path, data,
     assert "norse.torch.from_nir" in graph.metadata["neurosnn"]
 
 
-def test_norse_runs_the_file_exactly_as_neurosnn(tmp_path, chain):
-    snn, x = chain
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+def test_norse_runs_the_file_exactly_as_neurosnn(tmp_path, net, request):
+    """Residual merges included: the zero-weight edges order the branches before the merge
+    for Norse's depth-first executor."""
+    snn, x = request.getfixturevalue(net)
     path = write_nir(tmp_path / "n.nir", snn, target="norse")
     theirs = run_in("norse", path, x.numpy(), T, consumer("norse"))
     ours = potentials(snn, x)
@@ -147,20 +147,19 @@ class SinabsIF(torch.nn.Module):
         return spikes, v
 
 
-def test_sinabs_runs_the_file_as_neurosnn_but_for_its_clip_and_multi_spikes(tmp_path, chain):
+@pytest.mark.parametrize("net", ["chain", "resnet"])
+def test_sinabs_runs_the_file_as_neurosnn_but_for_its_clip_and_multi_spikes(tmp_path, net, request):
     import nirtorch
 
-    snn, x = chain
+    snn, x = request.getfixturevalue(net)
     path = write_nir(tmp_path / "s.nir", snn, target="sinabs")
-    theirs = run_in("sinabs", path, x.numpy(), T, consumer("sinabs")).argmax(-1)
+    theirs = run_in("sinabs", path, x.numpy(), T, consumer("sinabs"))
     model = nirtorch.nir_to_torch(nir.read(path), {nir.IF: SinabsIF})
     with torch.no_grad():
-        described = torch.from_numpy(
-            np.cumsum(torch.stack(_stepped(model, x)).reshape(T, len(x), -1).numpy(), 0)
-        ).argmax(-1)
-    assert (theirs == described.numpy()).mean() >= 0.99
+        described = torch.stack(_stepped(model, x)).reshape(T, len(x), -1).double().numpy()
+    np.testing.assert_allclose(theirs, described.cumsum(0), rtol=1e-4, atol=1e-3)
     ours = predictions(snn, x, T).numpy()
-    assert (theirs == ours).mean() >= 0.8  # measured on the demo's VGG9: 98% at T
+    assert (theirs.argmax(-1) == ours).mean() >= 0.8  # measured on the demo's VGG9: 98% at T
 
 
 class MultiSpikeCubaLIF(ZeroResetCubaLIF):

@@ -13,9 +13,10 @@ neurosnn does, or as close as it can (the measured agreement is in the docs):
   classifier as convolutions without ``Flatten`` (snnTorch and Norse pass NIR's batch-free
   dimensions to ``torch.nn.Flatten``) and no output integrator (none maps ``I``): the graph's
   output is the last layer's current each step, whose running sum is the integrator's
-  potential. Norse and sinabs run graphs with nirtorch's deprecated executor, which orders
-  the nodes depth-first: a residual merge would take one branch a step late, so for them only
-  chains are exported (a merge is refused, named).
+  potential. Norse, sinabs and Rockpool run graphs with nirtorch's deprecated executor, which
+  orders the nodes depth-first: a residual merge would take one branch a step late, so their
+  form adds zero-weight edges that make the walk run every branch first (``_order_merges``;
+  Rockpool's dense form refuses merges).
 * the neuron, per target: ``norse``: ``CubaLIF`` with a synapse of one step (``τ_syn = dt``),
   no leak in float32 (``τ_mem = K·dt``, ``r = K``, ``K = 2**40``) and the subtractive reset
   Norse applies when asked (``from_nir(graph, reset_method=reset_subtract)``): exact.
@@ -106,7 +107,8 @@ TARGETS = {
 }
 DT = {"norse": 1e-3, "snntorch": 1e-4, "spikingjelly": 1e-4}
 # importers that run the graph with nirtorch's deprecated ``load``, whose executor orders the
-# nodes depth-first from the input: where two branches merge, one of them arrives a step late
+# nodes depth-first from the input: where two branches merge, one of them would arrive a step
+# late without ``_order_merges``
 DEPTH_FIRST = ("norse", "sinabs", "rockpool")
 DENSE_LIMIT = 2**24  # weights of one unrolled layer in rockpool's form (64 MiB of float32)
 # importers whose neurons reset to zero: the subtractive reset is a recurrent −θ edge
@@ -128,7 +130,7 @@ def for_target(graph, target: str):
     if target in ("neurosnn", "nirtorch"):
         return graph
     nodes, edges = dict(graph.nodes), list(graph.edges)
-    if target in DEPTH_FIRST:
+    if target == "rockpool":
         _refuse_merges(target, nodes, edges)
     shapes = _shapes(nir, nodes, edges)
     _drop_integrator(nir, nodes, edges)
@@ -155,6 +157,8 @@ def for_target(graph, target: str):
             nodes[key] = nir.Output(output_type={"output": np.array(_as_map(out))})
     if target == "rockpool":
         _dense(nir, nodes, edges)
+    elif target in DEPTH_FIRST:
+        _order_merges(nir, target, nodes, edges)
     info["target"] = {"name": target, "call": TARGETS[target].call, "loses": TARGETS[target].loses}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurosnn": json.dumps(info)})
 
@@ -217,6 +221,85 @@ def _torch_op(node):
     return m
 
 
+def _order_merges(nir, target: str, nodes, edges) -> None:
+    """The graph rewritten so that nirtorch's deprecated executor, which runs the nodes in
+    depth-first pre-order from the input (children in edge order), runs every branch of a merge
+    before the merge: the merge's deepest input branch comes first from the fork, and a
+    convolution of zero weights from that branch's last node into each other branch's first
+    node makes the depth-first walk run the other branches from there, before the merge.
+    The zeros add nothing; a graph the walk still misorders is refused, naming the merge."""
+    shapes = _shapes(nir, nodes, edges)
+    depth = _depths(nir, nodes, edges)
+    for merge in [k for k in nodes if sum(b == k for _, b in edges) > 1]:
+        inputs = [a for a, b in edges if b == merge]
+        main = max(inputs, key=depth.__getitem__)
+        for i, other in enumerate(x for x in inputs if x != main):
+            head = other
+            while (
+                len(preds := [a for a, b in edges if b == head]) == 1
+                and _fan_out(edges, preds[0]) == 1
+            ):
+                head = preds[0]
+            name = f"{merge}.order{i}"
+            nodes[name] = _zeros(nir, shapes[merge], shapes[head])
+            edges.insert(edges.index((main, merge)), (main, name))
+            edges.append((name, head))
+            for edge in [e for e in edges if e[1] == head and e[0] != name]:
+                edges.remove(edge)
+                edges.append(edge)  # the fork reaches the main branch first
+    order = _pre_order(nodes, edges)
+    for key in nodes:
+        late = [a for a, b in edges if b == key and order[a] > order[key]]
+        if late:
+            raise UserError(
+                f"--nir-target {target}: {target} runs NIR graphs with nirtorch's deprecated "
+                "executor, which orders the nodes depth-first, and at "
+                f"{key} the input from {late[0]} would arrive a step late; snntorch, "
+                "spikingjelly and nirtorch run any graph"
+            )
+
+
+def _fan_out(edges, key: str) -> int:
+    return sum(a == key for a, _ in edges)
+
+
+def _depths(nir, nodes, edges) -> dict[str, int]:
+    """Each node's longest path from the input."""
+    depth: dict[str, int] = {}
+    todo = list(nodes)
+    while todo:
+        key = todo.pop(0)
+        preds = [a for a, b in edges if b == key]
+        if any(p not in depth for p in preds):
+            todo.append(key)
+            continue
+        depth[key] = 1 + max((depth[p] for p in preds), default=-1)
+    return depth
+
+
+def _pre_order(nodes, edges) -> dict[str, int]:
+    """The position of each node in nirtorch's deprecated executor's execution order."""
+    (start,) = [k for k, n in nodes.items() if type(n).__name__ == "Input"]
+    order: dict[str, int] = {}
+    stack = [start]
+    while stack:
+        key = stack.pop()
+        if key in order:
+            continue
+        order[key] = len(order)
+        stack += reversed([b for a, b in edges if a == key and b not in order])
+    return order
+
+
+def _zeros(nir, source: tuple[int, ...], target: tuple[int, ...]):
+    """A convolution of zero weights from maps of shape ``source`` to ``target``."""
+    (c_in, *size_in), (c_out, *size_out) = _as_map(list(source)), _as_map(list(target))
+    pad = [max(0, -(-(o - i) // 2)) for i, o in zip(size_in, size_out, strict=True)]
+    kernel = [i + 2 * p - o + 1 for i, o, p in zip(size_in, size_out, pad, strict=True)]
+    weight = np.zeros((c_out, c_in, *kernel), np.float32)
+    return _as_conv(nir, weight, np.zeros(c_out, np.float32), size_in, 1, pad)
+
+
 def _refuse_merges(target: str, nodes, edges) -> None:
     merges = [k for k in nodes if sum(b == k for _, b in edges) > 1]
     if merges:
@@ -224,7 +307,7 @@ def _refuse_merges(target: str, nodes, edges) -> None:
             f"--nir-target {target}: {target} runs NIR graphs with nirtorch's deprecated "
             "executor, which orders the nodes depth-first, so where branches merge (here at "
             f"{merges[0]}) one arrives a step late; it runs chains only (snntorch, "
-            "spikingjelly and nirtorch run residual graphs)"
+            "spikingjelly, norse, sinabs and nirtorch run residual graphs)"
         )
 
 
