@@ -1,7 +1,7 @@
 """Run in a simulator's environment (``make consumers``): a small network of that simulator's
 own neurons exported with its own NIR exporter, written to a file.
 
-    python tests/nir_exports.py sinabs|spikingjelly OUT.nir
+    python tests/nir_exports.py sinabs|spikingjelly|rockpool OUT.nir
 """
 
 import sys
@@ -24,6 +24,14 @@ def exported(name: str):
             sl.IAFSqueeze(batch_size=1),
         )
         return sinabs.to_nir(net, x)
+    if name == "rockpool":
+        from rockpool.nn.combinators import Sequential
+        from rockpool.nn.modules import LIFTorch, LinearTorch
+        from rockpool.nn.modules.torch.nir import to_nir
+
+        return to_nir(
+            Sequential(LinearTorch((4, 3)), LIFTorch(3), LinearTorch((3, 2)), LIFTorch(2))
+        )
     from spikingjelly.activation_based import layer, neuron
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
