@@ -11,7 +11,9 @@ it: --population P candidates, each on the batch's E images; its rate counts P·
 and its time is the seconds per generation), ceiling (the converted ANN's forward pass × T,
 BatchNorm folded: the dense per-step bound, plain PyTorch) and spikingjelly (SpikingJelly's
 multi-step IF neurons on the same layers, when it is installed; it has no per-layer delay, so
-its agreement is measured against the fast engine with --delay none). Weights are the network's
+its agreement is measured against the fast engine with --delay none) and compiled
+(``torch.compile`` of ``SNNModule`` stepped T times; the first repeat compiles, the best repeat
+is kept). Weights are the network's
 random initialisation, calibrated on random inputs: dense timing does not depend on them. Peak
 memory is each run's own increase (on a CPU, memory freed by an earlier engine stays resident:
 measure one engine per process for memory).
@@ -212,6 +214,19 @@ def _runner(engine: str, snn, args):
     if engine == "spikingjelly":
         net = _spikingjelly_net(snn, T)
         return torch.no_grad()(lambda x, y: net(x))
+    if engine == "compiled":
+        from neurosnn.simulation.module import SNNModule
+
+        module = SNNModule(snn, delay)
+        compiled = torch.compile(module)
+
+        def stepped(x, y):
+            module.reset()
+            for _ in range(T):
+                out = compiled(x)
+            return out.argmax(1)
+
+        return stepped
     if engine == "groups":
         candidates = torch.tensor(snn.thresholds).expand(8, -1)
 

@@ -1,5 +1,6 @@
-"""Summarise a scripts/gpu_check.sh folder: test counts, the benchmark's rates, speed-ups and
-the issue's targets, into OUT/summary.json (also printed).
+"""Summarise a scripts/gpu_check.sh folder: test counts, the benchmarks' rates, speed-ups and
+the targets (fp32 at or above the ANN-forward ceiling and the step loop; issue 17's rates),
+into OUT/summary.json (also printed).
 
     python scripts/gpu_summary.py OUT
 """
@@ -44,6 +45,9 @@ def bench(path: Path) -> dict | None:
             if batch in TARGETS:
                 entry["target"] = TARGETS[batch]
                 entry["target_met"] = fast >= TARGETS[batch]
+            if "ceiling" in rate and "step" in rate:  # fp32 at the ceiling, never below the loop
+                entry["at_ceiling"] = fast >= rate["ceiling"]
+                entry["not_slower_than_step"] = fast >= rate["step"]
         entry["agreement"] = {e: by[(e, batch)]["agreement"] for e in rate}
         out[str(batch)] = entry
     return out
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": json.loads(device.read_text()) if device.is_file() else None,
         "tests": tests(out / "tests.xml"),
         "bench": bench(out / "bench" / "bench.json"),
+        "bench_resnet": bench(out / "bench_resnet" / "bench.json"),
         "generation": generation(out / "generation" / "bench.json"),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -30,8 +30,12 @@ def test_gpu_check_tiny_runs_every_step_and_summarises(tmp_path):
     assert summary["tests"]["tests"] >= 5  # the CUDA tests were collected (skipped on CPU)
     for batch in ("2", "4"):
         rates = summary["bench"][batch]["img_steps_per_s"]
-        assert {"reference", "fast", "fast-bf16", "step", "ceiling"} <= rates.keys()
+        assert {"reference", "fast", "fast-bf16", "step", "ceiling", "compiled"} <= rates.keys()
         assert summary["bench"][batch]["agreement"]["fast"] == 1.0  # spike-exact with bindsnet
+        resnet = summary["bench_resnet"][batch]
+        assert {"fast", "step", "ceiling", "compiled"} <= resnet["img_steps_per_s"].keys()
+        assert resnet["agreement"]["fast"] == 1.0
+        assert {"at_ceiling", "not_slower_than_step"} <= resnet.keys()
     assert summary["generation"]["images"] == 8
-    for name in ("device", "tests", "bench", "generation", "summary"):
+    for name in ("device", "tests", "bench", "bench_resnet", "generation", "summary"):
         assert (out / f"{name}.log").is_file()

@@ -99,3 +99,26 @@ def test_backward_in_training_mode_points_to_the_surrogate_module(data):
         loss.backward()
     with torch.no_grad():
         assert not net.run(x, 2).requires_grad
+
+
+def test_torch_compile_traces_a_step_whole_and_compiles_it_twice_only():
+    """No graph break in a step (thresholds and φ are read as tensors, the numba kernels
+    give way to torch's ops under the compiler), and no recompilation per step: one graph for
+    the first step, one for every later one. The compiled steps compute the same potentials
+    up to float32 reordering (here exactly)."""
+    import torch._dynamo
+
+    snn, x = resnet_snn(phi=0.5)
+    net = SNNModule(snn, delay="none")
+    for step in range(2):
+        explained = torch._dynamo.explain(net)(x)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), step
+    torch._dynamo.reset()
+    net.reset()
+    eager = torch.stack([net(x) for _ in range(12)])
+    compiled, counter = torch.compile(net, backend="eager"), torch._dynamo.utils.counters
+    counter.clear()
+    net.reset()
+    steps = torch.stack([compiled(x) for _ in range(12)])
+    assert counter["stats"]["unique_graphs"] == 2
+    torch.testing.assert_close(steps, eager)

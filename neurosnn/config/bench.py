@@ -21,6 +21,7 @@ Engine = Literal[
     "fast+record",
     "ceiling",
     "spikingjelly",
+    "compiled",
 ]
 ENGINES: tuple[str, ...] = get_args(Engine)
 
@@ -42,9 +43,10 @@ class BenchConfig:
     timesteps: int = fields.timesteps(100)
     batch_size: tuple[int, ...] = fields.batch_size((64,), deprecated=("--batch",))  # each timed
     engines: tuple[Engine, ...] = option(
-        tuple(e for e in ENGINES if e != "generation"),
+        tuple(e for e in ENGINES if e not in ("generation", "compiled")),
         help="the engines timed, repeated or separated by commas (spikingjelly is left out "
-        "where it is not installed: pip install -e '.[bench]')",
+        "where it is not installed: pip install -e '.[bench]'; generation and compiled run "
+        "when named)",
         group="simulation",
         metavar="ENGINE",
     )

@@ -117,6 +117,8 @@ class SNNModule(nn.Module):
             )
         block = self._sim.block(x.unsqueeze(0))
         self.spikes = {name: s[0].ne(0) for name, s in block.spikes.items()}
+        if not self.presim:  # no step count: torch.compile would recompile for each value
+            return block.output[0].clone()
         self._steps += 1
         if self._steps > self.presim:
             return block.output[0].clone()

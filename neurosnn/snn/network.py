@@ -298,8 +298,9 @@ class ConvertedSNN:
     def per_sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The thresholds and φ as the engine takes them, one row per sample: two float32
         ``[batch, IF layers]`` tensors on the SNN's device (rows that are views of one)."""
-        theta = torch.tensor(self.thresholds, dtype=torch.float32, device=self.device)
-        phi = torch.tensor(self.phi, dtype=torch.float32, device=self.device)
+        layers = [self.layer(n) for n in self.if_names]  # tensors: torch.compile traces them
+        theta = torch.stack([m.thresh.reshape(()) for m in layers]).to(self.device, torch.float32)
+        phi = torch.stack([m.phi.reshape(()) for m in layers]).to(self.device, torch.float32)
         return theta.expand(batch, -1), phi.expand(batch, -1)
 
     def set_phi(self, values: Sequence[float] | float) -> None:

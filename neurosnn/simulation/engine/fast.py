@@ -67,8 +67,9 @@ def onsets(snn: ConvertedSNN, delay: Delay, bias_onset: BiasOnset) -> dict[str, 
     input can first arrive at the step after the shortest path from the input (step n for a
     layer n connections away), so ``"input"`` withholds n steps; otherwise none."""
     check_timing(delay, bias_onset)
-    gated = delay == "layer" and bias_onset == "input"
-    return {n: d if gated else 0 for n, d in snn.shortest_paths.items()}
+    if delay == "layer" and bias_onset == "input":
+        return dict(snn.shortest_paths)
+    return dict.fromkeys(snn.layer_names, 0)
 
 
 @dataclass
@@ -227,7 +228,9 @@ class Simulation:
         for name, mask in (silenced or {}).items():
             layer = self.layers[name]
             layer.v = layer.v.masked_fill(mask.view_as(layer.v), float("-inf"))
-        self.steps = 0  # timesteps done
+        # timesteps done, counted only where a layer's current is withheld (its one reader):
+        # torch.compile would compile SNNModule's step again for every value of a count
+        self.steps, self.counting = 0, any(self.withheld.values())
 
     def silenced_by_srp(self) -> dict[str, torch.Tensor]:
         """Per IF layer, ``[B, N]`` the neurons SRP silences after the steps run so far."""
@@ -239,8 +242,9 @@ class Simulation:
     def block(self, inputs: torch.Tensor, constant: bool = False) -> Block:
         """Advance by ``len(inputs)`` steps; ``inputs [n, B, C, H, W]``: the input current of
         each step (``constant``: the same every step, so a connection from the input that
-        keeps no state computes its current once)."""
-        start, n_steps, batch = self.steps, len(inputs), self.batch
+        keeps no state computes its current once). The block's ``start`` is the steps done
+        before it where a layer's current is withheld, else 0 (``run_blocks`` numbers them)."""
+        start, n_steps, batch = self.steps if self.counting else 0, len(inputs), self.batch
         spikes, counts, out = {}, {}, None
 
         def rows(e: _Edge, n: int) -> torch.Tensor:  # what a connection reads
@@ -261,9 +265,10 @@ class Simulation:
             # with the layer delay, step t reads the current of step t − 1 (carried across
             # blocks); row r is read at step start + r + 1, so rows before the onset are
             # silenced (a layer fed by the input alone is withheld one step: never a row)
-            silent = min(len(cur), self.withheld[name] - start - 1)
-            if silent > 0:
-                cur[:silent] = 0
+            if self.withheld[name]:
+                silent = min(len(cur), self.withheld[name] - start - 1)
+                if silent > 0:
+                    cur[:silent] = 0
             first = layer.carry
             if self.shift:
                 layer.carry = cur[-1]
@@ -275,7 +280,8 @@ class Simulation:
                     cur, layer.v, self.theta[i], buf.view(n_steps, batch, -1), first, self.shift
                 )
                 spikes[name] = buf
-        self.steps += n_steps
+        if self.counting:
+            self.steps += n_steps
         return Block(start, spikes, counts, out)
 
 
@@ -358,7 +364,7 @@ def _initial(v0, i: int, batch: int, layer, device) -> torch.Tensor:
         v = torch.zeros(batch, layer.n, device=device)
     else:
         v = v0[i].unsqueeze(1).expand(batch, layer.n)
-    if offset is not None and bool(offset.any()):  # the sum bindsnet's nodes start from
+    if offset is not None:  # the sum bindsnet's nodes start from (+0 where there is none)
         v = v + offset.to(device, torch.float32).reshape(1, -1)
     return v.contiguous()
 

@@ -103,6 +103,7 @@ def _float32(*tensors: torch.Tensor) -> bool:
 def _numba_can_run(currents, v, theta, out) -> bool:
     return (
         numba is not None
+        and not torch.compiler.is_compiling()  # the compiler cannot trace numba: torch's loop
         and out.device.type == "cpu"
         and _float32(currents, v, theta, out)
         and out.is_contiguous()

@@ -91,6 +91,7 @@ def _window(m: torch.nn.AvgPool2d | SpikeMaxPool2d) -> int | None:
 def _fits(x: torch.Tensor) -> bool:
     return (
         numba is not None
+        and not torch.compiler.is_compiling()  # the compiler cannot trace numba: torch's ops
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.is_contiguous()
