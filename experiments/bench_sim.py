@@ -12,7 +12,7 @@ and its time is the seconds per generation), ceiling (the converted ANN's forwar
 BatchNorm folded: the dense per-step bound, plain PyTorch) and spikingjelly (SpikingJelly's
 multi-step IF neurons on the same layers, when it is installed; it has no per-layer delay, so
 its agreement is measured against the fast engine with --delay none) and compiled
-(``torch.compile`` of ``SNNModule`` stepped T times; the first repeat compiles, the best repeat
+(torch.compile of SNNModule stepped T times; the first repeat compiles, the best repeat
 is kept). Weights are the network's
 random initialisation, calibrated on random inputs: dense timing does not depend on them. Peak
 memory is each run's own increase (on a CPU, memory freed by an earlier engine stays resident:
