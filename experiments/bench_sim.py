@@ -60,15 +60,17 @@ def main(argv: list[str] | None = None) -> int:
 def run(job) -> int:
     import torch
 
+    from neurosnn.config.common import output_key
     from neurosnn.conversion.pipeline import convert
     from neurosnn.errors import UserError
     from neurosnn.experiments.common import claim_output, say, setup_logging
+    from neurosnn.io.checkpoint import FactorySpec
     from neurosnn.io.output import atomic
     from neurosnn.measures.resources import peak_memory, reset_peak_memory, sync
     from neurosnn.networks import create_network, list_networks
 
     args = job.bench
-    if args.net not in list_networks():
+    if args.model is None and args.net not in list_networks():
         raise UserError(f"net: unknown network {args.net!r}; known: {', '.join(list_networks())}")
     if args.json:
         say("note: --json FILE is 0.2's form; from 0.3 on --out DIR writes DIR/bench.json")
@@ -85,13 +87,17 @@ def run(job) -> int:
 
     torch.manual_seed(0)
     options = dict(args.options)
-    model = create_network(args.net, args.classes, shape[0], shape[1], **options).eval()
+    if args.model is None:
+        model = create_network(args.net, args.classes, shape[0], shape[1], **options).eval()
+    else:
+        spec = FactorySpec(args.model, shape[0], shape[-1], output_key(args.model_output))
+        model = spec.build().eval()
     calib = [torch.randn(64, *shape) for _ in range(2)]
-    snn = convert(model, calib, shape, 99.7, device=device)
+    snn = convert(model, calib, shape, 99.7, device=device, output=output_key(args.model_output))
     records = []
     say(
-        f"{args.net} {options} input {shape}, T={args.timesteps}, delay {args.delay}, "
-        f"device {device}, torch threads {torch.get_num_threads()}"
+        f"{args.model or args.net} {options} input {shape}, T={args.timesteps}, "
+        f"delay {args.delay}, device {device}, torch threads {torch.get_num_threads()}"
     )
     for batch in args.batch_size:
         x = torch.randn(batch, *shape, device=device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from neurosnn.config.cluster import Cluster
 from neurosnn.config.common import Hardware, Output, Source
 from neurosnn.config.latency import LatencyConfig
 from neurosnn.experiments.parser import Command, Part
@@ -31,6 +32,7 @@ COMMAND = Command(
         Part("latency", LatencyConfig),
         Part("output", Output),
         Part("hardware", Hardware),
+        Part("cluster", Cluster),
     ),
     run="neurosnn.experiments.latency:run",
     examples=(
@@ -38,6 +40,8 @@ COMMAND = Command(
         "neurosnn latency --checkpoint runs/s0 --checkpoint runs/s1 --recipes "
         "trained+phi=0.5+onset+readout=delayed --out runs/lat_seeds",
         "neurosnn latency --list-recipes",
+        "neurosnn latency --checkpoint runs/s0 --checkpoint runs/s1 --recipes all,phi+onset "
+        "--ray 10.0.0.1:6379 --out runs/lat_cluster",
     ),
     info={"--list-recipes": LIST_RECIPES},
 )
@@ -56,8 +60,9 @@ def run(job) -> int:
 
     from neurosnn.experiments.common import claim_output, load_network, say, setup_logging
     from neurosnn.io.output import write_json
-    from neurosnn.jobs.latency import aggregate, measure_latency
+    from neurosnn.jobs.latency import aggregate, measure_latency, recipes_for
     from neurosnn.jobs.latency_table import table
+    from neurosnn.jobs.sweep import Network
 
     job.source.require()
     cfg, source = job.latency, job.source
@@ -68,19 +73,34 @@ def run(job) -> int:
     start = time.perf_counter()
     reports, per_checkpoint = [], {}
     job.write_config(out)
-    for which in range(source.count):
-        ckpt, data, path = load_network(source, which)
-        # a checkpoint's run folder, or the weights file's name
-        name = Path(path).parent.name if not source.model else Path(path).stem
-        log.info("checkpoint %s (%s, %s)", name, ckpt.spec.name, ckpt.dataset)
-        meta = {
-            "checkpoint": path,
-            "network": dataclasses.asdict(ckpt.spec),
-            "dataset": ckpt.dataset,
-        }
-        folder = out / name
+
+    def networks():
+        for which in range(source.count):
+            ckpt, data, path = load_network(source, which)
+            # a checkpoint's run folder, or the weights file's name
+            name = Path(path).parent.name if not source.model else Path(path).stem
+            log.info("checkpoint %s (%s, %s)", name, ckpt.spec.name, ckpt.dataset)
+            meta = {
+                "checkpoint": path,
+                "network": dataclasses.asdict(ckpt.spec),
+                "dataset": ckpt.dataset,
+            }
+            yield Network(name, out / name, ckpt.build(), data, meta)
+
+    if job.cluster.ray_address is not None:  # the units on the cluster; the tables below
+        from neurosnn.jobs.sweep import sweep
+
+        def units():
+            for net in networks():
+                size = net.data.input_size
+                shape = (net.data.in_channels, size, size)
+                yield net, list(cfg.recipes or [r.name for r in recipes_for(net.model, shape, cfg)])
+
+        sweep(units(), cfg, job.cluster, device)
+    for net in networks():
+        name, folder = net.name, net.folder
         report = measure_latency(
-            ckpt.build(), data, cfg, folder, meta, device=device, progress=job.output.progress
+            net.model, net.data, cfg, folder, net.meta, device=device, progress=job.output.progress
         )
         reports.append(report)
         per_checkpoint[name] = {

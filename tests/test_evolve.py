@@ -185,12 +185,17 @@ def test_process_pool_workers_take_the_tf32_switches_over(evaluator):
 
 @pytest.mark.slow
 def test_ray_local_cluster_scores_like_serial(evaluator):
+    """Two actors, each half of a (fake) GPU: Ray accounts the whole GPU to them while they
+    live, and their vectorised chunks give the serial costs."""
     ray = pytest.importorskip("ray")
     from neurosnn.search.evaluate import ray_pool_map
 
-    map_fn, pool = ray_pool_map(evaluator, workers=2)
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    map_fn, pool = ray_pool_map(evaluator, workers=2, gpus=0.5)
     try:
         _check_pool(evaluator, map_fn)
+        assert ray.available_resources().get("GPU", 0) == 0  # both halves taken
+        assert ray.available_resources().get("CPU", 0) == 0  # one CPU each (2 / 2 workers)
     finally:
         pool.terminate()
         ray.shutdown()

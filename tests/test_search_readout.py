@@ -155,15 +155,15 @@ def test_a_search_of_the_delayed_readout_needs_the_delayed_readout():
 
 
 def test_a_latency_folder_from_before_a_new_setting_keeps_its_runs(tmp_path):
-    from neurosnn.jobs.latency import LatencyConfig, _same_settings
+    from neurosnn.jobs.latency import LatencyConfig, same_settings
 
-    _same_settings(tmp_path, LatencyConfig())
+    same_settings(tmp_path, LatencyConfig())
     saved = json.loads((tmp_path / "settings.json").read_text())
     del saved["search"]["readout_delays"]  # written before the setting existed
     (tmp_path / "settings.json").write_text(json.dumps(saved))
-    _same_settings(tmp_path, LatencyConfig())  # its default: the same settings
+    same_settings(tmp_path, LatencyConfig())  # its default: the same settings
     with pytest.raises(UserError, match="other settings"):
-        _same_settings(tmp_path, LatencyConfig(timesteps=7))
+        same_settings(tmp_path, LatencyConfig(timesteps=7))
 
 
 def test_a_search_that_keeps_its_start_returns_the_recipe_unless_it_beats_it(tmp_path):

@@ -32,6 +32,8 @@ class BenchConfig:
 
     net: str = fields.net("vgg9")
     options: dict[str, Any] = fields.net_options({})
+    model: str | None = fields.model()
+    model_output: str | None = fields.model_output()
     input_shape: tuple[int, ...] = option(
         (1, 28, 28),
         help="C,H,W of one input image",
@@ -68,6 +70,8 @@ class BenchConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.model_output is not None and self.model is None:
+            raise UserError("model_output: goes with --model")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise UserError(f"input_shape must be C,H,W of positive sizes, got {self.input_shape}")
         if not self.batch_size or min(self.batch_size) < 1:

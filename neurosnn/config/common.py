@@ -11,6 +11,12 @@ from neurosnn.errors import UserError
 from neurosnn.io.options import DatasetName
 
 
+def output_key(model_output: str | None) -> int | str | None:
+    """``--model-output`` as an index where it is a whole number, else as a key."""
+    key = model_output
+    return int(key) if key is not None and key.lstrip("-").isdigit() else key
+
+
 @dataclass(frozen=True)
 class Source:
     """The network a command reads: checkpoints of ``neurosnn train`` (their run folders), or a
@@ -49,9 +55,7 @@ class Source:
 
     @property
     def output_key(self) -> int | str | None:
-        """``model_output`` as an index where it is a whole number, else as a key."""
-        key = self.model_output
-        return int(key) if key is not None and key.lstrip("-").isdigit() else key
+        return output_key(self.model_output)
 
     @property
     def given(self) -> bool:

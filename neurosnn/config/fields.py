@@ -103,7 +103,9 @@ def model() -> Any:
     return option(
         None,
         help="MODULE.PATH:FACTORY, a network of your own: FACTORY() builds it (imported from "
-        "MODULE.PATH, the current folder included); with --weights and --dataset",
+        "MODULE.PATH, the current folder included; examples/architectures.py has stock "
+        "torchvision ones); with --weights and --dataset where the command reads trained "
+        "weights (bench times it randomly initialised)",
         group="network",
         metavar="MODULE:FACTORY",
     )
@@ -433,4 +435,26 @@ def preset(default: str) -> Any:
         "cifar100-vgg11, imagenet, adversarial-…) or a size for 2 CPU cores (fashion-mnist, "
         "adversarial-fashion-mnist, quick); the search options override single values",
         group="search",
+    )
+
+
+def ray() -> Any:
+    return option(
+        None,
+        help="run the job's units on a Ray cluster: 'local' (this machine) or a running "
+        "cluster's HOST:PORT (pip install 'neurosnn[distributed]'): latency's checkpoints × "
+        "recipes, the search's candidates; the files land in --out as a local run writes them",
+        group="hardware",
+        metavar="ADDRESS",
+        name="ray",
+    )
+
+
+def gpus_per_task() -> Any:
+    return option(
+        0.0,
+        help="with --ray: GPUs each task asks for (0.5: two share one); a task given a GPU "
+        "runs on it",
+        group="hardware",
+        metavar="N",
     )

@@ -246,14 +246,8 @@ class EvalConfig:
     workers: int = option(
         1, help="processes that score candidates in parallel", group="hardware", metavar="N"
     )
-    ray_address: str | None = option(
-        None,
-        help="score candidates on a Ray cluster: 'local' or a cluster address (pip install "
-        "'neurosnn[distributed]')",
-        group="hardware",
-        metavar="ADDRESS",
-        name="ray",
-    )
+    ray_address: str | None = fields.ray()
+    gpus_per_task: float = fields.gpus_per_task()
     record_spikes: int = option(
         8, help="store the spike trains of this many images", group="output", metavar="N"
     )
@@ -277,6 +271,10 @@ class EvalConfig:
                 raise UserError(f"{name} must be >= {least}, got {value}")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise UserError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if self.gpus_per_task < 0 or (self.gpus_per_task and self.ray_address is None):
+            raise UserError(
+                f"gpus_per_task: a share of GPUs >= 0 with --ray, found {self.gpus_per_task}"
+            )
 
 
 # Table I of Lu & Sengupta. E follows from Eq. 17 and the table's training cost

@@ -159,7 +159,7 @@ def _settings(cfg: LatencyConfig) -> dict:
     return settings
 
 
-def _same_settings(out: Path, cfg: LatencyConfig) -> None:
+def same_settings(out: Path, cfg: LatencyConfig) -> None:
     """Record ``cfg`` (all but its recipes) in ``out``, or refuse a folder whose runs were
     made with other settings before any of them is touched (more recipes may join)."""
     settings = _settings(cfg)
@@ -173,6 +173,20 @@ def _same_settings(out: Path, cfg: LatencyConfig) -> None:
             )
     else:
         write_json(saved, settings)
+
+
+def recipes_for(model: nn.Module, shape: tuple[int, ...], cfg: LatencyConfig) -> list[Recipe]:
+    """The recipes ``cfg`` runs on ``model`` (by default every named one that applies to it);
+    one that cannot apply is one line."""
+    qcfs = [isinstance(n.activation, QCFS) for n in ann_graph(model, shape).nodes[:-1]]
+    recipes = cfg.parsed or [r for r in RECIPES.values() if r.applies_to(qcfs)]
+    for recipe in recipes:
+        if not recipe.applies_to(qcfs):
+            raise UserError(
+                f"recipe {recipe.name}: trained thresholds need a QCFS network, channel-wise and "
+                "balanced ones a ReLU network"
+            )
+    return recipes
 
 
 def measure_latency(
@@ -193,7 +207,7 @@ def measure_latency(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _same_settings(out, cfg)
+    same_settings(out, cfg)
     test, test_indices = seeded_subset(data.test, cfg.test_images, cfg.seed)
     calib = data.train.random_subset(min(cfg.calib_images, len(data.train)), cfg.seed)
     batches = [x for x, _ in calib.batches(256)]
@@ -204,14 +218,7 @@ def measure_latency(
     report = LatencyResult(ann, 0, None)
     snns: dict[tuple, ConvertedSNN] = {}
     trained: dict[tuple, list[float]] = {}  # thresholds at conversion (QCFS's λ where trained)
-    qcfs = [isinstance(n.activation, QCFS) for n in ann_graph(model, shape).nodes[:-1]]
-    recipes = cfg.parsed or [r for r in RECIPES.values() if r.applies_to(qcfs)]
-    for recipe in recipes:
-        if not recipe.applies_to(qcfs):
-            raise UserError(
-                f"recipe {recipe.name}: trained thresholds need a QCFS network, channel-wise and "
-                "balanced ones a ReLU network"
-            )
+    recipes = recipes_for(model, shape, cfg)
     order = sorted(recipes, key=lambda r: r.name != BASELINE)  # the baseline first: its target
     for recipe in order:
         name = recipe.name

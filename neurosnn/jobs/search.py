@@ -41,7 +41,7 @@ def _map_fn(evaluator, ecfg: EvalConfig):
 
     if ecfg.ray_address is not None:
         address = None if ecfg.ray_address == "local" else ecfg.ray_address
-        return ray_pool_map(evaluator, max(ecfg.workers, 1), address)
+        return ray_pool_map(evaluator, max(ecfg.workers, 1), address, gpus=ecfg.gpus_per_task)
     if ecfg.workers > 1:
         return process_pool_map(evaluator, ecfg.workers)
     return vectorised_map(evaluator), None

@@ -16,6 +16,7 @@ from neurosnn.config.search import Parameterisation, SearchConfig
 from neurosnn.errors import UserError
 from neurosnn.io.data import Split
 from neurosnn.search.cost import CostFn, objective
+from neurosnn.simulation.engine.ifscan import set_threads
 from neurosnn.simulation.run import simulate_groups
 from neurosnn.simulation.tf32 import Switches, set_tf32, tf32_switches
 from neurosnn.snn.network import ConvertedSNN
@@ -251,7 +252,7 @@ _WORKER: Evaluator | None = None
 
 def _init_worker(evaluator: Evaluator, threads: int, tf32: Switches) -> None:
     global _WORKER
-    torch.set_num_threads(threads)
+    set_threads(threads)
     set_tf32(tf32)  # the starting process's switches, not PyTorch's defaults
     evaluator.progress = False  # no bars from the workers
     _WORKER = evaluator
@@ -324,27 +325,89 @@ def ray_error(address: str | None, err: BaseException) -> UserError:
     return UserError(f"{where}: Ray could not connect: {text}")
 
 
-def ray_pool_map(evaluator: Evaluator, workers: int, address: str | None = None, threads: int = 1):
-    """A Ray pool (``ray.util.multiprocessing.Pool``) on a local or existing Ray cluster;
-    ``threads`` as in ``process_pool_map``."""
+def connect_ray(address: str | None, cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address`` (None: start one of ``cpus`` CPUs on this machine)
+    unless already joined; a cluster that is not there or refuses is one line."""
     import ray
-    from ray.util.multiprocessing import Pool
 
-    if not ray.is_initialized():
-        if address and address != "auto":
-            check_listening(address)
-        try:
-            ray.init(
-                address=address,
-                num_cpus=None if address else workers,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
-        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
-            raise ray_error(address, err) from err
-    pool = Pool(
-        processes=workers,
-        initializer=_init_worker,
-        initargs=(evaluator, threads, tf32_switches()),
-    )
-    return _PoolMap(pool), pool
+    if ray.is_initialized():
+        return
+    if address and address != "auto":
+        check_listening(address)
+    try:
+        ray.init(
+            address=address,
+            num_cpus=None if address else cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
+        raise ray_error(address, err) from err
+
+
+class _Scorer:
+    """A Ray actor holding one Evaluator (sent once through the object store): scores a chunk
+    of a generation as one grouped simulation, on the GPU Ray gives it if any."""
+
+    def __init__(self, evaluator: Evaluator, threads: int, tf32: Switches) -> None:
+        import ray
+
+        _init_worker(evaluator, threads, tf32)
+        if ray.get_gpu_ids() and torch.cuda.is_available():
+            evaluator.snn.to("cuda")
+        self.evaluator = evaluator
+
+    def score(self, candidates: list[np.ndarray]) -> list[float]:
+        return self.evaluator.score(candidates)
+
+
+class _RayMap:
+    """Map-like callable for SciPy that splits each generation into one contiguous chunk per
+    actor; each chunk is one grouped simulation (a candidate's cost does not depend on the
+    others in its batches, so the costs are the vectorised map's)."""
+
+    def __init__(self, actors: list) -> None:
+        self.actors = actors
+
+    def __call__(self, func, iterable):
+        import ray
+
+        candidates = [np.asarray(x, dtype=np.float64) for x in iterable]
+        chunks = np.array_split(np.arange(len(candidates)), len(self.actors))
+        futures = [
+            actor.score.remote([candidates[i] for i in chunk])
+            for actor, chunk in zip(self.actors, chunks, strict=True)
+            if len(chunk)
+        ]
+        return [cost for part in ray.get(futures) for cost in part]
+
+    def terminate(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+
+
+def ray_pool_map(
+    evaluator: Evaluator,
+    workers: int,
+    address: str | None = None,
+    threads: int | None = None,
+    gpus: float = 0.0,
+):
+    """``workers`` Ray actors on a local or existing Ray cluster, each holding ``evaluator``
+    (put in the object store once) and scoring its share of every generation vectorised;
+    ``threads``: each actor's CPUs and torch threads (default: the smallest node's CPUs over
+    the workers, at least 1); ``gpus``: the GPUs each asks for (a fraction shares one).
+    Returns ``(map_fn, pool)``; ``pool.terminate()`` ends the actors."""
+    import ray
+
+    connect_ray(address, workers)
+    if threads is None:
+        nodes = [n["Resources"].get("CPU", 1) for n in ray.nodes() if n.get("Alive")]
+        threads = max(1, int(min(min(nodes, default=1), ray.cluster_resources()["CPU"] / workers)))
+    shared = ray.put(evaluator)
+    actor = ray.remote(num_cpus=threads, num_gpus=gpus)(_Scorer)
+    actors = [actor.remote(shared, threads, tf32_switches()) for _ in range(workers)]
+    pool = _RayMap(actors)
+    return pool, pool

@@ -96,6 +96,14 @@ def _scan_numba_(currents, v, theta, out, first, shift) -> torch.Tensor:
     return counts.sum(-1, dtype=torch.int64)
 
 
+def set_threads(threads: int) -> None:
+    """Run torch's operations and the numba kernels on ``threads`` threads (a worker that
+    shares its machine with others: numba would otherwise take every core)."""
+    torch.set_num_threads(threads)
+    if numba is not None:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 def _float32(*tensors: torch.Tensor) -> bool:
     return all(x.dtype == torch.float32 for x in tensors)
 
