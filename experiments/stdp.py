@@ -57,12 +57,15 @@ def run(job) -> int:
     job.write_config(out)
     cfg = dataclasses.replace(job.stdp, device=job.hardware.apply())
     s = run_stdp(cfg, data_of(job.data), out, job.output.progress)
-    say(f"{'network':<9}{'classifier':<11}{'STDP':>8}{'random':>8}{'EE':>7}{'EE conv':>9}")
+    head = f"{'network':<9}{'classifier':<11}{'STDP':>8}{'random':>8}{'pixels':>8}"
+    say(f"{head}{'EE':>7}{'EE conv':>9}")
     for name, r in s["networks"].items():
         for clf in cfg.classifiers:
             a, c = r["stdp"]["classifiers"][clf], r["random"]["classifiers"][clf]
+            p = r["pixels"]["classifiers"][clf]
             say(
                 f"{name:<9}{clf:<11}{a['accuracy']:>8.4f}{c['accuracy']:>8.4f}"
+                f"{p['accuracy']:>8.4f}"
                 f"{a['energy']['efficiency']:>7.2f}{a['energy']['spiking_efficiency']:>9.2f}"
             )
     finish(out, s, plot_stdp(out))

@@ -364,7 +364,7 @@ def test_backres_agd_sparsity_stdp_commands_print_and_plot(tmp_path, capsys):
             + ["--nets", "stdp2", "--stdp-images", "16", "--control-images", "8"]
             + ["--train-images", "32", "--test-images", "16", "--timesteps", "4", "--updates", "2"]
             + ["--classifier-epochs", "1", "--no-progress"],
-            "STDP  random",
+            "STDP  random  pixels",
         ),
     }
     for name, (module, args, marker) in runs.items():
@@ -374,6 +374,9 @@ def test_backres_agd_sparsity_stdp_commands_print_and_plot(tmp_path, capsys):
         assert marker in printed and f"summary in {out / 'summary.json'}" in printed
         plots = json.loads((out / "summary.json").read_text())["plots"]
         assert plots and all((out / "plots").samefile(Path(p).parent) for p in plots)
+    stdp_run = json.loads((tmp_path / "stdp" / "summary.json").read_text())["networks"]["stdp2"]
+    for clf, r in stdp_run["pixels"]["classifiers"].items():  # the raw-pixel control's row
+        assert 0 <= r["accuracy"] <= 1 and clf in stdp_run["stdp"]["classifiers"]
 
 
 @pytest.mark.slow

@@ -214,6 +214,36 @@ def test_threshold_adaptation_moves_the_rate_toward_the_target():
     assert layer.thresholds[0] == pytest.approx(cfg.theta0)
 
 
+def test_per_map_homeostasis_moves_each_maps_threshold_toward_the_target():
+    """homeostasis="map": each map's θ follows its own rate (Diehl & Cook 2015's adaptive
+    threshold, per map); a map that fires too much rises, a silent one falls, one on target
+    stays; lif_scan takes the thresholds per map."""
+    cfg = STDPConfig(homeostasis="map", kernel_norm=1.0, target_rate=0.1)
+    layer = STDPLayer(
+        "conv1", (1, 3, 3), ConvSpec(3, kernel=3, pool=1), cfg, torch.Generator().manual_seed(0)
+    )
+    layer.adapt(0, torch.tensor([0.2, 0.0, 0.1]))
+    eta = cfg.threshold_lr
+    expected = cfg.theta0 * torch.tensor([math.exp(eta), math.exp(-eta), 1.0])
+    torch.testing.assert_close(layer.thresholds[0], expected)
+    assert layer.threshold_values() == [expected.tolist()]
+    v = torch.zeros(1, 3, 1, 1)
+    spikes, _ = lif_scan(torch.full((1, 1, 3, 1, 1), 1.0), v, layer.threshold(0), torch.tensor(1.0))
+    assert spikes.flatten().tolist() == [0.0, 1.0, 1.0]  # 1 >= θ only where θ fell or stayed
+
+
+def test_per_map_homeostasis_spreads_the_firing_over_the_maps(images):
+    """With one threshold per map, each adapted to its own rate, the thresholds part and no
+    map is left silent in the trained layer."""
+    cfg = STDPConfig(timesteps=12, updates=3, target_rate=0.1, dropout=0.0, homeostasis="map")
+    net = STDPNet([ConvSpec(4, 3)], (1, 8, 8), cfg, seed=0)
+    train_layerwise(net, images.train, images.mean, images.std, 8, progress=False)
+    theta = net.layers[0].thresholds[0]
+    assert theta.shape == (4,) and len(set(theta.tolist())) == 4
+    counts = spike_features(net, images.test, images.mean, images.std, progress=False).counts
+    assert bool((counts.sum((0, 2, 3)) > 0).all())
+
+
 def test_features_count_spikes_of_the_last_pooled_layer(images):
     net = small_net()
     f = spike_features(net, images.test, images.mean, images.std, batch_size=8, progress=False)

@@ -14,6 +14,7 @@ from neurosnn.errors import UserError
 Rule = Literal["postpre", "weight-dependent"]
 Inhibition = Literal["off", "learning", "always"]
 INHIBITIONS: tuple[str, ...] = get_args(Inhibition)
+Homeostasis = Literal["layer", "map"]
 Backend = Literal["bindsnet", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # the paper's Fashion-MNIST networks (neurosnn.jobs.stdp.NETWORKS), and the classifiers on them
@@ -60,6 +61,12 @@ class STDPConfig:
         metavar="RATE",
     )
     threshold_lr: float = 0.05  # η_θ
+    homeostasis: Homeostasis = option(
+        "layer",
+        help="the adaptive threshold: one per layer (Lee et al. 2018b) or one per feature map, "
+        "each held at the target rate (Diehl & Cook 2015's homeostasis, per map)",
+        group="training",
+    )
     dropout: float = option(
         0.2, help="p, per feature map and presentation", group="training", metavar="P"
     )
@@ -75,6 +82,10 @@ class STDPConfig:
     def __post_init__(self) -> None:
         if self.rule not in get_args(Rule):
             raise UserError(f"rule must be one of {get_args(Rule)}, got {self.rule!r}")
+        if self.homeostasis not in get_args(Homeostasis):
+            raise UserError(
+                f"homeostasis must be one of {get_args(Homeostasis)}, got {self.homeostasis!r}"
+            )
         if self.backend not in BACKENDS:
             raise UserError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.reduction not in ("mean", "sum"):

@@ -121,7 +121,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
         x_train, x_test = rates(f_train.counts, T), rates(f_test.counts, T)
         entry: dict[str, Any] = {
             "training_seconds": seconds,
-            "thresholds": {layer.name: layer.thresholds for layer in net.layers},
+            "thresholds": {layer.name: layer.threshold_values() for layer in net.layers},
             "kernel_similarity": {
                 layer.name: kernel_similarity(layer.weight.cpu()) for layer in net.layers
             },
@@ -150,9 +150,41 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
             **{f"{layer.name}.weight": layer.weight.cpu().numpy() for layer in net.layers},
             **{f"rate.{n}": torch.tensor(h).numpy() for n, h in history.items()},
         }
+    result["pixels"] = _pixel_control(cfg, data, train, test)
     result["unique_convolutions"] = len(specs)
     result["logical_depth"] = sum(s.repeat for s in specs)
     return result, arrays
+
+
+def _pixel_control(cfg: STDPJobConfig, data: Dataset, train, test) -> dict:
+    """The same classifiers on the raw pixels in [0, 1] (what the STDP network sees as spike
+    probabilities) of the same images: what the features must beat."""
+    import torch
+
+    from neurosnn.learn.readout import ReadoutConfig, accuracy, build_classifier, train_classifier
+    from neurosnn.learn.stdp import pixels
+
+    def raw(split):
+        batches = list(split.batches(1024))
+        x = torch.cat([pixels(x, data.mean, data.std) for x, _ in batches])
+        return x, torch.cat([y for _, y in batches])
+
+    (x_train, y_train), (x_test, y_test) = raw(train), raw(test)
+    shape = (data.in_channels, data.input_size, data.input_size)
+    out: dict[str, Any] = {"classifiers": {}}
+    for clf in cfg.classifiers:
+        torch.manual_seed(cfg.seed)
+        model = build_classifier(clf, shape, data.num_classes)
+        rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
+        losses = train_classifier(model, x_train, y_train, rcfg, cfg.device, progress=False)
+        acc = accuracy(model, x_test, y_test, cfg.device)
+        out["classifiers"][clf] = {
+            "accuracy": acc,
+            "train_accuracy": accuracy(model, x_train, y_train),
+            "final_loss": losses[-1],
+        }
+        log.info("pixels %s: test accuracy %.4f", clf, acc)
+    return out
 
 
 def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:

@@ -86,10 +86,15 @@ class ConvSpec:
 
 
 def lif_scan(
-    current: torch.Tensor, v: torch.Tensor, theta: float, leak: torch.Tensor, inhibit: bool = False
+    current: torch.Tensor,
+    v: torch.Tensor,
+    theta: float | torch.Tensor,
+    leak: torch.Tensor,
+    inhibit: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LIF over the leading time axis: ``current [τ, B, C, H, W]``, potential ``v [B, C, H, W]``
     → ``(spikes [τ, B, C, H, W] float 0/1, new v)``; the same operations as ``LIFNodes.forward``.
+    ``theta``: one threshold, or one per map ``[C, 1, 1]``.
 
     ``inhibit``: lateral inhibition across feature maps — at each position and step only the
     map with the highest potential may fire (the others keep their potential)."""
@@ -183,7 +188,12 @@ class STDPLayer:
             wmax=cfg.wmax,
             w=normalise_kernels(init, cfg.kernel_norm),
         )
-        self.thresholds = [cfg.theta0] * spec.repeat
+        # one threshold per unrolling step: a float, or with homeostasis "map" one per map [C]
+        per_map = cfg.homeostasis == "map"
+        self.thresholds: list = [
+            torch.full((spec.channels,), cfg.theta0) if per_map else cfg.theta0
+            for _ in range(spec.repeat)
+        ]
         self.updates = 0
 
     @property
@@ -248,18 +258,36 @@ class STDPLayer:
         w += cfg.nu[1] * potentiation - cfg.nu[0] * depression
         w.clamp_(cfg.wmin, cfg.wmax)
 
-    def adapt(self, step: int, rate: float) -> None:
-        """Uniform threshold adaptation of unrolling step ``step`` toward the target rate."""
+    def threshold(self, step: int) -> float | torch.Tensor:
+        """Unrolling step ``step``'s threshold as ``lif_scan`` takes it."""
+        theta = self.thresholds[step]
+        return theta.view(-1, 1, 1) if isinstance(theta, torch.Tensor) else theta
+
+    def adapt(self, step: int, rate: float | torch.Tensor) -> None:
+        """Threshold adaptation of unrolling step ``step`` toward the target rate:
+        ``θ ← θ·exp(η_θ·(r − r*)/r*)``, with ``r`` the layer's rate (a float) or each map's
+        (``[C]``, homeostasis "map")."""
         cfg = self.cfg
         ratio = (rate - cfg.target_rate) / cfg.target_rate
-        self.thresholds[step] *= math.exp(cfg.threshold_lr * ratio)
+        if isinstance(ratio, torch.Tensor):
+            theta = self.thresholds[step].to(ratio.device)
+            self.thresholds[step] = theta * torch.exp(cfg.threshold_lr * ratio)
+        else:
+            self.thresholds[step] *= math.exp(cfg.threshold_lr * ratio)
+
+    def threshold_values(self) -> list:
+        """The thresholds as plain numbers (a list per step where they are per map)."""
+        return [t.tolist() if isinstance(t, torch.Tensor) else t for t in self.thresholds]
 
     def state_dict(self) -> dict:
         return {"weight": self.weight.clone(), "thresholds": list(self.thresholds)}
 
     def load_state_dict(self, state: dict) -> None:
         self.connection.w.copy_(state["weight"])
-        self.thresholds = list(state["thresholds"])
+        device = self.connection.w.device
+        self.thresholds = [
+            t.to(device) if isinstance(t, torch.Tensor) else t for t in state["thresholds"]
+        ]
 
 
 @dataclass
@@ -302,6 +330,9 @@ class STDPNet:
             layer.connection.to(device)
             for nodes in (layer.source, layer.target):
                 nodes.to(device)
+            layer.thresholds = [
+                t.to(device) if isinstance(t, torch.Tensor) else t for t in layer.thresholds
+            ]
         return self
 
     @property
@@ -351,7 +382,7 @@ class STDPNet:
                     cur = layer.current(s)
                     if v[name] is None:
                         v[name] = torch.zeros_like(cur[0])
-                    theta = layer.thresholds[u]
+                    theta = layer.threshold(u)
                     inhibit = cfg.inhibition == "always" or (
                         learning and cfg.inhibition == "learning"
                     )
@@ -362,8 +393,14 @@ class STDPNet:
                             pre_x = self._traced(traces, f"{name}:pre", s)
                             post_x = self._traced(traces, f"{name}:post", post)
                             layer.learn(s, pre_x, post, post_x)
-                        kept = keep.sum() * cur[0, 0, 0].numel() * len(cur)
-                        layer.adapt(u, float(post.sum() / kept.clamp_min(1)))
+                        if cfg.homeostasis == "map":  # each kept map's own rate
+                            kept = keep.sum((0, 2, 3)) * cur[0, 0, 0].numel() * len(cur)
+                            fired = post.sum((0, 1, 3, 4))
+                            rate = torch.where(kept > 0, fired / kept.clamp_min(1), cfg.target_rate)
+                            layer.adapt(u, rate)
+                        else:
+                            kept = keep.sum() * cur[0, 0, 0].numel() * len(cur)
+                            layer.adapt(u, float(post.sum() / kept.clamp_min(1)))
                     step_spikes[name].append(post.flatten(1).sum(1))
                     s = post
                 s = layer.pool(s)
@@ -453,7 +490,7 @@ def train_layerwise(
                     rate = float(run.step_spikes[name].sum()) / neurons / len(x)
                     history.setdefault(name, []).append(rate)
                 bar.update(len(x))
-                bar.set_postfix(theta=f"{layer.thresholds[-1]:.3g}")
+                bar.set_postfix(theta=f"{float(torch.as_tensor(layer.thresholds[-1]).mean()):.3g}")
         bar.close()
     return history
 
