@@ -136,7 +136,7 @@ class STDPJobConfig:
         group="training",
         expose=(
             "rule", "nu", "reduction", "backend", "timesteps", "updates", "dropout",
-            "inhibition", "target_rate",
+            "inhibition", "target_rate", "homeostasis",
         ),
     )  # fmt: skip
     stdp_images: int = option(
