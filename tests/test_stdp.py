@@ -197,14 +197,18 @@ def test_training_is_deterministic_and_the_control_only_adapts_thresholds(images
         )
     (a, b, control), fresh = nets, small_net()
     for la, lb, lc, lf in zip(a.layers, b.layers, control.layers, fresh.layers, strict=True):
-        assert torch.equal(la.weight, lb.weight) and la.thresholds == lb.thresholds
+        assert torch.equal(la.weight, lb.weight)
+        assert la.threshold_values() == lb.threshold_values()
         assert torch.equal(lc.weight, lf.weight)  # random kernels never learn
-        assert lc.thresholds != lf.thresholds and lc.updates == 0
+        assert lc.threshold_values() != lf.threshold_values() and lc.updates == 0
         assert not torch.equal(la.weight, lf.weight)
 
 
 def test_threshold_adaptation_moves_the_rate_toward_the_target():
-    layer = one_kernel_layer("postpre")
+    cfg = STDPConfig(homeostasis="layer", kernel_norm=1.0)  # one θ per layer (Lee et al.)
+    layer = STDPLayer(
+        "conv1", (1, 3, 3), ConvSpec(1, kernel=3, pool=1), cfg, torch.Generator().manual_seed(0)
+    )
     cfg = layer.cfg
     layer.adapt(0, cfg.target_rate)
     assert layer.thresholds == [cfg.theta0]

@@ -62,7 +62,7 @@ class STDPConfig:
     )
     threshold_lr: float = 0.05  # η_θ
     homeostasis: Homeostasis = option(
-        "layer",
+        "map",
         help="the adaptive threshold: one per layer (Lee et al. 2018b) or one per feature map, "
         "each held at the target rate (Diehl & Cook 2015's homeostasis, per map)",
         group="training",
