@@ -10,8 +10,11 @@
   pass over a block of τ steps instead of a cumulative sum, ``max_pool2d`` with indices and a
   gather.
 
-Handled: a square window with stride equal to it, no padding, no ceil mode (VGG's pools), on
-contiguous float32 CPU tensors. Anything else goes to the torch operators.
+Handled on contiguous float32 CPU tensors: average pooling with a square window, stride equal
+to it, no padding, no ceil mode (VGG's pools); spike max pooling with any square window,
+stride and padding, ceil mode included (SqueezeNet's and GoogLeNet's overlapping
+``MaxPool2d(3, 2, ceil_mode=True)``, ResNet's ``MaxPool2d(3, 2, 1)``): each window clipped to
+the map as ``max_pool2d`` clips it. Anything else goes to the torch operators.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ if numba is not None:
                     row[j] = acc / size
 
     @numba.njit(parallel=True, cache=True)
-    def _gated_max_kernel(x, counts, out, k):  # pragma: no cover - jit
+    def _gated_max_kernel(x, counts, out, k, stride, pad):  # pragma: no cover - jit
         tau, batch, c, h, w = x.shape
         ho, wo = out.shape[3], out.shape[4]
         for item in numba.prange(batch * c):
@@ -66,11 +69,15 @@ if numba is not None:
                         if src[r, j] != 0:
                             cnt[r, j] += 1
                 for r in range(ho):
+                    r0 = r * stride - pad  # the window clipped to the map, as max_pool2d's
+                    r1, r0 = min(r0 + k, h), max(r0, 0)
                     for j in range(wo):
-                        br, bc = r * k, j * k
+                        c0 = j * stride - pad
+                        c1, c0 = min(c0 + k, w), max(c0, 0)
+                        br, bc = r0, c0
                         best = cnt[br, bc]
-                        for rr in range(r * k, r * k + k):
-                            for cc in range(j * k, j * k + k):
+                        for rr in range(r0, r1):
+                            for cc in range(c0, c1):
                                 if cnt[rr, cc] > best:  # strictly: the first max wins
                                     best, br, bc = cnt[rr, cc], rr, cc
                         dst[r, j] = src[br, bc]
@@ -86,6 +93,24 @@ def _window(m: torch.nn.AvgPool2d | SpikeMaxPool2d) -> int | None:
     plain = p in (0, (0, 0)) and not getattr(m, "ceil_mode", False)
     plain = plain and getattr(m, "divisor_override", None) is None
     return k if plain and k is not None and k == s else None
+
+
+def _max_geometry(m: SpikeMaxPool2d) -> tuple[int, int, int] | None:
+    """``(window, stride, padding)`` of a square spike max pool, None where the kernel does
+    not take it (a rectangular window, stride or padding)."""
+    k, s = _square(m.kernel_size), _square(m.stride)
+    p = m.padding if isinstance(m.padding, int) else _square(m.padding)
+    return None if None in (k, s, p) else (k, s, p)
+
+
+def pooled_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    """One output dimension of ``max_pool2d`` (torch's rule: with ``ceil_mode`` a last partial
+    window counts only if it starts inside the input or its left padding)."""
+    span = size + 2 * pad - k + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
 
 
 def _fits(x: torch.Tensor) -> bool:
@@ -125,12 +150,13 @@ def gated_max_pool(
         ``(pooled [τ, B, C, H', W'], counts after the block)``.
     """
     counts = x.new_zeros(x.shape[1:]) if counts is None else counts.clone()
-    k = _window(m)
-    if k is None or x.dim() != 5 or not (_fits(x) and _fits(counts)):
+    geometry = _max_geometry(m)
+    if geometry is None or x.dim() != 5 or not (_fits(x) and _fits(counts)):
         running = torch.cumsum(x.ne(0).to(x.dtype), 0) + counts  # integers: exact in float32
         pooled = m.gate(x.flatten(0, 1), running.flatten(0, 1))
         return pooled.view(*x.shape[:2], *pooled.shape[1:]), running[-1]
     tau, batch, c, h, w = x.shape
-    out = x.new_empty(tau, batch, c, h // k, w // k)
-    _gated_max_kernel(x.numpy(), counts.numpy(), out.numpy(), k)
+    ho, wo = (pooled_size(n, *geometry, m.ceil_mode) for n in (h, w))
+    out = x.new_empty(tau, batch, c, ho, wo)
+    _gated_max_kernel(x.numpy(), counts.numpy(), out.numpy(), *geometry)
     return out, counts
