@@ -6,13 +6,15 @@ unlabelled training images (the paper: 5,000). The control is the same network w
 random kernels, whose thresholds adapt the same way on --control-images but whose weights never
 learn. Both are then frozen; the spike counts of their last layer over T steps feed a ReLU
 classifier (FC1–FC2, or the deeper ConvNN) trained on --train-images labelled images and tested
-on the test images. The networks (32 maps per convolution, 2×2 OR-pooling, 28×28 inputs):
-stdp2 is C1(5×5) P C2 P; stdp3 is C1(5×5) P C2 C3 P; stdp2x2 is C1(5×5) P (C2)×2 P (BackRes,
-k×2 updates).
+on the test images. Two more controls see no STDP: the same classifier on the raw pixels, and
+the same topology as an ANN trained end to end on the labelled images. The networks (32 maps
+per convolution, 2×2 OR-pooling, 28×28 inputs): stdp2 is C1(5×5) P C2 P; stdp3 is C1(5×5) P
+C2 C3 P; stdp2x2 is C1(5×5) P (C2)×2 P (BackRes, k×2 updates).
 
 Every stage is saved as it completes (OUT/<net>/stdp.pt, random.pt, features-*.pt), so a rerun
-into OUT resumes. Writes OUT/stdp.h5 (kernels, thresholds, firing-rate histories),
-OUT/plots/*.png, OUT/summary.json, OUT/stdp.log and OUT/config.yaml.
+into OUT resumes. Writes OUT/stdp.h5 (kernels, thresholds, firing-rate histories, and per
+layer and batch the kernels' change and mutual similarity), OUT/plots/*.png, OUT/summary.json,
+OUT/stdp.log and OUT/config.yaml.
 """
 
 from __future__ import annotations
@@ -57,17 +59,14 @@ def run(job) -> int:
     job.write_config(out)
     cfg = dataclasses.replace(job.stdp, device=job.hardware.apply())
     s = run_stdp(cfg, data_of(job.data), out, job.output.progress)
-    head = f"{'network':<9}{'classifier':<11}{'STDP':>8}{'random':>8}{'pixels':>8}"
+    kinds = {"stdp": "STDP", "random": "random", "pixels": "pixels", "ann": "ANN"}
+    head = f"{'network':<9}{'classifier':<11}" + "".join(f"{k:>8}" for k in kinds.values())
     say(f"{head}{'EE':>7}{'EE conv':>9}")
     for name, r in s["networks"].items():
         for clf in cfg.classifiers:
-            a, c = r["stdp"]["classifiers"][clf], r["random"]["classifiers"][clf]
-            p = r["pixels"]["classifiers"][clf]
-            say(
-                f"{name:<9}{clf:<11}{a['accuracy']:>8.4f}{c['accuracy']:>8.4f}"
-                f"{p['accuracy']:>8.4f}"
-                f"{a['energy']['efficiency']:>7.2f}{a['energy']['spiking_efficiency']:>9.2f}"
-            )
+            acc = "".join(f"{r[k]['classifiers'][clf]['accuracy']:>8.4f}" for k in kinds)
+            e = r["stdp"]["classifiers"][clf]["energy"]
+            say(f"{name:<9}{clf:<11}{acc}{e['efficiency']:>7.2f}{e['spiking_efficiency']:>9.2f}")
     finish(out, s, plot_stdp(out))
     return 0
 

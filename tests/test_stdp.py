@@ -8,12 +8,13 @@ import torch
 from bindsnet.network.nodes import Input, LIFNodes
 
 from neurosnn.io.data import synthetic
-from neurosnn.learn.readout import build_classifier
+from neurosnn.learn.readout import SameTopologyANN, build_classifier
 from neurosnn.learn.stdp import (
     ConvSpec,
     STDPConfig,
     STDPLayer,
     STDPNet,
+    kernel_change,
     kernel_similarity,
     lif_scan,
     normalise_kernels,
@@ -302,3 +303,52 @@ def test_kernel_similarity():
     assert kernel_similarity(same) == pytest.approx(1.0)
     pair = torch.tensor([[1.0, 0], [1, 1]]).view(2, 1, 1, 2)  # cos 45° = 1/√2
     assert kernel_similarity(pair) == pytest.approx(2**-0.5)
+
+
+def test_kernel_change_is_the_mean_relative_distance():
+    before = torch.tensor([[3.0, 4.0], [1.0, 0.0]]).view(2, 1, 1, 2)
+    after = torch.tensor([[3.0, 4.0], [0.0, 1.0]]).view(2, 1, 1, 2)  # 0/5 and √2/1
+    assert kernel_change(before, after) == pytest.approx(2**0.5 / 2)
+    assert kernel_change(before, before) == 0.0
+
+
+def test_convergence_is_recorded_per_layer_and_batch(images):
+    """One change and one similarity per batch and learning layer, equal to the kernels the
+    training leaves (the last similarity) and to a rerun from the same seed; nothing for the
+    control, whose kernels never move."""
+    convergence: dict = {}
+    net = small_net()
+    train_layerwise(
+        net, images.train, images.mean, images.std, 8, progress=False, convergence=convergence
+    )
+    assert set(convergence) == {"conv1", "conv2"}
+    for layer in net.layers:
+        c = convergence[layer.name]
+        assert len(c["change"]) == len(c["similarity"]) == 4  # 32 images / 8
+        assert all(x > 0 for x in c["change"])
+        assert c["similarity"][-1] == pytest.approx(kernel_similarity(layer.weight))
+    again: dict = {}
+    train_layerwise(
+        small_net(), images.train, images.mean, images.std, 8, progress=False, convergence=again
+    )
+    assert again == convergence
+    control: dict = {}
+    train_layerwise(
+        small_net(), images.train, images.mean, images.std, 8, learn_weights=False,
+        progress=False, convergence=control,
+    )  # fmt: skip
+    assert control == {}
+
+
+def test_the_ann_control_shares_a_backres_convolution_and_computes_the_same_topology():
+    specs = [ConvSpec(4, 3), ConvSpec(4, 3, repeat=2)]
+    torch.manual_seed(0)
+    ann = SameTopologyANN(specs, (1, 8, 8), "fc", 3)
+    conv1, conv2 = ann.convs
+    assert len(ann.convs) == 2  # the BackRes layer has one convolution, applied twice
+    x = torch.rand(5, 1, 8, 8)
+    relu = torch.nn.functional.relu
+    h = torch.nn.functional.max_pool2d(relu(conv1(x)), 2)
+    h = torch.nn.functional.max_pool2d(relu(conv2(relu(conv2(h)))), 2)
+    torch.testing.assert_close(ann(x), ann.head(h))
+    assert ann.head[1].in_features == 4 * 2 * 2

@@ -238,10 +238,17 @@ def test_stdp_against_random_features(tmp_path, kept):
         for clf in ("fc", "convnn"):
             r = tied[kind]["classifiers"][clf]
             assert 0 <= r["accuracy"] <= 1 and r["energy"]["layers"][-1] == "classifier"
+    for clf in ("fc", "convnn"):
+        for control in ("pixels", "ann"):
+            assert 0 <= tied[control]["classifiers"][clf]["accuracy"] <= 1
+    convergence = tied["stdp"]["convergence"]
+    assert set(convergence) == {"conv1", "conv2"} and tied["random"]["convergence"] == {}
+    assert all(c["first_change"] > 0 for c in convergence.values())
     arrays, meta = read_arrays(out / "stdp.h5")
     assert meta["stdp"]["updates"] == 2
     w = {k: arrays[f"stdp2.{k}"]["conv1.weight"] for k in ("stdp", "random")}
     assert w["stdp"].shape == (32, 1, 5, 5) and (w["stdp"] != w["random"]).any()
+    assert len(arrays["stdp2x2.stdp"]["change.conv2"]) == 2  # one per batch of 16
     assert {p.name for p in plot_stdp(out)} == {"stdp.png", "stdp_kernels.png"}
     all_covered(kept)
     stamp = (out / "stdp2" / "stdp.pt").stat().st_mtime_ns

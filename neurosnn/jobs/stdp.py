@@ -47,7 +47,9 @@ def load_cache(path: Path) -> dict:
 
 def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Path, progress):
     """The network ``name`` trained with STDP (``kind = "stdp"``) or with its thresholds only
-    adapted (``"random"``), loaded from ``folder`` when an earlier run saved it."""
+    adapted (``"random"``), loaded from ``folder`` when an earlier run saved it; with its
+    firing-rate history, the kernels' convergence per layer (``train_layerwise``; empty for the
+    control and for caches written before it was recorded) and the training time."""
     import torch
 
     from neurosnn.learn.stdp import STDPNet, train_layerwise
@@ -59,10 +61,11 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
         saved = load_cache(path)
         net.load_state_dict(saved["state"])
         log.info("%s %s: reusing %s", name, kind, path)
-        return net, saved["history"], saved["seconds"]
+        return net, saved["history"], saved.get("convergence", {}), saved["seconds"]
     n = cfg.stdp_images if kind == "stdp" else cfg.control_images
     subset = data.train.random_subset(min(n, len(data.train)), cfg.seed + 1)
     start = time.perf_counter()
+    convergence: dict = {}
     history = train_layerwise(
         net,
         subset,
@@ -72,12 +75,42 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
         seed=cfg.seed,
         learn_weights=kind == "stdp",
         progress=progress,
+        convergence=convergence,
     )
     seconds = time.perf_counter() - start
+    for layer, c in convergence.items():
+        log.info(
+            "%s %s %s: kernels moved %.2g per batch at first, %.2g at the end; similarity "
+            "%.2f -> %.2f",
+            name, kind, layer, c["change"][0], _tail(c["change"]), c["similarity"][0],
+            c["similarity"][-1],
+        )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
+    cache = {"state": net.state_dict(), "history": history, "convergence": convergence}
     with atomic(path) as tmp:  # a cache is the whole file or none
-        torch.save({"state": net.state_dict(), "history": history, "seconds": seconds}, tmp)
-    return net, history, seconds
+        torch.save({**cache, "seconds": seconds}, tmp)
+    return net, history, convergence, seconds
+
+
+def _tail(series: list[float]) -> float:
+    """The mean of a series' last tenth (at least its last value): where it settled."""
+    n = max(1, len(series) // 10)
+    return sum(series[-n:]) / n
+
+
+def convergence_summary(convergence: dict) -> dict:
+    """Per layer: the kernels' relative change per batch at the start and settled (the last
+    tenth of the batches), and their mutual similarity after the first and the last batch."""
+    return {
+        layer: {
+            "first_change": c["change"][0],
+            "final_change": _tail(c["change"]),
+            "first_similarity": c["similarity"][0],
+            "final_similarity": c["similarity"][-1],
+        }
+        for layer, c in convergence.items()
+        if c["change"]
+    }
 
 
 def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, folder, progress):
@@ -115,7 +148,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     result: dict[str, Any] = {}
     arrays: dict[str, Any] = {}
     for kind in ("stdp", "random"):
-        net, history, seconds = trained(name, kind, cfg, data, folder, progress)
+        net, history, convergence, seconds = trained(name, kind, cfg, data, folder, progress)
         f_train = features(net, kind, "train", train, cfg, data, folder, progress)
         f_test = features(net, kind, "test", test, cfg, data, folder, progress)
         x_train, x_test = rates(f_train.counts, T), rates(f_test.counts, T)
@@ -126,6 +159,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
                 layer.name: kernel_similarity(layer.weight.cpu()) for layer in net.layers
             },
             "final_rate": {n: h[-1] for n, h in history.items()},
+            "convergence": convergence_summary(convergence),
             "spikes_per_image": {
                 n: float(s.sum()) / len(test) for n, s in f_test.step_spikes.items()
             },
@@ -149,19 +183,25 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
         arrays[f"{name}.{kind}"] = {
             **{f"{layer.name}.weight": layer.weight.cpu().numpy() for layer in net.layers},
             **{f"rate.{n}": torch.tensor(h).numpy() for n, h in history.items()},
+            **{
+                f"{series}.{layer}": torch.tensor(values).numpy()
+                for layer, c in convergence.items()
+                for series, values in c.items()
+            },
         }
-    result["pixels"] = _pixel_control(cfg, data, train, test)
+    result.update(_controls(cfg, data, specs, train, test))
     result["unique_convolutions"] = len(specs)
     result["logical_depth"] = sum(s.repeat for s in specs)
     return result, arrays
 
 
-def _pixel_control(cfg: STDPJobConfig, data: Dataset, train, test) -> dict:
-    """The same classifiers on the raw pixels in [0, 1] (what the STDP network sees as spike
-    probabilities) of the same images: what the features must beat."""
+def _controls(cfg: STDPJobConfig, data: Dataset, specs, train, test) -> dict:
+    """The controls without STDP, on the raw pixels in [0, 1] of the same images (what the STDP
+    network sees as spike probabilities): ``pixels``, the same classifiers on the pixels; ``ann``,
+    the same topology as an ANN trained end to end (``SameTopologyANN``)."""
     import torch
 
-    from neurosnn.learn.readout import ReadoutConfig, accuracy, build_classifier, train_classifier
+    from neurosnn.learn.readout import SameTopologyANN, build_classifier
     from neurosnn.learn.stdp import pixels
 
     def raw(split):
@@ -169,22 +209,32 @@ def _pixel_control(cfg: STDPJobConfig, data: Dataset, train, test) -> dict:
         x = torch.cat([pixels(x, data.mean, data.std) for x, _ in batches])
         return x, torch.cat([y for _, y in batches])
 
-    (x_train, y_train), (x_test, y_test) = raw(train), raw(test)
+    train_xy, test_xy = raw(train), raw(test)
     shape = (data.in_channels, data.input_size, data.input_size)
-    out: dict[str, Any] = {"classifiers": {}}
+    out: dict[str, Any] = {"pixels": {"classifiers": {}}, "ann": {"classifiers": {}}}
     for clf in cfg.classifiers:
         torch.manual_seed(cfg.seed)
         model = build_classifier(clf, shape, data.num_classes)
-        rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
-        losses = train_classifier(model, x_train, y_train, rcfg, cfg.device, progress=False)
-        acc = accuracy(model, x_test, y_test, cfg.device)
-        out["classifiers"][clf] = {
-            "accuracy": acc,
-            "train_accuracy": accuracy(model, x_train, y_train),
-            "final_loss": losses[-1],
-        }
-        log.info("pixels %s: test accuracy %.4f", clf, acc)
+        out["pixels"]["classifiers"][clf] = _fit(model, "pixels", clf, train_xy, test_xy, cfg)
+        torch.manual_seed(cfg.seed)
+        ann = SameTopologyANN(specs, shape, clf, data.num_classes)
+        out["ann"]["classifiers"][clf] = _fit(ann, "ANN", clf, train_xy, test_xy, cfg)
     return out
+
+
+def _fit(model, kind: str, clf: str, train_xy, test_xy, cfg: STDPJobConfig) -> dict:
+    """``model`` trained as the classifiers are (``train_classifier``) and tested."""
+    from neurosnn.learn.readout import ReadoutConfig, accuracy, train_classifier
+
+    rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
+    losses = train_classifier(model, *train_xy, rcfg, cfg.device, progress=False)
+    acc = accuracy(model, *test_xy, cfg.device)
+    log.info("%s %s: test accuracy %.4f", kind, clf, acc)
+    return {
+        "accuracy": acc,
+        "train_accuracy": accuracy(model, *train_xy, cfg.device),
+        "final_loss": losses[-1],
+    }
 
 
 def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:

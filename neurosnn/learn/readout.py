@@ -54,6 +54,31 @@ def build_classifier(
     raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {kind!r}")
 
 
+class SameTopologyANN(nn.Module):
+    """The ANN control of an STDP network: the same convolutions (``specs``: a BackRes layer
+    applies its one convolution ``repeat`` times, so its weights are shared), ReLU in place of
+    the LIF neurons, max-pooling in place of the OR-pooling, then the classifier ``kind``; all
+    of it trained end to end by backpropagation on the pixels in [0, 1] (what the STDP network
+    sees as spike probabilities). What the unsupervised features would reach with labels."""
+
+    def __init__(self, specs, in_shape: tuple[int, int, int], kind: Classifier, num_classes: int):
+        super().__init__()
+        c, h, w = in_shape
+        self.convs, self.specs = nn.ModuleList(), list(specs)
+        for spec in self.specs:
+            self.convs.append(nn.Conv2d(c, spec.channels, spec.kernel, padding=spec.kernel // 2))
+            c, h, w = spec.channels, h // spec.pool, w // spec.pool
+        self.head = build_classifier(kind, (c, h, w), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, spec in zip(self.convs, self.specs, strict=True):
+            for _ in range(spec.repeat):
+                x = F.relu(conv(x))
+            if spec.pool > 1:
+                x = F.max_pool2d(x, spec.pool)
+        return self.head(x)
+
+
 @dataclass(frozen=True)
 class ReadoutConfig:
     epochs: int = 30

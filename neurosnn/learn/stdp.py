@@ -136,6 +136,13 @@ def kernel_similarity(w: torch.Tensor) -> float:
     return float((cos.sum() - cos.diagonal().sum()) / (len(w) * (len(w) - 1)))
 
 
+def kernel_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    """Mean over the output kernels of ``‖after[o] − before[o]‖ / ‖before[o]‖``: how far an
+    update moved the kernels (0 once they have converged)."""
+    diff = (after - before).flatten(1).norm(dim=1)
+    return float((diff / before.flatten(1).norm(dim=1).clamp_min(1e-12)).mean())
+
+
 class STDPLayer:
     """A convolution with its BindsNET learning rule, and one threshold per unrolling step."""
 
@@ -471,21 +478,33 @@ def train_layerwise(
     learn_weights: bool = True,
     layers: list[int] | None = None,
     progress: bool = True,
+    convergence: dict[str, dict[str, list[float]]] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``layers`` (default all) one after the other on the unlabelled ``split``, each
     for ``epochs`` passes with the earlier layers frozen. Returns, per unrolling step, its
-    firing rate per batch (spikes per neuron per step)."""
+    firing rate per batch (spikes per neuron per step).
+
+    ``convergence``, when given and the weights learn, is filled per layer with two series,
+    one value per batch: ``change``, the kernels' mean relative change ``‖w − w₀‖/‖w₀‖`` over the
+    batch, and ``similarity``, their mean |cosine| after it (``kernel_similarity``)."""
     gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {}
     for i in range(len(net.layers)) if layers is None else layers:
         layer = net.layers[i]
+        track = convergence is not None and learn_weights
+        if track:
+            series = convergence.setdefault(layer.name, {"change": [], "similarity": []})
         neurons = math.prod(layer.out_shape) * net.cfg.timesteps
         bar = tqdm(
             total=epochs * len(split), desc=f"STDP {layer.name}", unit="img", disable=not progress
         )
         for epoch in range(epochs):
             for x, _ in split.batches(batch_size, shuffle=True, seed=seed + epoch):
+                before = layer.weight.clone() if track else None
                 run = net.present(pixels(x, mean, std), gen, train=i, learn_weights=learn_weights)
+                if track:
+                    series["change"].append(kernel_change(before, layer.weight))
+                    series["similarity"].append(kernel_similarity(layer.weight.cpu()))
                 for name in layer.step_names:
                     rate = float(run.step_spikes[name].sum()) / neurons / len(x)
                     history.setdefault(name, []).append(rate)
