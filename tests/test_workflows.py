@@ -241,6 +241,9 @@ def test_stdp_against_random_features(tmp_path, kept):
     for clf in ("fc", "convnn"):
         for control in ("pixels", "ann"):
             assert 0 <= tied[control]["classifiers"][clf]["accuracy"] <= 1
+    assert s["networks"]["stdp2"]["pixels"] == tied["pixels"]  # trained once, cached
+    assert {p.name for p in out.glob("pixels-*.json")} == {"pixels-fc.json", "pixels-convnn.json"}
+    assert (out / "stdp2x2" / "ann-convnn.json").is_file()
     convergence = tied["stdp"]["convergence"]
     assert set(convergence) == {"conv1", "conv2"} and tied["random"]["convergence"] == {}
     assert all(c["first_change"] > 0 for c in convergence.values())

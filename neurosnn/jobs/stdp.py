@@ -189,52 +189,92 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
                 for series, values in c.items()
             },
         }
-    result.update(_controls(cfg, data, specs, train, test))
+    controls = Controls(cfg, data, train, test, out)
+    result["pixels"], result["ann"] = controls.pixels(), controls.ann(name)
     result["unique_convolutions"] = len(specs)
     result["logical_depth"] = sum(s.repeat for s in specs)
     return result, arrays
 
 
-def _controls(cfg: STDPJobConfig, data: Dataset, specs, train, test) -> dict:
-    """The controls without STDP, on the raw pixels in [0, 1] of the same images (what the STDP
-    network sees as spike probabilities): ``pixels``, the same classifiers on the pixels; ``ann``,
-    the same topology as an ANN trained end to end (``SameTopologyANN``)."""
-    import torch
+class Controls:
+    """The controls without STDP, on the raw pixels in [0, 1] of the labelled images (what the
+    STDP network sees as spike probabilities): ``pixels``, the classifiers on the pixels (one
+    per run: the same for every network); ``ann``, a network's topology as an ANN trained end
+    to end (``SameTopologyANN``). Each result is cached as JSON in the output folder."""
 
-    from neurosnn.learn.readout import SameTopologyANN, build_classifier
-    from neurosnn.learn.stdp import pixels
+    def __init__(self, cfg: STDPJobConfig, data: Dataset, train, test, out: Path) -> None:
+        self.cfg, self.data, self.out, self._splits = cfg, data, out, (train, test)
+        self._raw: tuple | None = None
 
-    def raw(split):
-        batches = list(split.batches(1024))
-        x = torch.cat([pixels(x, data.mean, data.std) for x, _ in batches])
-        return x, torch.cat([y for _, y in batches])
+    def pixels(self) -> dict:
+        from neurosnn.learn.readout import build_classifier
 
-    train_xy, test_xy = raw(train), raw(test)
-    shape = (data.in_channels, data.input_size, data.input_size)
-    out: dict[str, Any] = {"pixels": {"classifiers": {}}, "ann": {"classifiers": {}}}
-    for clf in cfg.classifiers:
+        data = self.data
+        shape = (data.in_channels, data.input_size, data.input_size)
+        return self._all(
+            "pixels", self.out, lambda clf: build_classifier(clf, shape, data.num_classes)
+        )
+
+    def ann(self, name: str) -> dict:
+        from neurosnn.learn.readout import SameTopologyANN
+
+        data = self.data
+        shape = (data.in_channels, data.input_size, data.input_size)
+        return self._all(
+            "ann",
+            self.out / name,
+            lambda clf: SameTopologyANN(NETWORKS[name], shape, clf, data.num_classes),
+        )
+
+    def _all(self, kind: str, folder: Path, build) -> dict:
+        return {
+            "classifiers": {
+                clf: self._fit(folder / f"{kind}-{clf}.json", kind, clf, build)
+                for clf in self.cfg.classifiers
+            }
+        }
+
+    def _fit(self, path: Path, kind: str, clf: str, build) -> dict:
+        """``build(clf)`` trained as the classifiers are (``train_classifier``) and tested, or
+        its cached result."""
+        import json
+
+        import torch
+
+        from neurosnn.learn.readout import ReadoutConfig, accuracy, train_classifier
+
+        if path.is_file():
+            return json.loads(path.read_text())
+        cfg = self.cfg
+        train_xy, test_xy = self._pixels()
         torch.manual_seed(cfg.seed)
-        model = build_classifier(clf, shape, data.num_classes)
-        out["pixels"]["classifiers"][clf] = _fit(model, "pixels", clf, train_xy, test_xy, cfg)
-        torch.manual_seed(cfg.seed)
-        ann = SameTopologyANN(specs, shape, clf, data.num_classes)
-        out["ann"]["classifiers"][clf] = _fit(ann, "ANN", clf, train_xy, test_xy, cfg)
-    return out
+        model = build(clf)
+        rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
+        losses = train_classifier(model, *train_xy, rcfg, cfg.device, progress=False)
+        acc = accuracy(model, *test_xy, cfg.device)
+        log.info("%s %s: test accuracy %.4f", kind, clf, acc)
+        result = {
+            "accuracy": acc,
+            "train_accuracy": accuracy(model, *train_xy, cfg.device),
+            "final_loss": losses[-1],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)
+        return result
 
+    def _pixels(self) -> tuple:
+        import torch
 
-def _fit(model, kind: str, clf: str, train_xy, test_xy, cfg: STDPJobConfig) -> dict:
-    """``model`` trained as the classifiers are (``train_classifier``) and tested."""
-    from neurosnn.learn.readout import ReadoutConfig, accuracy, train_classifier
+        from neurosnn.learn.stdp import pixels
 
-    rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
-    losses = train_classifier(model, *train_xy, rcfg, cfg.device, progress=False)
-    acc = accuracy(model, *test_xy, cfg.device)
-    log.info("%s %s: test accuracy %.4f", kind, clf, acc)
-    return {
-        "accuracy": acc,
-        "train_accuracy": accuracy(model, *train_xy, cfg.device),
-        "final_loss": losses[-1],
-    }
+        def raw(split):
+            batches = list(split.batches(1024))
+            x = torch.cat([pixels(x, self.data.mean, self.data.std) for x, _ in batches])
+            return x, torch.cat([y for _, y in batches])
+
+        if self._raw is None:
+            self._raw = tuple(raw(split) for split in self._splits)
+        return self._raw
 
 
 def run_stdp(cfg: STDPJobConfig, data: Dataset, out: Path, progress: bool = True) -> dict:
