@@ -2,6 +2,7 @@
 and trace scans against BindsNET's nodes, frozen layers, BackRes k×n updates, competition."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from neurosnn.learn.stdp import (
     spike_features,
     trace_scan,
     train_layerwise,
+    winners,
 )
 
 
@@ -105,6 +107,30 @@ def test_postpre_update_on_conv_connection_equals_hand_example(backend):
     torch.testing.assert_close(layer.weight, expected)
     assert layer.updates == 1
     assert not torch.allclose(layer.weight, w0)
+
+
+@pytest.mark.parametrize("backend", ["bindsnet", "torch"])
+def test_the_learning_rate_schedule_scales_the_update(backend):
+    layer = one_kernel_layer("postpre", backend=backend)
+    w0 = layer.weight.clone()
+    spikes, pot, dep = hand_example()
+    layer.nu_scale = 0.5
+    layer.learn(*spikes)
+    expected = normalise_kernels((w0 + 0.5 * (0.2 * pot - 0.1 * dep)).clamp(-1, 1), 1.0)
+    torch.testing.assert_close(layer.weight, expected)
+
+
+def test_nu_decay_reaches_its_fraction_geometrically_at_the_last_batch(images, monkeypatch):
+    seen = []
+    learn = STDPLayer.learn
+    monkeypatch.setattr(
+        STDPLayer, "learn", lambda self, *a: (seen.append(self.nu_scale), learn(self, *a))
+    )
+    cfg = STDPConfig(timesteps=6, updates=2, target_rate=0.1, nu_decay=0.25)
+    net = STDPNet([ConvSpec(4, 3)], (1, 8, 8), cfg)
+    train_layerwise(net, images.train, images.mean, images.std, 8, progress=False)
+    per_batch = [0.25 ** (i / 3) for i in range(4)]  # 32 images in 4 batches
+    assert seen == pytest.approx([s for s in per_batch for _ in range(2)])  # k = 2 a batch
 
 
 @pytest.mark.parametrize("backend", ["bindsnet", "torch"])
@@ -294,6 +320,12 @@ def test_bad_configurations_name_the_argument():
         STDPNet([ConvSpec(4, 3)], (1, 8, 8), STDPConfig(target_rate=0.25))
     with pytest.raises(ValueError, match="inhibition"):
         STDPConfig(inhibition="sometimes")
+    with pytest.raises(ValueError, match="winners"):
+        STDPConfig(winners=-1)
+    with pytest.raises(ValueError, match="nu_decay"):
+        STDPConfig(nu_decay=0.0)
+    with pytest.raises(ValueError, match="coding"):
+        STDPConfig(coding="phase")
 
 
 def test_kernel_similarity():
@@ -352,3 +384,39 @@ def test_the_ann_control_shares_a_backres_convolution_and_computes_the_same_topo
     h = torch.nn.functional.max_pool2d(relu(conv2(relu(conv2(h)))), 2)
     torch.testing.assert_close(ann(x), ann.head(h))
     assert ann.head[1].in_features == 4 * 2 * 2
+
+
+def test_winners_are_the_k_maps_that_fired_most_per_image():
+    post = torch.zeros(2, 2, 4, 1, 2)  # [τ, B, C, H, W]
+    post[:, 0, 1] = 1  # image 0: map 1 fires 4 times, map 3 twice, map 0 once
+    post[0, 0, 3] = 1
+    post[1, 0, 0, 0, 0] = 1
+    post[0, 1, 2, 0, 0] = 1  # image 1: only map 2 fires
+    assert winners(post, 2).tolist() == [[0, 1, 0, 1], [0, 0, 1, 0]]  # silent maps never win
+    assert winners(post, 9).tolist() == [[1, 1, 0, 1], [0, 0, 1, 0]]
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_with_k_winners_at_most_k_kernels_learn_from_one_image(k):
+    """One image, one window: only the k winning maps' kernels move (the others are only
+    renormalised, a rounding apart)."""
+    cfg = STDPConfig(timesteps=8, updates=1, target_rate=0.05, dropout=0.0, winners=k)
+    net = STDPNet([ConvSpec(6, 3, pool=1)], (1, 8, 8), cfg, seed=0)
+    free = STDPNet([ConvSpec(6, 3, pool=1)], (1, 8, 8), replace(cfg, winners=0), seed=0)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    moved = []
+    for n in (net, free):
+        w0 = n.layers[0].weight.clone()
+        n.present(x, torch.Generator().manual_seed(0), train=0)
+        moved.append(int(((n.layers[0].weight - w0).flatten(1).norm(dim=1) > 1e-4).sum()))
+    assert 1 <= moved[0] <= k < moved[1]
+
+
+def test_latency_coding_fires_each_pixel_once_brighter_first():
+    cfg = STDPConfig(coding="latency")
+    net = STDPNet([ConvSpec(2, 3, pool=1)], (1, 1, 4), cfg)
+    x = torch.tensor([1.0, 0.5, 0.0, 0.05]).view(1, 1, 1, 4)
+    s = net.encode(x, 4, torch.Generator())
+    assert s.shape == (4, 1, 1, 1, 4)
+    when = [[int(t) for t in s[:, 0, 0, 0, i].nonzero().flatten()] for i in range(4)]
+    assert when == [[0], [2], [], [3]]  # ⌊(1 − p)·4⌋; black never fires

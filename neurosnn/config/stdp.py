@@ -15,6 +15,7 @@ Rule = Literal["postpre", "weight-dependent"]
 Inhibition = Literal["off", "learning", "always"]
 INHIBITIONS: tuple[str, ...] = get_args(Inhibition)
 Homeostasis = Literal["layer", "map"]
+Coding = Literal["rate", "latency"]
 Backend = Literal["bindsnet", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # the paper's Fashion-MNIST networks (neurosnn.jobs.stdp.NETWORKS), and the classifiers on them
@@ -37,6 +38,13 @@ class STDPConfig:
         group="training",
         metavar="NU",
     )
+    nu_decay: float = option(
+        1.0,
+        help="the learning rates at the end of a layer's training as a fraction of NU, reached "
+        "geometrically batch by batch (1: constant)",
+        group="training",
+        metavar="F",
+    )
     reduction: Literal["mean", "sum"] = option(
         "mean", help="how a mini-batch's correlations are reduced", group="training"
     )
@@ -52,7 +60,14 @@ class STDPConfig:
     )
     tc_decay: float = 100.0  # LIF membrane time constant, steps
     tc_trace: float = 20.0  # STDP trace time constant, steps
-    input_rate: float = 0.5  # spike probability per step of a white pixel
+    coding: Coding = option(
+        "rate",
+        help="the input spikes: Bernoulli with a probability per step of half the pixel's "
+        "value (rate), or one spike per pixel and window, brighter pixels earlier (latency: "
+        "rank-order coding, Kheradpisheh et al. 2018)",
+        group="training",
+    )
+    input_rate: float = 0.5  # spike probability per step of a white pixel (rate coding)
     theta0: float = 1.0
     target_rate: float = option(
         0.01,
@@ -74,6 +89,13 @@ class STDPConfig:
         "learning",
         help="lateral inhibition across maps: never, in the learning layer, or in every run",
         group="training",
+    )
+    winners: int = option(
+        0,
+        help="k winners-take-all: per image and window only the k maps that fired most learn "
+        "(Kheradpisheh et al. 2018); 0: every map learns",
+        group="training",
+        metavar="K",
     )
     kernel_norm: float = 1.0
     wmin: float = -1.0
@@ -101,6 +123,12 @@ class STDPConfig:
             raise UserError(f"updates ({self.updates}) must divide timesteps ({self.timesteps})")
         if self.inhibition not in INHIBITIONS:
             raise UserError(f"inhibition must be one of {INHIBITIONS}, got {self.inhibition!r}")
+        if self.coding not in get_args(Coding):
+            raise UserError(f"coding must be one of {get_args(Coding)}, got {self.coding!r}")
+        if not 0 < self.nu_decay <= 1:
+            raise UserError(f"nu_decay must be in (0, 1], got {self.nu_decay}")
+        if self.winners < 0:
+            raise UserError(f"winners must be >= 0 (0: every map learns), got {self.winners}")
         if not 0 < self.input_rate <= 1:
             raise UserError(f"input_rate must be in (0, 1], got {self.input_rate}")
         if not 0 <= self.dropout < 1:
@@ -135,8 +163,8 @@ class STDPJobConfig:
         help="layer-wise STDP",
         group="training",
         expose=(
-            "rule", "nu", "reduction", "backend", "timesteps", "updates", "dropout",
-            "inhibition", "target_rate", "homeostasis",
+            "rule", "nu", "nu_decay", "reduction", "backend", "timesteps", "updates",
+            "dropout", "inhibition", "winners", "target_rate", "homeostasis", "coding",
         ),
     )  # fmt: skip
     stdp_images: int = option(

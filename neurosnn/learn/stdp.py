@@ -59,6 +59,13 @@ from neurosnn.config.stdp import INHIBITIONS as INHIBITIONS
 from neurosnn.config.stdp import STDPConfig
 from neurosnn.errors import UserError
 from neurosnn.io.data import Split
+from neurosnn.learn.competition import (
+    kernel_change,
+    kernel_similarity,
+    lif_scan,
+    normalise_kernels,
+    winners,
+)
 from neurosnn.measures.energy import Energy, energy
 from neurosnn.snn.macs import chain_inputs, connection_macs
 
@@ -85,30 +92,6 @@ class ConvSpec:
             raise UserError(f"ConvSpec.kernel must be odd ('same' padding), got {self.kernel}")
 
 
-def lif_scan(
-    current: torch.Tensor,
-    v: torch.Tensor,
-    theta: float | torch.Tensor,
-    leak: torch.Tensor,
-    inhibit: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """LIF over the leading time axis: ``current [τ, B, C, H, W]``, potential ``v [B, C, H, W]``
-    → ``(spikes [τ, B, C, H, W] float 0/1, new v)``; the same operations as ``LIFNodes.forward``.
-    ``theta``: one threshold, or one per map ``[C, 1, 1]``.
-
-    ``inhibit``: lateral inhibition across feature maps — at each position and step only the
-    map with the highest potential may fire (the others keep their potential)."""
-    spikes = torch.empty_like(current)
-    for t in range(len(current)):
-        v = v * leak + current[t]
-        s = v >= theta
-        if inhibit:
-            s &= v == v.amax(dim=1, keepdim=True)
-        spikes[t] = s
-        v = v.masked_fill(s, 0.0)
-    return spikes, v
-
-
 def trace_scan(
     spikes: torch.Tensor, x: torch.Tensor, decay: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,29 +101,6 @@ def trace_scan(
         x = (x * decay).masked_fill(spikes[t] > 0, 1.0)
         traces[t] = x
     return traces, x
-
-
-def normalise_kernels(w: torch.Tensor, norm: float) -> torch.Tensor:
-    """Each output kernel ``w[o]`` at zero mean and L2 norm ``norm`` (a new tensor)."""
-    centred = w - w.mean(dim=(1, 2, 3), keepdim=True)
-    return centred * (norm / centred.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
-
-
-def kernel_similarity(w: torch.Tensor) -> float:
-    """Mean |cosine| between the distinct output kernels of ``w [O, C, k, k]``: 0 for orthogonal
-    kernels, 1 when all are the same feature up to sign (the collapse competition prevents)."""
-    if len(w) < 2:
-        raise ValueError(f"need at least two kernels, got {len(w)}")
-    u = w.flatten(1) / w.flatten(1).norm(dim=1, keepdim=True).clamp_min(1e-12)
-    cos = (u @ u.T).abs()
-    return float((cos.sum() - cos.diagonal().sum()) / (len(w) * (len(w) - 1)))
-
-
-def kernel_change(before: torch.Tensor, after: torch.Tensor) -> float:
-    """Mean over the output kernels of ``‖after[o] − before[o]‖ / ‖before[o]‖``: how far an
-    update moved the kernels (0 once they have converged)."""
-    diff = (after - before).flatten(1).norm(dim=1)
-    return float((diff / before.flatten(1).norm(dim=1).clamp_min(1e-12)).mean())
 
 
 class STDPLayer:
@@ -202,6 +162,7 @@ class STDPLayer:
             for _ in range(spec.repeat)
         ]
         self.updates = 0
+        self.nu_scale = 1.0  # the learning rates' schedule (train_layerwise sets it)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -241,6 +202,7 @@ class STDPLayer:
         pre, pre_x = pre.reshape(n, *self.in_shape), pre_x.reshape(n, *self.in_shape)
         post, post_x = post.reshape(n, *self.out_shape), post_x.reshape(n, *self.out_shape)
         if self.cfg.backend == "bindsnet":
+            self.connection.update_rule.nu = torch.tensor(self.cfg.nu) * self.nu_scale
             self.source.batch_size = self.target.batch_size = n
             self.source.s, self.source.x = pre.bool(), pre_x
             self.target.s, self.target.x = post.bool(), post_x
@@ -262,7 +224,8 @@ class STDPLayer:
         if cfg.rule == "weight-dependent":
             depression = depression * (w - cfg.wmin)
             potentiation = potentiation * (cfg.wmax - w)
-        w += cfg.nu[1] * potentiation - cfg.nu[0] * depression
+        nu = [rate * self.nu_scale for rate in cfg.nu]
+        w += nu[1] * potentiation - nu[0] * depression
         w.clamp_(cfg.wmin, cfg.wmax)
 
     def threshold(self, step: int) -> float | torch.Tensor:
@@ -347,8 +310,16 @@ class STDPNet:
         return self.layers[-1].pooled_shape
 
     def encode(self, pixels: torch.Tensor, steps: int, gen: torch.Generator) -> torch.Tensor:
-        """Pixels in [0, 1] ``[B, C, H, W]`` → Bernoulli spikes ``[steps, B, C, H, W]`` (on the
-        pixels' and the generator's device)."""
+        """Pixels in [0, 1] ``[B, C, H, W]`` → spikes ``[steps, B, C, H, W]`` (on the pixels' and
+        the generator's device). Rate coding: Bernoulli, probability ``input_rate × pixel`` per
+        step. Latency coding: each pixel above 0 fires once, at step ``⌊(1 − pixel)·steps⌋``
+        (the last step for the faintest), so the spikes arrive in the order of the
+        intensities (rank-order coding, Kheradpisheh et al. 2018, §2.1, without its DoG
+        filters)."""
+        if self.cfg.coding == "latency":
+            t = ((1 - pixels) * steps).floor().clamp(max=steps - 1)
+            steps_ = torch.arange(steps, dtype=pixels.dtype).view(-1, *[1] * pixels.dim())
+            return ((steps_ == t) & (pixels > 0)).to(pixels.dtype)
         p = (pixels * self.cfg.input_rate).clamp(0, 1).unsqueeze(0).expand(steps, *pixels.shape)
         return torch.bernoulli(p.contiguous(), generator=gen)
 
@@ -397,9 +368,12 @@ class STDPNet:
                     if learning:
                         post = post * keep
                         if learn_weights:
+                            learner = post
+                            if cfg.winners:  # k-WTA: only the winning maps' spikes learn
+                                learner = post * winners(post, cfg.winners)[..., None, None]
                             pre_x = self._traced(traces, f"{name}:pre", s)
-                            post_x = self._traced(traces, f"{name}:post", post)
-                            layer.learn(s, pre_x, post, post_x)
+                            post_x = self._traced(traces, f"{name}:post", learner)
+                            layer.learn(s, pre_x, learner, post_x)
                         if cfg.homeostasis == "map":  # each kept map's own rate
                             kept = keep.sum((0, 2, 3)) * cur[0, 0, 0].numel() * len(cur)
                             fired = post.sum((0, 1, 3, 4))
@@ -492,6 +466,8 @@ def train_layerwise(
     for i in range(len(net.layers)) if layers is None else layers:
         layer = net.layers[i]
         track = convergence is not None and learn_weights
+        batches = epochs * math.ceil(len(split) / batch_size)
+        done = 0
         if track:
             series = convergence.setdefault(layer.name, {"change": [], "similarity": []})
         neurons = math.prod(layer.out_shape) * net.cfg.timesteps
@@ -501,6 +477,9 @@ def train_layerwise(
         for epoch in range(epochs):
             for x, _ in split.batches(batch_size, shuffle=True, seed=seed + epoch):
                 before = layer.weight.clone() if track else None
+                # the schedule: ν·nu_decay^(done / (batches − 1)), nu_decay at the last batch
+                layer.nu_scale = net.cfg.nu_decay ** (done / max(1, batches - 1))
+                done += 1
                 run = net.present(pixels(x, mean, std), gen, train=i, learn_weights=learn_weights)
                 if track:
                     series["change"].append(kernel_change(before, layer.weight))
