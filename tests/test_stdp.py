@@ -420,3 +420,9 @@ def test_latency_coding_fires_each_pixel_once_brighter_first():
     assert s.shape == (4, 1, 1, 1, 4)
     when = [[int(t) for t in s[:, 0, 0, 0, i].nonzero().flatten()] for i in range(4)]
     assert when == [[0], [2], [], [3]]  # ⌊(1 − p)·4⌋; black never fires
+
+
+def test_the_linear_readout_is_one_linear_layer():
+    clf = build_classifier("linear", (4, 2, 2), 3)
+    assert [type(m).__name__ for m in clf] == ["Flatten", "Linear"]
+    assert clf[1].in_features == 16 and clf[1].out_features == 3

@@ -235,14 +235,16 @@ def test_stdp_against_random_features(tmp_path, kept):
     assert set(tied["stdp"]["final_rate"]) == {"conv1", "conv2@1", "conv2@2"}
     assert len(tied["stdp"]["thresholds"]["conv2"]) == 2
     for kind in ("stdp", "random"):
-        for clf in ("fc", "convnn"):
+        for clf in ("fc", "convnn", "linear"):
             r = tied[kind]["classifiers"][clf]
             assert 0 <= r["accuracy"] <= 1 and r["energy"]["layers"][-1] == "classifier"
     for clf in ("fc", "convnn"):
         for control in ("pixels", "ann"):
             assert 0 <= tied[control]["classifiers"][clf]["accuracy"] <= 1
     assert s["networks"]["stdp2"]["pixels"] == tied["pixels"]  # trained once, cached
-    assert {p.name for p in out.glob("pixels-*.json")} == {"pixels-fc.json", "pixels-convnn.json"}
+    assert {p.name for p in out.glob("pixels-*.json")} == {
+        f"pixels-{clf}.json" for clf in ("fc", "convnn", "linear")
+    }
     assert (out / "stdp2x2" / "ann-convnn.json").is_file()
     convergence = tied["stdp"]["convergence"]
     assert set(convergence) == {"conv1", "conv2"} and tied["random"]["convergence"] == {}

@@ -20,7 +20,7 @@ Backend = Literal["bindsnet", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # the paper's Fashion-MNIST networks (neurosnn.jobs.stdp.NETWORKS), and the classifiers on them
 StdpNet = Literal["stdp2", "stdp3", "stdp2x2"]
-Classifier = Literal["fc", "convnn"]
+Classifier = Literal["fc", "convnn", "linear"]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ steps of a presentation, divided by T.
 ``fc``: FC1 (``hidden`` ReLU units) – FC2, the classifier of the paper's Table 7. ``convnn``: the
 deeper "ConvNN" classifier of §6, whose Table 13 is missing from the text; here two 3×3
 convolutions of ``channels`` maps with ReLU, 2×2 max-pooling, FC ``hidden`` – FC (a two-conv
-head in the spirit of the paper's "larger convolutional network").
+head in the spirit of the paper's "larger convolutional network"). ``linear``: one linear layer,
+the readout of Kheradpisheh et al. (2018; a linear SVM there) and Diehl & Cook (2015).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tqdm.auto import tqdm
 
 from neurosnn.errors import UserError
 
-Classifier = Literal["fc", "convnn"]
-CLASSIFIERS: tuple[str, ...] = ("fc", "convnn")
+Classifier = Literal["fc", "convnn", "linear"]
+CLASSIFIERS: tuple[str, ...] = ("fc", "convnn", "linear")
 
 
 def build_classifier(
@@ -33,6 +34,8 @@ def build_classifier(
 ) -> nn.Sequential:
     """The classifier ``kind`` for features of shape ``in_shape`` (C, H, W)."""
     c, h, w = in_shape
+    if kind == "linear":
+        return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
     if kind == "fc":
         return nn.Sequential(
             nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
