@@ -78,13 +78,6 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
         convergence=convergence,
     )
     seconds = time.perf_counter() - start
-    for layer, c in convergence.items():
-        log.info(
-            "%s %s %s: kernels moved %.2g per batch at first, %.2g at the end; similarity "
-            "%.2f -> %.2f",
-            name, kind, layer, c["change"][0], _tail(c["change"]), c["similarity"][0],
-            c["similarity"][-1],
-        )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     cache = {"state": net.state_dict(), "history": history, "convergence": convergence}
     with atomic(path) as tmp:  # a cache is the whole file or none
@@ -92,19 +85,15 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     return net, history, convergence, seconds
 
 
-def _tail(series: list[float]) -> float:
-    """The mean of a series' last tenth (at least its last value): where it settled."""
-    n = max(1, len(series) // 10)
-    return sum(series[-n:]) / n
-
-
 def convergence_summary(convergence: dict) -> dict:
     """Per layer: the kernels' relative change per batch at the start and settled (the last
     tenth of the batches), and their mutual similarity after the first and the last batch."""
+    from neurosnn.learn.competition import settled
+
     return {
         layer: {
             "first_change": c["change"][0],
-            "final_change": _tail(c["change"]),
+            "final_change": settled(c["change"]),
             "first_similarity": c["similarity"][0],
             "final_similarity": c["similarity"][-1],
         }
@@ -122,7 +111,11 @@ def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, f
     path = folder / f"features-{kind}-{split_name}.pt"
     if path.is_file():
         return Features(**load_cache(path))
+    start = time.perf_counter()
     f = spike_features(net, split, data.mean, data.std, seed=cfg.seed, progress=progress)
+    seconds = time.perf_counter() - start
+    log.info("%s %s: features of %d %s images in %.0f s", folder.name, kind, len(split),
+             split_name, seconds)  # fmt: skip
     with atomic(path) as tmp:
         torch.save(dataclasses.asdict(f), tmp)
     return f

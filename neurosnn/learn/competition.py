@@ -67,3 +67,9 @@ def kernel_change(before: torch.Tensor, after: torch.Tensor) -> float:
     update moved the kernels (0 once they have converged)."""
     diff = (after - before).flatten(1).norm(dim=1)
     return float((diff / before.flatten(1).norm(dim=1).clamp_min(1e-12)).mean())
+
+
+def settled(series: list[float]) -> float:
+    """The mean of a series' last tenth (at least its last value): where a measure settled."""
+    n = max(1, len(series) // 10)
+    return sum(series[-n:]) / n

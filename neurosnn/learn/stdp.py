@@ -41,7 +41,9 @@ contrast detector.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,11 +66,13 @@ from neurosnn.learn.competition import (
     kernel_similarity,
     lif_scan,
     normalise_kernels,
+    settled,
     winners,
 )
 from neurosnn.measures.energy import Energy, energy
 from neurosnn.snn.macs import chain_inputs, connection_macs
 
+log = logging.getLogger(__name__)
 DEFAULT = STDPConfig()
 RULES = {"postpre": PostPre, "weight-dependent": WeightDependentPostPre}
 REDUCTIONS: dict[str, Callable] = {"mean": torch.mean, "sum": torch.sum}
@@ -471,6 +475,7 @@ def train_layerwise(
         if track:
             series = convergence.setdefault(layer.name, {"change": [], "similarity": []})
         neurons = math.prod(layer.out_shape) * net.cfg.timesteps
+        start = time.perf_counter()
         bar = tqdm(
             total=epochs * len(split), desc=f"STDP {layer.name}", unit="img", disable=not progress
         )
@@ -490,6 +495,17 @@ def train_layerwise(
                 bar.update(len(x))
                 bar.set_postfix(theta=f"{float(torch.as_tensor(layer.thresholds[-1]).mean()):.3g}")
         bar.close()
+        rates = ", ".join(f"{history[n][-1]:.3g}" for n in layer.step_names)
+        line = f"{layer.name}: {epochs * len(split)} images in {time.perf_counter() - start:.0f} s"
+        line += f", {'STDP' if learn_weights else 'thresholds only'}, final rate {rates}"
+        if track:
+            c = series
+            line += (
+                f"; kernels moved {c['change'][0]:.2g} per batch at first, "
+                f"{settled(c['change']):.2g} at the end; similarity "
+                f"{c['similarity'][0]:.2f} -> {c['similarity'][-1]:.2f}"
+            )
+        log.info(line)
     return history
 
 
