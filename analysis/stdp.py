@@ -1,5 +1,6 @@
-"""Plots of the STDP experiment: test accuracy of STDP features against random frozen features
-per network and classifier, the firing rate of each layer during training, and the first
+"""Plots of the STDP experiment: test accuracy of STDP features against the controls (random
+frozen features, the pixels, the ANN of the same topology) per network and classifier, each
+layer's firing rate, kernel change and kernel similarity during training, and the first
 layer's kernels after STDP next to the random ones.
 
     python -m analysis.stdp runs/stdp      # → runs/stdp/plots/
@@ -20,32 +21,52 @@ import matplotlib.pyplot as plt  # noqa: E402
 from neurosnn.analysis.plot import save  # noqa: E402
 from neurosnn.io.record import read_arrays  # noqa: E402
 
+KINDS = {"stdp": ("STDP", "C0"), "random": ("random", "C7"), "pixels": ("pixels", "C2"),
+         "ann": ("ANN", "C3")}  # fmt: skip
+
 
 def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:
     folder = Path(folder)
     out = Path(out) if out is not None else folder / "plots"
     nets = json.loads((folder / "summary.json").read_text())["networks"]
     arrays, _ = read_arrays(folder / "stdp.h5")
-    fig, (acc, rate) = plt.subplots(1, 2, figsize=(13, 4))
+    fig, ((acc, rate), (change, alike)) = plt.subplots(2, 2, figsize=(13, 8))
     labels, x, lowest = [], 0, 1.0
     for name, r in nets.items():
-        for clf, s in r["stdp"]["classifiers"].items():
-            c = r["random"]["classifiers"][clf]
-            acc.bar(x - 0.2, s["accuracy"], 0.4, color="C0", label="STDP" if x == 0 else None)
-            acc.bar(x + 0.2, c["accuracy"], 0.4, color="C7", label="random" if x == 0 else None)
+        kinds = [k for k in KINDS if k in r]  # runs before 0.3 have no pixels or ANN
+        width = 0.8 / len(kinds)
+        for clf in r["stdp"]["classifiers"]:
+            for i, kind in enumerate(kinds):
+                a = r[kind]["classifiers"][clf]["accuracy"]
+                label, color = KINDS[kind]
+                offset = (i - (len(kinds) - 1) / 2) * width
+                acc.bar(x + offset, a, width, color=color, label=label if x == 0 else None)
+                lowest = min(lowest, a)
             labels.append(f"{name}\n{clf}")
-            lowest = min(lowest, s["accuracy"], c["accuracy"])
             x += 1
         for key, values in arrays[f"{name}.stdp"].items():
-            if key.startswith("rate."):
-                rate.plot(values, label=f"{name} {key[5:]}", lw=0.8)
+            series, _, layer = key.partition(".")
+            if series == "rate":
+                rate.plot(values, label=f"{name} {layer}", lw=0.8)
+            elif series == "change":
+                change.plot(values, label=f"{name} {layer}", lw=0.8)
+            elif series == "similarity":
+                alike.plot(values, label=f"{name} {layer}", lw=0.8)
     acc.set_xticks(range(len(labels)), labels, fontsize=8)
     acc.set_ylabel("test accuracy")
     acc.set_ylim(max(0.0, lowest - 0.1), 1)  # the differences are a few points
-    acc.legend()
-    rate.set_xlabel("training batch")
+    acc.legend(fontsize=8)
     rate.set_ylabel("spikes per neuron per step")
-    rate.legend(fontsize=7)
+    change.set_ylabel("kernels' relative change per batch")
+    alike.set_ylabel("kernels' mean |cosine|")
+    for ax in (rate, change, alike):
+        ax.set_xlabel("training batch")
+        if ax.lines:
+            ax.legend(fontsize=7)
+        else:  # a cache written before the convergence was recorded
+            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center")
+    if change.lines:
+        change.set_yscale("log")
     paths = [save(fig, out / "stdp.png")]
     first = next(iter(nets))
     kernels = {k: arrays[f"{first}.{k}"]["conv1.weight"] for k in ("stdp", "random")}
