@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 matplotlib.use("Agg")
@@ -67,6 +68,9 @@ def plot_stdp(folder: str | Path, out: str | Path | None = None) -> list[Path]:
             ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center")
     if change.lines:
         change.set_yscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.001, not 10^-3
+        change.yaxis.set_major_formatter(plain)
+        change.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     paths = [save(fig, out / "stdp.png")]
     first = next(iter(nets))
     kernels = {k: arrays[f"{first}.{k}"]["conv1.weight"] for k in ("stdp", "random")}
