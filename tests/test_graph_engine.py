@@ -180,3 +180,17 @@ def test_two_connections_from_one_source_save_and_go_through_nir(tmp_path):
     for other in (loaded, back):
         run = simulate(other, [(x[:8], torch.zeros(8, dtype=torch.long))], 16, delay="none")
         assert all(torch.equal(run.spike_counts[n], ref.spike_counts[n]) for n in snn.if_names)
+
+
+def test_the_merge_sum_writes_only_into_a_blocks_own_current():
+    from neurosnn.simulation.engine.fast import _sum
+
+    a, b, c = (torch.rand(3, 2, 5, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    expected = (a + b) + c
+    shared = frozenset({a.untyped_storage().data_ptr()})  # a: a spike buffer, say
+    kept = a.clone()
+    assert torch.equal(_sum([a, b, c], shared), expected) and torch.equal(a, kept)
+    total = _sum([a, b, c], frozenset())  # a is the block's own: summed in place
+    assert total is a and torch.equal(total, expected)
+    constant = torch.rand(1, 2, 5)  # a constant current broadcast over the block
+    assert torch.equal(_sum([constant, b], frozenset()), constant + b)
