@@ -23,7 +23,11 @@ from neurosnn.learn.stdp import ConvSpec
 
 log = logging.getLogger("neurosnn.learn.stdp")
 
-# 32 maps per convolution, 2×2 OR-pooling (the paper's Fashion-MNIST networks)
+# the paper's ResNet2, ResNet3 and ResNet2x2 (Table 7, missing from its text, which fixes
+# their unique convolutions and logical depths: ResNet3 one convolution deeper than ResNet2,
+# ResNet2x2 as deep as ResNet3 by computing its second convolution twice); built here as plain
+# stacks of 32 maps per convolution with 2×2 OR-pooling, the BackRes unrolling being
+# ResNet2x2's residual connection
 NETWORKS = {
     "stdp2": (ConvSpec(32, 5), ConvSpec(32, 3)),
     "stdp3": (ConvSpec(32, 5), ConvSpec(32, 3, pool=1), ConvSpec(32, 3)),
