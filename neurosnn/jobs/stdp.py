@@ -84,8 +84,9 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     seconds = time.perf_counter() - start
     folder.mkdir(parents=True, exist_ok=True)
     cache = {"state": net.state_dict(), "history": history, "convergence": convergence}
+    cache["seconds"] = seconds
     with atomic(path) as tmp:  # a cache is the whole file or none
-        torch.save({**cache, "seconds": seconds}, tmp)
+        torch.save(cache, tmp)
     return net, history, convergence, seconds
 
 
@@ -131,11 +132,8 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     import torch
 
     from neurosnn.learn.readout import (
-        ReadoutConfig,
-        accuracy,
         build_classifier,
         rates,
-        train_classifier,
     )
     from neurosnn.learn.stdp import kernel_similarity
 
@@ -165,16 +163,10 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
         for clf in cfg.classifiers:
             torch.manual_seed(cfg.seed)
             model = build_classifier(clf, net.output_shape, data.num_classes)
-            rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
-            losses = train_classifier(model, x_train, f_train.labels, rcfg, cfg.device, progress)
-            acc = accuracy(model, x_test, f_test.labels, cfg.device)
+            fitted = fit(model, (x_train, f_train.labels), (x_test, f_test.labels), cfg, progress)
             e = net.energy(f_test.step_spikes, len(test), model.cpu())
-            entry["classifiers"][clf] = {
-                "accuracy": acc,
-                "train_accuracy": accuracy(model, x_train, f_train.labels),
-                "final_loss": losses[-1],
-                "energy": e.as_dict(),
-            }
+            entry["classifiers"][clf] = {**fitted, "energy": e.as_dict()}
+            acc = fitted["accuracy"]
             log.info("%s %s %s: test accuracy %.4f, EE %.2f", name, kind, clf, acc, e.efficiency)
         result[kind] = entry
         arrays[f"{name}.{kind}"] = {
@@ -193,6 +185,20 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     return result, arrays
 
 
+def fit(model, train_xy, test_xy, cfg: STDPJobConfig, progress: bool = False) -> dict:
+    """``model`` trained on ``train_xy = (inputs, labels)`` as every classifier of the job is
+    (``train_classifier``, ``cfg.classifier_epochs``) and tested on ``test_xy``."""
+    from neurosnn.learn.readout import ReadoutConfig, accuracy, train_classifier
+
+    rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
+    losses = train_classifier(model, *train_xy, rcfg, cfg.device, progress)
+    return {
+        "accuracy": accuracy(model, *test_xy, cfg.device),
+        "train_accuracy": accuracy(model, *train_xy, cfg.device),
+        "final_loss": losses[-1],
+    }
+
+
 class Controls:
     """The controls without STDP, on the raw pixels in [0, 1] of the labelled images (what the
     STDP network sees as spike probabilities): ``pixels``, the classifiers on the pixels (one
@@ -201,29 +207,25 @@ class Controls:
 
     def __init__(self, cfg: STDPJobConfig, data: Dataset, train, test, out: Path) -> None:
         self.cfg, self.data, self.out, self._splits = cfg, data, out, (train, test)
+        self.shape = (data.in_channels, data.input_size, data.input_size)
         self._raw: tuple | None = None
 
     def pixels(self) -> dict:
         from neurosnn.learn.readout import build_classifier
 
-        data = self.data
-        shape = (data.in_channels, data.input_size, data.input_size)
-        return self._all(
-            "pixels", self.out, lambda clf: build_classifier(clf, shape, data.num_classes)
-        )
+        classes = self.data.num_classes
+        return self._all("pixels", self.out, lambda clf: build_classifier(clf, self.shape, classes))
 
     def ann(self, name: str) -> dict:
         from neurosnn.learn.readout import SameTopologyANN
 
-        data = self.data
-        shape = (data.in_channels, data.input_size, data.input_size)
+        classes, specs = self.data.num_classes, NETWORKS[name]
         return self._all(
-            "ann",
-            self.out / name,
-            lambda clf: SameTopologyANN(NETWORKS[name], shape, clf, data.num_classes),
+            "ann", self.out / name, lambda clf: SameTopologyANN(specs, self.shape, clf, classes)
         )
 
     def _all(self, kind: str, folder: Path, build) -> dict:
+        """``build(clf)`` for every classifier, each trained and tested once (``_fit``)."""
         return {
             "classifiers": {
                 clf: self._fit(folder / f"{kind}-{clf}.json", kind, clf, build)
@@ -238,23 +240,11 @@ class Controls:
 
         import torch
 
-        from neurosnn.learn.readout import ReadoutConfig, accuracy, train_classifier
-
         if path.is_file():
             return json.loads(path.read_text())
-        cfg = self.cfg
-        train_xy, test_xy = self._pixels()
-        torch.manual_seed(cfg.seed)
-        model = build(clf)
-        rcfg = ReadoutConfig(epochs=cfg.classifier_epochs, seed=cfg.seed)
-        losses = train_classifier(model, *train_xy, rcfg, cfg.device, progress=False)
-        acc = accuracy(model, *test_xy, cfg.device)
-        log.info("%s %s: test accuracy %.4f", kind, clf, acc)
-        result = {
-            "accuracy": acc,
-            "train_accuracy": accuracy(model, *train_xy, cfg.device),
-            "final_loss": losses[-1],
-        }
+        torch.manual_seed(self.cfg.seed)
+        result = fit(build(clf), *self._pixels(), self.cfg)
+        log.info("%s %s: test accuracy %.4f", kind, clf, result["accuracy"])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
         return result
