@@ -122,3 +122,13 @@ def test_torch_compile_traces_a_step_whole_and_compiles_it_twice_only():
     steps = torch.stack([compiled(x) for _ in range(12)])
     assert counter["stats"]["unique_graphs"] == 2
     torch.testing.assert_close(steps, eager)
+
+
+def test_the_writers_name_swapped_arguments(tmp_path):
+    snn, _ = chain_snn()
+    for write in (ns.save_snn, ns.write_nir):
+        with pytest.raises(TypeError, match=rf"{write.__name__}\(path, snn\).*got str .*swapped"):
+            write(snn, str(tmp_path / "x"))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="got int"):
+            write(tmp_path / "x", 3)  # type: ignore[arg-type]
+    assert not any(tmp_path.iterdir())

@@ -287,7 +287,9 @@ def write_nir(
         ``path``."""
     from neurosnn.io.nirtargets import RECURRENT_RESET, check_target, for_target
     from neurosnn.io.output import atomic
+    from neurosnn.io.snnfile import require_snn
 
+    require_snn(snn, "write_nir")
     nir = _nir()
     check_target(target)
     if target not in ("neurosnn", "nirtorch"):

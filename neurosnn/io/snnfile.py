@@ -147,6 +147,16 @@ def _activation_spec(act: nn.Module | None) -> dict[str, Any] | None:
     raise UserError(f"an SNN whose layers replace {type(act).__name__} cannot be saved")
 
 
+def require_snn(snn: Any, call: str) -> None:
+    """Raise naming ``call`` (a writer taking ``(path, snn)``) where ``snn`` is not a
+    ``ConvertedSNN``: a path there means the arguments were swapped."""
+    if not isinstance(snn, ConvertedSNN):
+        hint = " (the arguments swapped?)" if isinstance(snn, str | Path) else ""
+        raise TypeError(
+            f"{call}(path, snn): snn must be a ConvertedSNN, got {type(snn).__name__}{hint}"
+        )
+
+
 def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``snn`` and ``metadata`` (plain JSON: where it came from) to ``path``.
 
@@ -161,6 +171,7 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
 
     Returns:
         ``path``."""
+    require_snn(snn, "save_snn")
     graph = snn.to_graph()
     arrays: dict[str, dict[str, np.ndarray]] = {}
     edges = []
