@@ -10,7 +10,7 @@ from neurosnn.conversion import convert
 from neurosnn.io.snnfile import load_snn, save_snn
 from neurosnn.networks import create_network, list_networks
 from neurosnn.simulation.run import simulate
-from tests.test_graph_convert import SHAPE, TinyResNet, init
+from tests.test_graph_convert import SHAPE, Concat, TinyResNet, init
 
 
 def same_run(snn, x, T, **kw):
@@ -194,3 +194,53 @@ def test_the_merge_sum_writes_only_into_a_blocks_own_current():
     assert total is a and torch.equal(total, expected)
     constant = torch.rand(1, 2, 5)  # a constant current broadcast over the block
     assert torch.equal(_sum([constant, b], frozenset()), constant + b)
+
+
+def _concat_snn():
+    torch.manual_seed(0)
+    x = torch.rand(64, *SHAPE)
+    return convert(init(Concat()), [x], SHAPE), x[:6]
+
+
+@pytest.mark.parametrize("build", [resnet_snn, _concat_snn], ids=["resnet", "concat"])
+def test_layers_share_spike_buffers_only_once_read(build):
+    from neurosnn.simulation.engine.fast import _spike_slots
+
+    snn, _ = build()
+    order = {n: i for i, n in enumerate(snn.layer_names)}
+    readers = {
+        n: [order[t] for t in snn.layer_names for s, _ in snn.incoming(t) if s == n]
+        for n in snn.if_names
+    }
+    slots = _spike_slots(snn, keep=False)
+    assert sorted(slots) == sorted(snn.if_names)
+    for a in snn.if_names:  # a layer reuses a buffer only after its holder's last reader
+        for b in snn.if_names:
+            if order[a] < order[b] and slots[a] == slots[b]:
+                assert max(readers[a]) < order[b], (a, b)
+    assert len(set(slots.values())) < len(snn.if_names)  # a graph this deep shares
+    assert _spike_slots(snn, keep=True) == {n: i for i, n in enumerate(snn.if_names)}
+
+
+@pytest.mark.parametrize("build", [resnet_snn, _concat_snn], ids=["resnet", "concat"])
+@pytest.mark.parametrize("presim", [0, 4])
+def test_shared_spike_buffers_give_the_same_counts_and_output(build, presim):
+    from neurosnn.simulation.engine.fast import run_blocks
+
+    snn, x = build()
+    theta, phi = snn.per_sample(len(x))
+    runs = [
+        list(
+            (b.output.clone(), {n: c.clone() for n, c in b.counts.items()}, set(b.spikes))
+            for b in run_blocks(
+                snn, x, 20, theta, phi=phi, time_block=3, presim=presim, keep_spikes=keep
+            )
+        )
+        for keep in (True, False)
+    ]
+    for (out_a, counts_a, spikes_a), (out_b, counts_b, spikes_b) in zip(*runs, strict=True):
+        assert torch.equal(out_a, out_b)
+        assert counts_a.keys() == counts_b.keys()
+        assert all(torch.equal(counts_a[n], counts_b[n]) for n in counts_a)
+        assert spikes_a == set(snn.if_names) and spikes_b == set()  # none to misread
+    assert any(c.sum() > 0 for _, counts, _ in runs[0] for c in counts.values())

@@ -156,6 +156,12 @@ def predictions(snn: ConvertedSNN, x: torch.Tensor, timesteps: int) -> torch.Ten
 
     theta, phi = torch.tensor(snn.thresholds), torch.tensor(snn.phi)
     blocks = run_blocks(
-        snn, x, timesteps, theta.expand(len(x), -1), phi=phi.expand(len(x), -1), delay="none"
+        snn,
+        x,
+        timesteps,
+        theta.expand(len(x), -1),
+        phi=phi.expand(len(x), -1),
+        delay="none",
+        keep_spikes=False,
     )
     return torch.cat([b.output.argmax(-1) for b in blocks])

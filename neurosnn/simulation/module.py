@@ -156,6 +156,7 @@ class SNNModule(nn.Module):
             delay=self.delay,
             bias_onset=self.bias_onset,
             presim=self.presim,
+            keep_spikes=False,
         )
         for block in blocks:
             outputs.append(block.output.clone())

@@ -403,6 +403,7 @@ def simulate(
                 time_block=time_block,
                 precision=precision,
                 presim=presim,
+                keep_spikes=record_spikes > seen,
             )
         else:
             blocks = [_reference_block(snn, x, timesteps, delay, bias_onset, encoding, gen, presim)]
@@ -569,6 +570,7 @@ def simulate_groups(
             time_block=time_block,
             precision=precision,
             presim=presim,
+            keep_spikes=False,
         )
         for block in blocks:
             tally.add(block, y, g)

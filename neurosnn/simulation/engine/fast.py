@@ -168,12 +168,51 @@ class _Edge:
 class _Layer:
     """One layer's state across blocks: potential, spike buffer, delayed current."""
 
-    def __init__(self, edges: list[_Edge], v: torch.Tensor, shape, rows: int | None) -> None:
+    def __init__(self, edges: list[_Edge], v: torch.Tensor) -> None:
         self.edges, self.v = edges, v
-        # IF layers: [τ, B, *shape] spikes, reused by every block (allocating fresh buffers
-        # costs more in page faults than the scan itself)
-        self.spikes = None if rows is None else v.new_zeros(rows, len(v), *shape)
+        self.spikes: torch.Tensor | None = None  # IF layers: [τ, B, *shape] (_spike_buffers)
         self.carry: torch.Tensor | None = None  # [B, N] current of the step before the block
+
+
+def _spike_slots(snn: ConvertedSNN, keep: bool) -> dict[str, int]:
+    """The buffer each IF layer's spikes go to. ``keep``: one buffer per layer (every layer's
+    spikes stay readable in the block). Otherwise a layer takes over the buffer of a layer
+    whose last reader came before it, as an ANN's forward pass drops an activation once read:
+    the block's working set is then a few layers', as the ANN's is, instead of every layer's
+    (on a CPU, cache instead of memory)."""
+    names = snn.if_names
+    if keep:
+        return {n: i for i, n in enumerate(names)}
+    order = {n: i for i, n in enumerate(snn.layer_names)}
+    last_read = dict.fromkeys(names, len(order))  # never freed: read by no layer
+    for n in snn.layer_names:  # topological order: the last reader seen is the last
+        for source, _ in snn.incoming(n):
+            if source in last_read:
+                last_read[source] = order[n]
+    slots: dict[str, int] = {}
+    holder: list[str] = []  # per slot, the layer whose spikes it holds now
+    for n in names:
+        free = [k for k, h in enumerate(holder) if last_read[h] < order[n]]
+        size = snn.layer(n).n
+        # of the free slots, the one whose holder was closest in size (fewer large buffers)
+        k = min(free, key=lambda k: abs(snn.layer(holder[k]).n - size), default=len(holder))
+        if k == len(holder):
+            holder.append(n)
+        holder[k], slots[n] = n, k
+    return slots
+
+
+def _spike_buffers(snn: ConvertedSNN, slots: dict[str, int], rows: int, batch: int, device):
+    """Per IF layer, its ``[rows, B, *shape]`` view of its slot's buffer (zeros), reused by
+    every block: allocating fresh buffers costs more in page faults than the scan itself."""
+    sizes: dict[int, int] = {}
+    for n, k in slots.items():
+        sizes[k] = max(sizes.get(k, 0), snn.layer(n).n)
+    flat = {k: torch.zeros(rows * batch * size, device=device) for k, size in sizes.items()}
+    return {
+        n: flat[k][: rows * batch * snn.layer(n).n].view(rows, batch, *snn.layer(n).shape)
+        for n, k in slots.items()
+    }
 
 
 class Simulation:
@@ -193,6 +232,9 @@ class Simulation:
         precision: ``"fp32"`` (bindsnet's spikes exactly) or ``"bf16"`` connections.
         silenced: per IF layer, ``[B, N]`` neurons that start at −∞ and so never fire
             (SRP's second phase, ``neurosnn.simulation.srp``).
+        keep_spikes: every IF layer's spikes in each ``Block`` (False: ``Block.spikes`` is
+            empty and the layers share buffers, ``_spike_slots``; the counts and the output
+            are the same).
     """
 
     def __init__(
@@ -206,6 +248,7 @@ class Simulation:
         rows: int,
         precision: Precision = "fp32",
         silenced: dict[str, torch.Tensor] | None = None,
+        keep_spikes: bool = True,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -220,11 +263,13 @@ class Simulation:
             n: _Layer(
                 [_Edge(s, c, bf16) for s, c in snn.incoming(n)],
                 _initial(v0, i, batch, snn.layer(n), device),
-                snn.layer(n).shape,
-                None if n == snn.output_name else rows,
             )
             for i, n in enumerate(snn.layer_names)
         }
+        self.keep_spikes = keep_spikes
+        buffers = _spike_buffers(snn, _spike_slots(snn, keep_spikes), rows, batch, device)
+        for n, buf in buffers.items():
+            self.layers[n].spikes = buf
         for name, mask in (silenced or {}).items():
             layer = self.layers[name]
             layer.v = layer.v.masked_fill(mask.view_as(layer.v), float("-inf"))
@@ -286,7 +331,8 @@ class Simulation:
                 counts[name] = if_scan_(
                     cur, layer.v, self.theta[i], buf.view(n_steps, batch, -1), first, self.shift
                 )
-                spikes[name] = buf
+                if self.keep_spikes:
+                    spikes[name] = buf
         if self.counting:
             self.steps += n_steps
         return Block(start, spikes, counts, out)
@@ -317,6 +363,7 @@ def run_blocks(
     time_block: int | None = None,
     precision: Precision = "fp32",
     presim: int = 0,
+    keep_spikes: bool = True,
 ) -> Iterator[Block]:
     """Simulate one batch, yielding a ``Block`` per τ timesteps.
 
@@ -341,6 +388,8 @@ def run_blocks(
         presim: SRP's pre-simulation steps (``neurosnn.simulation.srp``; 0: none): the first
             ``presim`` blocks' output is zero (not read), then every potential starts again with the
             neurons SRP silences at −∞; the second phase's blocks continue the step count.
+        keep_spikes: every IF layer's spikes in each block (False: only counts and output,
+            faster on a CPU; ``Simulation``).
     """
     check_presim(presim, timesteps)
     tau = min(time_block or auto_time_block(snn, len(x), timesteps), timesteps)
@@ -358,11 +407,16 @@ def run_blocks(
 
     silenced = None
     if presim:
-        sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, min(tau, presim), precision)
+        rows = min(tau, presim)
+        sim = Simulation(
+            snn, len(x), theta, phi, delay, bias_onset, rows, precision, None, keep_spikes
+        )
         for block in phase(sim, 0, presim):
             yield replace(block, output=torch.zeros_like(block.output))
         silenced = sim.silenced_by_srp()
-    sim = Simulation(snn, len(x), theta, phi, delay, bias_onset, tau, precision, silenced)
+    sim = Simulation(
+        snn, len(x), theta, phi, delay, bias_onset, tau, precision, silenced, keep_spikes
+    )
     yield from phase(sim, presim, timesteps)
 
 
