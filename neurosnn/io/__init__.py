@@ -1,5 +1,6 @@
 """Data in and files out: data sets (``data``), checkpoints, run records (``record``, the only
-h5py user), saved SNNs (``snnfile``), NIR (``nirio``), output locks and atomic writes."""
+h5py user), saved SNNs (``snnfile``), NIR (``nirio``; its operators ``nirops``, the files for
+other simulators ``nirtargets``), output locks and atomic writes."""
 
 from neurosnn._lazy import exports
 

@@ -49,7 +49,8 @@ from torch import nn
 from neurosnn import __version__
 from neurosnn.conversion.build import build_network
 from neurosnn.errors import UserError
-from neurosnn.io.values import check_setting, check_values
+from neurosnn.io.nirops import NIRError, import_op, pair
+from neurosnn.io.values import check_values
 from neurosnn.snn.graph import INPUT, Edge, Node, SNNGraph
 from neurosnn.snn.network import ConvertedSNN
 from neurosnn.snn.synapses import WEIGHTED, ChannelPad, ScaleShift, SpikeMaxPool2d, UnitSpikes
@@ -64,10 +65,6 @@ SEMANTICS = {
     "timing": "NIR runs all layers within one step (neurosnn delay='none'); neurosnn's "
     "default delay='layer' adds one step per layer",
 }
-
-
-class NIRError(UserError):
-    """A network NIR cannot hold, or a NIR graph neurosnn cannot run."""
 
 
 def _nir():
@@ -197,12 +194,12 @@ def _export_op(nir, layer: str, m: nn.Module, shape: tuple, scale: float | None)
         )
         return f"{layer}.conv", node, out
     if isinstance(m, nn.AvgPool2d):
-        pad = _pair(m.padding)
+        pad = pair(m.padding)
         if m.ceil_mode or (pad != (0, 0) and not m.count_include_pad):
             raise NIRError(f"layer {layer}: average pooling with ceil_mode or uncounted padding")
         node = nir.AvgPool2d(
-            kernel_size=np.array(_pair(m.kernel_size)),
-            stride=np.array(_pair(m.stride or m.kernel_size)),
+            kernel_size=np.array(pair(m.kernel_size)),
+            stride=np.array(pair(m.stride or m.kernel_size)),
             padding=np.array(pad),
         )
         return f"{layer}.pool", node, out
@@ -252,12 +249,6 @@ def _shift_node(nir, layer: str, m: ScaleShift, shape: tuple, out: tuple):
         bias=_np(shift),
     )
     return f"{layer}.shift", node, out
-
-
-def _pair(v) -> tuple[int, int]:
-    """An int or a pair (tuple, list, array) as a pair of ints."""
-    v = np.atleast_1d(np.asarray(v)).astype(int).tolist()
-    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
 
 
 def write_nir(
@@ -516,7 +507,7 @@ def _import_edge(nir, nodes, source, chain, shapes, target, target_shape) -> nn.
         else:
             ops.append(UnitSpikes())
     for key in rest:
-        module = _import_op(nir, key, nodes[key])
+        module = import_op(nir, key, nodes[key])
         ops.append(module)
         with torch.no_grad():
             shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
@@ -548,43 +539,3 @@ def _uniform(values, key: str, what: str) -> float:
 def _check_ones(values, key: str, what: str) -> None:
     if np.any(np.asarray(values) != 1):
         raise NIRError(f"node {key}: {what} must be 1")
-
-
-def _import_op(nir, key: str, node) -> nn.Module:
-    if isinstance(node, nir.Conv2d):
-        for name in ("stride", "dilation", "groups"):
-            check_setting(np.asarray(getattr(node, name)).tolist(), f"node {key} {name}")
-        if not isinstance(node.padding, str):
-            check_setting(np.asarray(node.padding).tolist(), f"node {key} padding", 0)
-        w = torch.from_numpy(np.array(node.weight, np.float32))
-        padding = node.padding if isinstance(node.padding, str) else _pair(node.padding)
-        conv = nn.Conv2d(
-            w.shape[1] * int(node.groups),
-            w.shape[0],
-            tuple(w.shape[2:]),
-            stride=_pair(node.stride),
-            padding=padding,
-            dilation=_pair(node.dilation),
-            groups=int(node.groups),
-        )
-        return _with_weights(conv, w, node.bias)
-    if isinstance(node, nir.Affine | nir.Linear):
-        w = torch.from_numpy(np.array(node.weight, np.float32))
-        bias = getattr(node, "bias", None)
-        return _with_weights(nn.Linear(w.shape[1], w.shape[0], bias=bias is not None), w, bias)
-    if isinstance(node, nir.AvgPool2d):
-        return nn.AvgPool2d(_pair(node.kernel_size), _pair(node.stride), _pair(node.padding))
-    if isinstance(node, nir.Flatten):
-        end = int(node.end_dim)
-        return nn.Flatten(int(node.start_dim) + 1, end + 1 if end >= 0 else end)
-    if isinstance(node, nir.Scale):
-        return ScaleShift(torch.from_numpy(np.array(node.scale, np.float32)))
-    raise NIRError(f"node {key}: {type(node).__name__} is not one neurosnn can run")
-
-
-def _with_weights(module: nn.Module, weight: torch.Tensor, bias) -> nn.Module:
-    with torch.no_grad():
-        module.weight.copy_(weight)
-        if bias is not None:
-            module.bias.copy_(torch.from_numpy(np.array(bias, np.float32)))
-    return module.requires_grad_(False)

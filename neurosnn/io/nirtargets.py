@@ -167,6 +167,8 @@ def _shapes(nir, nodes, edges) -> dict[str, tuple[int, ...]]:
     """Each node's input shape (without the batch), from the Input node along the edges."""
     import torch
 
+    from neurosnn.io.nirops import import_op
+
     preds = {k: [a for a, b in edges if b == k] for k in nodes}
     shapes: dict[str, tuple[int, ...]] = {}
     out: dict[str, tuple[int, ...]] = {}
@@ -183,42 +185,10 @@ def _shapes(nir, nodes, edges) -> dict[str, tuple[int, ...]]:
         shapes[key] = out[preds[key][0]]
         x = torch.zeros(1, *shapes[key])
         if isinstance(node, nir.Conv2d | nir.AvgPool2d | nir.Flatten | nir.Affine):
-            out[key] = tuple(_torch_op(node)(x).shape[1:])
+            out[key] = tuple(import_op(nir, key, node)(x).shape[1:])
         else:
             out[key] = shapes[key]
     return shapes
-
-
-def _torch_op(node):
-    """The torch module of a NIR operator node (to follow the shapes through the graph)."""
-    import nir
-    import torch
-
-    if isinstance(node, nir.Conv2d):
-        m = torch.nn.Conv2d(
-            node.weight.shape[1] * int(node.groups),
-            node.weight.shape[0],
-            tuple(node.weight.shape[2:]),
-            stride=tuple(int(s) for s in np.broadcast_to(node.stride, 2)),
-            padding=tuple(int(s) for s in np.broadcast_to(node.padding, 2)),
-            dilation=tuple(int(s) for s in np.broadcast_to(node.dilation, 2)),
-            groups=int(node.groups),
-        )
-        m.weight.data = torch.as_tensor(np.asarray(node.weight, np.float32))
-        m.bias.data = torch.as_tensor(np.asarray(node.bias, np.float32))
-        return m
-    if isinstance(node, nir.AvgPool2d):
-        return torch.nn.AvgPool2d(
-            tuple(int(k) for k in node.kernel_size),
-            tuple(int(s) for s in node.stride),
-            tuple(int(p) for p in node.padding),
-        )
-    if isinstance(node, nir.Flatten):
-        return torch.nn.Flatten()
-    m = torch.nn.Linear(node.weight.shape[1], node.weight.shape[0])
-    m.weight.data = torch.as_tensor(np.asarray(node.weight, np.float32))
-    m.bias.data = torch.as_tensor(np.asarray(node.bias, np.float32))
-    return m
 
 
 def _order_merges(nir, target: str, nodes, edges) -> None:
@@ -459,7 +429,9 @@ def _unrolled(nir, key: str, node, shape: tuple[int, ...]):
     """A ``Conv2d`` as the ``Affine`` it computes on flat vectors."""
     import torch
 
-    conv, size = _torch_op(node), int(np.prod(shape))
+    from neurosnn.io.nirops import import_op
+
+    conv, size = import_op(nir, key, node), int(np.prod(shape))
     with torch.no_grad():
         bias = conv(torch.zeros(1, *shape)).reshape(-1)
         what = f"node {key}: a convolution, unrolled (rockpool maps none),"
