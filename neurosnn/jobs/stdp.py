@@ -83,8 +83,12 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     )
     seconds = time.perf_counter() - start
     folder.mkdir(parents=True, exist_ok=True)
-    cache = {"state": net.state_dict(), "history": history, "convergence": convergence}
-    cache["seconds"] = seconds
+    cache = {
+        "state": net.state_dict(),
+        "history": history,
+        "convergence": convergence,
+        "seconds": seconds,
+    }
     with atomic(path) as tmp:  # a cache is the whole file or none
         torch.save(cache, tmp)
     return net, history, convergence, seconds
@@ -131,10 +135,7 @@ def run_network(name: str, cfg: STDPJobConfig, data: Dataset, out: Path, progres
     summary and the arrays it records (kernels, firing-rate histories)."""
     import torch
 
-    from neurosnn.learn.readout import (
-        build_classifier,
-        rates,
-    )
+    from neurosnn.learn.readout import build_classifier, rates
     from neurosnn.learn.stdp import kernel_similarity
 
     folder, specs, T = out / name, NETWORKS[name], cfg.stdp.timesteps

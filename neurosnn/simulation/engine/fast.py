@@ -78,7 +78,8 @@ class Block:
 
     Attributes:
         start: first timestep of the block.
-        spikes: per IF layer, threshold-valued spikes ``[τ, B, *shape]`` (0 where silent).
+        spikes: per IF layer, threshold-valued spikes ``[τ, B, *shape]`` (0 where silent);
+            empty where the simulation keeps no spikes (``keep_spikes=False``).
         counts: per IF layer, spikes per step and sample ``[τ, B]``.
         output: the output layer's potential after each step ``[τ, B, classes]``.
     """
