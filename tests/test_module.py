@@ -132,3 +132,16 @@ def test_the_writers_name_swapped_arguments(tmp_path):
         with pytest.raises(TypeError, match="got int"):
             write(tmp_path / "x", 3)  # type: ignore[arg-type]
     assert not any(tmp_path.iterdir())
+
+
+def test_simulate_names_a_loaded_tuple_passed_as_the_snn(tmp_path):
+    snn, x = chain_snn()
+    ns.save_snn(tmp_path / "a.snn.h5", snn)
+    loaded = ns.load_snn(tmp_path / "a.snn.h5")  # (snn, metadata)
+    y = torch.zeros(len(x), dtype=torch.long)
+    with pytest.raises(TypeError, match=r"simulate\(snn, .*got tuple .*\(snn, metadata\)"):
+        ns.simulate(loaded, [(x, y)], 4)
+    thresholds = torch.tensor(snn.thresholds).unsqueeze(0)
+    with pytest.raises(TypeError, match=r"simulate_groups\(snn, .*got tuple"):
+        ns.simulate_groups(loaded, [(x, y, y)], thresholds, 4)
+    assert ns.simulate(loaded[0], [(x, y)], 4).n_images == len(x)

@@ -52,7 +52,7 @@ from neurosnn.errors import UserError
 from neurosnn.io.nirops import NIRError, import_op, pair
 from neurosnn.io.values import check_values
 from neurosnn.snn.graph import INPUT, Edge, Node, SNNGraph
-from neurosnn.snn.network import ConvertedSNN
+from neurosnn.snn.network import ConvertedSNN, require_snn
 from neurosnn.snn.synapses import WEIGHTED, ChannelPad, ScaleShift, SpikeMaxPool2d, UnitSpikes
 
 log = logging.getLogger(__name__)
@@ -278,9 +278,8 @@ def write_nir(
         ``path``."""
     from neurosnn.io.nirtargets import RECURRENT_RESET, check_target, for_target
     from neurosnn.io.output import atomic
-    from neurosnn.io.snnfile import require_snn
 
-    require_snn(snn, "write_nir")
+    require_snn(snn, "write_nir(path, snn)")
     nir = _nir()
     check_target(target)
     if target not in ("neurosnn", "nirtorch"):

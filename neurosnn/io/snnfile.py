@@ -41,7 +41,7 @@ from neurosnn.io.record import SNN_FORMAT, read_arrays, write_arrays
 from neurosnn.io.values import check_setting, check_values
 from neurosnn.networks.blocks import QCFS
 from neurosnn.snn.graph import Edge, Node, SNNGraph
-from neurosnn.snn.network import ActivationHistogram, ConvertedSNN
+from neurosnn.snn.network import ActivationHistogram, ConvertedSNN, require_snn
 from neurosnn.snn.synapses import ChannelPad, ScaleShift, UnitSpikes
 
 FILE_VERSION = 2
@@ -147,16 +147,6 @@ def _activation_spec(act: nn.Module | None) -> dict[str, Any] | None:
     raise UserError(f"an SNN whose layers replace {type(act).__name__} cannot be saved")
 
 
-def require_snn(snn: Any, call: str) -> None:
-    """Raise naming ``call`` (a writer taking ``(path, snn)``) where ``snn`` is not a
-    ``ConvertedSNN``: a path there means the arguments were swapped."""
-    if not isinstance(snn, ConvertedSNN):
-        hint = " (the arguments swapped?)" if isinstance(snn, str | Path) else ""
-        raise TypeError(
-            f"{call}(path, snn): snn must be a ConvertedSNN, got {type(snn).__name__}{hint}"
-        )
-
-
 def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``snn`` and ``metadata`` (plain JSON: where it came from) to ``path``.
 
@@ -171,7 +161,7 @@ def save_snn(path: str | Path, snn: ConvertedSNN, metadata: dict[str, Any] | Non
 
     Returns:
         ``path``."""
-    require_snn(snn, "save_snn")
+    require_snn(snn, "save_snn(path, snn)")
     graph = snn.to_graph()
     arrays: dict[str, dict[str, np.ndarray]] = {}
     edges = []

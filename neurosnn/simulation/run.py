@@ -47,7 +47,7 @@ from neurosnn.simulation.options import (
 )
 from neurosnn.simulation.srp import silenced as srp_silenced
 from neurosnn.snn.macs import layer_inputs
-from neurosnn.snn.network import INPUT, ConvertedSNN
+from neurosnn.snn.network import INPUT, ConvertedSNN, require_snn
 
 Engine = Literal["fast", "reference"]
 # (layer, first image index, packed spikes [T, b, ceil(n/8)] uint8, layer shape)
@@ -250,7 +250,10 @@ def _reference_block(
     return Block(0, joined, counts, torch.cat(outputs))
 
 
-def _check(snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block) -> None:
+def _check(
+    call: str, snn: ConvertedSNN, timesteps: int, delay: str, bias_onset: str, time_block
+) -> None:
+    require_snn(snn, call)
     check_timing(delay, bias_onset)
     check_timesteps(timesteps)
     if time_block is not None and time_block < 1:
@@ -362,7 +365,7 @@ def simulate(
         raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
     if engine == "reference" and precision != "fp32":
         raise ValueError(f"precision {precision!r} needs engine='fast' (bindsnet runs fp32)")
-    _check(snn, timesteps, delay, bias_onset, time_block)
+    _check("simulate(snn, batches, timesteps)", snn, timesteps, delay, bias_onset, time_block)
     if int(readout_after) != readout_after or not 0 <= readout_after < timesteps:
         raise UserError(
             f"readout_after must be an integer in [0, T) = [0, {timesteps}), got {readout_after}"
@@ -523,7 +526,8 @@ def simulate_groups(
         Per group: correct predictions per step (``correct``, and ``by_readout`` for each
         readout delay), images, and spike counts per layer and step.
     """
-    _check(snn, timesteps, delay, bias_onset, time_block)
+    call = "simulate_groups(snn, batches, thresholds, timesteps)"
+    _check(call, snn, timesteps, delay, bias_onset, time_block)
     check_presim(presim, timesteps)
     readouts = tuple(int(k) for k in readouts)
     if not readouts or not all(0 <= k < timesteps for k in readouts):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -373,3 +374,17 @@ def ann_ops(ops: nn.Sequential) -> nn.Sequential:
             for m in ops
         ]
     )
+
+
+def require_snn(snn: object, call: str) -> None:
+    """Raise ``TypeError`` naming ``call`` (its signature, e.g. ``"save_snn(path, snn)"``)
+    where ``snn`` is not a ``ConvertedSNN``, with the likely slip: a path (arguments swapped)
+    or a tuple (``load_snn`` and ``read_nir`` return ``(snn, metadata)``)."""
+    if isinstance(snn, ConvertedSNN):
+        return
+    hint = ""
+    if isinstance(snn, str | os.PathLike):
+        hint = " (the arguments swapped?)"
+    elif isinstance(snn, tuple):
+        hint = " (load_snn and read_nir return (snn, metadata))"
+    raise TypeError(f"{call}: snn must be a ConvertedSNN, got {type(snn).__name__}{hint}")
