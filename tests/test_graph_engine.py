@@ -5,6 +5,8 @@ loads and goes through NIR unchanged."""
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from neurosnn.conversion import convert
 from neurosnn.io.snnfile import load_snn, save_snn
@@ -244,3 +246,82 @@ def test_shared_spike_buffers_give_the_same_counts_and_output(build, presim):
         assert all(torch.equal(counts_a[n], counts_b[n]) for n in counts_a)
         assert spikes_a == set(snn.if_names) and spikes_b == set()  # none to misread
     assert any(c.sum() > 0 for _, counts, _ in runs[0] for c in counts.values())
+
+
+class FromInput(nn.Module):
+    """A layer that sums a hidden layer's current and one straight from the input (a
+    shortcut from the images)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.skip = nn.Conv2d(2, 4, 1)
+        self.fc = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        h = F.relu(self.skip(x) + self.conv2(F.relu(self.conv1(x))))
+        return self.fc(torch.flatten(h, 1))
+
+
+def _from_input_snn():
+    torch.manual_seed(0)
+    x = torch.rand(64, *SHAPE)
+    return convert(init(FromInput()), [x], SHAPE), x[:6]
+
+
+def _vgg_snn():  # spike max pooling: connections that carry counts across blocks
+    torch.manual_seed(0)
+    model = create_network("vgg9", 4, 1, 16, width=0.0625).eval()
+    x = torch.rand(32, 1, 16, 16)
+    return convert(model, [x], (1, 16, 16), percentile=99.0), x[:4]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [resnet_snn, _concat_snn, _vgg_snn, _from_input_snn],
+    ids=["resnet", "concat", "vgg", "from-input"],
+)
+@pytest.mark.parametrize("tau", [1, 3, 40])
+def test_rows_before_a_layers_first_spike_are_not_convolved(build, tau, monkeypatch):
+    from neurosnn.simulation.engine import fast
+
+    snn, x = build()
+    theta, phi = snn.per_sample(len(x))
+    convolved = []  # images each convolution was given
+    for name in snn.layer_names:
+        for _, conn in snn.incoming(name):
+            for m in conn.ops:
+                if isinstance(m, nn.Conv2d | nn.Linear):
+                    m.register_forward_hook(lambda m, i, o: convolved.append(len(i[0])))
+
+    def run(delay, onset):
+        convolved.clear()
+        blocks = fast.run_blocks(
+            snn, x, 40, theta, phi=phi, delay=delay, bias_onset=onset, time_block=tau
+        )
+        return [(b.output.clone(), {n: c.clone() for n, c in b.counts.items()}) for b in blocks]
+
+    for delay, onset in (("layer", "input"), ("layer", "always"), ("none", "always")):
+        skipping = run(delay, onset), sum(convolved)
+        with monkeypatch.context() as m:
+            m.setattr(fast.Simulation, "_silent_rows", lambda self, source, counts: 0)
+            every_row = run(delay, onset), sum(convolved)
+        for (out_a, counts_a), (out_b, counts_b) in zip(skipping[0], every_row[0], strict=True):
+            assert torch.equal(out_a, out_b)
+            assert all(torch.equal(counts_a[n], counts_b[n]) for n in counts_a)
+        assert skipping[1] <= every_row[1]
+        if onset == "input":  # a layer n connections deep is silent for n steps: skipped
+            assert skipping[1] < every_row[1]
+    fired = [c.sum() > 0 for _, counts in skipping[0] for c in counts.values()]
+    assert any(fired)
+
+
+@pytest.mark.parametrize("delay", ["layer", "none"])
+def test_a_current_from_the_input_summed_first_is_not_overwritten(delay):
+    # the input's current is computed once and kept; summing a hidden layer's current into
+    # it in place (one step a block) changed every later step's input
+    snn, x = _from_input_snn()
+    assert snn.sources("conv2") == ["input", "conv1"]
+    run = same_run(snn, x, 12, delay=delay, time_block=1)
+    assert all(c.sum() > 0 for c in run.spike_counts.values())

@@ -26,6 +26,7 @@ is measured in the README).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 import torch
@@ -138,12 +139,34 @@ class _Edge:
         self.pool_counts: dict[int, torch.Tensor] = {}
         self.stateful = any(isinstance(m, SpikeMaxPool2d) for m in conn.ops)
         self.constant: torch.Tensor | None = None  # [1, B, N] of a constant input current
+        self.silent: torch.Tensor | None = None  # [1, B, N] of a silent source (its bias)
 
     def constant_current(self, x: torch.Tensor) -> torch.Tensor:
         """``[1, B, N]``: the current of a constant input ``x``, computed on first use."""
         if self.constant is None:
             self.constant = self.currents(x.unsqueeze(0))
         return self.constant
+
+    def silent_current(self, row: torch.Tensor) -> torch.Tensor:
+        """``[1, B, N]``: the current while the source is silent (``row [1, B, *in]`` of
+        zeros' shape), computed on first use; a pooling's counts gain nothing from zeros."""
+        if self.silent is None:
+            self.silent = self.currents(torch.zeros_like(row))
+        return self.silent
+
+    def block_currents(self, src: torch.Tensor, lead: int) -> torch.Tensor:
+        """``currents(src)`` where the first ``lead`` rows of ``src`` are known to be silent:
+        only the rest is convolved (``[1, B, N]`` when every row is silent)."""
+        if lead == 0:
+            return self.currents(src)
+        silent = self.silent_current(src[:1])
+        if lead == len(src):
+            return silent
+        active = self.currents(src[lead:])
+        cur = torch.empty(len(src), *active.shape[1:], device=active.device)
+        cur[:lead] = silent
+        cur[lead:] = active
+        return cur
 
     def currents(self, src: torch.Tensor) -> torch.Tensor:
         """The connection applied to ``src [τ, B, *in]`` in time order → ``[τ, B, N]``."""
@@ -277,6 +300,7 @@ class Simulation:
         # timesteps done, counted only where a layer's current is withheld (its one reader):
         # torch.compile would compile SNNModule's step again for every value of a count
         self.steps, self.counting = 0, any(self.withheld.values())
+        self.fired: set[str] = set()  # IF layers that have spiked in some sample
 
     def silenced_by_srp(self) -> dict[str, torch.Tensor]:
         """Per IF layer, ``[B, N]`` the neurons SRP silences after the steps run so far."""
@@ -296,6 +320,15 @@ class Simulation:
         def rows(e: _Edge, n: int) -> torch.Tensor:  # what a connection reads
             return inputs[:n] if e.source == INPUT else self.layers[e.source].spikes[:n]
 
+        def current(e: _Edge) -> torch.Tensor:  # an edge's current over the block
+            if constant and e.source == INPUT and not e.stateful:
+                cur = e.constant_current(inputs[0])
+            else:
+                cur = e.block_currents(rows(e, n_steps), self._silent_rows(e.source, counts))
+            if shared is not None:  # a cache made just now is shared from now on
+                shared.update(_storage(c) for c in (e.constant, e.silent) if c is not None)
+            return cur
+
         shared = self._shared_storages(inputs)
 
         for i, name in enumerate(self.snn.layer_names):
@@ -306,21 +339,15 @@ class Simulation:
                 )
                 if self.withheld[name]:
                     layer.carry.zero_()
-            cur = _sum(
-                (
-                    e.constant_current(inputs[0])
-                    if constant and e.source == INPUT and not e.stateful
-                    else e.currents(rows(e, n_steps))
-                    for e in layer.edges
-                ),
-                shared,
-            )
+            cur = _sum((current(e) for e in layer.edges), shared)
             # with the layer delay, step t reads the current of step t − 1 (carried across
             # blocks); row r is read at step start + r + 1, so rows before the onset are
             # silenced (a layer fed by the input alone is withheld one step: never a row)
             if self.withheld[name]:
-                silent = min(len(cur), self.withheld[name] - start - 1)
+                silent = min(n_steps, self.withheld[name] - start - 1)
                 if silent > 0:
+                    if shared is None or len(cur) < n_steps or _storage(cur) in shared:
+                        cur = cur.expand(n_steps, *cur.shape[1:]).clone()  # a cached current
                     cur[:silent] = 0
             first = layer.carry
             if self.shift:
@@ -338,16 +365,31 @@ class Simulation:
             self.steps += n_steps
         return Block(start, spikes, counts, out)
 
-    def _shared_storages(self, inputs: torch.Tensor) -> frozenset[int] | None:
+    def _silent_rows(self, source: str, counts: dict[str, torch.Tensor]) -> int:
+        """How many leading rows of this block ``source`` spent silent in every sample: its
+        connections need not convolve them (their current is the bias; with the layer delay
+        a layer n connections deep is silent for at least its first n steps, a fifth of a
+        MobileNet's convolutions at T = 64). 0 once the source has fired, for the input, and
+        under the compiler (no data-dependent branches in a traced step)."""
+        if source == INPUT or source in self.fired or torch.compiler.is_compiling():
+            return 0
+        fired = counts[source].sum(1).nonzero()
+        if len(fired) == 0:
+            return len(counts[source])
+        self.fired.add(source)
+        return int(fired[0])
+
+    def _shared_storages(self, inputs: torch.Tensor) -> set[int] | None:
         """The storages a connection's current may alias and a sum must not write into: the
-        input, every spike buffer, every cached constant current (None under the compiler,
-        which traces no storage pointers: every sum is then out of place)."""
+        input, every spike buffer, every cached constant or silent-source current (``block``
+        adds the caches it makes; None under the compiler, which traces no storage pointers:
+        every sum is then out of place)."""
         if torch.compiler.is_compiling():
             return None
         tensors = [inputs]
         for layer in self.layers.values():
-            tensors += [layer.spikes] + [e.constant for e in layer.edges]
-        return frozenset(t.untyped_storage().data_ptr() for t in tensors if t is not None)
+            tensors += [layer.spikes] + [c for e in layer.edges for c in (e.constant, e.silent)]
+        return {_storage(t) for t in tensors if t is not None}
 
 
 def run_blocks(
@@ -421,7 +463,11 @@ def run_blocks(
     yield from phase(sim, presim, timesteps)
 
 
-def _sum(tensors, shared: frozenset[int] | None = None) -> torch.Tensor:
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+def _sum(tensors, shared: AbstractSet[int] | None = None) -> torch.Tensor:
     """The sum in order (BindsNET's: each connection added to the running total). Added in
     place into the first current where it is this block's own tensor (its storage not in
     ``shared``; None: never), which saves allocating a block-sized tensor per merge (2–3× the
@@ -430,7 +476,7 @@ def _sum(tensors, shared: frozenset[int] | None = None) -> torch.Tensor:
     for t in tensors:
         if total is None:
             total = t
-        elif shared is None or total.untyped_storage().data_ptr() in shared:
+        elif shared is None or _storage(total) in shared:
             total = total + t
         elif total.shape != torch.broadcast_shapes(total.shape, t.shape):
             total = total + t  # a constant current [1, …] plus a block's
