@@ -350,8 +350,9 @@ class Simulation:
                         cur = cur.expand(n_steps, *cur.shape[1:]).clone()  # a cached current
                     cur[:silent] = 0
             first = layer.carry
-            if self.shift:
-                layer.carry = cur[-1]
+            if self.shift:  # a view that keeps the block's currents until the next block:
+                layer.carry = cur[-1]  # copying and freeing them was slower (glibc trims the
+                # freed heap top and the next block faults it back in, 5x the page faults)
             if name == self.snn.output_name:
                 out = _accumulate(cur, layer, first, self.shift, n_steps)
             else:
