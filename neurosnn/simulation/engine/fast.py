@@ -163,7 +163,7 @@ class _Edge:
         if lead == len(src):
             return silent
         active = self.currents(src[lead:])
-        cur = torch.empty(len(src), *active.shape[1:], device=active.device)
+        cur = active.new_empty((len(src), *active.shape[1:]))
         cur[:lead] = silent
         cur[lead:] = active
         return cur
@@ -369,9 +369,9 @@ class Simulation:
     def _silent_rows(self, source: str, counts: dict[str, torch.Tensor]) -> int:
         """How many leading rows of this block ``source`` spent silent in every sample: its
         connections need not convolve them (their current is the bias; with the layer delay
-        a layer n connections deep is silent for at least its first n steps, a fifth of a
-        MobileNet's convolutions at T = 64). 0 once the source has fired, for the input, and
-        under the compiler (no data-dependent branches in a traced step)."""
+        a layer n connections deep is silent for at least its first n steps). 0 once the
+        source has fired, for the input, and under the compiler (no data-dependent branches
+        in a traced step)."""
         if source == INPUT or source in self.fired or torch.compiler.is_compiling():
             return 0
         fired = counts[source].sum(1).nonzero()
