@@ -320,8 +320,11 @@ class Simulation:
         def rows(e: _Edge, n: int) -> torch.Tensor:  # what a connection reads
             return inputs[:n] if e.source == INPUT else self.layers[e.source].spikes[:n]
 
-        def current(e: _Edge) -> torch.Tensor:  # an edge's current over the block
-            if constant and e.source == INPUT and not e.stateful:
+        def current(e: _Edge, silent: bool = False) -> torch.Tensor:
+            """An edge's current over the block (``silent``: one row, its silent source's)."""
+            if silent:
+                cur = e.silent_current(rows(e, 1))
+            elif constant and e.source == INPUT and not e.stateful:
                 cur = e.constant_current(inputs[0])
             else:
                 cur = e.block_currents(rows(e, n_steps), self._silent_rows(e.source, counts))
@@ -334,11 +337,9 @@ class Simulation:
         for i, name in enumerate(self.snn.layer_names):
             layer = self.layers[name]
             if self.shift and layer.carry is None:  # bindsnet: every source silent before step 0
-                layer.carry = _sum(
-                    (e.currents(torch.zeros_like(rows(e, 1)))[0] for e in layer.edges), shared
-                )
+                layer.carry = _sum((current(e, silent=True) for e in layer.edges), shared)[0]
                 if self.withheld[name]:
-                    layer.carry.zero_()
+                    layer.carry = torch.zeros_like(layer.carry)
             cur = _sum((current(e) for e in layer.edges), shared)
             # with the layer delay, step t reads the current of step t − 1 (carried across
             # blocks); row r is read at step start + r + 1, so rows before the onset are
