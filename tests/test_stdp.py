@@ -426,3 +426,45 @@ def test_the_linear_readout_is_one_linear_layer():
     clf = build_classifier("linear", (4, 2, 2), 3)
     assert [type(m).__name__ for m in clf] == ["Flatten", "Linear"]
     assert clf[1].in_features == 16 and clf[1].out_features == 3
+
+
+def test_decorrelate_is_a_gradient_step_on_the_summed_squared_cosines():
+    from neurosnn.learn.competition import decorrelate
+
+    torch.manual_seed(0)
+    w = normalise_kernels(torch.randn(5, 2, 3, 3) + torch.randn(1, 2, 3, 3), 2.0)
+    u = (w.flatten(1) / w.flatten(1).norm(dim=1, keepdim=True)).requires_grad_()
+    cos = u @ u.T
+    (0.25 * (cos**2).sum() - 0.25 * (cos.diagonal() ** 2).sum()).backward()
+    expected = (u - 0.1 * u.grad).detach() * 2.0  # each kernel back at its norm, 2
+    out = decorrelate(w, 0.1)
+    torch.testing.assert_close(out.flatten(1), expected)
+    assert kernel_similarity(out) < kernel_similarity(w)
+    torch.testing.assert_close(out.mean(dim=(1, 2, 3)), torch.zeros(5), atol=1e-6, rtol=0)
+    eye = torch.eye(4).view(4, 1, 2, 2) * 3.0  # orthogonal kernels do not move
+    assert torch.equal(decorrelate(eye, 0.5), eye)
+    assert torch.equal(decorrelate(w, 0.0), w)
+
+
+def test_with_decorrelation_the_update_is_pushed_apart_before_the_normalisation():
+    from neurosnn.learn.competition import decorrelate
+
+    torch.manual_seed(0)
+    cfg = STDPConfig(nu=(0.1, 0.2), backend="torch", decorrelation=0.3)
+    gen = torch.Generator().manual_seed(0)
+    layer = STDPLayer("conv1", (2, 5, 5), ConvSpec(4, kernel=3, pool=1), cfg, gen)
+    plain = STDPLayer(
+        "conv1", (2, 5, 5), ConvSpec(4, kernel=3, pool=1), replace(cfg, decorrelation=0.0),
+        torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    pre = (torch.rand(3, 2, 2, 5, 5) < 0.4).float()
+    post = (torch.rand(3, 2, 4, 5, 5) < 0.2).float()
+    spikes = (pre, pre * 0.7, post, post * 0.6)
+    w0 = layer.weight.clone()
+    plain._torch_update(*[s.flatten(0, 1) for s in spikes])  # the rule alone, not renormalised
+    layer.learn(*spikes)
+    expected = normalise_kernels(decorrelate(plain.weight, 0.3), 1.0)
+    torch.testing.assert_close(layer.weight, expected)
+    assert not torch.allclose(layer.weight, w0)
+    with pytest.raises(ValueError, match="decorrelation"):
+        STDPConfig(decorrelation=1.0)

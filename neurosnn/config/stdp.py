@@ -97,6 +97,14 @@ class STDPConfig:
         group="training",
         metavar="K",
     )
+    decorrelation: float = option(
+        0.0,
+        help="after every update, move each unit kernel by this fraction of its projections "
+        "onto the other kernels of its layer, away from them (0: off; see "
+        "neurosnn.learn.competition.decorrelate)",
+        group="training",
+        metavar="RATE",
+    )
     kernel_norm: float = 1.0
     wmin: float = -1.0
     wmax: float = 1.0
@@ -129,6 +137,8 @@ class STDPConfig:
             raise UserError(f"nu_decay must be in (0, 1], got {self.nu_decay}")
         if self.winners < 0:
             raise UserError(f"winners must be >= 0 (0: every map learns), got {self.winners}")
+        if not 0 <= self.decorrelation < 1:
+            raise UserError(f"decorrelation must be in [0, 1), got {self.decorrelation}")
         if not 0 < self.input_rate <= 1:
             raise UserError(f"input_rate must be in (0, 1], got {self.input_rate}")
         if not 0 <= self.dropout < 1:
@@ -164,7 +174,8 @@ class STDPJobConfig:
         group="training",
         expose=(
             "rule", "nu", "nu_decay", "reduction", "backend", "timesteps", "updates",
-            "dropout", "inhibition", "winners", "target_rate", "homeostasis", "coding",
+            "dropout", "inhibition", "winners", "decorrelation", "target_rate", "homeostasis",
+            "coding",
         ),
     )  # fmt: skip
     stdp_images: int = option(

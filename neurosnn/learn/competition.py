@@ -1,7 +1,7 @@
 """Competition between the feature maps of an STDP layer and its measures
 (``neurosnn.learn.stdp``): the LIF scan with lateral inhibition across maps (Masquelier &
 Thorpe 2007), k winners-take-all across maps (Kheradpisheh et al. 2018, §2.3), the kernels'
-normalisation, and how alike and how settled the kernels are."""
+normalisation and decorrelation, and how alike and how settled the kernels are."""
 
 from __future__ import annotations
 
@@ -50,6 +50,24 @@ def normalise_kernels(w: torch.Tensor, norm: float) -> torch.Tensor:
     """Each output kernel ``w[o]`` at zero mean and L2 norm ``norm`` (a new tensor)."""
     centred = w - w.mean(dim=(1, 2, 3), keepdim=True)
     return centred * (norm / centred.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
+
+
+def decorrelate(w: torch.Tensor, rate: float) -> torch.Tensor:
+    """One step that pushes the output kernels of ``w [O, C, k, k]`` apart (a new tensor): with
+    ``u_o`` each kernel at unit norm, ``u_o ← u_o − rate·Σ_{p≠o} (u_o·u_p)·u_p``, then each kernel
+    back at its own norm.
+
+    The step is the gradient of ¼·Σ_{o≠p} (u_o·u_p)², the summed squared cosines, taken at fixed
+    norms: the penalty anti-Hebbian lateral weights minimise between competing units (Földiák
+    1990, "Forming sparse representations by local anti-Hebbian learning"), applied here to the
+    kernels themselves rather than learned as lateral connections. Zero-mean kernels stay zero
+    mean; mutually orthogonal kernels do not move."""
+    flat = w.flatten(1)
+    norm = flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    u = flat / norm
+    cos = u @ u.T
+    cos.fill_diagonal_(0.0)
+    return ((u - rate * (cos @ u)) * norm).view_as(w)
 
 
 def kernel_similarity(w: torch.Tensor) -> float:

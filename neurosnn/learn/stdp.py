@@ -36,7 +36,8 @@ et al. 2018): at each position and step only the map with the highest potential 
 drops it). With it at most 1/C of a layer's neurons fire per step, so the target rate r* must
 stay below 1/C. Weight normalisation per kernel: after every update each output kernel is set to
 zero mean and L2 norm ``kernel_norm``, so no kernel wins by growing and every kernel is a
-contrast detector.
+contrast detector. Optionally (``decorrelation`` > 0) each update is followed by a step that
+pushes the kernels apart (``competition.decorrelate``), before the normalisation.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from neurosnn.config.stdp import STDPConfig
 from neurosnn.errors import UserError
 from neurosnn.io.data import Split
 from neurosnn.learn.competition import (
+    decorrelate,
     kernel_change,
     kernel_similarity,
     lif_scan,
@@ -201,7 +203,8 @@ class STDPLayer:
         self, pre: torch.Tensor, pre_x: torch.Tensor, post: torch.Tensor, post_x: torch.Tensor
     ) -> None:
         """One STDP update from a window's spikes and traces ``[τ, B, ...]``, stacked on the
-        batch axis for the BindsNET rule; then the kernels are renormalised."""
+        batch axis for the BindsNET rule; then the kernels are pushed apart (``decorrelation``
+        above 0) and renormalised."""
         n = pre.shape[0] * pre.shape[1]
         pre, pre_x = pre.reshape(n, *self.in_shape), pre_x.reshape(n, *self.in_shape)
         post, post_x = post.reshape(n, *self.out_shape), post_x.reshape(n, *self.out_shape)
@@ -213,7 +216,10 @@ class STDPLayer:
             self.connection.update(learning=True)
         else:
             self._torch_update(pre, pre_x, post, post_x)
-        self.connection.w.copy_(normalise_kernels(self.connection.w, self.cfg.kernel_norm))
+        w = self.connection.w
+        if self.cfg.decorrelation:
+            w = decorrelate(w, self.cfg.decorrelation)
+        self.connection.w.copy_(normalise_kernels(w, self.cfg.kernel_norm))
         self.updates += 1
 
     def _torch_update(self, pre, pre_x, post, post_x) -> None:
