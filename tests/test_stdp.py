@@ -468,3 +468,17 @@ def test_with_decorrelation_the_update_is_pushed_apart_before_the_normalisation(
     assert not torch.allclose(layer.weight, w0)
     with pytest.raises(ValueError, match="decorrelation"):
         STDPConfig(decorrelation=1.0)
+
+
+def test_the_random_controls_cache_ignores_the_options_that_only_change_learning():
+    from neurosnn.jobs.stdp import LEARNING_ONLY, STDPJobConfig, stage_options
+
+    data = synthetic()
+    base = STDPJobConfig(nets=("stdp2",))
+    learns = replace(base, stdp=replace(base.stdp, decorrelation=0.1, rule="weight-dependent"))
+    fires = replace(base, stdp=replace(base.stdp, target_rate=0.02))
+    assert stage_options(base, data, "random") == stage_options(learns, data, "random")
+    assert stage_options(base, data, "stdp") != stage_options(learns, data, "stdp")
+    assert stage_options(base, data, "random") != stage_options(fires, data, "random")
+    assert stage_options(base, data, "controls") == stage_options(learns, data, "controls")
+    assert set(LEARNING_ONLY) < set(stage_options(base, data, "stdp")["stdp"])

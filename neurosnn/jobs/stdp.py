@@ -1,7 +1,8 @@
 """Layer-wise STDP and a ReLU classifier against the same classifier on random frozen features
 as a job (Panda, Aketi & Roy 2020, §4.3, Tables 6 and 12), with and without BackRes. Every
-stage is cached in the output folder as it completes, so an interrupted run resumes. The
-command is ``experiments.stdp`` (its docstring describes the networks and files).
+stage is cached in the output folder as it completes, so an interrupted run resumes; each
+cache records the options it was computed from, and a run with other options refuses it
+instead of reusing it (``stage_options``). The command is ``experiments.stdp`` (its docstring describes the networks and files).
 
     data = load_dataset("fashion-mnist")
     summary = run_stdp(STDPJobConfig(nets=("stdp2",)), data, Path("runs/stdp"))
@@ -34,6 +35,59 @@ NETWORKS = {
     "stdp2x2": (ConvSpec(32, 5), ConvSpec(32, 3, repeat=2)),
 }
 
+# the STDPConfig fields that only change how weights learn: the random control never learns,
+# so its caches stay valid when these change
+LEARNING_ONLY = ("rule", "nu", "nu_decay", "reduction", "backend", "winners", "decorrelation")
+
+
+def stage_options(cfg: STDPJobConfig, data: Dataset, kind: str) -> dict:
+    """The options a cached stage was computed from: a network trained with STDP (``kind =
+    "stdp"``), the random control (``"random"``), or the controls without STDP
+    (``"controls"``: the pixels and the ANN), as plain JSON values."""
+    import json
+
+    if kind == "controls":
+        key: dict[str, Any] = {
+            "train_images": cfg.train_images,
+            "test_images": cfg.test_images,
+            "classifier_epochs": cfg.classifier_epochs,
+        }
+    else:
+        stdp = dataclasses.asdict(cfg.stdp)
+        key = {
+            "images": cfg.stdp_images if kind == "stdp" else cfg.control_images,
+            "stdp_batch": cfg.stdp_batch,
+            "stdp": {k: v for k, v in stdp.items() if kind == "stdp" or k not in LEARNING_ONLY},
+        }
+    return json.loads(json.dumps({"dataset": data.name, "seed": cfg.seed, **key}))
+
+
+def check_options(path: Path, saved: dict | None, expected: dict) -> None:
+    """Refuse a cache computed from other options than ``expected`` (one line naming each
+    difference); a cache of an older run, which recorded none, is reused with a warning."""
+    if saved is None:
+        log.warning("%s records no options (an older run's cache): reused unchecked", path)
+        return
+    if saved == expected:
+        return
+    there, here = _flat(saved), _flat(expected)
+    diff = "; ".join(
+        f"{k} {there.get(k, '(none)')} there, {here.get(k, '(none)')} here"
+        for k in sorted(set(there) | set(here))
+        if there.get(k) != here.get(k)
+    )
+    raise UserError(
+        f"{path} was computed with other options ({diff}): give another --out, or delete it "
+        "to recompute"
+    )
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
 
 def load_cache(path: Path) -> dict:
     """A cached network or feature file of an earlier run, loaded without running pickled
@@ -61,8 +115,10 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
     shape = (data.in_channels, data.input_size, data.input_size)
     net = STDPNet(list(NETWORKS[name]), shape, cfg.stdp, seed=cfg.seed, device=cfg.device)
     path = folder / f"{kind}.pt"
+    options = stage_options(cfg, data, kind)
     if path.is_file():
         saved = load_cache(path)
+        check_options(path, saved.get("options"), options)
         net.load_state_dict(saved["state"])
         log.info("%s %s: reusing %s", name, kind, path)
         return net, saved["history"], saved.get("convergence", {}), saved["seconds"]
@@ -88,6 +144,7 @@ def trained(name: str, kind: str, cfg: STDPJobConfig, data: Dataset, folder: Pat
         "history": history,
         "convergence": convergence,
         "seconds": seconds,
+        "options": options,
     }
     with atomic(path) as tmp:  # a cache is the whole file or none
         torch.save(cache, tmp)
@@ -118,15 +175,18 @@ def features(net, kind: str, split_name: str, split, cfg: STDPJobConfig, data, f
     from neurosnn.learn.stdp import Features, spike_features
 
     path = folder / f"features-{kind}-{split_name}.pt"
+    options = {**stage_options(cfg, data, kind), "split_images": len(split)}
     if path.is_file():
-        return Features(**load_cache(path))
+        saved = load_cache(path)
+        check_options(path, saved.pop("options", None), options)
+        return Features(**saved)
     start = time.perf_counter()
     f = spike_features(net, split, data.mean, data.std, seed=cfg.seed, progress=progress)
     seconds = time.perf_counter() - start
     log.info("%s %s: features of %d %s images in %.0f s", folder.name, kind, len(split),
              split_name, seconds)  # fmt: skip
     with atomic(path) as tmp:
-        torch.save(dataclasses.asdict(f), tmp)
+        torch.save({**dataclasses.asdict(f), "options": options}, tmp)
     return f
 
 
@@ -241,13 +301,24 @@ class Controls:
 
         import torch
 
+        options = stage_options(self.cfg, self.data, "controls")
         if path.is_file():
-            return json.loads(path.read_text())
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError) as err:
+                raise UserError(f"cannot read {path} (delete it to recompute): {err}") from err
+            if not isinstance(saved, dict):
+                raise UserError(f"{path} is not a result of neurosnn.jobs.stdp (delete it)")
+            if "result" not in saved:  # an older run's file: the result alone
+                check_options(path, None, options)
+                return saved
+            check_options(path, saved.get("options"), options)
+            return saved["result"]
         torch.manual_seed(self.cfg.seed)
         result = fit(build(clf), *self._pixels(), self.cfg)
         log.info("%s %s: test accuracy %.4f", kind, clf, result["accuracy"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, result)
+        write_json(path, {"options": options, "result": result})
         return result
 
     def _pixels(self) -> tuple:
