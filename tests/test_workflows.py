@@ -269,9 +269,8 @@ def test_stdp_against_random_features(tmp_path, kept):
         run_stdp(longer, data, out, progress=False)
     old = json.loads((out / "pixels-fc.json").read_text())["result"]
     (out / "pixels-fc.json").write_text(json.dumps(old))  # an older run's file: reused unchecked
-    assert run_stdp(cfg, data, out, progress=False)["networks"]["stdp2"]["pixels"]["classifiers"][
-        "fc"
-    ] == old
+    reread = run_stdp(cfg, data, out, progress=False)["networks"]["stdp2"]["pixels"]
+    assert reread["classifiers"]["fc"] == old
     marker = tmp_path / "ran"  # a crafted cache in the output folder must not run code
     torch.save({"state": CodePayload(marker)}, out / "stdp2" / "stdp.pt")
     with pytest.raises(UserError, match=r"cannot read .*stdp2/stdp\.pt"):

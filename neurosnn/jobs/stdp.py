@@ -2,7 +2,8 @@
 as a job (Panda, Aketi & Roy 2020, §4.3, Tables 6 and 12), with and without BackRes. Every
 stage is cached in the output folder as it completes, so an interrupted run resumes; each
 cache records the options it was computed from, and a run with other options refuses it
-instead of reusing it (``stage_options``). The command is ``experiments.stdp`` (its docstring describes the networks and files).
+instead of reusing it (``stage_options``). The command is ``experiments.stdp`` (its
+docstring describes the networks and files).
 
     data = load_dataset("fashion-mnist")
     summary = run_stdp(STDPJobConfig(nets=("stdp2",)), data, Path("runs/stdp"))
