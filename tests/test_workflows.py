@@ -262,10 +262,10 @@ def test_stdp_against_random_features(tmp_path, kept):
     assert again["networks"]["stdp2"]["stdp"] == s["networks"]["stdp2"]["stdp"]
     learns = dataclasses.replace(cfg, stdp=dataclasses.replace(cfg.stdp, decorrelation=0.1))
     with pytest.raises(UserError, match=r"stdp2/stdp\.pt was computed with other options "
-                       r"\(stdp\.decorrelation 0\.0 there, 0\.1 here\)"):  # fmt: skip
+                       r"\(stdp\.decorrelation 0\.0 → 0\.1\)"):  # fmt: skip
         run_stdp(learns, data, out, progress=False)
     longer = dataclasses.replace(cfg, nets=("stdp2",), classifier_epochs=3)  # only the heads
-    with pytest.raises(UserError, match=r"pixels-fc\.json .*classifier_epochs 2 there, 3 here"):
+    with pytest.raises(UserError, match=r"pixels-fc\.json .*classifier_epochs 2 → 3"):
         run_stdp(longer, data, out, progress=False)
     old = json.loads((out / "pixels-fc.json").read_text())["result"]
     (out / "pixels-fc.json").write_text(json.dumps(old))  # an older run's file: reused unchecked

@@ -20,7 +20,7 @@ from typing import Any
 from neurosnn.config.stdp import STDPJobConfig
 from neurosnn.errors import UserError
 from neurosnn.io.data import Dataset, subset_size
-from neurosnn.io.output import atomic, write_json
+from neurosnn.io.output import as_saved, atomic, changed_settings, write_json
 from neurosnn.learn.stdp import ConvSpec
 
 log = logging.getLogger("neurosnn.learn.stdp")
@@ -45,8 +45,6 @@ def stage_options(cfg: STDPJobConfig, data: Dataset, kind: str) -> dict:
     """The options a cached stage was computed from: a network trained with STDP (``kind =
     "stdp"``), the random control (``"random"``), or the controls without STDP
     (``"controls"``: the pixels and the ANN), as plain JSON values."""
-    import json
-
     if kind == "controls":
         key: dict[str, Any] = {
             "train_images": cfg.train_images,
@@ -60,7 +58,7 @@ def stage_options(cfg: STDPJobConfig, data: Dataset, kind: str) -> dict:
             "stdp_batch": cfg.stdp_batch,
             "stdp": {k: v for k, v in stdp.items() if kind == "stdp" or k not in LEARNING_ONLY},
         }
-    return json.loads(json.dumps({"dataset": data.name, "seed": cfg.seed, **key}))
+    return as_saved({"dataset": data.name, "seed": cfg.seed, **key})
 
 
 def check_options(path: Path, saved: dict | None, expected: dict) -> None:
@@ -71,12 +69,7 @@ def check_options(path: Path, saved: dict | None, expected: dict) -> None:
         return
     if saved == expected:
         return
-    there, here = _flat(saved), _flat(expected)
-    diff = "; ".join(
-        f"{k} {there.get(k, '(none)')} there, {here.get(k, '(none)')} here"
-        for k in sorted(set(there) | set(here))
-        if there.get(k) != here.get(k)
-    )
+    diff = changed_settings(_flat(saved), _flat(expected))
     raise UserError(
         f"{path} was computed with other options ({diff}): give another --out, or delete it "
         "to recompute"
@@ -310,11 +303,8 @@ class Controls:
                 raise UserError(f"cannot read {path} (delete it to recompute): {err}") from err
             if not isinstance(saved, dict):
                 raise UserError(f"{path} is not a result of neurosnn.jobs.stdp (delete it)")
-            if "result" not in saved:  # an older run's file: the result alone
-                check_options(path, None, options)
-                return saved
             check_options(path, saved.get("options"), options)
-            return saved["result"]
+            return saved.get("result", saved)  # an older run's file holds the result alone
         torch.manual_seed(self.cfg.seed)
         result = fit(build(clf), *self._pixels(), self.cfg)
         log.info("%s %s: test accuracy %.4f", kind, clf, result["accuracy"])
